@@ -1,0 +1,347 @@
+//! Appends [`SpanRow`]s to Arrow builders and finishes them as one
+//! [`RecordBatch`] under [`spans_schema`].
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayBuilder, ArrayRef, BooleanBuilder, Int64Builder, ListArray, MapBuilder, MapFieldNames, RecordBatch, StringBuilder,
+    StringDictionaryBuilder, StructArray, TimestampNanosecondBuilder,
+};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, Field, Int32Type};
+use arrow::error::ArrowError;
+
+use crate::row::{Attributes, SpanRow};
+use crate::schema::{event_fields, link_fields, spans_schema};
+
+type Dict = StringDictionaryBuilder<Int32Type>;
+type AttrBuilder = MapBuilder<StringBuilder, StringBuilder>;
+
+fn attr_builder() -> AttrBuilder {
+    let names = MapFieldNames {
+        entry: "entries".into(),
+        key: "keys".into(),
+        value: "values".into(),
+    };
+    MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new())
+}
+
+fn append_attrs(b: &mut AttrBuilder, attrs: &Attributes<'_>) {
+    for (k, v) in attrs {
+        b.keys().append_value(k);
+        b.values().append_value(v);
+    }
+    b.append(true).expect("keys and values are appended in pairs");
+}
+
+fn utc(b: TimestampNanosecondBuilder) -> TimestampNanosecondBuilder {
+    b.with_timezone("UTC")
+}
+
+/// Column builders for `links`: a list of structs, assembled from its
+/// children at finish so each child keeps its concrete builder type.
+struct LinksBuilder {
+    offsets: Vec<i32>,
+    trace_id: StringBuilder,
+    span_id: StringBuilder,
+    trace_state: StringBuilder,
+    attributes: AttrBuilder,
+}
+
+/// Column builders for `events`, built the same way as links.
+struct EventsBuilder {
+    offsets: Vec<i32>,
+    time: TimestampNanosecondBuilder,
+    name: StringBuilder,
+    attributes: AttrBuilder,
+}
+
+/// Accumulates rows of the `spans` table.
+pub struct SpanBatchBuilder {
+    trace_id: StringBuilder,
+    span_id: StringBuilder,
+    parent_span_id: StringBuilder,
+    flow_id: StringBuilder,
+    name: StringBuilder,
+    kind: Dict,
+    service_name: Dict,
+    platform: Dict,
+    instance: Dict,
+    start_time: TimestampNanosecondBuilder,
+    end_time: TimestampNanosecondBuilder,
+    duration_ns: Int64Builder,
+    status_code: Dict,
+    status_message: StringBuilder,
+    cold_start: BooleanBuilder,
+    cold_start_type: Dict,
+    init_duration_ns: Int64Builder,
+    messaging_system: Dict,
+    messaging_operation: Dict,
+    messaging_destination: Dict,
+    messaging_message_id: StringBuilder,
+    faas_trigger: Dict,
+    attributes: AttrBuilder,
+    resource_attributes: AttrBuilder,
+    links: LinksBuilder,
+    events: EventsBuilder,
+    faas_invocation_id: StringBuilder,
+    trace_state: StringBuilder,
+    scope_name: Dict,
+    scope_version: Dict,
+    rows: usize,
+}
+
+impl Default for SpanBatchBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SpanBatchBuilder {
+    pub fn new() -> Self {
+        Self {
+            trace_id: StringBuilder::new(),
+            span_id: StringBuilder::new(),
+            parent_span_id: StringBuilder::new(),
+            flow_id: StringBuilder::new(),
+            name: StringBuilder::new(),
+            kind: Dict::new(),
+            service_name: Dict::new(),
+            platform: Dict::new(),
+            instance: Dict::new(),
+            start_time: utc(TimestampNanosecondBuilder::new()),
+            end_time: utc(TimestampNanosecondBuilder::new()),
+            duration_ns: Int64Builder::new(),
+            status_code: Dict::new(),
+            status_message: StringBuilder::new(),
+            cold_start: BooleanBuilder::new(),
+            cold_start_type: Dict::new(),
+            init_duration_ns: Int64Builder::new(),
+            messaging_system: Dict::new(),
+            messaging_operation: Dict::new(),
+            messaging_destination: Dict::new(),
+            messaging_message_id: StringBuilder::new(),
+            faas_trigger: Dict::new(),
+            attributes: attr_builder(),
+            resource_attributes: attr_builder(),
+            links: LinksBuilder {
+                offsets: vec![0],
+                trace_id: StringBuilder::new(),
+                span_id: StringBuilder::new(),
+                trace_state: StringBuilder::new(),
+                attributes: attr_builder(),
+            },
+            events: EventsBuilder {
+                offsets: vec![0],
+                time: utc(TimestampNanosecondBuilder::new()),
+                name: StringBuilder::new(),
+                attributes: attr_builder(),
+            },
+            faas_invocation_id: StringBuilder::new(),
+            trace_state: StringBuilder::new(),
+            scope_name: Dict::new(),
+            scope_version: Dict::new(),
+            rows: 0,
+        }
+    }
+
+    /// Rows appended since the last [`finish`](Self::finish).
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends one span.
+    pub fn append(&mut self, row: &SpanRow<'_>) {
+        self.trace_id.append_value(row.trace_id.to_hex());
+        self.span_id.append_value(row.span_id.to_hex());
+        self.parent_span_id.append_option(row.parent_span_id.map(|p| p.to_hex()));
+        // Flows are resolved at query time by the correlation engine.
+        self.flow_id.append_null();
+        self.name.append_value(&row.name);
+        self.kind.append_value(row.kind.as_str());
+        self.service_name.append_value(&row.service_name);
+        self.platform.append_value(row.platform.as_str());
+        self.instance.append_option(row.instance.as_deref());
+        self.start_time.append_value(row.start_time_unix_nano);
+        self.end_time.append_value(row.end_time_unix_nano);
+        self.duration_ns.append_value(row.duration_ns());
+        self.status_code.append_value(row.status_code.as_str());
+        self.status_message.append_value(&row.status_message);
+        self.cold_start.append_option(row.cold_start);
+        self.cold_start_type.append_option(row.cold_start_type.map(|t| t.as_str()));
+        self.init_duration_ns.append_option(row.init_duration_ns);
+        self.messaging_system.append_option(row.messaging_system.as_deref());
+        self.messaging_operation.append_option(row.messaging_operation.as_deref());
+        self.messaging_destination.append_option(row.messaging_destination.as_deref());
+        self.messaging_message_id.append_option(row.messaging_message_id.as_deref());
+        self.faas_trigger.append_option(row.faas_trigger.as_deref());
+        append_attrs(&mut self.attributes, &row.attributes);
+        append_attrs(&mut self.resource_attributes, row.resource_attributes);
+
+        let links = &mut self.links;
+        for link in &row.links {
+            links.trace_id.append_value(link.trace_id.to_hex());
+            links.span_id.append_value(link.span_id.to_hex());
+            links.trace_state.append_value(&link.trace_state);
+            append_attrs(&mut links.attributes, &link.attributes);
+        }
+        links.offsets.push(links.trace_id.len() as i32);
+
+        let events = &mut self.events;
+        for event in &row.events {
+            events.time.append_value(event.time_unix_nano);
+            events.name.append_value(&event.name);
+            append_attrs(&mut events.attributes, &event.attributes);
+        }
+        events.offsets.push(events.name.len() as i32);
+
+        self.faas_invocation_id.append_option(row.faas_invocation_id.as_deref());
+        self.trace_state.append_value(&row.trace_state);
+        self.scope_name.append_value(&row.scope_name);
+        self.scope_version.append_value(&row.scope_version);
+        self.rows += 1;
+    }
+
+    /// Finishes the rows appended so far into a batch and resets the builder.
+    pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        let links = {
+            let l = &mut self.links;
+            let children: Vec<ArrayRef> = vec![
+                Arc::new(l.trace_id.finish()),
+                Arc::new(l.span_id.finish()),
+                Arc::new(l.trace_state.finish()),
+                Arc::new(l.attributes.finish()),
+            ];
+            list_array(link_fields(), children, std::mem::replace(&mut l.offsets, vec![0]))?
+        };
+        let events = {
+            let e = &mut self.events;
+            let children: Vec<ArrayRef> = vec![
+                Arc::new(e.time.finish()),
+                Arc::new(e.name.finish()),
+                Arc::new(e.attributes.finish()),
+            ];
+            list_array(event_fields(), children, std::mem::replace(&mut e.offsets, vec![0]))?
+        };
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.trace_id.finish()),
+            Arc::new(self.span_id.finish()),
+            Arc::new(self.parent_span_id.finish()),
+            Arc::new(self.flow_id.finish()),
+            Arc::new(self.name.finish()),
+            Arc::new(self.kind.finish()),
+            Arc::new(self.service_name.finish()),
+            Arc::new(self.platform.finish()),
+            Arc::new(self.instance.finish()),
+            Arc::new(self.start_time.finish()),
+            Arc::new(self.end_time.finish()),
+            Arc::new(self.duration_ns.finish()),
+            Arc::new(self.status_code.finish()),
+            Arc::new(self.status_message.finish()),
+            Arc::new(self.cold_start.finish()),
+            Arc::new(self.cold_start_type.finish()),
+            Arc::new(self.init_duration_ns.finish()),
+            Arc::new(self.messaging_system.finish()),
+            Arc::new(self.messaging_operation.finish()),
+            Arc::new(self.messaging_destination.finish()),
+            Arc::new(self.messaging_message_id.finish()),
+            Arc::new(self.faas_trigger.finish()),
+            Arc::new(self.attributes.finish()),
+            Arc::new(self.resource_attributes.finish()),
+            links,
+            events,
+            Arc::new(self.faas_invocation_id.finish()),
+            Arc::new(self.trace_state.finish()),
+            Arc::new(self.scope_name.finish()),
+            Arc::new(self.scope_version.finish()),
+        ];
+        self.rows = 0;
+        RecordBatch::try_new(spans_schema(), columns)
+    }
+}
+
+fn list_array(
+    fields: arrow::datatypes::Fields,
+    children: Vec<ArrayRef>,
+    offsets: Vec<i32>,
+) -> Result<ArrayRef, ArrowError> {
+    let structs = StructArray::try_new(fields.clone(), children, None)?;
+    let item = Arc::new(Field::new("item", DataType::Struct(fields), false));
+    let list = ListArray::try_new(item, OffsetBuffer::new(offsets.into()), Arc::new(structs), None)?;
+    Ok(Arc::new(list))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::Int32Type;
+
+    use super::*;
+    use crate::id::{SpanId, TraceId};
+    use crate::row::*;
+
+    fn row<'a>(resource: &'a Attributes<'a>, n: u8) -> SpanRow<'a> {
+        SpanRow {
+            trace_id: TraceId([n; 16]),
+            span_id: SpanId([n; 8]),
+            parent_span_id: None,
+            trace_state: Cow::Borrowed(""),
+            name: Cow::Borrowed("GET /checkout"),
+            kind: SpanKind::Server,
+            service_name: Cow::Borrowed("checkout"),
+            platform: Platform::Kubernetes,
+            instance: Some(Cow::Borrowed("checkout-7d9f")),
+            start_time_unix_nano: 1_000,
+            end_time_unix_nano: 3_500,
+            status_code: StatusCode::Error,
+            status_message: Cow::Borrowed("boom"),
+            cold_start: None,
+            cold_start_type: None,
+            init_duration_ns: None,
+            messaging_system: None,
+            messaging_operation: None,
+            messaging_destination: None,
+            messaging_message_id: None,
+            faas_trigger: None,
+            faas_invocation_id: None,
+            scope_name: Cow::Borrowed("test"),
+            scope_version: Cow::Borrowed(""),
+            attributes: vec![(Cow::Borrowed("http.route"), Cow::Borrowed("/checkout"))],
+            resource_attributes: resource,
+            links: vec![LinkRow {
+                trace_id: TraceId([9; 16]),
+                span_id: SpanId([9; 8]),
+                trace_state: Cow::Borrowed(""),
+                attributes: vec![],
+            }],
+            events: vec![],
+        }
+    }
+
+    #[test]
+    fn builds_a_batch_under_the_schema() {
+        let resource: Attributes = vec![(Cow::Borrowed("service.name"), Cow::Borrowed("checkout"))];
+        let mut b = SpanBatchBuilder::new();
+        b.append(&row(&resource, 1));
+        b.append(&row(&resource, 2));
+        let batch = b.finish().unwrap();
+        assert_eq!(batch.num_rows(), 2);
+        assert_eq!(batch.schema(), spans_schema());
+        let ids = batch.column_by_name("trace_id").unwrap().as_string::<i32>();
+        assert_eq!(ids.value(1), "02020202020202020202020202020202");
+        let dur = batch.column_by_name("duration_ns").unwrap().as_primitive::<arrow::datatypes::Int64Type>();
+        assert_eq!(dur.value(0), 2_500);
+        let kinds = batch.column_by_name("kind").unwrap().as_dictionary::<Int32Type>();
+        assert_eq!(kinds.values().len(), 1, "one distinct kind stored once");
+        let links = batch.column_by_name("links").unwrap().as_list::<i32>();
+        assert_eq!(links.value(1).len(), 1);
+        // The builder is reusable after finish.
+        assert_eq!(b.finish().unwrap().num_rows(), 0);
+    }
+}

@@ -1,0 +1,127 @@
+//! The Arrow schema of the `spans` table, column by column as DESIGN §6
+//! names them, followed by a few extra columns Seam keeps.
+//!
+//! Low-cardinality strings (kind, service, platform, …) are dictionary
+//! encoded: SQL sees ordinary strings, memory holds each distinct value once
+//! per batch.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+
+/// Column names of `spans`, shared by every crate that reads or writes them.
+pub mod col {
+    pub const TRACE_ID: &str = "trace_id";
+    pub const SPAN_ID: &str = "span_id";
+    pub const PARENT_SPAN_ID: &str = "parent_span_id";
+    pub const FLOW_ID: &str = "flow_id";
+    pub const NAME: &str = "name";
+    pub const KIND: &str = "kind";
+    pub const SERVICE_NAME: &str = "service_name";
+    pub const PLATFORM: &str = "platform";
+    pub const INSTANCE: &str = "instance";
+    pub const START_TIME: &str = "start_time";
+    pub const END_TIME: &str = "end_time";
+    pub const DURATION_NS: &str = "duration_ns";
+    pub const STATUS_CODE: &str = "status_code";
+    pub const STATUS_MESSAGE: &str = "status_message";
+    pub const COLD_START: &str = "cold_start";
+    pub const COLD_START_TYPE: &str = "cold_start_type";
+    pub const INIT_DURATION_NS: &str = "init_duration_ns";
+    pub const MESSAGING_SYSTEM: &str = "messaging_system";
+    pub const MESSAGING_OPERATION: &str = "messaging_operation";
+    pub const MESSAGING_DESTINATION: &str = "messaging_destination";
+    pub const MESSAGING_MESSAGE_ID: &str = "messaging_message_id";
+    pub const FAAS_TRIGGER: &str = "faas_trigger";
+    pub const ATTRIBUTES: &str = "attributes";
+    pub const RESOURCE_ATTRIBUTES: &str = "resource_attributes";
+    pub const LINKS: &str = "links";
+    pub const EVENTS: &str = "events";
+    pub const FAAS_INVOCATION_ID: &str = "faas_invocation_id";
+    pub const TRACE_STATE: &str = "trace_state";
+    pub const SCOPE_NAME: &str = "scope_name";
+    pub const SCOPE_VERSION: &str = "scope_version";
+}
+
+/// The timestamp type of every time column: nanoseconds, UTC.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+}
+
+/// A dictionary-encoded string, for columns with few distinct values.
+pub fn dict_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// `Map<Utf8, Utf8>` with the field names Arrow's `MapBuilder` produces.
+pub fn attributes_type() -> DataType {
+    let entries = Fields::from(vec![
+        Field::new("keys", DataType::Utf8, false),
+        Field::new("values", DataType::Utf8, true),
+    ]);
+    DataType::Map(Arc::new(Field::new("entries", DataType::Struct(entries), false)), false)
+}
+
+/// The fields of one element of `links`.
+pub fn link_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("trace_id", DataType::Utf8, false),
+        Field::new("span_id", DataType::Utf8, false),
+        Field::new("trace_state", DataType::Utf8, false),
+        Field::new("attributes", attributes_type(), false),
+    ])
+}
+
+/// The fields of one element of `events`.
+pub fn event_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("time", timestamp_type(), false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("attributes", attributes_type(), false),
+    ])
+}
+
+fn list_of(fields: Fields) -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Struct(fields), false)))
+}
+
+static SPANS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    use col::*;
+    Arc::new(Schema::new(vec![
+        Field::new(TRACE_ID, DataType::Utf8, false),
+        Field::new(SPAN_ID, DataType::Utf8, false),
+        Field::new(PARENT_SPAN_ID, DataType::Utf8, true),
+        Field::new(FLOW_ID, DataType::Utf8, true),
+        Field::new(NAME, DataType::Utf8, false),
+        Field::new(KIND, dict_type(), false),
+        Field::new(SERVICE_NAME, dict_type(), false),
+        Field::new(PLATFORM, dict_type(), false),
+        Field::new(INSTANCE, dict_type(), true),
+        Field::new(START_TIME, timestamp_type(), false),
+        Field::new(END_TIME, timestamp_type(), false),
+        Field::new(DURATION_NS, DataType::Int64, false),
+        Field::new(STATUS_CODE, dict_type(), false),
+        Field::new(STATUS_MESSAGE, DataType::Utf8, false),
+        Field::new(COLD_START, DataType::Boolean, true),
+        Field::new(COLD_START_TYPE, dict_type(), true),
+        Field::new(INIT_DURATION_NS, DataType::Int64, true),
+        Field::new(MESSAGING_SYSTEM, dict_type(), true),
+        Field::new(MESSAGING_OPERATION, dict_type(), true),
+        Field::new(MESSAGING_DESTINATION, dict_type(), true),
+        Field::new(MESSAGING_MESSAGE_ID, DataType::Utf8, true),
+        Field::new(FAAS_TRIGGER, dict_type(), true),
+        Field::new(ATTRIBUTES, attributes_type(), false),
+        Field::new(RESOURCE_ATTRIBUTES, attributes_type(), false),
+        Field::new(LINKS, list_of(link_fields()), false),
+        Field::new(EVENTS, list_of(event_fields()), false),
+        Field::new(FAAS_INVOCATION_ID, DataType::Utf8, true),
+        Field::new(TRACE_STATE, DataType::Utf8, false),
+        Field::new(SCOPE_NAME, dict_type(), false),
+        Field::new(SCOPE_VERSION, dict_type(), false),
+    ]))
+});
+
+/// The schema of the `spans` table.
+pub fn spans_schema() -> SchemaRef {
+    SPANS_SCHEMA.clone()
+}
