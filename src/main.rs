@@ -1,1 +1,24 @@
-fn main() {}
+//! The `seam` binary: parses the command line and wires the stages together.
+//!
+//! ```text
+//! seam [serve]   receivers ─▶ pipeline ─▶ store ◀─ query engine ◀─ API
+//! seam query     a client of the API that prints a table
+//! ```
+
+mod cli;
+mod config;
+mod query_cmd;
+mod serve;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Query(args)) => query_cmd::run(args),
+        Some(Command::Serve(args)) => serve::run(args),
+        None => serve::run(cli.serve),
+    }
+}

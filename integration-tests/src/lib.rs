@@ -1,1 +1,274 @@
-//! Helpers for the black-box tests.
+//! Helpers for the black-box tests: start the real `seam` binary on free
+//! ports, wait until it is ready, and talk to it over the network like any
+//! user would.
+//!
+//! The binary is taken from `SEAM_BIN` (the test command sets it after
+//! `cargo build --bin seam`), else from the target directory beside the test
+//! executable.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+/// The `seam` executable under test.
+pub fn seam_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("SEAM_BIN") {
+        return PathBuf::from(path);
+    }
+    // target/debug/deps/<test-exe> → target/debug/seam
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target directory");
+    let bin = dir.join(format!("seam{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} does not exist: build it with `cargo build --bin seam` (scripts/test does) or set SEAM_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// The Python interpreter of the venv that has the OpenTelemetry SDK.
+pub fn python() -> PathBuf {
+    if let Some(path) = std::env::var_os("SEAM_TEST_PYTHON") {
+        return PathBuf::from(path);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python venv with the OpenTelemetry SDK at {}: run scripts/test, which creates it",
+        venv.display()
+    );
+    venv
+}
+
+/// A running `seam serve`, killed when dropped.
+pub struct Seam {
+    child: Child,
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+    pub api: SocketAddr,
+    pub data_dir: PathBuf,
+    logs: Arc<Mutex<Vec<String>>>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Seam {
+    /// Starts Seam on free loopback ports with a fresh data directory.
+    pub fn start() -> Self {
+        Self::start_with(&[], &[])
+    }
+
+    /// Starts Seam with extra arguments and environment variables.
+    pub fn start_with(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data_dir = tmp.path().join("data");
+        let mut cmd = Command::new(seam_bin());
+        cmd.arg("serve")
+            .args(["--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(args)
+            .env("SEAM_LOG", "info")
+            .env_remove("SEAM_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn seam");
+        let stderr = child.stderr.take().expect("stderr");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if line.contains("listening grpc=") {
+                        let _ = tx.send(line.clone());
+                    }
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("seam did not print its listening line; logs:\n{}", logs.lock().unwrap().join("\n"));
+            }
+        };
+        let seam = Seam {
+            child,
+            grpc: parse_addr(&line, "grpc="),
+            http: parse_addr(&line, "http="),
+            api: parse_addr(&line, "api="),
+            data_dir,
+            logs,
+            _tmp: Some(tmp),
+        };
+        seam.wait_ready();
+        seam
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = reqwest::blocking_client();
+        while Instant::now() < deadline {
+            if let Ok(r) = client.get(self.api_url("/readyz")).send()
+                && r.status() == 200
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("seam never became ready; logs:\n{}", self.logs());
+    }
+
+    pub fn api_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.api, path)
+    }
+
+    pub fn otlp_http_url(&self) -> String {
+        format!("http://{}/v1/traces", self.http)
+    }
+
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    /// Everything the server logged so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    /// Runs SQL through `POST /api/v1/sql`, panicking with the server's
+    /// message on failure.
+    pub fn sql(&self, sql: &str) -> serde_json::Value {
+        let (status, body) = self.sql_response(sql);
+        assert_eq!(status, 200, "SQL failed: {sql}\n{body}");
+        body
+    }
+
+    /// Runs SQL and returns status and JSON body as they are.
+    pub fn sql_response(&self, sql: &str) -> (u16, serde_json::Value) {
+        let r = reqwest::blocking_client()
+            .post(self.api_url("/api/v1/sql"))
+            .json(&serde_json::json!({ "sql": sql }))
+            .send()
+            .expect("POST /api/v1/sql");
+        let status = r.status().as_u16();
+        (status, r.json().expect("JSON body"))
+    }
+
+    /// GET on the API; status and JSON body.
+    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = reqwest::blocking_client().get(self.api_url(path)).send().expect("GET");
+        let status = r.status().as_u16();
+        let text = r.text().expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "seam did not stop after SIGTERM; logs:\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Seam {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn parse_addr(line: &str, key: &str) -> SocketAddr {
+    let start = line.find(key).unwrap_or_else(|| panic!("no {key} in {line}")) + key.len();
+    let value: String = line[start..].chars().take_while(|c| !c.is_whitespace()).collect();
+    value.parse().unwrap_or_else(|e| panic!("bad address {value:?} in {line}: {e}"))
+}
+
+/// A tiny blocking HTTP client built on reqwest's async client, so that
+/// tests need no second HTTP stack.
+pub mod reqwest {
+    pub use ::reqwest::*;
+
+    pub fn blocking_client() -> Blocking {
+        Blocking
+    }
+
+    /// Runs each request on a private current-thread runtime.
+    pub struct Blocking;
+
+    impl Blocking {
+        pub fn get(&self, url: String) -> Req {
+            Req(::reqwest::Client::new().get(url))
+        }
+        pub fn post(&self, url: String) -> Req {
+            Req(::reqwest::Client::new().post(url))
+        }
+        pub fn request(&self, method: Method, url: String) -> Req {
+            Req(::reqwest::Client::new().request(method, url))
+        }
+    }
+
+    pub struct Req(RequestBuilder);
+
+    impl Req {
+        pub fn json(self, v: &serde_json::Value) -> Self {
+            Req(self.0.json(v))
+        }
+        pub fn header(self, k: &str, v: &str) -> Self {
+            Req(self.0.header(k, v))
+        }
+        pub fn body(self, b: Vec<u8>) -> Self {
+            Req(self.0.body(b))
+        }
+        pub fn send(self) -> Result<Resp> {
+            block_on(async move {
+                let r = self.0.send().await?;
+                let status = r.status();
+                let headers = r.headers().clone();
+                let bytes = r.bytes().await?;
+                Ok(Resp { status, headers, bytes })
+            })
+        }
+    }
+
+    pub struct Resp {
+        status: StatusCode,
+        pub headers: header::HeaderMap,
+        bytes: bytes::Bytes,
+    }
+
+    impl Resp {
+        pub fn status(&self) -> StatusCode {
+            self.status
+        }
+        pub fn bytes(&self) -> &[u8] {
+            &self.bytes
+        }
+        pub fn text(self) -> Result<String> {
+            Ok(String::from_utf8_lossy(&self.bytes).into_owned())
+        }
+        pub fn json<T: serde::de::DeserializeOwned>(self) -> std::result::Result<T, serde_json::Error> {
+            serde_json::from_slice(&self.bytes)
+        }
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
+    }
+}

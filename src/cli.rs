@@ -1,0 +1,68 @@
+//! Command-line flags. Every `serve` flag can also come from a `SEAM_<NAME>`
+//! environment variable and from the YAML config file; the flag wins over
+//! the variable, the variable over the file, the file over the default.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "seam", version, about = "OpenTelemetry collector and trace correlator for hybrid systems")]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// With no subcommand, `seam` serves.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Receive OTLP, store spans, answer queries (the default).
+    Serve(ServeArgs),
+    /// Run SQL against a running Seam and print the result.
+    Query(QueryArgs),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// YAML config file.
+    #[arg(long, env = "SEAM_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// OTLP/gRPC listen address (port 0 picks a free port).
+    #[arg(long, env = "SEAM_GRPC_LISTEN", value_name = "ADDR")]
+    pub grpc_listen: Option<String>,
+    /// OTLP/HTTP listen address.
+    #[arg(long, env = "SEAM_HTTP_LISTEN", value_name = "ADDR")]
+    pub http_listen: Option<String>,
+    /// API, UI and /metrics listen address.
+    #[arg(long, env = "SEAM_API_LISTEN", value_name = "ADDR")]
+    pub api_listen: Option<String>,
+    /// Where Seam keeps its data.
+    #[arg(long, env = "SEAM_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print the effective configuration as YAML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The SQL to run, e.g. "SELECT service_name, count(*) FROM spans GROUP BY 1".
+    pub sql: String,
+    /// Base URL of Seam's API.
+    #[arg(long, env = "SEAM_API", default_value = "http://127.0.0.1:8080")]
+    pub api: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    /// An aligned text table.
+    Table,
+    /// The API's JSON answer, as is.
+    Json,
+}
