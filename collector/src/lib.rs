@@ -1,1 +1,23 @@
-//! placeholder
+//! Seam's collector: OTLP in, normalized Arrow batches out.
+//!
+//! ```text
+//! receive::grpc ─┐
+//!                ├─▶ decode ─▶ Pipeline::ingest ─▶ normalize ─▶ SpanBatchBuilder ─▶ HotTable
+//! receive::http ─┘
+//! ```
+//!
+//! Receivers only frame and answer; [`Pipeline`] decides what is accepted;
+//! [`normalize`] is a pure function per span. The collector depends on the
+//! store, never on the query side.
+
+pub mod config;
+pub mod decode;
+pub mod normalize;
+pub mod pipeline;
+pub mod receive;
+pub mod rpc_status;
+
+pub use config::ReceiverConfig;
+pub use pipeline::{IngestError, IngestOutcome, Pipeline, StatsSnapshot};
+pub use receive::grpc::{GrpcReceiver, serve_grpc};
+pub use receive::http::{http_router, serve_http};

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, Int64Builder, ListArray, MapBuilder, MapFieldNames, RecordBatch, StringBuilder,
-    StringDictionaryBuilder, StructArray, TimestampNanosecondBuilder,
+    ArrayBuilder, ArrayRef, BooleanBuilder, Int64Builder, ListArray, MapBuilder, MapFieldNames,
+    RecordBatch, StringBuilder, StringDictionaryBuilder, StructArray, TimestampNanosecondBuilder,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, Int32Type};
@@ -31,7 +31,8 @@ fn append_attrs(b: &mut AttrBuilder, attrs: &Attributes<'_>) {
         b.keys().append_value(k);
         b.values().append_value(v);
     }
-    b.append(true).expect("keys and values are appended in pairs");
+    b.append(true)
+        .expect("keys and values are appended in pairs");
 }
 
 fn utc(b: TimestampNanosecondBuilder) -> TimestampNanosecondBuilder {
@@ -158,7 +159,8 @@ impl SpanBatchBuilder {
     pub fn append(&mut self, row: &SpanRow<'_>) {
         self.trace_id.append_value(row.trace_id.to_hex());
         self.span_id.append_value(row.span_id.to_hex());
-        self.parent_span_id.append_option(row.parent_span_id.map(|p| p.to_hex()));
+        self.parent_span_id
+            .append_option(row.parent_span_id.map(|p| p.to_hex()));
         // Flows are resolved at query time by the correlation engine.
         self.flow_id.append_null();
         self.name.append_value(&row.name);
@@ -172,12 +174,17 @@ impl SpanBatchBuilder {
         self.status_code.append_value(row.status_code.as_str());
         self.status_message.append_value(&row.status_message);
         self.cold_start.append_option(row.cold_start);
-        self.cold_start_type.append_option(row.cold_start_type.map(|t| t.as_str()));
+        self.cold_start_type
+            .append_option(row.cold_start_type.map(|t| t.as_str()));
         self.init_duration_ns.append_option(row.init_duration_ns);
-        self.messaging_system.append_option(row.messaging_system.as_deref());
-        self.messaging_operation.append_option(row.messaging_operation.as_deref());
-        self.messaging_destination.append_option(row.messaging_destination.as_deref());
-        self.messaging_message_id.append_option(row.messaging_message_id.as_deref());
+        self.messaging_system
+            .append_option(row.messaging_system.as_deref());
+        self.messaging_operation
+            .append_option(row.messaging_operation.as_deref());
+        self.messaging_destination
+            .append_option(row.messaging_destination.as_deref());
+        self.messaging_message_id
+            .append_option(row.messaging_message_id.as_deref());
         self.faas_trigger.append_option(row.faas_trigger.as_deref());
         append_attrs(&mut self.attributes, &row.attributes);
         append_attrs(&mut self.resource_attributes, row.resource_attributes);
@@ -199,7 +206,8 @@ impl SpanBatchBuilder {
         }
         events.offsets.push(events.name.len() as i32);
 
-        self.faas_invocation_id.append_option(row.faas_invocation_id.as_deref());
+        self.faas_invocation_id
+            .append_option(row.faas_invocation_id.as_deref());
         self.trace_state.append_value(&row.trace_state);
         self.scope_name.append_value(&row.scope_name);
         self.scope_version.append_value(&row.scope_version);
@@ -216,7 +224,11 @@ impl SpanBatchBuilder {
                 Arc::new(l.trace_state.finish()),
                 Arc::new(l.attributes.finish()),
             ];
-            list_array(link_fields(), children, std::mem::replace(&mut l.offsets, vec![0]))?
+            list_array(
+                link_fields(),
+                children,
+                std::mem::replace(&mut l.offsets, vec![0]),
+            )?
         };
         let events = {
             let e = &mut self.events;
@@ -225,7 +237,11 @@ impl SpanBatchBuilder {
                 Arc::new(e.name.finish()),
                 Arc::new(e.attributes.finish()),
             ];
-            list_array(event_fields(), children, std::mem::replace(&mut e.offsets, vec![0]))?
+            list_array(
+                event_fields(),
+                children,
+                std::mem::replace(&mut e.offsets, vec![0]),
+            )?
         };
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.trace_id.finish()),
@@ -271,7 +287,12 @@ fn list_array(
 ) -> Result<ArrayRef, ArrowError> {
     let structs = StructArray::try_new(fields.clone(), children, None)?;
     let item = Arc::new(Field::new("item", DataType::Struct(fields), false));
-    let list = ListArray::try_new(item, OffsetBuffer::new(offsets.into()), Arc::new(structs), None)?;
+    let list = ListArray::try_new(
+        item,
+        OffsetBuffer::new(offsets.into()),
+        Arc::new(structs),
+        None,
+    )?;
     Ok(Arc::new(list))
 }
 
@@ -335,9 +356,15 @@ mod tests {
         assert_eq!(batch.schema(), spans_schema());
         let ids = batch.column_by_name("trace_id").unwrap().as_string::<i32>();
         assert_eq!(ids.value(1), "02020202020202020202020202020202");
-        let dur = batch.column_by_name("duration_ns").unwrap().as_primitive::<arrow::datatypes::Int64Type>();
+        let dur = batch
+            .column_by_name("duration_ns")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int64Type>();
         assert_eq!(dur.value(0), 2_500);
-        let kinds = batch.column_by_name("kind").unwrap().as_dictionary::<Int32Type>();
+        let kinds = batch
+            .column_by_name("kind")
+            .unwrap()
+            .as_dictionary::<Int32Type>();
         assert_eq!(kinds.values().len(), 1, "one distinct kind stored once");
         let links = batch.column_by_name("links").unwrap().as_list::<i32>();
         assert_eq!(links.value(1).len(), 1);

@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Why a string is not an id.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum IdError {
     #[error("expected at most {max} hex characters, got {got}")]
     TooLong { max: usize, got: usize },
@@ -50,12 +50,16 @@ macro_rules! hex_id {
                     return Err(IdError::Empty);
                 }
                 if s.len() > 2 * $len {
-                    return Err(IdError::TooLong { max: 2 * $len, got: s.len() });
+                    return Err(IdError::TooLong {
+                        max: 2 * $len,
+                        got: s.len(),
+                    });
                 }
                 let mut padded = [b'0'; 2 * $len];
                 padded[2 * $len - s.len()..].copy_from_slice(s.as_bytes());
                 let mut out = [0u8; $len];
-                const_hex::decode_to_slice(padded, &mut out).map_err(|_| IdError::NotHex(s.to_owned()))?;
+                const_hex::decode_to_slice(padded, &mut out)
+                    .map_err(|_| IdError::NotHex(s.to_owned()))?;
                 if out == [0u8; $len] {
                     return Err(IdError::Zero);
                 }
@@ -113,8 +117,17 @@ mod tests {
         assert_eq!(TraceId::parse_hex(""), Err(IdError::Empty));
         assert_eq!(SpanId::parse_hex("0000"), Err(IdError::Zero));
         assert!(matches!(SpanId::parse_hex("xyz"), Err(IdError::NotHex(_))));
-        assert!(matches!(SpanId::parse_hex("00f067aa0ba902b7aa"), Err(IdError::TooLong { .. })));
-        assert_eq!(TraceId::from_bytes(&[1; 8]), Err(IdError::WrongLength { expected: 16, got: 8 }));
+        assert!(matches!(
+            SpanId::parse_hex("00f067aa0ba902b7aa"),
+            Err(IdError::TooLong { .. })
+        ));
+        assert_eq!(
+            TraceId::from_bytes(&[1; 8]),
+            Err(IdError::WrongLength {
+                expected: 16,
+                got: 8
+            })
+        );
         assert_eq!(SpanId::from_bytes(&[0; 8]), Err(IdError::Zero));
         assert!(SpanId::from_bytes(&[0, 0, 0, 0, 0, 0, 0, 1]).is_ok());
     }

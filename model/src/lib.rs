@@ -13,4 +13,6 @@ pub mod schema;
 
 pub use builder::SpanBatchBuilder;
 pub use id::{SpanId, TraceId};
-pub use row::{Attributes, ColdStartType, EventRow, LinkRow, Platform, SpanKind, SpanRow, StatusCode};
+pub use row::{
+    Attributes, ColdStartType, EventRow, LinkRow, Platform, SpanKind, SpanRow, StatusCode,
+};

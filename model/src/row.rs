@@ -204,7 +204,9 @@ impl SpanRow<'_> {
     /// End minus start; never negative (a span that ends before it starts
     /// within the accepted tolerance is stored with duration 0).
     pub fn duration_ns(&self) -> i64 {
-        self.end_time_unix_nano.saturating_sub(self.start_time_unix_nano).max(0)
+        self.end_time_unix_nano
+            .saturating_sub(self.start_time_unix_nano)
+            .max(0)
     }
 }
 

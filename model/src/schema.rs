@@ -59,7 +59,10 @@ pub fn attributes_type() -> DataType {
         Field::new("keys", DataType::Utf8, false),
         Field::new("values", DataType::Utf8, true),
     ]);
-    DataType::Map(Arc::new(Field::new("entries", DataType::Struct(entries), false)), false)
+    DataType::Map(
+        Arc::new(Field::new("entries", DataType::Struct(entries), false)),
+        false,
+    )
 }
 
 /// The fields of one element of `links`.
@@ -82,7 +85,11 @@ pub fn event_fields() -> Fields {
 }
 
 fn list_of(fields: Fields) -> DataType {
-    DataType::List(Arc::new(Field::new("item", DataType::Struct(fields), false)))
+    DataType::List(Arc::new(Field::new(
+        "item",
+        DataType::Struct(fields),
+        false,
+    )))
 }
 
 static SPANS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {

@@ -1,0 +1,250 @@
+//! Normalization: one OTLP span, with its resource and scope, becomes one
+//! [`SpanRow`] of Seam's unified model (DESIGN §4).
+//!
+//! This is a pure function of its inputs, so it is tested with properties
+//! rather than fixtures, and fuzzed. Resource-level work (platform, service,
+//! instance, attribute flattening) happens once per resource in
+//! [`ResourceContext`], not once per span: a request usually carries
+//! hundreds of spans of one resource.
+
+pub mod attributes;
+pub mod semconv;
+
+use std::borrow::Cow;
+
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use seam_model::id::IdError;
+use seam_model::{
+    Attributes, ColdStartType, EventRow, LinkRow, Platform, SpanId, SpanKind, SpanRow, StatusCode,
+    TraceId,
+};
+
+/// Why one span was refused; the rest of its request is still accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("invalid trace_id: {0}")]
+    TraceId(IdError),
+    #[error("invalid span_id: {0}")]
+    SpanId(IdError),
+    #[error("invalid parent_span_id: {0}")]
+    ParentSpanId(IdError),
+    #[error("end_time is {by_ns} ns before start_time, beyond the {tolerance_ns} ns tolerance")]
+    EndBeforeStart { by_ns: i64, tolerance_ns: i64 },
+}
+
+/// Knobs of normalization that come from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// How far a span's end may precede its start (clock adjustments inside
+    /// one process happen) before the span is refused as corrupt. Within the
+    /// tolerance it is kept with duration 0.
+    pub end_before_start_tolerance_ns: i64,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            end_before_start_tolerance_ns: 1_000_000_000,
+        }
+    }
+}
+
+/// What every span of one resource shares, derived once.
+#[derive(Debug)]
+pub struct ResourceContext<'a> {
+    pub attributes: Attributes<'a>,
+    pub service_name: Cow<'a, str>,
+    pub platform: Platform,
+    pub instance: Option<Cow<'a, str>>,
+}
+
+impl<'a> ResourceContext<'a> {
+    pub fn new(resource: Option<&'a Resource>) -> Self {
+        let raw: &[KeyValue] = resource.map_or(&[], |r| r.attributes.as_slice());
+        Self {
+            attributes: attributes::flatten(raw),
+            service_name: service_name(raw),
+            platform: platform(raw),
+            instance: first(raw, semconv::INSTANCE),
+        }
+    }
+}
+
+/// The instrumentation scope's identity, shared by its spans.
+#[derive(Debug, Default)]
+pub struct ScopeContext<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+}
+
+impl<'a> ScopeContext<'a> {
+    pub fn new(scope: Option<&'a InstrumentationScope>) -> Self {
+        scope.map_or_else(Self::default, |s| Self {
+            name: &s.name,
+            version: &s.version,
+        })
+    }
+}
+
+/// `service.name`, else `faas.name`, else `unknown_service`. An SDK's
+/// placeholder (`unknown_service:python`) loses to a real function name.
+fn service_name(raw: &[KeyValue]) -> Cow<'_, str> {
+    let service = attributes::get(raw, semconv::SERVICE_NAME);
+    match service {
+        Some(s) if !s.starts_with("unknown_service") => s,
+        other => attributes::get(raw, semconv::FAAS_NAME)
+            .or(other)
+            .unwrap_or(Cow::Borrowed("unknown_service")),
+    }
+}
+
+/// DESIGN §4: an explicit `cloud.platform` decides; otherwise the presence of
+/// `k8s.*`, then `faas.*`, then `container.*`, then `host.*` attributes.
+fn platform(raw: &[KeyValue]) -> Platform {
+    if let Some(cloud) = attributes::get(raw, semconv::CLOUD_PLATFORM) {
+        let cloud = cloud.as_ref();
+        if semconv::KUBERNETES_PLATFORMS.contains(&cloud) {
+            return Platform::Kubernetes;
+        }
+        if semconv::FAAS_PLATFORMS.contains(&cloud) {
+            return Platform::Faas;
+        }
+        if semconv::CONTAINER_PLATFORMS.contains(&cloud) {
+            return Platform::Container;
+        }
+        if semconv::HOST_PLATFORMS.contains(&cloud) {
+            return Platform::Host;
+        }
+    }
+    let has_prefix = |prefix: &str| raw.iter().any(|kv| kv.key.starts_with(prefix));
+    if has_prefix("k8s.") {
+        Platform::Kubernetes
+    } else if has_prefix("faas.") {
+        Platform::Faas
+    } else if has_prefix("container.") {
+        Platform::Container
+    } else if has_prefix("host.") {
+        Platform::Host
+    } else {
+        Platform::Unknown
+    }
+}
+
+fn first<'a>(raw: &'a [KeyValue], keys: &[&str]) -> Option<Cow<'a, str>> {
+    keys.iter().find_map(|k| attributes::get(raw, k))
+}
+
+/// Nanoseconds as OTLP sends them (u64) to Arrow's i64, clamping the far future.
+fn nanos(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+/// Normalizes one span. Invalid links (bad ids) are dropped from the row
+/// and counted in `dropped_links` rather than refusing the whole span: the
+/// span itself is still good evidence.
+pub fn normalize<'a>(
+    span: &'a Span,
+    resource: &'a ResourceContext<'a>,
+    scope: &ScopeContext<'a>,
+    rules: Rules,
+    dropped_links: &mut u64,
+) -> Result<SpanRow<'a>, Rejection> {
+    let trace_id = TraceId::from_bytes(&span.trace_id).map_err(Rejection::TraceId)?;
+    let span_id = SpanId::from_bytes(&span.span_id).map_err(Rejection::SpanId)?;
+    let parent_span_id = match span.parent_span_id.as_slice() {
+        [] => None,
+        // All zeroes is how some exporters spell "no parent".
+        bytes if bytes.iter().all(|b| *b == 0) && bytes.len() == SpanId::LEN => None,
+        bytes => Some(SpanId::from_bytes(bytes).map_err(Rejection::ParentSpanId)?),
+    };
+    let start = nanos(span.start_time_unix_nano);
+    let end = nanos(span.end_time_unix_nano);
+    if end < start && start - end > rules.end_before_start_tolerance_ns {
+        return Err(Rejection::EndBeforeStart {
+            by_ns: start - end,
+            tolerance_ns: rules.end_before_start_tolerance_ns,
+        });
+    }
+
+    let attrs = span.attributes.as_slice();
+    let (status_code, status_message) =
+        span.status
+            .as_ref()
+            .map_or((StatusCode::Unset, Cow::Borrowed("")), |s| {
+                (
+                    StatusCode::from_otlp(s.code),
+                    Cow::Borrowed(s.message.as_str()),
+                )
+            });
+    let cold_start = attributes::get_bool(attrs, semconv::FAAS_COLDSTART);
+
+    let links = span
+        .links
+        .iter()
+        .filter_map(|l| {
+            let ids = TraceId::from_bytes(&l.trace_id)
+                .and_then(|t| SpanId::from_bytes(&l.span_id).map(|s| (t, s)));
+            match ids {
+                Ok((trace_id, span_id)) => Some(LinkRow {
+                    trace_id,
+                    span_id,
+                    trace_state: Cow::Borrowed(l.trace_state.as_str()),
+                    attributes: attributes::flatten(&l.attributes),
+                }),
+                Err(_) => {
+                    *dropped_links += 1;
+                    None
+                }
+            }
+        })
+        .collect();
+    let events = span
+        .events
+        .iter()
+        .map(|e| EventRow {
+            time_unix_nano: nanos(e.time_unix_nano),
+            name: Cow::Borrowed(e.name.as_str()),
+            attributes: attributes::flatten(&e.attributes),
+        })
+        .collect();
+
+    Ok(SpanRow {
+        trace_id,
+        span_id,
+        parent_span_id,
+        trace_state: Cow::Borrowed(span.trace_state.as_str()),
+        name: Cow::Borrowed(span.name.as_str()),
+        kind: SpanKind::from_otlp(span.kind),
+        service_name: resource.service_name.clone(),
+        platform: resource.platform,
+        instance: resource.instance.clone(),
+        start_time_unix_nano: start,
+        end_time_unix_nano: end.max(start),
+        status_code,
+        status_message,
+        cold_start,
+        // Only the span's own flag is known here; init spans and the
+        // first-invocation heuristic need other spans and come later.
+        cold_start_type: (cold_start == Some(true)).then_some(ColdStartType::OnDemand),
+        init_duration_ns: None,
+        messaging_system: first(attrs, semconv::MESSAGING_SYSTEM)
+            .map(|s| Cow::Owned(semconv::canonical_messaging_system(&s))),
+        messaging_operation: first(attrs, semconv::MESSAGING_OPERATION)
+            .map(|s| Cow::Owned(semconv::canonical_messaging_operation(&s))),
+        messaging_destination: first(attrs, semconv::MESSAGING_DESTINATION),
+        messaging_message_id: first(attrs, semconv::MESSAGING_MESSAGE_ID),
+        faas_trigger: first(attrs, semconv::FAAS_TRIGGER),
+        faas_invocation_id: first(attrs, semconv::FAAS_INVOCATION_ID),
+        scope_name: Cow::Borrowed(scope.name),
+        scope_version: Cow::Borrowed(scope.version),
+        attributes: attributes::flatten(attrs),
+        resource_attributes: &resource.attributes,
+        links,
+        events,
+    })
+}
+
+#[cfg(test)]
+mod tests;

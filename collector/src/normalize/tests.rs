@@ -1,0 +1,345 @@
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::Link;
+use opentelemetry_proto::tonic::trace::v1::{Span, Status};
+use proptest::prelude::*;
+
+use super::*;
+
+fn kv(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(Value::StringValue(value.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn resource(pairs: &[(&str, &str)]) -> Resource {
+    Resource {
+        attributes: pairs.iter().map(|(k, v)| kv(k, v)).collect(),
+        ..Default::default()
+    }
+}
+
+fn span(attrs: &[(&str, &str)]) -> Span {
+    Span {
+        trace_id: vec![1; 16],
+        span_id: vec![2; 8],
+        name: "op".into(),
+        kind: 2,
+        start_time_unix_nano: 1_700_000_000_000_000_000,
+        end_time_unix_nano: 1_700_000_000_500_000_000,
+        attributes: attrs.iter().map(|(k, v)| kv(k, v)).collect(),
+        ..Default::default()
+    }
+}
+
+fn run<'a>(span: &'a Span, ctx: &'a ResourceContext<'a>) -> Result<SpanRow<'a>, Rejection> {
+    let mut dropped = 0;
+    normalize(
+        span,
+        ctx,
+        &ScopeContext::default(),
+        Rules::default(),
+        &mut dropped,
+    )
+}
+
+#[test]
+fn kubernetes_service_is_recognised() {
+    let r = resource(&[
+        ("service.name", "checkout"),
+        ("k8s.pod.name", "checkout-7d9f-abc"),
+        ("k8s.namespace.name", "shop"),
+    ]);
+    let ctx = ResourceContext::new(Some(&r));
+    assert_eq!(ctx.platform, Platform::Kubernetes);
+    assert_eq!(ctx.service_name, "checkout");
+    assert_eq!(ctx.instance.as_deref(), Some("checkout-7d9f-abc"));
+}
+
+#[test]
+fn lambda_function_is_recognised_and_named() {
+    let r = resource(&[
+        ("service.name", "unknown_service:python"),
+        ("cloud.platform", "aws_lambda"),
+        ("faas.name", "invoice"),
+        ("faas.instance", "2021/06/28/[$LATEST]2f39"),
+    ]);
+    let ctx = ResourceContext::new(Some(&r));
+    assert_eq!(ctx.platform, Platform::Faas);
+    assert_eq!(
+        ctx.service_name, "invoice",
+        "a real function name beats the SDK's placeholder"
+    );
+    assert_eq!(ctx.instance.as_deref(), Some("2021/06/28/[$LATEST]2f39"));
+}
+
+#[test]
+fn explicit_cloud_platform_beats_attribute_prefixes() {
+    let r = resource(&[("cloud.platform", "gcp_cloud_run"), ("k8s.pod.name", "x")]);
+    assert_eq!(ResourceContext::new(Some(&r)).platform, Platform::Faas);
+    let r = resource(&[("cloud.platform", "aws_eks"), ("faas.name", "x")]);
+    assert_eq!(
+        ResourceContext::new(Some(&r)).platform,
+        Platform::Kubernetes
+    );
+}
+
+#[test]
+fn fallbacks_for_platform_service_and_instance() {
+    let r = resource(&[("container.id", "abc"), ("host.name", "node-1")]);
+    let ctx = ResourceContext::new(Some(&r));
+    assert_eq!(ctx.platform, Platform::Container);
+    assert_eq!(ctx.service_name, "unknown_service");
+    assert_eq!(ctx.instance.as_deref(), Some("node-1"));
+    assert_eq!(
+        ResourceContext::new(Some(&resource(&[("host.name", "vm")]))).platform,
+        Platform::Host
+    );
+    assert_eq!(ResourceContext::new(None).platform, Platform::Unknown);
+}
+
+#[test]
+fn both_messaging_generations_give_the_same_row() {
+    let r = resource(&[("service.name", "billing")]);
+    let ctx = ResourceContext::new(Some(&r));
+    let current = span(&[
+        ("messaging.system", "aws_sqs"),
+        ("messaging.operation.type", "process"),
+        ("messaging.destination.name", "orders"),
+        ("messaging.message.id", "m-1"),
+    ]);
+    let legacy = span(&[
+        ("messaging.system", "AWS.SQS"),
+        ("messaging.operation", "deliver"),
+        ("messaging.destination", "orders"),
+        ("messaging.message_id", "m-1"),
+    ]);
+    let a = run(&current, &ctx).unwrap();
+    let b = run(&legacy, &ctx).unwrap();
+    for row in [&a, &b] {
+        assert_eq!(row.messaging_system.as_deref(), Some("aws_sqs"));
+        assert_eq!(row.messaging_operation.as_deref(), Some("process"));
+        assert_eq!(row.messaging_destination.as_deref(), Some("orders"));
+        assert_eq!(row.messaging_message_id.as_deref(), Some("m-1"));
+    }
+}
+
+#[test]
+fn faas_fields_and_cold_start_flag() {
+    let r = resource(&[("cloud.platform", "aws_lambda"), ("faas.name", "invoice")]);
+    let ctx = ResourceContext::new(Some(&r));
+    let mut s = span(&[("faas.trigger", "pubsub"), ("faas.execution", "req-1")]);
+    s.attributes.push(KeyValue {
+        key: "faas.coldstart".into(),
+        value: Some(AnyValue {
+            value: Some(Value::BoolValue(true)),
+        }),
+        ..Default::default()
+    });
+    let row = run(&s, &ctx).unwrap();
+    assert_eq!(row.faas_trigger.as_deref(), Some("pubsub"));
+    assert_eq!(row.faas_invocation_id.as_deref(), Some("req-1"));
+    assert_eq!(row.cold_start, Some(true));
+    assert_eq!(row.cold_start_type, Some(ColdStartType::OnDemand));
+    let plain = span(&[]);
+    let warm = run(&plain, &ctx).unwrap();
+    assert_eq!(warm.cold_start, None, "unknown is not the same as warm");
+}
+
+#[test]
+fn status_and_parent_are_carried() {
+    let ctx = ResourceContext::new(None);
+    let mut s = span(&[]);
+    s.parent_span_id = vec![3; 8];
+    s.status = Some(Status {
+        code: 2,
+        message: "boom".into(),
+    });
+    let row = run(&s, &ctx).unwrap();
+    assert_eq!(row.parent_span_id, Some(SpanId([3; 8])));
+    assert_eq!(row.status_code, StatusCode::Error);
+    assert_eq!(row.status_message, "boom");
+    s.parent_span_id = vec![0; 8];
+    assert_eq!(
+        run(&s, &ctx).unwrap().parent_span_id,
+        None,
+        "zero parent means root"
+    );
+}
+
+#[test]
+fn invalid_ids_and_times_are_rejected_with_reasons() {
+    let ctx = ResourceContext::new(None);
+    let mut s = span(&[]);
+    s.trace_id = vec![1; 15];
+    assert_eq!(
+        run(&s, &ctx).unwrap_err(),
+        Rejection::TraceId(IdError::WrongLength {
+            expected: 16,
+            got: 15
+        })
+    );
+    s.trace_id = vec![0; 16];
+    assert_eq!(
+        run(&s, &ctx).unwrap_err(),
+        Rejection::TraceId(IdError::Zero)
+    );
+    s.trace_id = vec![1; 16];
+    s.span_id = vec![];
+    assert!(matches!(run(&s, &ctx).unwrap_err(), Rejection::SpanId(_)));
+    s.span_id = vec![2; 8];
+    s.parent_span_id = vec![1; 4];
+    assert!(matches!(
+        run(&s, &ctx).unwrap_err(),
+        Rejection::ParentSpanId(_)
+    ));
+    s.parent_span_id = vec![];
+    s.end_time_unix_nano = s.start_time_unix_nano - 5_000_000_000;
+    assert!(matches!(
+        run(&s, &ctx).unwrap_err(),
+        Rejection::EndBeforeStart { .. }
+    ));
+    s.end_time_unix_nano = s.start_time_unix_nano - 1_000;
+    let row = run(&s, &ctx).unwrap();
+    assert_eq!(
+        row.duration_ns(),
+        0,
+        "within tolerance: kept with duration 0"
+    );
+}
+
+#[test]
+fn invalid_links_are_dropped_and_counted() {
+    let ctx = ResourceContext::new(None);
+    let mut s = span(&[]);
+    s.links = vec![
+        Link {
+            trace_id: vec![7; 16],
+            span_id: vec![8; 8],
+            ..Default::default()
+        },
+        Link {
+            trace_id: vec![7; 3],
+            span_id: vec![8; 8],
+            ..Default::default()
+        },
+    ];
+    let mut dropped = 0;
+    let row = normalize(
+        &s,
+        &ctx,
+        &ScopeContext::default(),
+        Rules::default(),
+        &mut dropped,
+    )
+    .unwrap();
+    assert_eq!(row.links.len(), 1);
+    assert_eq!(dropped, 1);
+}
+
+fn any_id(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        3 => prop::collection::vec(any::<u8>(), max..=max),
+        1 => prop::collection::vec(any::<u8>(), 0..=max + 4),
+        1 => Just(vec![0u8; max]),
+    ]
+}
+
+fn arb_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("k8s.pod.name".to_owned()),
+        Just("faas.name".to_owned()),
+        Just("faas.instance".to_owned()),
+        Just("service.name".to_owned()),
+        Just("cloud.platform".to_owned()),
+        Just("host.name".to_owned()),
+        Just("container.id".to_owned()),
+        Just("messaging.system".to_owned()),
+        Just("messaging.operation".to_owned()),
+        "[a-z.]{1,12}",
+    ]
+}
+
+fn arb_attrs() -> impl Strategy<Value = Vec<(String, String)>> {
+    prop::collection::vec(
+        (
+            arb_key(),
+            prop_oneof![
+                Just("aws_lambda".to_owned()),
+                Just(String::new()),
+                ".{0,12}"
+            ],
+        ),
+        0..8,
+    )
+}
+
+fn to_kvs(pairs: &[(String, String)]) -> Vec<KeyValue> {
+    pairs.iter().map(|(k, v)| kv(k, v)).collect()
+}
+
+proptest! {
+    /// A span is accepted exactly when its ids are valid and its times are
+    /// plausible; accepted rows keep ids, times and every attribute in order.
+    #[test]
+    fn accepts_exactly_the_valid_spans(
+        trace_id in any_id(16),
+        span_id in any_id(8),
+        start in any::<u64>(),
+        delta in -2_000_000_000i64..2_000_000_000i64,
+        span_attrs in arb_attrs(),
+        res_attrs in arb_attrs(),
+    ) {
+        let r = Resource { attributes: to_kvs(&res_attrs), ..Default::default() };
+        let ctx = ResourceContext::new(Some(&r));
+        let s = Span {
+            trace_id: trace_id.clone(),
+            span_id: span_id.clone(),
+            start_time_unix_nano: start,
+            end_time_unix_nano: start.saturating_add_signed(delta),
+            attributes: to_kvs(&span_attrs),
+            ..Default::default()
+        };
+        let valid_ids = trace_id.len() == 16 && trace_id.iter().any(|b| *b != 0)
+            && span_id.len() == 8 && span_id.iter().any(|b| *b != 0);
+        let (s_ns, e_ns) = (nanos(s.start_time_unix_nano), nanos(s.end_time_unix_nano));
+        let valid_times = e_ns >= s_ns || s_ns - e_ns <= Rules::default().end_before_start_tolerance_ns;
+        let result = run(&s, &ctx);
+        prop_assert_eq!(result.is_ok(), valid_ids && valid_times, "{:?}", result.as_ref().err());
+        if let Ok(row) = result {
+            prop_assert_eq!(&row.trace_id.0[..], &trace_id[..]);
+            prop_assert_eq!(&row.span_id.0[..], &span_id[..]);
+            prop_assert!(row.duration_ns() >= 0);
+            prop_assert_eq!(row.start_time_unix_nano, s_ns);
+            let keys: Vec<&str> = row.attributes.iter().map(|(k, _)| k.as_ref()).collect();
+            let want: Vec<&str> = span_attrs.iter().map(|(k, _)| k.as_str()).collect();
+            prop_assert_eq!(keys, want);
+            prop_assert_eq!(row.resource_attributes.len(), res_attrs.len());
+        }
+    }
+
+    /// Service name is never empty, and platform follows the documented
+    /// precedence whatever else the resource carries.
+    #[test]
+    fn resource_derivations_follow_the_rules(res_attrs in arb_attrs()) {
+        let r = Resource { attributes: to_kvs(&res_attrs), ..Default::default() };
+        let ctx = ResourceContext::new(Some(&r));
+        prop_assert!(!ctx.service_name.is_empty());
+        let cloud = res_attrs.iter().find(|(k, _)| k == "cloud.platform").map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
+        let has = |p: &str| res_attrs.iter().any(|(k, _)| k.starts_with(p));
+        match cloud {
+            Some("aws_lambda") => prop_assert_eq!(ctx.platform, Platform::Faas),
+            _ if cloud.is_none() && has("k8s.") => prop_assert_eq!(ctx.platform, Platform::Kubernetes),
+            _ if cloud.is_none() && !has("k8s.") && has("faas.") => prop_assert_eq!(ctx.platform, Platform::Faas),
+            _ => {}
+        }
+        let named = res_attrs.iter().find(|(k, _)| k == "service.name").map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
+        if let Some(name) = named.filter(|n| !n.starts_with("unknown_service")) {
+            prop_assert_eq!(ctx.service_name.as_ref(), name);
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! The ingest pipeline behind both receivers: normalize every span of a
+//! decoded request, build one Arrow batch, append it to the store, and say
+//! what was accepted.
+//!
+//! A request is appended as one batch before it is acknowledged, so a span
+//! is visible to the very next query after the exporter got its response.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest,
+};
+use seam_model::SpanBatchBuilder;
+use seam_store::{HotTable, StoreError};
+use tracing::debug;
+
+use crate::config::ReceiverConfig;
+use crate::normalize::{self, ResourceContext, Rules, ScopeContext};
+
+/// What happened to one export request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IngestOutcome {
+    pub accepted: u64,
+    pub rejected: u64,
+    /// Why spans were rejected: the first reason and how many more.
+    pub message: Option<String>,
+}
+
+impl IngestOutcome {
+    /// OTLP's `partial_success`: set only when something was rejected, as
+    /// the specification asks (an empty one confuses some clients' logs).
+    pub fn partial_success(&self) -> Option<ExportTracePartialSuccess> {
+        (self.rejected > 0).then(|| ExportTracePartialSuccess {
+            rejected_spans: i64::try_from(self.rejected).unwrap_or(i64::MAX),
+            error_message: self.message.clone().unwrap_or_default(),
+        })
+    }
+}
+
+/// The pipeline failed on data it had accepted as valid; the exporter
+/// should retry.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("building the span batch: {0}")]
+    Batch(#[from] arrow::error::ArrowError),
+    #[error("storing the span batch: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Counters for `/metrics` and the logs.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub spans_accepted: AtomicU64,
+    pub spans_rejected: AtomicU64,
+    pub links_dropped: AtomicU64,
+    pub malformed_requests: AtomicU64,
+}
+
+/// A point-in-time copy of [`Stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatsSnapshot {
+    pub requests: u64,
+    pub spans_accepted: u64,
+    pub spans_rejected: u64,
+    pub links_dropped: u64,
+    pub malformed_requests: u64,
+}
+
+pub struct Pipeline {
+    spans: Arc<HotTable>,
+    rules: Rules,
+    config: ReceiverConfig,
+    stats: Stats,
+}
+
+impl Pipeline {
+    pub fn new(spans: Arc<HotTable>, config: ReceiverConfig) -> Self {
+        Self {
+            spans,
+            rules: config.rules(),
+            config,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &ReceiverConfig {
+        &self.config
+    }
+
+    /// Normalizes and stores every valid span of `request`.
+    pub fn ingest(
+        &self,
+        request: &ExportTraceServiceRequest,
+    ) -> Result<IngestOutcome, IngestError> {
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let mut builder = SpanBatchBuilder::new();
+        let mut outcome = IngestOutcome::default();
+        let mut first_rejection = None;
+        let mut links_dropped = 0;
+        for resource_spans in &request.resource_spans {
+            let resource = ResourceContext::new(resource_spans.resource.as_ref());
+            for scope_spans in &resource_spans.scope_spans {
+                let scope = ScopeContext::new(scope_spans.scope.as_ref());
+                for span in &scope_spans.spans {
+                    match normalize::normalize(
+                        span,
+                        &resource,
+                        &scope,
+                        self.rules,
+                        &mut links_dropped,
+                    ) {
+                        Ok(row) => {
+                            builder.append(&row);
+                            outcome.accepted += 1;
+                        }
+                        Err(why) => {
+                            outcome.rejected += 1;
+                            first_rejection.get_or_insert_with(|| {
+                                format!(
+                                    "span {:?} (span_id {}): {why}",
+                                    span.name,
+                                    const_hex::encode(&span.span_id)
+                                )
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(first) = first_rejection {
+            let more = outcome.rejected - 1;
+            outcome.message = Some(if more == 0 {
+                first
+            } else {
+                format!("{first}; and {more} more")
+            });
+            debug!(
+                rejected = outcome.rejected,
+                reason = outcome.message.as_deref(),
+                "rejected spans"
+            );
+        }
+        if !builder.is_empty() {
+            self.spans.append(builder.finish()?)?;
+        }
+        self.stats
+            .spans_accepted
+            .fetch_add(outcome.accepted, Ordering::Relaxed);
+        self.stats
+            .spans_rejected
+            .fetch_add(outcome.rejected, Ordering::Relaxed);
+        self.stats
+            .links_dropped
+            .fetch_add(links_dropped, Ordering::Relaxed);
+        Ok(outcome)
+    }
+
+    /// Counts a request that could not be decoded at all.
+    pub fn record_malformed(&self) {
+        self.stats
+            .malformed_requests
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        let s = &self.stats;
+        StatsSnapshot {
+            requests: s.requests.load(Ordering::Relaxed),
+            spans_accepted: s.spans_accepted.load(Ordering::Relaxed),
+            spans_rejected: s.spans_rejected.load(Ordering::Relaxed),
+            links_dropped: s.links_dropped.load(Ordering::Relaxed),
+            malformed_requests: s.malformed_requests.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use seam_model::schema::{col, spans_schema};
+
+    use super::*;
+
+    /// A request with `n` valid spans of one trace, from a Kubernetes service.
+    pub fn request(n: u8) -> ExportTraceServiceRequest {
+        let spans = (1..=n)
+            .map(|i| Span {
+                trace_id: vec![0xab; 16],
+                span_id: vec![i; 8],
+                name: format!("op-{i}"),
+                kind: 2,
+                start_time_unix_nano: 1_700_000_000_000_000_000,
+                end_time_unix_nano: 1_700_000_000_100_000_000,
+                ..Default::default()
+            })
+            .collect();
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![KeyValue {
+                        key: "service.name".into(),
+                        value: Some(AnyValue {
+                            value: Some(Value::StringValue("checkout".into())),
+                        }),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    fn pipeline() -> (Arc<HotTable>, Pipeline) {
+        let table = Arc::new(HotTable::new(spans_schema(), col::START_TIME));
+        (
+            table.clone(),
+            Pipeline::new(table, ReceiverConfig::default()),
+        )
+    }
+
+    #[test]
+    fn valid_request_is_stored_before_ingest_returns() {
+        let (table, p) = pipeline();
+        let out = p.ingest(&request(3)).unwrap();
+        assert_eq!(
+            out,
+            IngestOutcome {
+                accepted: 3,
+                rejected: 0,
+                message: None
+            }
+        );
+        assert_eq!(out.partial_success(), None);
+        assert_eq!(table.snapshot().num_rows(), 3);
+    }
+
+    #[test]
+    fn invalid_spans_are_rejected_and_the_rest_kept() {
+        let (table, p) = pipeline();
+        let mut req = request(4);
+        let spans = &mut req.resource_spans[0].scope_spans[0].spans;
+        spans[1].trace_id = vec![1; 8];
+        spans[3].span_id = vec![0; 8];
+        let out = p.ingest(&req).unwrap();
+        assert_eq!((out.accepted, out.rejected), (2, 2));
+        let partial = out.partial_success().unwrap();
+        assert_eq!(partial.rejected_spans, 2);
+        assert!(
+            partial.error_message.contains("invalid trace_id"),
+            "{}",
+            partial.error_message
+        );
+        assert!(
+            partial.error_message.contains("1 more"),
+            "{}",
+            partial.error_message
+        );
+        assert_eq!(table.snapshot().num_rows(), 2);
+        assert_eq!(p.stats().spans_rejected, 2);
+    }
+
+    #[test]
+    fn empty_request_is_a_full_success() {
+        let (table, p) = pipeline();
+        let out = p.ingest(&ExportTraceServiceRequest::default()).unwrap();
+        assert_eq!(out.partial_success(), None);
+        assert_eq!(table.snapshot().num_rows(), 0);
+    }
+}

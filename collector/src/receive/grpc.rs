@@ -1,0 +1,66 @@
+//! OTLP/gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export`.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::codec::CompressionEncoding;
+use tonic::{Request, Response, Status};
+use tracing::error;
+
+use crate::pipeline::Pipeline;
+
+/// The TraceService implementation.
+pub struct GrpcReceiver {
+    pipeline: Arc<Pipeline>,
+}
+
+impl GrpcReceiver {
+    /// The tonic service with Seam's limits: gzip (and zstd) accepted,
+    /// messages over `receiver.grpc_max_message_size` refused by tonic
+    /// before they are decoded.
+    pub fn service(pipeline: Arc<Pipeline>) -> TraceServiceServer<Self> {
+        let limit = pipeline.config().grpc_limit();
+        TraceServiceServer::new(Self { pipeline })
+            .accept_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(limit)
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for GrpcReceiver {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        match self.pipeline.ingest(request.get_ref()) {
+            Ok(outcome) => Ok(Response::new(ExportTraceServiceResponse {
+                partial_success: outcome.partial_success(),
+            })),
+            Err(e) => {
+                error!(error = %e, "storing an OTLP/gRPC export failed");
+                Err(Status::internal(format!("could not store the spans: {e}")))
+            }
+        }
+    }
+}
+
+/// Serves OTLP/gRPC on `listener` until `shutdown` resolves, then finishes
+/// in-flight exports.
+pub async fn serve_grpc(
+    listener: TcpListener,
+    pipeline: Arc<Pipeline>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .add_service(GrpcReceiver::service(pipeline))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+}

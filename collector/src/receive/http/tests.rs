@@ -1,0 +1,242 @@
+use std::io::Write;
+
+use http::Request;
+use http_body_util::BodyExt;
+use seam_model::schema::{col, spans_schema};
+use seam_store::HotTable;
+use tower::ServiceExt;
+
+use super::*;
+use crate::ReceiverConfig;
+use crate::pipeline::tests::request;
+
+fn setup(config: ReceiverConfig) -> (Arc<HotTable>, Router) {
+    let table = Arc::new(HotTable::new(spans_schema(), col::START_TIME));
+    let pipeline = Arc::new(Pipeline::new(table.clone(), config));
+    (table, http_router(pipeline))
+}
+
+async fn send(router: &Router, req: Request<Body>) -> (StatusCode, HeaderMap, Bytes) {
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    (
+        status,
+        headers,
+        resp.into_body().collect().await.unwrap().to_bytes(),
+    )
+}
+
+fn post(content_type: &str, encoding: Option<&str>, body: Vec<u8>) -> Request<Body> {
+    let mut b = Request::post("/v1/traces").header(header::CONTENT_TYPE, content_type);
+    if let Some(e) = encoding {
+        b = b.header(header::CONTENT_ENCODING, e);
+    }
+    b.body(Body::from(body)).unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+fn json_body(trace_id_hex: &str) -> Vec<u8> {
+    format!(
+        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"cart"}}}}]}},
+        "scopeSpans":[{{"spans":[{{"traceId":"{trace_id_hex}","spanId":"eee19b7ec3c1b174","name":"GET /cart","kind":"SPAN_KIND_SERVER",
+        "startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000200000000"}}]}}]}}]}}"#
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn protobuf_export_is_stored_and_fully_successful() {
+    let (table, router) = setup(ReceiverConfig::default());
+    let (status, headers, body) = send(
+        &router,
+        post("application/x-protobuf", None, request(3).encode_to_vec()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/x-protobuf");
+    let resp = ExportTraceServiceResponse::decode(body).unwrap();
+    assert_eq!(resp.partial_success, None);
+    assert_eq!(table.snapshot().num_rows(), 3);
+}
+
+#[tokio::test]
+async fn json_and_gzip_json_exports_are_stored() {
+    let (table, router) = setup(ReceiverConfig::default());
+    let (status, headers, body) = send(
+        &router,
+        post(
+            "application/json",
+            None,
+            json_body("5b8efff798038103d269b633813fc60c"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body:?}");
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    assert_eq!(&body[..], b"{}");
+    let gz = gzip(&json_body("6b8efff798038103d269b633813fc60c"));
+    let (status, _, _) = send(&router, post("application/json", Some("gzip"), gz)).await;
+    assert_eq!(status, StatusCode::OK);
+    let zs = zstd::encode_all(&json_body("7b8efff798038103d269b633813fc60c")[..], 3).unwrap();
+    let (status, _, _) = send(&router, post("application/json", Some("zstd"), zs)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(table.snapshot().num_rows(), 3);
+}
+
+#[tokio::test]
+async fn partial_success_in_both_encodings() {
+    let (table, router) = setup(ReceiverConfig::default());
+    let mut req = request(2);
+    req.resource_spans[0].scope_spans[0].spans[0].trace_id = vec![9; 10];
+    let (status, _, body) = send(
+        &router,
+        post("application/x-protobuf", None, req.encode_to_vec()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let partial = ExportTraceServiceResponse::decode(body)
+        .unwrap()
+        .partial_success
+        .unwrap();
+    assert_eq!(partial.rejected_spans, 1);
+    assert!(
+        partial.error_message.contains("expected 16 bytes, got 10"),
+        "{}",
+        partial.error_message
+    );
+
+    let (status, _, body) = send(&router, post("application/json", None, json_body("0011"))).await;
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["partialSuccess"]["rejectedSpans"], "1");
+    assert!(
+        v["partialSuccess"]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("trace_id")
+    );
+    assert_eq!(
+        table.snapshot().num_rows(),
+        1,
+        "only the valid span of the first request"
+    );
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_400_with_rpc_status_and_keep_earlier_data() {
+    let (table, router) = setup(ReceiverConfig::default());
+    send(
+        &router,
+        post("application/x-protobuf", None, request(2).encode_to_vec()),
+    )
+    .await;
+
+    let (status, headers, body) = send(
+        &router,
+        post("application/x-protobuf", None, vec![0xff, 0xff, 0xff]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/x-protobuf");
+    let rpc = RpcStatus::decode(body).unwrap();
+    assert_eq!(rpc.code, code::INVALID_ARGUMENT);
+    assert!(
+        rpc.message.contains("malformed OTLP protobuf"),
+        "{}",
+        rpc.message
+    );
+
+    let (status, headers, body) = send(
+        &router,
+        post("application/json", None, b"{\"resourceSpans\": [".to_vec()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["code"], code::INVALID_ARGUMENT);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("malformed OTLP JSON")
+    );
+
+    let (status, _, _) = send(
+        &router,
+        post(
+            "application/json",
+            Some("gzip"),
+            b"not gzip at all".to_vec(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(table.snapshot().num_rows(), 2);
+}
+
+#[tokio::test]
+async fn wrong_method_media_type_encoding_and_path() {
+    let (_, router) = setup(ReceiverConfig::default());
+    let (status, headers, body) = send(
+        &router,
+        Request::get("/v1/traces").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers[header::ALLOW], "POST");
+    assert!(String::from_utf8_lossy(&body).contains("POST"));
+
+    let (status, _, body) = send(&router, post("text/plain", None, b"hello".to_vec())).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(String::from_utf8_lossy(&body).contains("application/x-protobuf"));
+
+    let (status, _, body) = send(
+        &router,
+        post("application/x-protobuf", Some("br"), vec![1, 2, 3]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(String::from_utf8_lossy(&body).contains("Content-Encoding"));
+
+    let (status, _, _) = send(&router, post("application/x-protobuf", None, vec![])).await;
+    assert_eq!(status, StatusCode::OK, "an empty export is valid");
+
+    let (status, _, _) = send(
+        &router,
+        Request::post("/v1/metrics").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413_before_and_after_decompression() {
+    let config = ReceiverConfig {
+        http_max_body_size: bytesize::ByteSize::kib(64),
+        ..Default::default()
+    };
+    let (table, router) = setup(config);
+    let big = vec![b' '; 100 * 1024];
+    let (status, _, body) = send(&router, post("application/json", None, big.clone())).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(String::from_utf8_lossy(&body).contains("limit"));
+    // 100 KiB of spaces compresses to well under the limit on the wire.
+    let bomb = gzip(&big);
+    assert!(bomb.len() < 64 * 1024);
+    let (status, _, _) = send(&router, post("application/json", Some("gzip"), bomb)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, _, _) = send(
+        &router,
+        post("application/x-protobuf", None, request(1).encode_to_vec()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "still serving");
+    assert_eq!(table.snapshot().num_rows(), 1);
+}

@@ -1,0 +1,91 @@
+//! The gRPC receiver against a real tonic client over TCP.
+
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use seam_collector::{Pipeline, ReceiverConfig, serve_grpc};
+use seam_model::schema::{col, spans_schema};
+use seam_store::HotTable;
+use tonic::codec::CompressionEncoding;
+
+fn request(n: usize, attr_bytes: usize) -> ExportTraceServiceRequest {
+    let spans = (0..n)
+        .map(|i| Span {
+            trace_id: vec![0x11; 16],
+            span_id: (i as u64 + 1).to_be_bytes().to_vec(),
+            name: "x".repeat(attr_bytes.max(1)),
+            start_time_unix_nano: 1_700_000_000_000_000_000,
+            end_time_unix_nano: 1_700_000_000_000_000_100,
+            ..Default::default()
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+async fn start(
+    config: ReceiverConfig,
+) -> (Arc<HotTable>, String, tokio::sync::oneshot::Sender<()>) {
+    let table = Arc::new(HotTable::new(spans_schema(), col::START_TIME));
+    let pipeline = Arc::new(Pipeline::new(table.clone(), config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(serve_grpc(listener, pipeline, async {
+        let _ = rx.await;
+    }));
+    (table, addr, tx)
+}
+
+#[tokio::test]
+async fn exports_plain_and_gzip_and_reports_partial_success() {
+    let (table, addr, _stop) = start(ReceiverConfig::default()).await;
+    let mut client = TraceServiceClient::connect(addr.clone()).await.unwrap();
+    let resp = client.export(request(5, 10)).await.unwrap().into_inner();
+    assert_eq!(resp.partial_success, None);
+    assert_eq!(table.snapshot().num_rows(), 5, "stored before the response");
+
+    let mut gz = TraceServiceClient::connect(addr)
+        .await
+        .unwrap()
+        .send_compressed(CompressionEncoding::Gzip);
+    let mut req = request(3, 10);
+    req.resource_spans[0].scope_spans[0].spans[2].span_id = vec![0; 8];
+    let resp = gz.export(req).await.unwrap().into_inner();
+    let partial = resp.partial_success.expect("one span was invalid");
+    assert_eq!(partial.rejected_spans, 1);
+    assert!(
+        partial.error_message.contains("span_id"),
+        "{}",
+        partial.error_message
+    );
+    assert_eq!(table.snapshot().num_rows(), 7);
+}
+
+#[tokio::test]
+async fn oversized_messages_are_refused_and_the_server_keeps_serving() {
+    let config = ReceiverConfig {
+        grpc_max_message_size: bytesize::ByteSize::kib(16),
+        ..Default::default()
+    };
+    let (table, addr, _stop) = start(config).await;
+    let mut client = TraceServiceClient::connect(addr).await.unwrap();
+    let err = client.export(request(10, 4096)).await.unwrap_err();
+    assert_ne!(err.code(), tonic::Code::Ok);
+    assert!(
+        err.message().contains("too large") || err.message().contains("length"),
+        "{err:?}"
+    );
+    assert_eq!(table.snapshot().num_rows(), 0);
+    client.export(request(2, 10)).await.unwrap();
+    assert_eq!(table.snapshot().num_rows(), 2);
+}
