@@ -61,18 +61,24 @@ impl Seam {
         Self::start_with(&[], &[])
     }
 
-    /// Starts Seam with extra arguments and environment variables.
+    /// Starts `seam serve` on free ports with extra arguments and
+    /// environment variables.
     pub fn start_with(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let mut full = vec!["serve", "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"];
+        full.extend_from_slice(args);
+        Self::start_raw(&full, envs)
+    }
+
+    /// Starts the binary with exactly `args`, `SEAM_DATA_DIR` pointing at a
+    /// fresh temporary directory (`envs` may override it).
+    pub fn start_raw(args: &[&str], envs: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().expect("temp dir");
         let data_dir = tmp.path().join("data");
         let mut cmd = Command::new(seam_bin());
-        cmd.arg("serve")
-            .args(["--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .args(args)
+        cmd.args(args)
             .env("SEAM_LOG", "info")
             .env_remove("SEAM_CONFIG")
+            .env("SEAM_DATA_DIR", &data_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -192,6 +198,56 @@ impl Drop for Seam {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The rows of a `POST /api/v1/sql` JSON answer as column-name maps.
+pub fn rows(answer: &serde_json::Value) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let columns: Vec<String> = answer["columns"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no columns in {answer}"))
+        .iter()
+        .map(|c| c.as_str().expect("column name").to_owned())
+        .collect();
+    answer["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no rows in {answer}"))
+        .iter()
+        .map(|row| {
+            let values = row.as_array().expect("row array");
+            assert_eq!(values.len(), columns.len(), "row width");
+            columns.iter().cloned().zip(values.iter().cloned()).collect()
+        })
+        .collect()
+}
+
+/// What `python/export_spans.py` reports after the SDK's exports were acknowledged.
+#[derive(Debug, serde::Deserialize)]
+pub struct PythonExport {
+    pub trace_id: String,
+    pub span_ids: Vec<String>,
+    pub spans: usize,
+}
+
+/// Exports a small trace with the OpenTelemetry Python SDK over `protocol`
+/// (`grpc` or `http`).
+pub fn export_with_python(seam: &Seam, protocol: &str, service: &str) -> PythonExport {
+    let endpoint = match protocol {
+        "grpc" => seam.grpc_url(),
+        _ => format!("http://{}", seam.http),
+    };
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/export_spans.py");
+    let out = Command::new(python())
+        .arg(script)
+        .args(["--protocol", protocol, "--endpoint", &endpoint, "--service", service])
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "python export failed: {}\nseam logs:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        seam.logs()
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("bad script output {:?}: {e}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn parse_addr(line: &str, key: &str) -> SocketAddr {

@@ -83,8 +83,8 @@ pub fn canonical_messaging_system(raw: &str) -> String {
         })
         .collect();
     let canonical = match lowered.as_str() {
-        "sqs" | "amazon_sqs" | "amazonsqs" => "aws_sqs",
-        "sns" | "amazon_sns" | "amazonsns" => "aws_sns",
+        "sqs" | "amazon_sqs" | "amazonsqs" | "awssqs" => "aws_sqs",
+        "sns" | "amazon_sns" | "amazonsns" | "awssns" => "aws_sns",
         "kinesis" | "amazon_kinesis" => "aws_kinesis",
         "eventbridge" | "amazon_eventbridge" | "aws_events" => "aws_eventbridge",
         "pubsub" | "google_pubsub" | "gcp_pub_sub" => "gcp_pubsub",

@@ -1,0 +1,12 @@
+//! Black-box tests: each starts the real `seam` binary on free ports and
+//! talks to it only over the network, the way users and their SDKs do.
+//!
+//! One test binary (modules below) so the workspace links it once.
+
+mod bad_input;
+mod cli;
+mod common;
+mod otlp_json;
+mod python_sdk;
+mod rust_sdk;
+mod sql_api;

@@ -1,0 +1,146 @@
+//! The query API against the real server: SQL, the trace and search
+//! endpoints, their errors, and queries written to hurt.
+
+use std::io::Write;
+
+use seam_integration_tests::reqwest::blocking_client;
+use seam_integration_tests::{Seam, rows};
+
+use crate::common::{count, post_protobuf, request, trace_hex};
+
+fn seeded(config: &str) -> (Seam, tempfile::NamedTempFile) {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(config.as_bytes()).unwrap();
+    let seam = Seam::start_with(&["--config", file.path().to_str().unwrap()], &[]);
+    for (seed, service) in [(1, "cart"), (2, "checkout"), (3, "cart")] {
+        let (status, _) = post_protobuf(&seam, &request(seed, 500, service));
+        assert_eq!(status, 200);
+    }
+    (seam, file)
+}
+
+fn still_serving(seam: &Seam) {
+    let (status, _) = seam.get("/healthz");
+    assert_eq!(status, 200);
+    assert_eq!(count(seam, ""), 1500, "data intact after a failed query");
+}
+
+#[test]
+fn sql_answers_and_refuses_what_it_must() {
+    let (seam, _cfg) = seeded("");
+    let answer = seam.sql("SELECT service_name, count(*) AS spans FROM spans GROUP BY service_name ORDER BY service_name");
+    assert_eq!(answer["columns"], serde_json::json!(["service_name", "spans"]));
+    assert_eq!(answer["rows"], serde_json::json!([["cart", 1000], ["checkout", 500]]));
+
+    let by_route = seam.sql(&format!(
+        "SELECT attributes['http.route'] AS route, count(*) AS n FROM spans WHERE trace_id = '{}' GROUP BY 1 ORDER BY 1",
+        trace_hex(2)
+    ));
+    assert_eq!(rows(&by_route).len(), 3, "{by_route}");
+    assert_eq!(by_route["rows"][0], serde_json::json!(["/items/0", 167]));
+
+    for (sql, needle) in [
+        ("SELEC * FROM spans", "SELEC"),
+        ("SELECT no_such_column FROM spans", "no_such_column"),
+        ("SELECT * FROM no_such_table", "no_such_table"),
+        ("CREATE TABLE t AS SELECT * FROM spans", ""),
+        ("CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'", ""),
+        ("COPY (SELECT 1) TO '/tmp/seam-copy-test.csv'", ""),
+        ("INSERT INTO spans SELECT * FROM spans", ""),
+        ("DROP TABLE spans", ""),
+        ("SET datafusion.execution.batch_size = 1", ""),
+        ("SELECT * FROM read_parquet('/etc/passwd')", ""),
+        ("SELECT * FROM read_csv('/etc/passwd')", ""),
+    ] {
+        let (status, body) = seam.sql_response(sql);
+        assert_eq!(status, 400, "{sql} → {body}");
+        let message = body["error"].as_str().unwrap_or_else(|| panic!("no error message for {sql}: {body}"));
+        assert!(message.contains(needle), "{sql}: {message}");
+    }
+    assert!(!std::path::Path::new("/tmp/seam-copy-test.csv").exists());
+
+    let (status, body) = {
+        let r = blocking_client()
+            .post(seam.api_url("/api/v1/sql"))
+            .header("content-type", "application/json")
+            .body(b"{\"query\": 1}".to_vec())
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("error"), "{body}");
+
+    let r = blocking_client()
+        .post(seam.api_url("/api/v1/sql"))
+        .header("accept", "application/vnd.apache.arrow.stream")
+        .json(&serde_json::json!({"sql": "SELECT span_id FROM spans LIMIT 3"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers.get("content-type").unwrap(), "application/vnd.apache.arrow.stream");
+    assert_eq!(&r.bytes()[..4], &[0xff, 0xff, 0xff, 0xff], "Arrow IPC continuation marker");
+    still_serving(&seam);
+}
+
+#[test]
+fn hostile_queries_end_in_errors_not_outages() {
+    let (seam, _cfg) = seeded("query:\n  timeout: 3s\n");
+    for sql in [
+        "SELECT count(*) FROM spans a, spans b, spans c",
+        "SELECT * FROM spans a, spans b, spans c",
+        "SELECT * FROM generate_series(1, 1000000000000)",
+        "SELECT count(*) FROM generate_series(1, 1000000000000)",
+        "SELECT count(*) FROM range(1000000000000)",
+        "SELECT repeat('x', 2000000000)",
+        "SELECT a.name || b.name FROM spans a CROSS JOIN spans b ORDER BY 1",
+    ] {
+        let (status, body) = seam.sql_response(sql);
+        assert!((400..500).contains(&status), "{sql} → {status} {body}");
+        assert!(body["error"].as_str().is_some_and(|m| !m.is_empty()), "{sql}: {body}");
+        still_serving(&seam);
+    }
+}
+
+#[test]
+fn trace_and_search_endpoints() {
+    let (seam, _cfg) = seeded("");
+    let (status, trace) = seam.get(&format!("/api/v1/traces/{}", trace_hex(2)));
+    assert_eq!(status, 200);
+    assert_eq!(trace["spans"].as_array().unwrap().len(), 500);
+
+    for (path, code, needle) in [
+        ("/api/v1/traces/not-a-trace-id", 400, "trace"),
+        ("/api/v1/traces/00000000000000000000000000000000", 400, "zero"),
+        ("/api/v1/traces/0123456789abcdef0123456789abcdef0", 400, "32"),
+        ("/api/v1/traces/0123456789abcdef0123456789abcdef", 404, "not found"),
+        ("/api/v1/search?servce=cart", 400, "servce"),
+        ("/api/v1/search?min_duration=soon", 400, "min_duration"),
+        ("/api/v1/search?limit=-1", 400, "limit"),
+        ("/api/v1/search?start=yesterday", 400, "start"),
+        ("/api/v1/nothing-here", 404, ""),
+    ] {
+        let (status, body) = seam.get(path);
+        assert_eq!(status, code, "{path} → {body}");
+        let message = body["error"].as_str().unwrap_or_else(|| panic!("{path}: no JSON error in {body}"));
+        assert!(message.to_lowercase().contains(needle), "{path}: {message}");
+    }
+
+    let (status, found) = seam.get("/api/v1/search?service=cart&limit=10");
+    assert_eq!(status, 200, "{found}");
+    let traces = found["traces"].as_array().unwrap();
+    assert_eq!(traces.len(), 2);
+    assert!(traces.iter().all(|t| t["services"].as_array().unwrap().contains(&serde_json::json!("cart"))), "{found}");
+
+    let (_, found) = seam.get("/api/v1/search?service=checkout&attr.http.route=/items/1");
+    let traces = found["traces"].as_array().unwrap();
+    assert_eq!(traces.len(), 1, "{found}");
+    assert_eq!(traces[0]["trace_id"], trace_hex(2));
+
+    let (_, found) = seam.get("/api/v1/search?service=cart&limit=1");
+    assert_eq!(found["traces"].as_array().unwrap().len(), 1);
+    let (_, found) = seam.get("/api/v1/search?min_duration=1s");
+    assert_eq!(found["traces"].as_array().unwrap().len(), 0, "every span is 500 µs");
+    let (_, found) = seam.get("/api/v1/search?start=2030-01-01T00:00:00Z");
+    assert_eq!(found["traces"].as_array().unwrap().len(), 0, "all data is from 2025");
+}
