@@ -1,0 +1,238 @@
+//! The HTTP API (DESIGN §6): SQL, traces, search, health.
+//!
+//! ```text
+//!  POST /api/v1/sql                {"sql": "..."} → {"columns", "rows"} | Arrow IPC stream
+//!  GET  /api/v1/traces/{trace_id}  → {"trace_id", "spans": [...]}
+//!  GET  /api/v1/search?…           → {"traces": [...]}
+//!  GET  /healthz                   → 200 while the process runs
+//!  GET  /readyz                    → 200 once the server accepts spans, 503 before
+//! ```
+//!
+//! Handlers only translate between HTTP and the [`QueryEngine`]; every
+//! error, including axum's own rejections, leaves as an [`AppError`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use seam_model::TraceId;
+use serde::{Deserialize, Serialize};
+use tower_http::trace::TraceLayer;
+
+use crate::engine::{QueryEngine, QueryResult};
+use crate::error::AppError;
+use crate::json::{ARROW_STREAM, to_arrow_stream, to_json};
+use crate::search::{SearchParams, TraceSummary};
+use crate::span_json::{SpanJson, spans_from_batches};
+
+/// Whether the server is ready for traffic; cloned handles share one flag.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    pub fn set_ready(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    engine: Arc<QueryEngine>,
+    readiness: Readiness,
+}
+
+impl ApiState {
+    pub fn new(engine: Arc<QueryEngine>, readiness: Readiness) -> Self {
+        Self { engine, readiness }
+    }
+}
+
+/// The API routes with their state applied.
+pub fn api_router(state: ApiState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/sql", post(sql))
+        .route("/api/v1/traces/{trace_id}", get(trace))
+        .route("/api/v1/search", get(search))
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<ApiState>) -> Response {
+    if state.readiness.is_ready() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    }
+}
+
+async fn no_route(method: Method, uri: Uri) -> AppError {
+    AppError::not_found(format!("no route for {method} {}", uri.path()))
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> AppError {
+    AppError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method {method} is not allowed for {}", uri.path()),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SqlRequest {
+    sql: String,
+}
+
+/// Runs SQL. The body is read as JSON whatever its content type says, so
+/// `curl -d '{"sql": "..."}'` works without a header.
+async fn sql(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let request: SqlRequest = serde_json::from_slice(&body).map_err(|e| {
+        AppError::bad_request(format!(
+            "invalid request body: {e}; expected {{\"sql\": \"...\"}}"
+        ))
+    })?;
+    if request.sql.trim().is_empty() {
+        return Err(AppError::bad_request("the sql field is empty"));
+    }
+    let result = state.engine.sql(&request.sql).await?;
+    let arrow = wants_arrow(&headers);
+    encode(result, arrow).await
+}
+
+fn wants_arrow(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().starts_with(ARROW_STREAM)))
+}
+
+/// Encodes off the async threads: a result near the size cap takes a
+/// while to write.
+async fn encode(result: QueryResult, arrow: bool) -> Result<Response, AppError> {
+    let (content_type, encoded) = tokio::task::spawn_blocking(move || {
+        if arrow {
+            (ARROW_STREAM, to_arrow_stream(&result))
+        } else {
+            ("application/json", to_json(&result))
+        }
+    })
+    .await
+    .map_err(|e| {
+        AppError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding task failed: {e}"),
+        )
+    })?;
+    let bytes = encoded.map_err(|e| {
+        AppError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding the result: {e}"),
+        )
+    })?;
+    Ok(([(header::CONTENT_TYPE, content_type)], Body::from(bytes)).into_response())
+}
+
+#[derive(Debug, Serialize)]
+struct TraceResponse {
+    trace_id: String,
+    spans: Vec<SpanJson>,
+}
+
+async fn trace(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<TraceResponse>, AppError> {
+    let Path(raw) = path.map_err(|e| AppError::bad_request(e.body_text()))?;
+    let trace_id = parse_trace_id(&raw)?;
+    let result = state.engine.trace(trace_id).await?;
+    if result.num_rows() == 0 {
+        return Err(AppError::not_found(format!("trace {trace_id} not found")));
+    }
+    let spans = spans_from_batches(&result.batches)?;
+    Ok(Json(TraceResponse {
+        trace_id: trace_id.to_hex(),
+        spans,
+    }))
+}
+
+/// A trace id as users paste it: 32 hex digits, either case.
+fn parse_trace_id(raw: &str) -> Result<TraceId, AppError> {
+    let invalid = |why: &str| AppError::bad_request(format!("invalid trace id '{raw}': {why}"));
+    if raw.len() != 2 * TraceId::LEN || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid("expected 32 hexadecimal characters"));
+    }
+    TraceId::parse_hex(raw).map_err(|e| invalid(&e.to_string()))
+}
+
+#[derive(Debug, Serialize)]
+struct SearchResponse {
+    traces: Vec<TraceSummary>,
+}
+
+async fn search(
+    State(state): State<ApiState>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<SearchResponse>, AppError> {
+    let Query(pairs) = query.map_err(|e| AppError::bad_request(e.body_text()))?;
+    let params = SearchParams::parse(&pairs).map_err(|e| AppError::bad_request(e.to_string()))?;
+    let traces = state.engine.search(&params).await?;
+    Ok(Json(SearchResponse { traces }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_ids_are_32_hex_digits_and_not_zero() {
+        let id = parse_trace_id("0AF7651916CD43DD8448EB211C80319C").unwrap();
+        assert_eq!(id.to_hex(), "0af7651916cd43dd8448eb211c80319c");
+        for bad in [
+            "",
+            "0af7651916cd43dd",
+            "0af7651916cd43dd8448eb211c80319c00",
+            "0af7651916cd43dd8448eb211c80319g",
+            "00000000000000000000000000000000",
+            " af7651916cd43dd8448eb211c80319c",
+        ] {
+            let err = parse_trace_id(bad).unwrap_err();
+            assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
+
+    #[test]
+    fn recognizes_arrow_accept_headers() {
+        let mut headers = HeaderMap::new();
+        assert!(!wants_arrow(&headers));
+        headers.insert(
+            header::ACCEPT,
+            "application/json, application/vnd.apache.arrow.stream"
+                .parse()
+                .unwrap(),
+        );
+        assert!(wants_arrow(&headers));
+    }
+}

@@ -1,0 +1,622 @@
+//! The query engine: one DataFusion context over the store's tables, run on
+//! a runtime of its own, under time, memory and result-size limits.
+//!
+//! ```text
+//!  caller (API, ingest runtime)           query runtime (`threads` workers)
+//!  ─────────────────────────────          ────────────────────────────────────────
+//!  sql() ──spawn──────────────────────▶   plan ─▶ read-only check ─▶ execute
+//!    │                                     │  batches stream in; stop at the caps
+//!    └── timeout(config.timeout) ◀─────────┘  result, or abort on timeout
+//! ```
+//!
+//! A CPU-bound query keeps only the query runtime's workers busy, so ingest
+//! keeps its threads. Operator memory (joins, sorts, aggregations) comes from
+//! one pool of `memory_limit` shared by all running queries; nothing spills
+//! to disk, a query that needs more fails instead.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use bytesize::ByteSize;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::GreedyMemoryPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, col, lit};
+use futures::StreamExt;
+use seam_model::TraceId;
+use seam_model::schema::col as column;
+use seam_store::HotTable;
+use tokio::runtime::Runtime;
+
+use crate::config::QueryConfig;
+use crate::error::QueryError;
+use crate::sandbox;
+use crate::search::{self, SearchParams, TraceSummary};
+use crate::table::SegmentTable;
+use crate::yielding::YieldEverywhere;
+
+/// The answer to a query: its schema (known even when there are no rows)
+/// and its batches in order.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl QueryResult {
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+/// Runs SQL and the trace API's queries over the store.
+pub struct QueryEngine {
+    ctx: SessionContext,
+    config: QueryConfig,
+    /// `None` only while dropping; see [`Drop`].
+    runtime: Option<Runtime>,
+}
+
+impl QueryEngine {
+    /// Registers `spans` over `spans` and starts the query runtime.
+    pub fn new(spans: Arc<HotTable>, config: QueryConfig) -> Result<Self, QueryError> {
+        let threads = config.threads.max(1);
+        let session = SessionConfig::new()
+            .with_target_partitions(threads)
+            .with_information_schema(true);
+        let pool_bytes = usize::try_from(config.memory_limit.as_u64()).unwrap_or(usize::MAX);
+        let env = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(pool_bytes)))
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+            )
+            .build_arc()
+            .map_err(|e| {
+                QueryError::Internal(format!("building the query runtime environment: {e}"))
+            })?;
+        let state = SessionStateBuilder::new()
+            .with_config(session)
+            .with_runtime_env(env)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(YieldEverywhere))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        ctx.register_table(
+            "spans",
+            Arc::new(SegmentTable::new(spans, column::START_TIME)),
+        )
+        .map_err(|e| QueryError::Internal(format!("registering the spans table: {e}")))?;
+        sandbox::disable_functions(&ctx);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("seam-query")
+            .enable_all()
+            .build()
+            .map_err(|e| QueryError::Internal(format!("starting the query runtime: {e}")))?;
+        Ok(Self {
+            ctx,
+            config,
+            runtime: Some(runtime),
+        })
+    }
+
+    pub fn config(&self) -> &QueryConfig {
+        &self.config
+    }
+
+    /// Runs one read-only SQL statement.
+    pub async fn sql(&self, sql: &str) -> Result<QueryResult, QueryError> {
+        let sql = sql.to_owned();
+        let limit = self.config.memory_limit;
+        self.run(move |ctx| async move {
+            let plan = ctx
+                .state()
+                .create_logical_plan(&sql)
+                .await
+                .map_err(df_error(limit))?;
+            sandbox::check_read_only(&plan)?;
+            ctx.execute_logical_plan(plan)
+                .await
+                .map_err(df_error(limit))
+        })
+        .await
+    }
+
+    /// Every span of one trace, earliest first, with all `spans` columns.
+    pub async fn trace(&self, trace_id: TraceId) -> Result<QueryResult, QueryError> {
+        let id = trace_id.to_hex();
+        let limit = self.config.memory_limit;
+        self.run(move |ctx| async move {
+            let frame = async {
+                ctx.table("spans")
+                    .await?
+                    .filter(col(column::TRACE_ID).eq(lit(id)))?
+                    .sort(vec![
+                        col(column::START_TIME).sort(true, false),
+                        col(column::SPAN_ID).sort(true, false),
+                    ])
+            };
+            frame.await.map_err(df_error(limit))
+        })
+        .await
+    }
+
+    /// Traces with a span matching `params`, latest first.
+    pub async fn search(&self, params: &SearchParams) -> Result<Vec<TraceSummary>, QueryError> {
+        let params = params.clone();
+        let limit = self.config.memory_limit;
+        let result = self
+            .run(move |ctx| async move {
+                search::summaries_frame(&ctx, &params)
+                    .await
+                    .map_err(df_error(limit))
+            })
+            .await?;
+        search::summaries(&result)
+    }
+
+    fn runtime(&self) -> &Runtime {
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives as long as the engine")
+    }
+
+    /// Plans and executes on the query runtime, within the time limit and
+    /// the result caps.
+    async fn run<F, Fut>(&self, plan: F) -> Result<QueryResult, QueryError>
+    where
+        F: FnOnce(SessionContext) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<DataFrame, QueryError>> + Send + 'static,
+    {
+        let ctx = self.ctx.clone();
+        let caps = Caps {
+            rows: self.config.max_result_rows,
+            bytes: self.config.max_result_bytes,
+            memory: self.config.memory_limit,
+        };
+        let started = Instant::now();
+        let mut task = self.runtime().spawn(async move {
+            let frame = plan(ctx).await?;
+            collect(frame, caps).await
+        });
+        let outcome = match tokio::time::timeout(self.config.timeout, &mut task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) if join.is_panic() => {
+                let panic = join.into_panic();
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_owned());
+                Err(QueryError::Internal(format!("query panicked: {message}")))
+            }
+            Ok(Err(_)) => Err(QueryError::Internal("query task was cancelled".into())),
+            Err(_) => {
+                // Dropping the plan's streams stops its operators at their
+                // next yield; DataFusion's own tasks are aborted with them.
+                task.abort();
+                Err(QueryError::Timeout(self.config.timeout))
+            }
+        };
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match &outcome {
+            Ok(result) => tracing::debug!(rows = result.num_rows(), elapsed_ms, "query finished"),
+            Err(QueryError::Internal(error)) => tracing::error!(elapsed_ms, %error, "query failed"),
+            Err(error) => tracing::info!(elapsed_ms, %error, "query refused or stopped"),
+        }
+        outcome
+    }
+}
+
+impl Drop for QueryEngine {
+    /// Shuts the query runtime down without waiting, which is also allowed
+    /// when the engine is dropped inside another runtime.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+fn df_error(memory_limit: ByteSize) -> impl Fn(DataFusionError) -> QueryError {
+    move |err| QueryError::from_datafusion(err, memory_limit)
+}
+
+/// What one result may hold, and the memory limit for error messages.
+#[derive(Debug, Clone, Copy)]
+struct Caps {
+    rows: usize,
+    bytes: ByteSize,
+    memory: ByteSize,
+}
+
+/// Streams the frame's batches, stopping (and so cancelling the rest of
+/// the plan) as soon as a cap is passed.
+async fn collect(frame: DataFrame, caps: Caps) -> Result<QueryResult, QueryError> {
+    let mut stream = frame
+        .execute_stream()
+        .await
+        .map_err(df_error(caps.memory))?;
+    let schema = stream.schema();
+    let mut batches = Vec::new();
+    let (mut rows, mut bytes) = (0usize, 0u64);
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(df_error(caps.memory))?;
+        rows += batch.num_rows();
+        if rows > caps.rows {
+            return Err(QueryError::ResultTooLarge(format!("{} rows", caps.rows)));
+        }
+        bytes += batch_bytes(&batch);
+        if bytes > caps.bytes.as_u64() {
+            return Err(QueryError::ResultTooLarge(
+                caps.bytes.display().iec().to_string(),
+            ));
+        }
+        if batch.num_rows() > 0 {
+            batches.push(batch);
+        }
+    }
+    Ok(QueryResult { schema, batches })
+}
+
+/// Bytes the rows of `batch` occupy; a slice of a larger batch counts only
+/// its own rows, so `LIMIT 10` over a large segment stays small.
+fn batch_bytes(batch: &RecordBatch) -> u64 {
+    batch
+        .columns()
+        .iter()
+        .map(|c| {
+            c.to_data()
+                .get_slice_memory_size()
+                .unwrap_or_else(|_| c.get_array_memory_size()) as u64
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::Int64Type;
+
+    use super::*;
+    use crate::testdata;
+
+    fn engine_with(table: Arc<HotTable>, config: QueryConfig) -> QueryEngine {
+        QueryEngine::new(table, config).unwrap()
+    }
+
+    fn engine() -> (Arc<HotTable>, QueryEngine) {
+        let table = testdata::table();
+        (table.clone(), engine_with(table, QueryConfig::default()))
+    }
+
+    fn strings_of(result: &QueryResult, column: usize) -> Vec<String> {
+        result
+            .batches
+            .iter()
+            .flat_map(|b| {
+                let c = arrow::compute::cast(b.column(column), &arrow::datatypes::DataType::Utf8)
+                    .unwrap();
+                c.as_string::<i32>()
+                    .iter()
+                    .map(|v| v.unwrap_or("").to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    fn count(result: &QueryResult) -> i64 {
+        result.batches[0]
+            .column(0)
+            .as_primitive::<Int64Type>()
+            .value(0)
+    }
+
+    #[tokio::test]
+    async fn selects_by_hex_trace_id() {
+        let (_, engine) = engine();
+        let result = engine
+            .sql(&format!(
+                "SELECT span_id FROM spans WHERE trace_id = '{}' ORDER BY start_time",
+                testdata::CHECKOUT_TRACE
+            ))
+            .await
+            .unwrap();
+        assert_eq!(result.num_rows(), 4);
+        assert_eq!(strings_of(&result, 0)[0], testdata::CHECKOUT_ROOT_SPAN);
+    }
+
+    #[tokio::test]
+    async fn indexes_attribute_maps() {
+        let (_, engine) = engine();
+        let result = engine
+            .sql("SELECT attributes['http.route'] AS route FROM spans WHERE attributes['http.route'] IS NOT NULL ORDER BY route")
+            .await
+            .unwrap();
+        assert_eq!(
+            strings_of(&result, 0),
+            vec!["/checkout", "/healthz", "/payments"]
+        );
+        let result = engine
+            .sql("SELECT count(*) FROM spans WHERE attributes['tenant'] = 'acme' AND resource_attributes['cloud.provider'] = 'aws'")
+            .await
+            .unwrap();
+        assert_eq!(count(&result), 2);
+    }
+
+    #[tokio::test]
+    async fn groups_by_dictionary_columns() {
+        let (_, engine) = engine();
+        let result = engine
+            .sql("SELECT service_name, count(*) AS n FROM spans GROUP BY service_name ORDER BY n DESC, service_name")
+            .await
+            .unwrap();
+        assert_eq!(
+            strings_of(&result, 0),
+            vec!["checkout", "order-worker", "payments"]
+        );
+        let n: Vec<i64> = result
+            .batches
+            .iter()
+            .flat_map(|b| b.column(1).as_primitive::<Int64Type>().values().to_vec())
+            .collect();
+        assert_eq!(n, vec![4, 2, 1]);
+    }
+
+    #[tokio::test]
+    async fn sees_spans_appended_just_before() {
+        let (table, engine) = engine();
+        table.append(testdata::bulk(3)).unwrap();
+        let result = engine.sql("SELECT count(*) FROM spans").await.unwrap();
+        assert_eq!(count(&result), testdata::SPAN_COUNT as i64 + 3);
+    }
+
+    #[tokio::test]
+    async fn lists_tables_through_information_schema() {
+        let (_, engine) = engine();
+        let result = engine.sql("SHOW TABLES").await.unwrap();
+        assert!(strings_of(&result, 2).contains(&"spans".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn mistakes_are_invalid_with_datafusion_messages() {
+        let (_, engine) = engine();
+        let err = engine.sql("SELEC 1").await.unwrap_err();
+        assert!(
+            matches!(&err, QueryError::Invalid(m) if m.contains("SELEC")),
+            "{err}"
+        );
+        let err = engine.sql("SELECT nope FROM spans").await.unwrap_err();
+        assert!(
+            matches!(&err, QueryError::Invalid(m) if m.contains("nope")),
+            "{err}"
+        );
+        let err = engine.sql("SELECT * FROM nowhere").await.unwrap_err();
+        assert!(
+            matches!(&err, QueryError::Invalid(m) if m.contains("nowhere")),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn refuses_everything_but_reads() {
+        let (_, engine) = engine();
+        for sql in [
+            "CREATE TABLE t AS SELECT 1",
+            "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
+            "COPY spans TO '/tmp/spans.parquet'",
+            "INSERT INTO spans SELECT * FROM spans",
+            "DROP TABLE spans",
+            "SET datafusion.execution.target_partitions = 64",
+        ] {
+            let err = engine.sql(sql).await.unwrap_err();
+            assert!(matches!(err, QueryError::Refused(_)), "{sql}: {err}");
+            assert!(
+                err.to_string()
+                    .starts_with("only read-only queries are allowed"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            count(&engine.sql("SELECT count(*) FROM spans").await.unwrap()),
+            testdata::SPAN_COUNT as i64
+        );
+    }
+
+    #[tokio::test]
+    async fn stops_at_the_row_cap() {
+        let table = testdata::table();
+        table.append(testdata::bulk(500)).unwrap();
+        let engine = engine_with(
+            table,
+            QueryConfig {
+                max_result_rows: 100,
+                ..QueryConfig::default()
+            },
+        );
+        let err = engine.sql("SELECT * FROM spans").await.unwrap_err();
+        assert!(matches!(err, QueryError::ResultTooLarge(_)), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "result exceeds 100 rows; add a LIMIT or aggregate"
+        );
+        assert_eq!(
+            engine
+                .sql("SELECT * FROM spans LIMIT 100")
+                .await
+                .unwrap()
+                .num_rows(),
+            100
+        );
+    }
+
+    #[tokio::test]
+    async fn stops_at_the_byte_cap_counting_only_returned_rows() {
+        let table = testdata::table();
+        table.append(testdata::bulk(2_000)).unwrap();
+        let engine = engine_with(
+            table,
+            QueryConfig {
+                max_result_bytes: ByteSize::kib(64),
+                ..QueryConfig::default()
+            },
+        );
+        let err = engine.sql("SELECT * FROM spans").await.unwrap_err();
+        assert!(
+            matches!(&err, QueryError::ResultTooLarge(m) if m.contains("KiB")),
+            "{err}"
+        );
+        assert_eq!(
+            engine
+                .sql("SELECT trace_id FROM spans LIMIT 10")
+                .await
+                .unwrap()
+                .num_rows(),
+            10
+        );
+    }
+
+    #[tokio::test]
+    async fn a_long_query_times_out_and_the_engine_keeps_answering() {
+        let table = testdata::table();
+        table.append(testdata::bulk(2_000)).unwrap();
+        let engine = engine_with(
+            table,
+            QueryConfig {
+                timeout: Duration::from_millis(500),
+                ..QueryConfig::default()
+            },
+        );
+        let started = Instant::now();
+        let err = engine
+            .sql("SELECT count(*) FROM spans a, spans b, spans c WHERE a.duration_ns + b.duration_ns > c.duration_ns")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, QueryError::Timeout(_)), "{err}");
+        assert_eq!(err.to_string(), "query exceeded the 500ms time limit");
+        assert!(started.elapsed() < Duration::from_secs(5));
+
+        let err = engine
+            .sql("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, QueryError::Timeout(_)), "{err}");
+        assert_eq!(
+            count(&engine.sql("SELECT count(*) FROM spans").await.unwrap()),
+            2_007
+        );
+    }
+
+    #[tokio::test]
+    async fn a_query_that_needs_too_much_memory_fails_cleanly() {
+        let table = testdata::table();
+        table.append(testdata::bulk(2_000)).unwrap();
+        let engine = engine_with(
+            table,
+            QueryConfig {
+                memory_limit: ByteSize::mib(1),
+                ..QueryConfig::default()
+            },
+        );
+        let err = engine
+            .sql("SELECT a.span_id, b.span_id FROM spans a, spans b ORDER BY a.attributes['payload'], b.span_id")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, QueryError::ResourcesExhausted { .. }),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "query needs more than the 1.0 MiB memory limit"
+        );
+        assert_eq!(
+            count(&engine.sql("SELECT count(*) FROM spans").await.unwrap()),
+            2_007
+        );
+    }
+
+    #[tokio::test]
+    async fn disabled_generators_are_refused_before_running() {
+        let (_, engine) = engine();
+        for sql in [
+            "SELECT repeat('x', 1000000000)",
+            "SELECT * FROM generate_series(1, 1000000000000)",
+            "SELECT array_repeat('x', 1000000000)",
+        ] {
+            let err = engine.sql(sql).await.unwrap_err();
+            assert!(
+                matches!(&err, QueryError::Invalid(m) if m.contains("disabled")),
+                "{sql}: {err}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_one_trace_in_start_order() {
+        let (_, engine) = engine();
+        let id = TraceId::parse_hex(testdata::CHECKOUT_TRACE).unwrap();
+        let result = engine.trace(id).await.unwrap();
+        assert_eq!(result.schema, seam_model::schema::spans_schema());
+        let starts: Vec<i64> = result
+            .batches
+            .iter()
+            .flat_map(|b| {
+                let c = arrow::compute::cast(
+                    b.column_by_name("start_time").unwrap(),
+                    &arrow::datatypes::DataType::Int64,
+                )
+                .unwrap();
+                c.as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(starts.len(), 4);
+        assert!(starts.is_sorted());
+        let unknown = TraceId::parse_hex(testdata::UNKNOWN_TRACE).unwrap();
+        assert_eq!(engine.trace(unknown).await.unwrap().num_rows(), 0);
+    }
+
+    #[tokio::test]
+    async fn summarizes_matching_traces_latest_first() {
+        let (_, engine) = engine();
+        let all = engine.search(&SearchParams::default()).await.unwrap();
+        let ids: Vec<&str> = all.iter().map(|t| t.trace_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec![
+                testdata::HEALTH_TRACE,
+                testdata::ORDERS_TRACE,
+                testdata::CHECKOUT_TRACE
+            ]
+        );
+        let checkout = &all[2];
+        assert_eq!(checkout.root_service, "checkout");
+        assert_eq!(checkout.root_name, "GET /checkout");
+        assert_eq!(checkout.start_unix_nano, testdata::T0.to_string());
+        assert_eq!(checkout.duration_ns, 250 * testdata::MS);
+        assert_eq!(checkout.span_count, 4);
+        assert_eq!(checkout.error_count, 2);
+        assert_eq!(checkout.services, vec!["checkout", "payments"]);
+
+        // A filter on one span still summarizes the whole trace.
+        let params = SearchParams {
+            service: Some("payments".into()),
+            ..SearchParams::default()
+        };
+        let found = engine.search(&params).await.unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].span_count, 4);
+        assert_eq!(found[0].root_service, "checkout");
+    }
+}
