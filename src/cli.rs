@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "seam", version, about = "OpenTelemetry collector and trace correlator for hybrid systems")]
+#[command(
+    name = "seam",
+    version,
+    about = "OpenTelemetry collector and trace correlator for hybrid systems"
+)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]

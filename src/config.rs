@@ -70,7 +70,8 @@ impl Config {
     }
 
     fn from_file(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
         Self::from_yaml(&text).with_context(|| format!("in config file {}", path.display()))
     }
 
@@ -101,16 +102,24 @@ mod tests {
 
     #[test]
     fn file_values_apply_and_flags_win() {
-        let mut c = Config::from_yaml("grpc_listen: 0.0.0.0:14317\ndata_dir: /var/lib/seam\n").unwrap();
+        let mut c =
+            Config::from_yaml("grpc_listen: 0.0.0.0:14317\ndata_dir: /var/lib/seam\n").unwrap();
         assert_eq!(c.grpc_listen, "0.0.0.0:14317");
-        assert_eq!(c.http_listen, "127.0.0.1:4318", "unset keys keep their defaults");
+        assert_eq!(
+            c.http_listen, "127.0.0.1:4318",
+            "unset keys keep their defaults"
+        );
         let args = ServeArgs {
             grpc_listen: Some("127.0.0.1:0".into()),
             ..Default::default()
         };
         c.apply(&args);
         assert_eq!(c.grpc_listen, "127.0.0.1:0");
-        assert_eq!(c.data_dir, PathBuf::from("/var/lib/seam"), "what no flag names stays as the file said");
+        assert_eq!(
+            c.data_dir,
+            PathBuf::from("/var/lib/seam"),
+            "what no flag names stays as the file said"
+        );
     }
 
     #[test]

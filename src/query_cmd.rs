@@ -10,7 +10,9 @@ use crate::cli::{Format, QueryArgs};
 const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
 
 pub fn run(args: QueryArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let out = runtime.block_on(fetch(&args))?;
     print!("{out}");
     Ok(())
@@ -41,8 +43,11 @@ async fn fetch(args: &QueryArgs) -> anyhow::Result<String> {
     match args.format {
         Format::Json => Ok(format!("{}\n", String::from_utf8_lossy(&body))),
         Format::Table => {
-            let reader = StreamReader::try_new(std::io::Cursor::new(body), None).context("decoding the Arrow stream")?;
-            let batches = reader.collect::<Result<Vec<_>, _>>().context("decoding the Arrow stream")?;
+            let reader = StreamReader::try_new(std::io::Cursor::new(body), None)
+                .context("decoding the Arrow stream")?;
+            let batches = reader
+                .collect::<Result<Vec<_>, _>>()
+                .context("decoding the Arrow stream")?;
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             Ok(format!(
                 "{}\n({rows} row{})\n",

@@ -37,11 +37,17 @@ fn init_logging() {
     // Colour only on a terminal: the `listening` line must stay parseable
     // when stderr is a pipe or a log file.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn bind(what: &str, addr: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.with_context(|| format!("binding the {what} listener to {addr}"))
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what} listener to {addr}"))
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -50,7 +56,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     let spans = Arc::new(HotTable::new(spans_schema(), col::START_TIME));
     let pipeline = Arc::new(Pipeline::new(spans.clone(), config.receiver.clone()));
-    let engine = Arc::new(QueryEngine::new(spans.clone(), config.query.clone()).context("starting the query engine")?);
+    let engine = Arc::new(
+        QueryEngine::new(spans.clone(), config.query.clone())
+            .context("starting the query engine")?,
+    );
     let readiness = Readiness::default();
 
     let grpc = bind("OTLP/gRPC", &config.grpc_listen).await?;
@@ -72,8 +81,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     };
 
-    let grpc_task = tokio::spawn(seam_collector::serve_grpc(grpc, pipeline.clone(), stopped()));
-    let http_task = tokio::spawn(seam_collector::serve_http(http, seam_collector::http_router(pipeline), stopped()));
+    let grpc_task = tokio::spawn(seam_collector::serve_grpc(
+        grpc,
+        pipeline.clone(),
+        stopped(),
+    ));
+    let http_task = tokio::spawn(seam_collector::serve_http(
+        http,
+        seam_collector::http_router(pipeline),
+        stopped(),
+    ));
     let api_router = seam_query::api_router(ApiState::new(engine, readiness.clone()));
     let api_task = tokio::spawn(serve_api(api, api_router, stopped()));
     readiness.set_ready();
@@ -94,7 +111,9 @@ async fn serve_api(
     router: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (what Kubernetes and systemd send).

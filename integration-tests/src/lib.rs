@@ -20,7 +20,10 @@ pub fn seam_bin() -> PathBuf {
     }
     // target/debug/deps/<test-exe> → target/debug/seam
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target directory");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target directory");
     let bin = dir.join(format!("seam{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
@@ -64,7 +67,15 @@ impl Seam {
     /// Starts `seam serve` on free ports with extra arguments and
     /// environment variables.
     pub fn start_with(args: &[&str], envs: &[(&str, &str)]) -> Self {
-        let mut full = vec!["serve", "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"];
+        let mut full = vec![
+            "serve",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+        ];
         full.extend_from_slice(args);
         Self::start_raw(&full, envs)
     }
@@ -104,7 +115,10 @@ impl Seam {
             Ok(line) => line,
             Err(_) => {
                 let _ = child.kill();
-                panic!("seam did not print its listening line; logs:\n{}", logs.lock().unwrap().join("\n"));
+                panic!(
+                    "seam did not print its listening line; logs:\n{}",
+                    logs.lock().unwrap().join("\n")
+                );
             }
         };
         let seam = Seam {
@@ -172,10 +186,16 @@ impl Seam {
 
     /// GET on the API; status and JSON body.
     pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let r = reqwest::blocking_client().get(self.api_url(path)).send().expect("GET");
+        let r = reqwest::blocking_client()
+            .get(self.api_url(path))
+            .send()
+            .expect("GET");
         let status = r.status().as_u16();
         let text = r.text().expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -187,7 +207,11 @@ impl Seam {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "seam did not stop after SIGTERM; logs:\n{}", self.logs());
+            assert!(
+                Instant::now() < deadline,
+                "seam did not stop after SIGTERM; logs:\n{}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -215,7 +239,11 @@ pub fn rows(answer: &serde_json::Value) -> Vec<serde_json::Map<String, serde_jso
         .map(|row| {
             let values = row.as_array().expect("row array");
             assert_eq!(values.len(), columns.len(), "row width");
-            columns.iter().cloned().zip(values.iter().cloned()).collect()
+            columns
+                .iter()
+                .cloned()
+                .zip(values.iter().cloned())
+                .collect()
         })
         .collect()
 }
@@ -238,7 +266,14 @@ pub fn export_with_python(seam: &Seam, protocol: &str, service: &str) -> PythonE
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/export_spans.py");
     let out = Command::new(python())
         .arg(script)
-        .args(["--protocol", protocol, "--endpoint", &endpoint, "--service", service])
+        .args([
+            "--protocol",
+            protocol,
+            "--endpoint",
+            &endpoint,
+            "--service",
+            service,
+        ])
         .output()
         .expect("run python");
     assert!(
@@ -247,13 +282,26 @@ pub fn export_with_python(seam: &Seam, protocol: &str, service: &str) -> PythonE
         String::from_utf8_lossy(&out.stderr),
         seam.logs()
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("bad script output {:?}: {e}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "bad script output {:?}: {e}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 fn parse_addr(line: &str, key: &str) -> SocketAddr {
-    let start = line.find(key).unwrap_or_else(|| panic!("no {key} in {line}")) + key.len();
-    let value: String = line[start..].chars().take_while(|c| !c.is_whitespace()).collect();
-    value.parse().unwrap_or_else(|e| panic!("bad address {value:?} in {line}: {e}"))
+    let start = line
+        .find(key)
+        .unwrap_or_else(|| panic!("no {key} in {line}"))
+        + key.len();
+    let value: String = line[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    value
+        .parse()
+        .unwrap_or_else(|e| panic!("bad address {value:?} in {line}: {e}"))
 }
 
 /// A tiny blocking HTTP client built on reqwest's async client, so that
@@ -298,7 +346,11 @@ pub mod reqwest {
                 let status = r.status();
                 let headers = r.headers().clone();
                 let bytes = r.bytes().await?;
-                Ok(Resp { status, headers, bytes })
+                Ok(Resp {
+                    status,
+                    headers,
+                    bytes,
+                })
             })
         }
     }
@@ -319,12 +371,18 @@ pub mod reqwest {
         pub fn text(self) -> Result<String> {
             Ok(String::from_utf8_lossy(&self.bytes).into_owned())
         }
-        pub fn json<T: serde::de::DeserializeOwned>(self) -> std::result::Result<T, serde_json::Error> {
+        pub fn json<T: serde::de::DeserializeOwned>(
+            self,
+        ) -> std::result::Result<T, serde_json::Error> {
             serde_json::from_slice(&self.bytes)
         }
     }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(f)
     }
 }

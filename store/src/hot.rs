@@ -43,12 +43,15 @@ impl Segment {
 
     /// Whether any row may fall in `[start, end]` (ns, inclusive).
     pub fn overlaps(&self, start: i64, end: i64) -> bool {
-        self.time_range.is_some_and(|(lo, hi)| lo <= end && hi >= start)
+        self.time_range
+            .is_some_and(|(lo, hi)| lo <= end && hi >= start)
     }
 }
 
 fn time_range(batch: &RecordBatch, column: usize) -> Option<(i64, i64)> {
-    let times = batch.column(column).as_primitive_opt::<TimestampNanosecondType>()?;
+    let times = batch
+        .column(column)
+        .as_primitive_opt::<TimestampNanosecondType>()?;
     let lo = arrow::compute::min(times)?;
     let hi = arrow::compute::max(times)?;
     (times.null_count() < times.len()).then_some((lo, hi))
@@ -92,7 +95,9 @@ impl HotTable {
     /// A table whose pruning statistics come from `time_column` (a
     /// nanosecond timestamp column of `schema`).
     pub fn new(schema: SchemaRef, time_column: &str) -> Self {
-        let time_column = schema.index_of(time_column).expect("time column is in the schema");
+        let time_column = schema
+            .index_of(time_column)
+            .expect("time column is in the schema");
         Self {
             schema,
             time_column,
@@ -148,7 +153,12 @@ impl HotTable {
         if let Some(s) = inner.snapshot.clone() {
             return s;
         }
-        let segments: Arc<[Segment]> = inner.merged.iter().chain(inner.tail.iter()).cloned().collect();
+        let segments: Arc<[Segment]> = inner
+            .merged
+            .iter()
+            .chain(inner.tail.iter())
+            .cloned()
+            .collect();
         let snapshot = Snapshot {
             schema: self.schema.clone(),
             segments,
@@ -160,7 +170,12 @@ impl HotTable {
     /// Rows held.
     pub fn num_rows(&self) -> usize {
         let inner = self.inner.read();
-        inner.merged.iter().map(|s| s.batch.num_rows()).sum::<usize>() + inner.tail_rows
+        inner
+            .merged
+            .iter()
+            .map(|s| s.batch.num_rows())
+            .sum::<usize>()
+            + inner.tail_rows
     }
 }
 
@@ -175,7 +190,11 @@ mod tests {
 
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
-            Field::new("t", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false),
+            Field::new(
+                "t",
+                DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+                false,
+            ),
             Field::new("v", DataType::Int64, false),
         ]))
     }
@@ -203,12 +222,22 @@ mod tests {
         assert_eq!(before.num_rows(), 2);
         let now = table.snapshot();
         assert_eq!(now.num_rows(), 5);
-        assert_eq!(now.segments.len(), 2, "first four rows merged, one in the tail");
+        assert_eq!(
+            now.segments.len(),
+            2,
+            "first four rows merged, one in the tail"
+        );
         assert_eq!(now.segments[0].time_range, Some((1, 9)));
         let values: Vec<i64> = now
             .segments
             .iter()
-            .flat_map(|s| s.batch.column(1).as_primitive::<arrow::datatypes::Int64Type>().values().to_vec())
+            .flat_map(|s| {
+                s.batch
+                    .column(1)
+                    .as_primitive::<arrow::datatypes::Int64Type>()
+                    .values()
+                    .to_vec()
+            })
             .collect();
         assert_eq!(values, vec![5, 1, 9, 7, 3]);
         assert!(now.segments[1].overlaps(0, 3));
@@ -223,7 +252,10 @@ mod tests {
             vec![Arc::new(Int64Array::from(vec![1]))],
         )
         .unwrap();
-        assert!(matches!(table.append(other), Err(StoreError::SchemaMismatch)));
+        assert!(matches!(
+            table.append(other),
+            Err(StoreError::SchemaMismatch)
+        ));
         assert_eq!(table.num_rows(), 0);
     }
 }

@@ -22,18 +22,33 @@ struct RpcStatus {
 
 fn small_limits() -> (Seam, tempfile::NamedTempFile) {
     let mut config = tempfile::NamedTempFile::new().unwrap();
-    writeln!(config, "receiver:\n  http_max_body_size: 65536\n  grpc_max_message_size: 65536").unwrap();
+    writeln!(
+        config,
+        "receiver:\n  http_max_body_size: 65536\n  grpc_max_message_size: 65536"
+    )
+    .unwrap();
     let seam = Seam::start_with(&["--config", config.path().to_str().unwrap()], &[]);
     (seam, config)
 }
 
-fn post(seam: &Seam, content_type: &str, encoding: Option<&str>, body: Vec<u8>) -> (u16, Vec<u8>, String) {
-    let mut req = blocking_client().post(seam.otlp_http_url()).header("content-type", content_type);
+fn post(
+    seam: &Seam,
+    content_type: &str,
+    encoding: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, Vec<u8>, String) {
+    let mut req = blocking_client()
+        .post(seam.otlp_http_url())
+        .header("content-type", content_type);
     if let Some(e) = encoding {
         req = req.header("content-encoding", e);
     }
     let r = req.body(body).send().expect("POST");
-    let ct = r.headers.get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let ct = r
+        .headers
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
     (r.status().as_u16(), r.bytes().to_vec(), ct)
 }
 
@@ -50,42 +65,86 @@ fn http_errors_have_their_status_and_keep_accepted_data() {
     assert_eq!(status, 200);
 
     // Malformed protobuf: 400 with a protobuf google.rpc.Status.
-    let (status, body, ct) = post(&seam, "application/x-protobuf", None, vec![0x0a, 0xff, 0xff, 0xff, 0x0f]);
+    let (status, body, ct) = post(
+        &seam,
+        "application/x-protobuf",
+        None,
+        vec![0x0a, 0xff, 0xff, 0xff, 0x0f],
+    );
     assert_eq!(status, 400);
     assert_eq!(ct, "application/x-protobuf");
     let rpc = RpcStatus::decode(&body[..]).expect("google.rpc.Status body");
     assert_eq!(rpc.code, 3, "INVALID_ARGUMENT");
-    assert!(rpc.message.contains("malformed OTLP protobuf"), "{}", rpc.message);
+    assert!(
+        rpc.message.contains("malformed OTLP protobuf"),
+        "{}",
+        rpc.message
+    );
 
     // Malformed JSON: 400 with a JSON google.rpc.Status.
-    let (status, body, ct) = post(&seam, "application/json", None, br#"{"resourceSpans": [{"scopeSpans": 7}]}"#.to_vec());
+    let (status, body, ct) = post(
+        &seam,
+        "application/json",
+        None,
+        br#"{"resourceSpans": [{"scopeSpans": 7}]}"#.to_vec(),
+    );
     assert_eq!(status, 400);
     assert_eq!(ct, "application/json");
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["code"], 3);
-    assert!(v["message"].as_str().unwrap().contains("malformed OTLP JSON"), "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("malformed OTLP JSON"),
+        "{v}"
+    );
 
     // Invalid hex in an id makes the JSON itself invalid.
-    let (status, _, _) = post(&seam, "application/json", None, br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"not-hex"}]}]}]}"#.to_vec());
+    let (status, _, _) = post(
+        &seam,
+        "application/json",
+        None,
+        br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"not-hex"}]}]}]}"#.to_vec(),
+    );
     assert_eq!(status, 400);
 
     // A body that claims gzip but is not.
-    let (status, body, _) = post(&seam, "application/x-protobuf", Some("gzip"), b"plain bytes".to_vec());
+    let (status, body, _) = post(
+        &seam,
+        "application/x-protobuf",
+        Some("gzip"),
+        b"plain bytes".to_vec(),
+    );
     assert_eq!(status, 400);
-    assert!(RpcStatus::decode(&body[..]).unwrap().message.contains("decompress"));
+    assert!(
+        RpcStatus::decode(&body[..])
+            .unwrap()
+            .message
+            .contains("decompress")
+    );
 
     // Unsupported media type and content encoding: 415.
     let (status, body, _) = post(&seam, "text/plain", None, b"span please".to_vec());
     assert_eq!(status, 415);
     assert!(String::from_utf8_lossy(&body).contains("application/x-protobuf"));
-    let (status, body, _) = post(&seam, "application/x-protobuf", Some("br"), request(2, 1, "cart").encode_to_vec());
+    let (status, body, _) = post(
+        &seam,
+        "application/x-protobuf",
+        Some("br"),
+        request(2, 1, "cart").encode_to_vec(),
+    );
     assert_eq!(status, 415);
     assert!(String::from_utf8_lossy(&body).contains("Content-Encoding"));
 
     // Too large on the wire, and too large after decompression: 413.
     let (status, body, _) = post(&seam, "application/json", None, vec![b' '; 70_000]);
     assert_eq!(status, 413);
-    assert!(String::from_utf8_lossy(&body).contains("65536"), "{}", String::from_utf8_lossy(&body));
+    assert!(
+        String::from_utf8_lossy(&body).contains("65536"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
     let bomb = gzip(&vec![b' '; 10_000_000]);
     assert!(bomb.len() < 65_536);
     let (status, _, _) = post(&seam, "application/json", Some("gzip"), bomb);
@@ -95,7 +154,13 @@ fn http_errors_have_their_status_and_keep_accepted_data() {
     let r = blocking_client().get(seam.otlp_http_url()).send().unwrap();
     assert_eq!(r.status().as_u16(), 405);
     assert_eq!(r.headers.get("allow").unwrap(), "POST");
-    let r = blocking_client().request(seam_integration_tests::reqwest::Method::PUT, seam.otlp_http_url()).send().unwrap();
+    let r = blocking_client()
+        .request(
+            seam_integration_tests::reqwest::Method::PUT,
+            seam.otlp_http_url(),
+        )
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 405);
 
     // Still serving, nothing lost, nothing half-stored.
@@ -108,10 +173,17 @@ fn http_errors_have_their_status_and_keep_accepted_data() {
 fn grpc_errors_keep_accepted_data() {
     let (seam, _config) = small_limits();
     let url = seam.grpc_url();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut client = TraceServiceClient::connect(url.clone()).await.unwrap();
-        let ok = client.export(request(1, 10, "cart")).await.unwrap().into_inner();
+        let ok = client
+            .export(request(1, 10, "cart"))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(ok.partial_success, None);
 
         // Over the 64 KiB message limit.
@@ -124,12 +196,25 @@ fn grpc_errors_keep_accepted_data() {
         assert!(!err.message().is_empty());
 
         // gzip-compressed, with one invalid span among valid ones.
-        let mut gz = TraceServiceClient::connect(url).await.unwrap().send_compressed(tonic::codec::CompressionEncoding::Gzip);
+        let mut gz = TraceServiceClient::connect(url)
+            .await
+            .unwrap()
+            .send_compressed(tonic::codec::CompressionEncoding::Gzip);
         let mut mixed = request(3, 4, "cart");
         mixed.resource_spans[0].scope_spans[0].spans[1].trace_id = vec![0; 16];
-        let partial = gz.export(mixed).await.unwrap().into_inner().partial_success.expect("partial success");
+        let partial = gz
+            .export(mixed)
+            .await
+            .unwrap()
+            .into_inner()
+            .partial_success
+            .expect("partial success");
         assert_eq!(partial.rejected_spans, 1);
-        assert!(partial.error_message.contains("all zeroes"), "{}", partial.error_message);
+        assert!(
+            partial.error_message.contains("all zeroes"),
+            "{}",
+            partial.error_message
+        );
     });
     assert_eq!(count(&seam, ""), 13);
 }

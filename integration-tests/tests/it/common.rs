@@ -11,7 +11,9 @@ use seam_integration_tests::reqwest::blocking_client;
 pub fn kv(key: &str, value: &str) -> KeyValue {
     KeyValue {
         key: key.into(),
-        value: Some(AnyValue { value: Some(Value::StringValue(value.into())) }),
+        value: Some(AnyValue {
+            value: Some(Value::StringValue(value.into())),
+        }),
         ..Default::default()
     }
 }
@@ -23,7 +25,9 @@ pub fn request(seed: u8, n: usize, service: &str) -> ExportTraceServiceRequest {
     let spans = (0..n)
         .map(|i| Span {
             trace_id: trace_id(seed).to_vec(),
-            span_id: ((u64::from(seed) << 32) | (i as u64 + 1)).to_be_bytes().to_vec(),
+            span_id: ((u64::from(seed) << 32) | (i as u64 + 1))
+                .to_be_bytes()
+                .to_vec(),
             name: format!("op-{}", i % 7),
             kind: 2,
             start_time_unix_nano: start + i as u64 * 1_000,
@@ -38,7 +42,10 @@ pub fn request(seed: u8, n: usize, service: &str) -> ExportTraceServiceRequest {
                 attributes: vec![kv("service.name", service)],
                 ..Default::default()
             }),
-            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
             ..Default::default()
         }],
     }
@@ -67,13 +74,17 @@ pub fn post_protobuf(seam: &Seam, request: &ExportTraceServiceRequest) -> (u16, 
 
 pub fn count(seam: &Seam, filter: &str) -> i64 {
     let answer = seam.sql(&format!("SELECT count(*) AS n FROM spans {filter}"));
-    answer["rows"][0][0].as_i64().unwrap_or_else(|| panic!("count in {answer}"))
+    answer["rows"][0][0]
+        .as_i64()
+        .unwrap_or_else(|| panic!("count in {answer}"))
 }
 
 /// Asserts that `span` has every field of the span JSON in DESIGN §6, with
 /// the documented types.
 pub fn assert_span_shape(span: &serde_json::Value) {
-    let obj = span.as_object().unwrap_or_else(|| panic!("span is not an object: {span}"));
+    let obj = span
+        .as_object()
+        .unwrap_or_else(|| panic!("span is not an object: {span}"));
     for key in [
         "trace_id",
         "span_id",
@@ -99,7 +110,11 @@ pub fn assert_span_shape(span: &serde_json::Value) {
     let hex = |v: &serde_json::Value, len: usize| {
         let s = v.as_str().unwrap_or_else(|| panic!("id not a string: {v}"));
         assert_eq!(s.len(), len, "{s}");
-        assert!(s.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{s}");
+        assert!(
+            s.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+            "{s}"
+        );
     };
     hex(&span["trace_id"], 32);
     hex(&span["span_id"], 16);
@@ -107,13 +122,25 @@ pub fn assert_span_shape(span: &serde_json::Value) {
         hex(&span["parent_span_id"], 16);
     }
     assert!(
-        ["server", "client", "producer", "consumer", "internal"].contains(&span["kind"].as_str().unwrap()),
+        ["server", "client", "producer", "consumer", "internal"]
+            .contains(&span["kind"].as_str().unwrap()),
         "{span}"
     );
-    let start: u64 = span["start_unix_nano"].as_str().expect("start as decimal string").parse().unwrap();
-    let end: u64 = span["end_unix_nano"].as_str().expect("end as decimal string").parse().unwrap();
+    let start: u64 = span["start_unix_nano"]
+        .as_str()
+        .expect("start as decimal string")
+        .parse()
+        .unwrap();
+    let end: u64 = span["end_unix_nano"]
+        .as_str()
+        .expect("end as decimal string")
+        .parse()
+        .unwrap();
     assert_eq!(span["duration_ns"].as_u64().unwrap(), end - start);
-    assert!(["UNSET", "OK", "ERROR"].contains(&span["status"]["code"].as_str().unwrap()), "{span}");
+    assert!(
+        ["UNSET", "OK", "ERROR"].contains(&span["status"]["code"].as_str().unwrap()),
+        "{span}"
+    );
     assert!(span["status"]["message"].is_string());
     assert!(span["attributes"].is_object() && span["resource"].is_object());
     assert!(span["events"].is_array() && span["links"].is_array());

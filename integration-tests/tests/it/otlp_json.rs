@@ -61,7 +61,9 @@ fn body(trace_id: &str) -> String {
 }
 
 fn post_json(seam: &Seam, body: Vec<u8>, gzip: bool) -> (u16, serde_json::Value) {
-    let mut req = blocking_client().post(seam.otlp_http_url()).header("content-type", "application/json");
+    let mut req = blocking_client()
+        .post(seam.otlp_http_url())
+        .header("content-type", "application/json");
     if gzip {
         req = req.header("content-encoding", "gzip");
     }
@@ -98,7 +100,14 @@ fn check(seam: &Seam, trace_id: &str) {
     assert_eq!(server["raw"], "3q2+7w==");
     assert_eq!(server["tags"], r#"["a",1]"#);
     assert_eq!(server["duration_ns"], 250_000_000);
-    assert!(server["start_time"].as_str().unwrap().starts_with("2025-10-09T08:53:20"), "{}", server["start_time"]);
+    assert!(
+        server["start_time"]
+            .as_str()
+            .unwrap()
+            .starts_with("2025-10-09T08:53:20"),
+        "{}",
+        server["start_time"]
+    );
     let client = &rows[1];
     assert_eq!(client["kind"], "client");
     assert_eq!(client["status_code"], "ERROR");
@@ -108,7 +117,10 @@ fn check(seam: &Seam, trace_id: &str) {
     assert_eq!(status, 200);
     let spans = trace["spans"].as_array().unwrap();
     spans.iter().for_each(assert_span_shape);
-    let client = spans.iter().find(|s| s["name"] == "SELECT products").unwrap();
+    let client = spans
+        .iter()
+        .find(|s| s["name"] == "SELECT products")
+        .unwrap();
     assert_eq!(client["parent_span_id"], "eee19b7ec3c1b174");
     assert_eq!(client["events"][0]["name"], "exception");
     assert_eq!(client["events"][0]["time_unix_nano"], "1760000000015000000");
@@ -122,7 +134,11 @@ fn hand_written_json_plain_and_gzip() {
     let plain_id = "5B8EFFF798038103D269B633813FC60C";
     let (status, answer) = post_json(&seam, body(plain_id).into_bytes(), false);
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer, serde_json::json!({}), "full success leaves partialSuccess unset");
+    assert_eq!(
+        answer,
+        serde_json::json!({}),
+        "full success leaves partialSuccess unset"
+    );
     check(&seam, plain_id);
 
     let gzip_id = "6B8EFFF798038103D269B633813FC60C";
@@ -135,11 +151,18 @@ fn hand_written_json_plain_and_gzip() {
 fn invalid_spans_are_rejected_one_by_one() {
     let seam = Seam::start();
     // The second span's id is 7 bytes; the first is fine and must be kept.
-    let text = body("7B8EFFF798038103D269B633813FC60C").replace("eee19b7ec3c1b175", "eee19b7ec3c1b1");
+    let text =
+        body("7B8EFFF798038103D269B633813FC60C").replace("eee19b7ec3c1b175", "eee19b7ec3c1b1");
     let (status, answer) = post_json(&seam, text.into_bytes(), false);
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["partialSuccess"]["rejectedSpans"], "1");
     let message = answer["partialSuccess"]["errorMessage"].as_str().unwrap();
-    assert!(message.contains("span_id") && message.contains("got 7"), "{message}");
-    assert_eq!(count(&seam, "WHERE trace_id = '7b8efff798038103d269b633813fc60c'"), 1);
+    assert!(
+        message.contains("span_id") && message.contains("got 7"),
+        "{message}"
+    );
+    assert_eq!(
+        count(&seam, "WHERE trace_id = '7b8efff798038103d269b633813fc60c'"),
+        1
+    );
 }

@@ -22,11 +22,18 @@ fn exported_trace_is_found(protocol: &str) {
         exported.trace_id
     ));
     let rows = rows(&answer);
-    let got: BTreeSet<&str> = rows.iter().map(|r| r["span_id"].as_str().unwrap()).collect();
+    let got: BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r["span_id"].as_str().unwrap())
+        .collect();
     let want: BTreeSet<&str> = exported.span_ids.iter().map(String::as_str).collect();
     assert_eq!(got, want, "{answer}");
 
-    let row = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap_or_else(|| panic!("no {name} in {answer}"));
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {answer}"))
+    };
     let root = row("POST /checkout");
     assert_eq!(root["kind"], "server");
     assert_eq!(root["service_name"], "checkout");
@@ -58,7 +65,10 @@ fn exported_trace_is_found(protocol: &str) {
     assert_eq!(spans.len(), 3);
     spans.iter().for_each(assert_span_shape);
     let publish = span_named(&trace, "publish orders");
-    assert_eq!(publish["attributes"]["messaging.destination.name"], "orders");
+    assert_eq!(
+        publish["attributes"]["messaging.destination.name"],
+        "orders"
+    );
     assert_eq!(publish["resource"]["k8s.namespace.name"], "shop");
     assert_eq!(publish["resource"]["service.name"], "checkout");
     assert_eq!(publish["events"][0]["name"], "enqueued");
@@ -68,7 +78,10 @@ fn exported_trace_is_found(protocol: &str) {
     assert_eq!(charge["status"]["message"], "card declined");
 
     // Ids are accepted in either case, as users paste them.
-    let (status, upper) = seam.get(&format!("/api/v1/traces/{}", exported.trace_id.to_uppercase()));
+    let (status, upper) = seam.get(&format!(
+        "/api/v1/traces/{}",
+        exported.trace_id.to_uppercase()
+    ));
     assert_eq!(status, 200);
     assert_eq!(upper["spans"].as_array().unwrap().len(), 3);
 }

@@ -1,7 +1,10 @@
 //! The OpenTelemetry Rust SDK (`opentelemetry-otlp`) exporting over gRPC
 //! (tonic) and HTTP/protobuf, as a Lambda-style function would.
 
-use opentelemetry::trace::{Link, Span as _, SpanContext, SpanKind, TraceContextExt, TraceFlags, TraceState, Tracer, TracerProvider as _};
+use opentelemetry::trace::{
+    Link, Span as _, SpanContext, SpanKind, TraceContextExt, TraceFlags, TraceState, Tracer,
+    TracerProvider as _,
+};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
@@ -27,7 +30,10 @@ fn export_function_trace(exporter: opentelemetry_otlp::SpanExporter) -> Exported
             KeyValue::new("faas.instance", "2026/11/23/[$LATEST]8f1c"),
         ])
         .build();
-    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter).with_resource(resource).build();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter)
+        .with_resource(resource)
+        .build();
     let tracer = provider.tracer("invoice-handler");
 
     let linked = SpanContext::new(
@@ -54,7 +60,10 @@ fn export_function_trace(exporter: opentelemetry_otlp::SpanExporter) -> Exported
         .start(&tracer);
     let trace_id = handler.span_context().trace_id().to_string();
     let cx = Context::current().with_remote_span_context(handler.span_context().clone());
-    let mut write = tracer.span_builder("PutItem invoices").with_kind(SpanKind::Client).start_with_context(&tracer, &cx);
+    let mut write = tracer
+        .span_builder("PutItem invoices")
+        .with_kind(SpanKind::Client)
+        .start_with_context(&tracer, &cx);
     write.set_attribute(KeyValue::new("db.system.name", "aws.dynamodb"));
     write.end();
     handler.end();
@@ -77,12 +86,18 @@ fn check(seam: &Seam, exported: &Exported) {
     let rows = rows(&answer);
     assert_eq!(rows.len(), 1, "{answer}");
     let r = &rows[0];
-    assert_eq!(r["service_name"], "invoice", "faas.name names a function without service.name");
+    assert_eq!(
+        r["service_name"], "invoice",
+        "faas.name names a function without service.name"
+    );
     assert_eq!(r["platform"], "faas");
     assert_eq!(r["instance"], "2026/11/23/[$LATEST]8f1c");
     assert_eq!(r["cold_start"], true);
     assert_eq!(r["cold_start_type"], "on_demand");
-    assert_eq!(r["messaging_system"], "aws_sqs", "legacy spellings are normalized");
+    assert_eq!(
+        r["messaging_system"], "aws_sqs",
+        "legacy spellings are normalized"
+    );
     assert_eq!(r["messaging_operation"], "process");
     assert_eq!(r["messaging_destination"], "orders");
     assert_eq!(r["messaging_message_id"], "msg-0001");
@@ -107,7 +122,11 @@ fn check(seam: &Seam, exported: &Exported) {
 /// simple processor blocks on each export, and tonic and reqwest need the
 /// runtime's reactor.
 fn with_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async { tokio::task::spawn_blocking(f).await.unwrap() })
 }
 
@@ -116,7 +135,11 @@ fn rust_sdk_over_grpc() {
     let seam = Seam::start();
     let endpoint = seam.grpc_url();
     let exported = with_runtime(move || {
-        let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint).build().unwrap();
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .build()
+            .unwrap();
         export_function_trace(exporter)
     });
     check(&seam, &exported);
