@@ -2,6 +2,7 @@
 //! it as a table (or passes the JSON answer through with `--format json`).
 
 use anyhow::{Context, bail};
+use arrow::array::RecordBatch;
 use arrow::ipc::reader::StreamReader;
 use arrow::util::pretty::pretty_format_batches;
 
@@ -45,9 +46,14 @@ async fn fetch(args: &QueryArgs) -> anyhow::Result<String> {
         Format::Table => {
             let reader = StreamReader::try_new(std::io::Cursor::new(body), None)
                 .context("decoding the Arrow stream")?;
-            let batches = reader
+            let schema = reader.schema();
+            let mut batches = reader
                 .collect::<Result<Vec<_>, _>>()
                 .context("decoding the Arrow stream")?;
+            if batches.is_empty() {
+                // An empty result still shows its column names.
+                batches.push(RecordBatch::new_empty(schema));
+            }
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             Ok(format!(
                 "{}\n({rows} row{})\n",

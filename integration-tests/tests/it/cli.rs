@@ -134,6 +134,21 @@ fn seam_query_prints_a_table_and_reports_errors() {
     assert!(stdout.contains("(1 row)"), "{stdout}");
 
     let out = Command::new(seam_bin())
+        .args([
+            "query",
+            "--api",
+            &api,
+            "SELECT span_id AS nothing FROM spans WHERE false",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("| nothing |") && stdout.contains("(0 rows)"),
+        "{stdout}"
+    );
+
+    let out = Command::new(seam_bin())
         .args(["query", "--api", &api, "SELECT nope FROM spans"])
         .output()
         .unwrap();
