@@ -16,7 +16,7 @@ use seam_store::{HotTable, StoreError};
 use tracing::debug;
 
 use crate::config::ReceiverConfig;
-use crate::normalize::{self, ResourceContext, Rules, ScopeContext};
+use crate::normalize::{self, ResourceContext, ScopeContext};
 
 /// What happened to one export request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -70,7 +70,6 @@ pub struct StatsSnapshot {
 
 pub struct Pipeline {
     spans: Arc<HotTable>,
-    rules: Rules,
     config: ReceiverConfig,
     stats: Stats,
 }
@@ -79,7 +78,6 @@ impl Pipeline {
     pub fn new(spans: Arc<HotTable>, config: ReceiverConfig) -> Self {
         Self {
             spans,
-            rules: config.rules(),
             config,
             stats: Stats::default(),
         }
@@ -95,6 +93,7 @@ impl Pipeline {
         request: &ExportTraceServiceRequest,
     ) -> Result<IngestOutcome, IngestError> {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let rules = self.config.rules();
         let mut builder = SpanBatchBuilder::new();
         let mut outcome = IngestOutcome::default();
         let mut first_rejection = None;
@@ -104,13 +103,7 @@ impl Pipeline {
             for scope_spans in &resource_spans.scope_spans {
                 let scope = ScopeContext::new(scope_spans.scope.as_ref());
                 for span in &scope_spans.spans {
-                    match normalize::normalize(
-                        span,
-                        &resource,
-                        &scope,
-                        self.rules,
-                        &mut links_dropped,
-                    ) {
+                    match normalize::normalize(span, &resource, &scope, rules, &mut links_dropped) {
                         Ok(row) => {
                             builder.append(&row);
                             outcome.accepted += 1;

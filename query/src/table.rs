@@ -388,16 +388,21 @@ mod tests {
             .indent(true)
             .to_string();
         let batches = df.collect().await.unwrap();
-        let n = batches[0]
-            .column(0)
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .unwrap()
-            .value(0);
+        let n = first_count(&batches);
         assert_eq!(n, 7 + 5, "{shown}");
         // The scan holds only the two overlapping segments.
         let rows = plan_rows(&plan);
         assert_eq!(rows, 20, "{shown}");
+    }
+
+    /// The single Int64 a `SELECT count(*)` returns.
+    fn first_count(batches: &[RecordBatch]) -> i64 {
+        batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .value(0)
     }
 
     /// Rows the memory scans under `plan` would read.
@@ -429,12 +434,7 @@ mod tests {
             .collect()
             .await
             .unwrap();
-        let n = batches[0]
-            .column(0)
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .unwrap()
-            .value(0);
+        let n = first_count(&batches);
         assert_eq!(n, 32);
     }
 }

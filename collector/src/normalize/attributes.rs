@@ -27,7 +27,7 @@ pub fn render(value: Option<&AnyValue>) -> Cow<'_, str> {
         Some(Value::StringValue(s)) => Cow::Borrowed(s.as_str()),
         Some(Value::BoolValue(b)) => Cow::Borrowed(if *b { "true" } else { "false" }),
         Some(Value::IntValue(i)) => Cow::Owned(i.to_string()),
-        Some(Value::DoubleValue(d)) => Cow::Owned(render_double(*d)),
+        Some(Value::DoubleValue(d)) => Cow::Owned(d.to_string()),
         Some(Value::BytesValue(b)) => {
             Cow::Owned(base64::engine::general_purpose::STANDARD.encode(b))
         }
@@ -41,14 +41,6 @@ pub fn render(value: Option<&AnyValue>) -> Cow<'_, str> {
     }
 }
 
-fn render_double(d: f64) -> String {
-    if d.is_finite() {
-        d.to_string()
-    } else {
-        format!("{d}")
-    }
-}
-
 fn to_json(value: &Value) -> serde_json::Value {
     use serde_json::Value as J;
     match value {
@@ -56,7 +48,7 @@ fn to_json(value: &Value) -> serde_json::Value {
         Value::BoolValue(b) => J::Bool(*b),
         Value::IntValue(i) => J::from(*i),
         Value::DoubleValue(d) => {
-            serde_json::Number::from_f64(*d).map_or_else(|| J::String(render_double(*d)), J::Number)
+            serde_json::Number::from_f64(*d).map_or_else(|| J::String(d.to_string()), J::Number)
         }
         Value::BytesValue(b) => J::String(base64::engine::general_purpose::STANDARD.encode(b)),
         Value::ArrayValue(a) => J::Array(a.values.iter().map(any_to_json).collect()),
