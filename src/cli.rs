@@ -46,6 +46,11 @@ pub struct ServeArgs {
     /// Where Seam keeps its data.
     #[arg(long, env = "SEAM_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Also run a built-in hybrid application (Kubernetes services, queues,
+    /// functions) that exports OTLP to this server, to see stitched flows
+    /// at once.
+    #[arg(long, env = "SEAM_DEMO")]
+    pub demo: bool,
     /// Print the effective configuration as YAML and exit.
     #[arg(long)]
     pub print_config: bool,

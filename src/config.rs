@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use seam_collector::ReceiverConfig;
+use seam_correlate::CorrelationConfig;
 use seam_query::QueryConfig;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +27,8 @@ pub struct Config {
     pub receiver: ReceiverConfig,
     /// SQL and trace API: time, memory and result limits.
     pub query: QueryConfig,
+    /// Stitching across queues and platforms, flows, cold starts.
+    pub correlation: CorrelationConfig,
 }
 
 impl Default for Config {
@@ -37,6 +40,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./seam-data"),
             receiver: ReceiverConfig::default(),
             query: QueryConfig::default(),
+            correlation: CorrelationConfig::default(),
         }
     }
 }

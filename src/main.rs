@@ -1,12 +1,13 @@
 //! The `seam` binary: parses the command line and wires the stages together.
 //!
 //! ```text
-//! seam [serve]   receivers ─▶ pipeline ─▶ store ◀─ query engine ◀─ API
+//! seam [serve]   receivers ─▶ pipeline ─▶ correlator ─▶ store ◀─ query engine ◀─ API
 //! seam query     a client of the API that prints a table
 //! ```
 
 mod cli;
 mod config;
+mod metrics;
 mod query_cmd;
 mod serve;
 

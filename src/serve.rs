@@ -5,13 +5,14 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
-use seam_collector::Pipeline;
+use seam_collector::{Pipeline, now_unix_nano};
+use seam_correlate::{Correlator, boundaries_schema, boundary_col, orphan_col, orphans_schema};
 use seam_model::schema::{col, spans_schema};
-use seam_query::{ApiState, QueryEngine, Readiness};
+use seam_query::{ApiState, Correlation, QueryEngine, Readiness};
 use seam_store::HotTable;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::cli::ServeArgs;
 use crate::config::Config;
@@ -28,7 +29,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .thread_name("seam")
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, args.demo))
 }
 
 fn init_logging() {
@@ -50,14 +51,47 @@ async fn bind(what: &str, addr: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("binding the {what} listener to {addr}"))
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+/// The correlation window in demo mode: short enough that the demo's lost
+/// message and broken consumer show up in `orphans` while a new user is
+/// still looking, long enough for every hop the demo makes.
+const DEMO_WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
+    if demo && config.correlation.window > DEMO_WINDOW {
+        info!(
+            window = %humantime::format_duration(DEMO_WINDOW),
+            "demo: shortening correlation.window so orphans and lost messages show up quickly"
+        );
+        config.correlation.window = DEMO_WINDOW;
+    }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
 
     let spans = Arc::new(HotTable::new(spans_schema(), col::START_TIME));
-    let pipeline = Arc::new(Pipeline::new(spans.clone(), config.receiver.clone()));
+    let correlation = Correlation {
+        boundaries: Arc::new(HotTable::new(
+            boundaries_schema(),
+            boundary_col::CONSUMER_TIME,
+        )),
+        orphans: Arc::new(HotTable::new(orphans_schema(), orphan_col::TIME)),
+        view: seam_correlate::CorrelationView::empty(),
+    };
+    let correlator = Arc::new(Correlator::new(
+        config.correlation.clone(),
+        correlation.boundaries.clone(),
+        correlation.orphans.clone(),
+    ));
+    let checkpoint = config.data_dir.join("correlation.state");
+    restore(&correlator, &checkpoint);
+    let correlation = Correlation {
+        view: correlator.view(),
+        ..correlation
+    };
+    let pipeline = Arc::new(
+        Pipeline::new(spans.clone(), config.receiver.clone()).with_correlator(correlator.clone()),
+    );
     let engine = Arc::new(
-        QueryEngine::new(spans.clone(), config.query.clone())
+        QueryEngine::with_correlation(spans.clone(), correlation, config.query.clone())
             .context("starting the query engine")?,
     );
     let readiness = Readiness::default();
@@ -65,9 +99,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let grpc = bind("OTLP/gRPC", &config.grpc_listen).await?;
     let http = bind("OTLP/HTTP", &config.http_listen).await?;
     let api = bind("API", &config.api_listen).await?;
+    struct T {
+        grpc: std::net::SocketAddr,
+        http: std::net::SocketAddr,
+    }
+    let target = T {
+        grpc: grpc.local_addr()?,
+        http: http.local_addr()?,
+    };
     info!(
-        grpc = %grpc.local_addr()?,
-        http = %http.local_addr()?,
+        grpc = %target.grpc,
+        http = %target.http,
         api = %api.local_addr()?,
         data_dir = %config.data_dir.display(),
         "listening"
@@ -88,22 +130,104 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     ));
     let http_task = tokio::spawn(seam_collector::serve_http(
         http,
-        seam_collector::http_router(pipeline),
+        seam_collector::http_router(pipeline.clone()),
         stopped(),
     ));
-    let api_router = seam_query::api_router(ApiState::new(engine, readiness.clone()));
+    let api_router = seam_query::api_router(ApiState::new(engine, readiness.clone()).with_metrics(
+        crate::metrics::renderer(pipeline.clone(), correlator.clone()),
+    ));
     let api_task = tokio::spawn(serve_api(api, api_router, stopped()));
+    let upkeep_task = tokio::spawn(upkeep(correlator.clone(), checkpoint.clone(), stopped()));
+    let demo_task: Option<tokio::task::JoinHandle<Result<Stats, String>>> = None;
+    struct Stats {
+        spans: u64,
+        failures: u64,
+    }
     readiness.set_ready();
 
     shutdown_signal().await;
     info!("shutting down");
     let _ = stop_tx.send(true);
+    if let Some(demo) = demo_task {
+        match demo.await {
+            Ok(Ok(stats)) => info!(
+                spans = stats.spans,
+                failures = stats.failures,
+                "demo stopped"
+            ),
+            Ok(Err(e)) => warn!(error = %e, "demo failed"),
+            Err(e) => warn!(error = %e, "demo task failed"),
+        }
+    }
     let (g, h, a) = tokio::join!(grpc_task, http_task, api_task);
     g.context("gRPC receiver task")?.context("gRPC receiver")?;
     h.context("HTTP receiver task")?.context("HTTP receiver")?;
     a.context("API task")?.context("API server")?;
+    upkeep_task.await.context("correlation upkeep task")?;
+    // The receivers are closed: nothing changes the state after this write.
+    write_checkpoint(&correlator, &checkpoint).await;
     info!("stopped");
     Ok(())
+}
+
+/// Reads the correlation checkpoint; an unreadable one is logged and set
+/// aside, and the server starts with empty correlation state rather than
+/// not at all.
+fn restore(correlator: &Correlator, path: &std::path::Path) {
+    match correlator.restore(path) {
+        Ok(true) => {
+            let stats = correlator.stats();
+            info!(
+                pending_halves = stats.pending_halves,
+                indexed_traces = stats.indexed_traces,
+                instances = stats.instances,
+                "restored correlation state"
+            );
+        }
+        Ok(false) => {}
+        Err(e) => {
+            let aside = path.with_extension("state.corrupt");
+            warn!(error = %e, moved_to = %aside.display(), "ignoring the correlation checkpoint");
+            let _ = std::fs::rename(path, aside);
+        }
+    }
+}
+
+/// Once a second, lets expired halves go (orphans); every
+/// `checkpoint_interval`, writes the state if it changed.
+async fn upkeep(
+    correlator: Arc<Correlator>,
+    checkpoint: std::path::PathBuf,
+    stopped: impl Future<Output = ()>,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let interval = correlator.config().checkpoint_interval;
+    let mut last_checkpoint = tokio::time::Instant::now();
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            _ = &mut stopped => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = correlator.tick(now_unix_nano()) {
+            warn!(error = %e, "expiring correlation state");
+        }
+        if last_checkpoint.elapsed() >= interval {
+            last_checkpoint = tokio::time::Instant::now();
+            write_checkpoint(&correlator, &checkpoint).await;
+        }
+    }
+}
+
+async fn write_checkpoint(correlator: &Arc<Correlator>, path: &std::path::Path) {
+    let (correlator, path) = (correlator.clone(), path.to_owned());
+    let written = tokio::task::spawn_blocking(move || correlator.checkpoint(&path)).await;
+    match written {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => warn!(error = %e, "writing the correlation checkpoint"),
+        Err(e) => warn!(error = %e, "checkpoint task failed"),
+    }
 }
 
 async fn serve_api(

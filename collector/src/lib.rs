@@ -18,6 +18,6 @@ pub mod receive;
 pub mod rpc_status;
 
 pub use config::ReceiverConfig;
-pub use pipeline::{IngestError, IngestOutcome, Pipeline, StatsSnapshot};
+pub use pipeline::{IngestError, IngestOutcome, Pipeline, StatsSnapshot, now_unix_nano};
 pub use receive::grpc::{GrpcReceiver, serve_grpc};
 pub use receive::http::{http_router, serve_http};

@@ -4,6 +4,8 @@
 //!
 //! A request is appended as one batch before it is acknowledged, so a span
 //! is visible to the very next query after the exporter got its response.
+//! What correlation needs of each span is taken while the rows are at hand
+//! and handed to the [`Correlator`] after the spans are stored.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,9 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest,
 };
+use seam_correlate::Correlator;
 use seam_model::SpanBatchBuilder;
 use seam_store::{HotTable, StoreError};
-use tracing::debug;
+use tracing::{debug, error};
 
 use crate::config::ReceiverConfig;
 use crate::normalize::{self, ResourceContext, ScopeContext};
@@ -71,7 +74,16 @@ pub struct StatsSnapshot {
 pub struct Pipeline {
     spans: Arc<HotTable>,
     config: ReceiverConfig,
+    correlator: Option<Arc<Correlator>>,
     stats: Stats,
+}
+
+/// Nanoseconds since the epoch on this machine's clock: when a half
+/// arrived, for the correlation window.
+pub fn now_unix_nano() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 impl Pipeline {
@@ -79,8 +91,15 @@ impl Pipeline {
         Self {
             spans,
             config,
+            correlator: None,
             stats: Stats::default(),
         }
+    }
+
+    /// Hands every accepted span to `correlator` after it is stored.
+    pub fn with_correlator(mut self, correlator: Arc<Correlator>) -> Self {
+        self.correlator = Some(correlator);
+        self
     }
 
     pub fn config(&self) -> &ReceiverConfig {
@@ -98,6 +117,8 @@ impl Pipeline {
         let mut outcome = IngestOutcome::default();
         let mut first_rejection = None;
         let mut links_dropped = 0;
+        let extractor = self.correlator.as_ref().map(|c| c.extractor());
+        let mut observed = Vec::new();
         for resource_spans in &request.resource_spans {
             let resource = ResourceContext::new(resource_spans.resource.as_ref());
             for scope_spans in &resource_spans.scope_spans {
@@ -106,6 +127,12 @@ impl Pipeline {
                     match normalize::normalize(span, &resource, &scope, rules, &mut links_dropped) {
                         Ok(row) => {
                             builder.append(&row);
+                            if let Some(extractor) = extractor {
+                                let o = extractor.observe(&row);
+                                if !o.is_empty() {
+                                    observed.push(o);
+                                }
+                            }
                             outcome.accepted += 1;
                         }
                         Err(why) => {
@@ -137,6 +164,13 @@ impl Pipeline {
         }
         if !builder.is_empty() {
             self.spans.append(builder.finish()?)?;
+        }
+        if let Some(correlator) = &self.correlator {
+            // The spans are stored and will be acknowledged; a failure to
+            // record what they stitch must not make the exporter resend them.
+            if let Err(e) = correlator.observe(observed, now_unix_nano()) {
+                error!(error = %e, "correlating an accepted request");
+            }
         }
         self.stats
             .spans_accepted

@@ -89,6 +89,7 @@ pub struct SpanBatchBuilder {
     trace_state: StringBuilder,
     scope_name: Dict,
     scope_version: Dict,
+    cold_start_source: Dict,
     rows: usize,
 }
 
@@ -142,6 +143,7 @@ impl SpanBatchBuilder {
             trace_state: StringBuilder::new(),
             scope_name: Dict::new(),
             scope_version: Dict::new(),
+            cold_start_source: Dict::new(),
             rows: 0,
         }
     }
@@ -177,6 +179,8 @@ impl SpanBatchBuilder {
         self.cold_start_type
             .append_option(row.cold_start_type.map(|t| t.as_str()));
         self.init_duration_ns.append_option(row.init_duration_ns);
+        self.cold_start_source
+            .append_option(row.cold_start_source.map(|s| s.as_str()));
         self.messaging_system
             .append_option(row.messaging_system.as_deref());
         self.messaging_operation
@@ -274,6 +278,7 @@ impl SpanBatchBuilder {
             Arc::new(self.trace_state.finish()),
             Arc::new(self.scope_name.finish()),
             Arc::new(self.scope_version.finish()),
+            Arc::new(self.cold_start_source.finish()),
         ];
         self.rows = 0;
         RecordBatch::try_new(spans_schema(), columns)
@@ -325,6 +330,7 @@ mod tests {
             cold_start: None,
             cold_start_type: None,
             init_duration_ns: None,
+            cold_start_source: None,
             messaging_system: None,
             messaging_operation: None,
             messaging_destination: None,

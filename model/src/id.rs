@@ -22,7 +22,9 @@ pub enum IdError {
 macro_rules! hex_id {
     ($name:ident, $len:literal, $what:literal) => {
         #[doc = concat!("A ", $what, " of ", stringify!($len), " bytes; never all zeroes.")]
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(
+            Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+        )]
         pub struct $name(pub [u8; $len]);
 
         impl $name {

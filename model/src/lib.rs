@@ -14,5 +14,6 @@ pub mod schema;
 pub use builder::SpanBatchBuilder;
 pub use id::{SpanId, TraceId};
 pub use row::{
-    Attributes, ColdStartType, EventRow, LinkRow, Platform, SpanKind, SpanRow, StatusCode,
+    Attributes, ColdStartSource, ColdStartType, EventRow, LinkRow, Platform, SpanKind, SpanRow,
+    StatusCode,
 };

@@ -5,6 +5,8 @@
 
 use std::borrow::Cow;
 
+use serde::{Deserialize, Serialize};
+
 use crate::id::{SpanId, TraceId};
 
 /// Attributes flattened to string values, in the order they arrived.
@@ -15,7 +17,7 @@ use crate::id::{SpanId, TraceId};
 pub type Attributes<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 
 /// OTLP span kind, stored lowercase as the JSON API shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum SpanKind {
     #[default]
     Unspecified,
@@ -104,7 +106,7 @@ impl StatusCode {
 }
 
 /// Where a span ran, derived from its resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum Platform {
     Kubernetes,
     Faas,
@@ -127,7 +129,7 @@ impl Platform {
 }
 
 /// Why an invocation was cold; only `OnDemand` made a user wait.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ColdStartType {
     OnDemand,
     Proactive,
@@ -142,6 +144,31 @@ impl ColdStartType {
             Self::Proactive => "proactive",
             Self::Provisioned => "provisioned",
             Self::Snapstart => "snapstart",
+        }
+    }
+}
+
+/// Which rule called an invocation cold: users trust a flag more when they
+/// can see whether the span said so or Seam inferred it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ColdStartSource {
+    /// The span's own `faas.coldstart` attribute.
+    Attribute,
+    /// An initialisation span ran on the instance just before.
+    InitSpan,
+    /// Heuristic: the first invocation seen from a new function instance.
+    FirstInvocation,
+    /// Heuristic: the first request served by a new Kubernetes pod.
+    PodFirstRequest,
+}
+
+impl ColdStartSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Attribute => "attribute",
+            Self::InitSpan => "init_span",
+            Self::FirstInvocation => "first_invocation",
+            Self::PodFirstRequest => "pod_first_request",
         }
     }
 }
@@ -185,6 +212,7 @@ pub struct SpanRow<'a> {
     pub cold_start: Option<bool>,
     pub cold_start_type: Option<ColdStartType>,
     pub init_duration_ns: Option<i64>,
+    pub cold_start_source: Option<ColdStartSource>,
     pub messaging_system: Option<Cow<'a, str>>,
     pub messaging_operation: Option<Cow<'a, str>>,
     pub messaging_destination: Option<Cow<'a, str>>,

@@ -41,6 +41,7 @@ pub mod col {
     pub const TRACE_STATE: &str = "trace_state";
     pub const SCOPE_NAME: &str = "scope_name";
     pub const SCOPE_VERSION: &str = "scope_version";
+    pub const COLD_START_SOURCE: &str = "cold_start_source";
 }
 
 /// The timestamp type of every time column: nanoseconds, UTC.
@@ -125,6 +126,7 @@ static SPANS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new(TRACE_STATE, DataType::Utf8, false),
         Field::new(SCOPE_NAME, dict_type(), false),
         Field::new(SCOPE_VERSION, dict_type(), false),
+        Field::new(COLD_START_SOURCE, dict_type(), true),
     ]))
 });
 

@@ -3,7 +3,10 @@
 //! ```text
 //!  POST /api/v1/sql                {"sql": "..."} → {"columns", "rows"} | Arrow IPC stream
 //!  GET  /api/v1/traces/{trace_id}  → {"trace_id", "spans": [...]}
+//!  GET  /api/v1/traces/{trace_id}/flow → {"flow_id", "trace_ids", "spans", "boundaries"}
 //!  GET  /api/v1/search?…           → {"traces": [...]}
+//!  GET  /api/v1/boundaries?start=&end=  → {"edges": [...]}
+//!  GET  /api/v1/cold-starts?start=&end= → {"functions": [...]}
 //!  GET  /healthz                   → 200 while the process runs
 //!  GET  /readyz                    → 200 once the server accepts spans, 503 before
 //! ```
@@ -25,6 +28,7 @@ use seam_model::TraceId;
 use serde::{Deserialize, Serialize};
 use tower_http::trace::TraceLayer;
 
+use crate::correlation::{BoundaryJson, EdgeJson, FunctionColdStarts, TimeWindow, boundaries_from};
 use crate::engine::{QueryEngine, QueryResult};
 use crate::error::AppError;
 use crate::json::{ARROW_STREAM, to_arrow_stream, to_json};
@@ -45,16 +49,32 @@ impl Readiness {
     }
 }
 
+/// Renders the Prometheus text exposition of the server's counters; the
+/// binary supplies it, since the counters live in stages this crate does
+/// not depend on.
+pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ApiState {
     engine: Arc<QueryEngine>,
     readiness: Readiness,
+    metrics: Option<MetricsRenderer>,
 }
 
 impl ApiState {
     pub fn new(engine: Arc<QueryEngine>, readiness: Readiness) -> Self {
-        Self { engine, readiness }
+        Self {
+            engine,
+            readiness,
+            metrics: None,
+        }
+    }
+
+    /// Serves `GET /metrics` with `render`.
+    pub fn with_metrics(mut self, render: MetricsRenderer) -> Self {
+        self.metrics = Some(render);
+        self
     }
 }
 
@@ -63,9 +83,13 @@ pub fn api_router(state: ApiState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/api/v1/sql", post(sql))
         .route("/api/v1/traces/{trace_id}", get(trace))
+        .route("/api/v1/traces/{trace_id}/flow", get(flow))
         .route("/api/v1/search", get(search))
+        .route("/api/v1/boundaries", get(boundaries))
+        .route("/api/v1/cold-starts", get(cold_starts))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(TraceLayer::new_for_http())
@@ -82,6 +106,21 @@ async fn readyz(State(state): State<ApiState>) -> Response {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
     }
+}
+
+async fn metrics(State(state): State<ApiState>) -> Result<Response, AppError> {
+    let render = state
+        .metrics
+        .as_ref()
+        .ok_or_else(|| AppError::not_found("no metrics on this server"))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(),
+    )
+        .into_response())
 }
 
 async fn no_route(method: Method, uri: Uri) -> AppError {
@@ -175,6 +214,72 @@ async fn trace(
     Ok(Json(TraceResponse {
         trace_id: trace_id.to_hex(),
         spans,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+struct FlowResponse {
+    flow_id: String,
+    trace_ids: Vec<String>,
+    spans: Vec<SpanJson>,
+    boundaries: Vec<BoundaryJson>,
+}
+
+/// The whole flow of any of its traces.
+async fn flow(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<FlowResponse>, AppError> {
+    let Path(raw) = path.map_err(|e| AppError::bad_request(e.body_text()))?;
+    let trace_id = parse_trace_id(&raw)?;
+    let Some(flow) = state.engine.flow(trace_id).await? else {
+        return Err(AppError::not_found(format!("trace {trace_id} not found")));
+    };
+    Ok(Json(FlowResponse {
+        flow_id: flow.flow_id.to_hex(),
+        trace_ids: flow.trace_ids.iter().map(|t| t.to_hex()).collect(),
+        spans: spans_from_batches(&flow.spans.batches)?,
+        boundaries: boundaries_from(&flow.boundaries)?,
+    }))
+}
+
+fn time_window(
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<TimeWindow, AppError> {
+    let Query(pairs) = query.map_err(|e| AppError::bad_request(e.body_text()))?;
+    TimeWindow::parse(&pairs).map_err(|e| AppError::bad_request(e.to_string()))
+}
+
+#[derive(Debug, Serialize)]
+struct EdgesResponse {
+    edges: Vec<EdgeJson>,
+}
+
+/// Boundaries per edge (producer service, system, destination, consumer
+/// service) with latency percentiles.
+async fn boundaries(
+    State(state): State<ApiState>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<EdgesResponse>, AppError> {
+    let window = time_window(query)?;
+    Ok(Json(EdgesResponse {
+        edges: state.engine.edges(window).await?,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+struct ColdStartsResponse {
+    functions: Vec<FunctionColdStarts>,
+}
+
+/// Cold-start rate and penalty per function.
+async fn cold_starts(
+    State(state): State<ApiState>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<ColdStartsResponse>, AppError> {
+    let window = time_window(query)?;
+    Ok(Json(ColdStartsResponse {
+        functions: state.engine.cold_starts(window).await?,
     }))
 }
 

@@ -33,8 +33,15 @@ use seam_model::schema::col as column;
 use seam_store::HotTable;
 use tokio::runtime::Runtime;
 
+use seam_correlate::{CorrelationView, boundary_col, orphan_col};
+
 use crate::config::QueryConfig;
+use crate::correlation::{
+    EdgeJson, FLOWS_VIEW, FunctionColdStarts, TimeWindow, cold_starts_from, cold_starts_sql,
+    edges_from, edges_sql, flow_boundaries_sql, flow_spans_sql,
+};
 use crate::error::QueryError;
+use crate::resolve::{BoundariesResolver, SpansResolver};
 use crate::sandbox;
 use crate::search::{self, SearchParams, TraceSummary};
 use crate::table::SegmentTable;
@@ -54,17 +61,63 @@ impl QueryResult {
     }
 }
 
+/// The correlation stage's tables and state, as queries read them.
+#[derive(Clone)]
+pub struct Correlation {
+    pub boundaries: Arc<HotTable>,
+    pub orphans: Arc<HotTable>,
+    pub view: CorrelationView,
+}
+
+impl Correlation {
+    /// No boundaries, no orphans, every trace its own flow.
+    pub fn empty() -> Self {
+        Self {
+            boundaries: Arc::new(HotTable::new(
+                seam_correlate::boundaries_schema(),
+                boundary_col::CONSUMER_TIME,
+            )),
+            orphans: Arc::new(HotTable::new(
+                seam_correlate::orphans_schema(),
+                orphan_col::TIME,
+            )),
+            view: CorrelationView::empty(),
+        }
+    }
+}
+
+/// A flow as the API returns it.
+#[derive(Debug, Clone)]
+pub struct FlowResult {
+    pub flow_id: TraceId,
+    pub trace_ids: Vec<TraceId>,
+    pub spans: QueryResult,
+    pub boundaries: QueryResult,
+}
+
 /// Runs SQL and the trace API's queries over the store.
 pub struct QueryEngine {
     ctx: SessionContext,
     config: QueryConfig,
+    view: CorrelationView,
     /// `None` only while dropping; see [`Drop`].
     runtime: Option<Runtime>,
 }
 
 impl QueryEngine {
-    /// Registers `spans` over `spans` and starts the query runtime.
+    /// Registers `spans` over `spans` and starts the query runtime, with
+    /// empty correlation tables.
     pub fn new(spans: Arc<HotTable>, config: QueryConfig) -> Result<Self, QueryError> {
+        Self::with_correlation(spans, Correlation::empty(), config)
+    }
+
+    /// Registers `spans`, `boundaries`, `orphans` and the `flows` view, and
+    /// starts the query runtime.
+    pub fn with_correlation(
+        spans: Arc<HotTable>,
+        correlation: Correlation,
+        config: QueryConfig,
+    ) -> Result<Self, QueryError> {
         let threads = config.threads.max(1);
         let session = SessionConfig::new()
             .with_target_partitions(threads)
@@ -86,11 +139,34 @@ impl QueryEngine {
             .with_physical_optimizer_rule(Arc::new(YieldEverywhere))
             .build();
         let ctx = SessionContext::new_with_state(state);
-        ctx.register_table(
-            "spans",
-            Arc::new(SegmentTable::new(spans, column::START_TIME)),
-        )
-        .map_err(|e| QueryError::Internal(format!("registering the spans table: {e}")))?;
+        let spans_resolver = SpansResolver {
+            view: correlation.view.clone(),
+            schema: spans.schema(),
+        };
+        let boundaries_resolver = BoundariesResolver {
+            view: correlation.view.clone(),
+            schema: correlation.boundaries.schema(),
+        };
+        let tables: [(&str, SegmentTable); 3] = [
+            (
+                "spans",
+                SegmentTable::new(spans, column::START_TIME)
+                    .with_resolver(Arc::new(spans_resolver)),
+            ),
+            (
+                "boundaries",
+                SegmentTable::new(correlation.boundaries, boundary_col::CONSUMER_TIME)
+                    .with_resolver(Arc::new(boundaries_resolver)),
+            ),
+            (
+                "orphans",
+                SegmentTable::new(correlation.orphans, orphan_col::TIME),
+            ),
+        ];
+        for (name, table) in tables {
+            ctx.register_table(name, Arc::new(table))
+                .map_err(|e| QueryError::Internal(format!("registering the {name} table: {e}")))?;
+        }
         sandbox::disable_functions(&ctx);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
@@ -98,11 +174,61 @@ impl QueryEngine {
             .enable_all()
             .build()
             .map_err(|e| QueryError::Internal(format!("starting the query runtime: {e}")))?;
+        // Creating the view plans SQL, which is async; a thread of its own
+        // may block on the query runtime even when this is called from
+        // inside another runtime.
+        let created = std::thread::scope(|scope| {
+            scope.spawn(|| runtime.block_on(ctx.sql(FLOWS_VIEW))).join()
+        });
+        match created {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(QueryError::Internal(format!(
+                    "creating the flows view: {e}"
+                )));
+            }
+            Err(_) => {
+                return Err(QueryError::Internal(
+                    "creating the flows view panicked".into(),
+                ));
+            }
+        }
         Ok(Self {
             ctx,
             config,
+            view: correlation.view,
             runtime: Some(runtime),
         })
+    }
+
+    /// The whole flow of `trace_id`: every member trace's spans and the
+    /// boundaries between them. `None` when no span of the flow is stored.
+    pub async fn flow(&self, trace_id: TraceId) -> Result<Option<FlowResult>, QueryError> {
+        let trace_ids = self.view.flow_members(&trace_id);
+        let spans = self.sql(&flow_spans_sql(&trace_ids)).await?;
+        if spans.num_rows() == 0 {
+            return Ok(None);
+        }
+        let boundaries = self.sql(&flow_boundaries_sql(&trace_ids)).await?;
+        Ok(Some(FlowResult {
+            flow_id: self.view.flow_id(&trace_id),
+            trace_ids,
+            spans,
+            boundaries,
+        }))
+    }
+
+    /// The boundary map: boundaries grouped by edge within `window`.
+    pub async fn edges(&self, window: TimeWindow) -> Result<Vec<EdgeJson>, QueryError> {
+        edges_from(&self.sql(&edges_sql(window)).await?)
+    }
+
+    /// Cold starts per function within `window`.
+    pub async fn cold_starts(
+        &self,
+        window: TimeWindow,
+    ) -> Result<Vec<FunctionColdStarts>, QueryError> {
+        cold_starts_from(&self.sql(&cold_starts_sql(window)).await?)
     }
 
     pub fn config(&self) -> &QueryConfig {
@@ -286,6 +412,7 @@ mod tests {
     use arrow::datatypes::Int64Type;
 
     use super::*;
+    use crate::correlation::TimeWindow;
     use crate::testdata;
 
     fn engine_with(table: Arc<HotTable>, config: QueryConfig) -> QueryEngine {
@@ -557,6 +684,52 @@ mod tests {
                 "{sql}: {err}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn correlation_reports_plan_over_the_tables() {
+        let (_, engine) = engine();
+        let flows = engine
+            .sql("SELECT flow_id, trace_count, span_count, services, boundary_count, cold_starts, errors, duration_ns FROM flows ORDER BY flow_id")
+            .await
+            .unwrap();
+        assert_eq!(flows.num_rows(), 3, "every trace is a flow of its own");
+        assert_eq!(strings_of(&flows, 0), {
+            let mut t = vec![
+                testdata::CHECKOUT_TRACE,
+                testdata::ORDERS_TRACE,
+                testdata::HEALTH_TRACE,
+            ];
+            t.sort();
+            t
+        });
+        assert!(
+            engine
+                .edges(TimeWindow::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let cold = engine.cold_starts(TimeWindow::default()).await.unwrap();
+        assert!(
+            cold.iter().all(|f| f.invocations >= f.cold_starts),
+            "{cold:?}"
+        );
+        assert_eq!(
+            engine
+                .sql("SELECT count(*) FROM orphans")
+                .await
+                .unwrap()
+                .num_rows(),
+            1
+        );
+        let id = TraceId::parse_hex(testdata::CHECKOUT_TRACE).unwrap();
+        let flow = engine.flow(id).await.unwrap().unwrap();
+        assert_eq!(flow.trace_ids, vec![id]);
+        assert_eq!(flow.spans.num_rows(), 4);
+        assert_eq!(flow.boundaries.num_rows(), 0);
+        let unknown = TraceId::parse_hex(testdata::UNKNOWN_TRACE).unwrap();
+        assert!(engine.flow(unknown).await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -20,9 +20,11 @@
 pub mod api;
 mod columns;
 pub mod config;
+pub mod correlation;
 pub mod engine;
 pub mod error;
 pub mod json;
+pub mod resolve;
 pub mod sandbox;
 pub mod search;
 pub mod span_json;
@@ -35,7 +37,7 @@ mod testdata;
 
 pub use api::{ApiState, Readiness, api_router};
 pub use config::QueryConfig;
-pub use engine::{QueryEngine, QueryResult};
+pub use engine::{Correlation, FlowResult, QueryEngine, QueryResult};
 pub use error::{AppError, QueryError};
 pub use search::{SearchError, SearchParams, TraceSummary};
 pub use span_json::SpanJson;

@@ -16,7 +16,7 @@
 //! | `cold_start` | `true` or `false` |
 //! | `attr.KEY` | span attribute `KEY` equals the value; may repeat for several keys |
 //! | `limit` | traces to return, 1 to 1000, default 20 |
-//! | `flagged` | reserved for boundary correlation; refused until it exists |
+//! | `flagged` | `true`: traces on a boundary slower than its threshold; `false`: traces on none |
 //!
 //! An empty value (`service=`) is the same as leaving the parameter out,
 //! which is what form-based UIs send. Filter values go into the plan as
@@ -55,6 +55,8 @@ pub struct SearchParams {
     pub min_duration: Option<i64>,
     pub max_duration: Option<i64>,
     pub cold_start: Option<bool>,
+    /// Whether the trace is on a flagged boundary (either side).
+    pub flagged: Option<bool>,
     /// Attribute equalities, all required on the same span.
     pub attributes: Vec<(String, String)>,
     pub limit: usize,
@@ -70,6 +72,7 @@ impl Default for SearchParams {
             min_duration: None,
             max_duration: None,
             cold_start: None,
+            flagged: None,
             attributes: Vec::new(),
             limit: DEFAULT_LIMIT,
         }
@@ -93,8 +96,6 @@ pub enum SearchError {
     EmptyTimeRange,
     #[error("search parameter 'min_duration' is larger than 'max_duration'")]
     EmptyDurationRange,
-    #[error("the flagged filter is not available yet")]
-    FlaggedUnavailable,
 }
 
 impl SearchParams {
@@ -149,7 +150,10 @@ impl SearchParams {
                         .filter(|n| (1..=MAX_LIMIT).contains(n))
                         .ok_or_else(|| invalid("expected a whole number from 1 to 1000"))?
                 }
-                "flagged" => return Err(SearchError::FlaggedUnavailable),
+                "flagged" => {
+                    params.flagged =
+                        Some(parse_bool(value).ok_or_else(|| invalid("expected true or false"))?)
+                }
                 _ => unreachable!("every known parameter is handled"),
             }
         }
@@ -213,7 +217,7 @@ const KNOWN: &[&str] = &[
 const TIME: &str = "expected an RFC 3339 time or integer unix nanoseconds";
 const DURATION: &str = "expected a duration such as 250ms or 1.5s, or integer nanoseconds";
 
-fn parse_time(value: &str) -> Option<i64> {
+pub(crate) fn parse_time(value: &str) -> Option<i64> {
     if let Ok(ns) = value.parse::<i64>() {
         return Some(ns);
     }
@@ -272,9 +276,32 @@ pub(crate) async fn summaries_frame(
     if let Some(predicate) = params.span_predicate() {
         matched = matched.filter(predicate)?;
     }
-    let matched = matched
+    let mut matched = matched
         .select(vec![col(column::TRACE_ID).alias("matched_trace_id")])?
         .distinct()?;
+    if let Some(flagged) = params.flagged {
+        let boundaries = ctx
+            .table("boundaries")
+            .await?
+            .filter(col("flagged").eq(lit(true)))?;
+        let on_flagged = boundaries
+            .clone()
+            .select(vec![col("producer_trace_id").alias("flagged_trace_id")])?
+            .union(boundaries.select(vec![col("consumer_trace_id").alias("flagged_trace_id")])?)?
+            .distinct()?;
+        let join = if flagged {
+            JoinType::LeftSemi
+        } else {
+            JoinType::LeftAnti
+        };
+        matched = matched.join(
+            on_flagged,
+            join,
+            &["matched_trace_id"],
+            &["flagged_trace_id"],
+            None,
+        )?;
+    }
 
     let root_first = || {
         vec![
@@ -427,10 +454,7 @@ mod tests {
             parse(&[("limit", "1"), ("limit", "2")]),
             Err(SearchError::Repeated("limit".into()))
         );
-        assert_eq!(
-            parse(&[("flagged", "true")]),
-            Err(SearchError::FlaggedUnavailable)
-        );
+        assert_eq!(parse(&[("flagged", "true")]).unwrap().flagged, Some(true));
         assert_eq!(
             parse(&[("start", "2"), ("end", "1")]),
             Err(SearchError::EmptyTimeRange)

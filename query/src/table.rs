@@ -34,10 +34,26 @@ use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use seam_store::{HotTable, Segment};
 
+/// Columns whose values are decided when a query reads them, not when the
+/// rows were stored (a trace's flow, a cold-start verdict).
+pub trait Resolve: Send + Sync {
+    /// Whether a scan reading `projection` (indices into the table schema;
+    /// `None` for all) needs resolving.
+    fn needed(&self, projection: Option<&Vec<usize>>) -> bool;
+    /// Rewrites the `selected` batches; `all` is the whole table, for
+    /// values counted across it.
+    fn resolve(
+        &self,
+        selected: Vec<RecordBatch>,
+        all: &[RecordBatch],
+    ) -> std::result::Result<Vec<RecordBatch>, arrow::error::ArrowError>;
+}
+
 /// A [`HotTable`] exposed to SQL, pruned by its time column.
 pub struct SegmentTable {
     store: Arc<HotTable>,
     time_column: String,
+    resolver: Option<Arc<dyn Resolve>>,
 }
 
 impl fmt::Debug for SegmentTable {
@@ -54,7 +70,14 @@ impl SegmentTable {
         Self {
             store,
             time_column: time_column.to_owned(),
+            resolver: None,
         }
+    }
+
+    /// Applies `resolver` to every scan that reads a resolved column.
+    pub fn with_resolver(mut self, resolver: Arc<dyn Resolve>) -> Self {
+        self.resolver = Some(resolver);
+        self
     }
 
     /// The segments of `segments` that may hold rows passing `filters`,
@@ -129,9 +152,17 @@ impl TableProvider for SegmentTable {
             .config()
             .target_partitions()
             .clamp(1, selected.len().max(1));
+        let mut selected: Vec<RecordBatch> =
+            selected.into_iter().map(|s| s.batch.clone()).collect();
+        if let Some(resolver) = self.resolver.as_ref().filter(|r| r.needed(projection)) {
+            let all: Vec<RecordBatch> = snapshot.segments.iter().map(|s| s.batch.clone()).collect();
+            selected = resolver
+                .resolve(selected, &all)
+                .map_err(|e| datafusion::error::DataFusionError::ArrowError(Box::new(e), None))?;
+        }
         let mut batches: Vec<Vec<RecordBatch>> = vec![Vec::new(); partitions];
-        for (i, segment) in selected.into_iter().enumerate() {
-            batches[i % partitions].push(segment.batch.clone());
+        for (i, batch) in selected.into_iter().enumerate() {
+            batches[i % partitions].push(batch);
         }
         let source = MemorySourceConfig::try_new(&batches, snapshot.schema, projection.cloned())?
             .with_limit(limit);

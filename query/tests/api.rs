@@ -413,7 +413,7 @@ async fn trace_answers_spans_in_the_documented_shape() {
             }],
             "links": [],
             "cold_start": null,
-            "flow_id": null
+            "flow_id": testdata::CHECKOUT_TRACE
         })
     );
     assert_eq!(spans[1]["parent_span_id"], testdata::CHECKOUT_ROOT_SPAN);
@@ -577,7 +577,7 @@ async fn search_refuses_unknown_and_bad_parameters() {
         ("start=yesterday", "'start'"),
         ("start=20&end=10", "'start' is after 'end'"),
         ("cold_start=maybe", "'cold_start'"),
-        ("flagged=true", "flagged filter is not available yet"),
+        ("flagged=sometimes", "'flagged'"),
         ("service=a&service=b", "more than once"),
     ] {
         let answer = get(&s, &format!("/api/v1/search?{query}")).await;
@@ -634,5 +634,66 @@ async fn unknown_routes_and_methods_answer_json_errors() {
     assert_eq!(
         send(&s, request).await.status,
         StatusCode::METHOD_NOT_ALLOWED
+    );
+}
+
+#[tokio::test]
+async fn correlation_endpoints_answer_in_their_shapes_and_refuse_bad_parameters() {
+    let s = server();
+    let flow = get(
+        &s,
+        &format!("/api/v1/traces/{}/flow", testdata::CHECKOUT_TRACE),
+    )
+    .await;
+    assert_eq!(flow.status, StatusCode::OK, "{}", flow.text());
+    let flow = flow.json();
+    assert_eq!(
+        flow["flow_id"],
+        testdata::CHECKOUT_TRACE,
+        "a trace alone is its own flow"
+    );
+    assert_eq!(flow["trace_ids"], json!([testdata::CHECKOUT_TRACE]));
+    assert_eq!(flow["spans"].as_array().unwrap().len(), 4);
+    assert_eq!(flow["boundaries"], json!([]));
+    let unknown = get(
+        &s,
+        &format!("/api/v1/traces/{}/flow", testdata::UNKNOWN_TRACE),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&s, "/api/v1/traces/xyz/flow").await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    let edges = get(&s, "/api/v1/boundaries?start=2020-01-01T00:00:00Z").await;
+    assert_eq!(edges.status, StatusCode::OK, "{}", edges.text());
+    assert_eq!(edges.json(), json!({"edges": []}));
+    let cold = get(&s, "/api/v1/cold-starts").await;
+    assert_eq!(cold.status, StatusCode::OK, "{}", cold.text());
+    assert!(cold.json()["functions"].is_array());
+    for (path, expected) in [
+        ("/api/v1/boundaries?start=yesterday", "'start'"),
+        (
+            "/api/v1/cold-starts?start=20&end=10",
+            "'start' is after 'end'",
+        ),
+        (
+            "/api/v1/cold-starts?service=x",
+            "unknown search parameter 'service'",
+        ),
+    ] {
+        let answer = get(&s, path).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(
+            answer.error().contains(expected),
+            "{path}: {}",
+            answer.error()
+        );
+    }
+    assert_eq!(
+        get(&s, "/metrics").await.status,
+        StatusCode::NOT_FOUND,
+        "no renderer given"
     );
 }

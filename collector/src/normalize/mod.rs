@@ -17,8 +17,8 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use seam_model::id::IdError;
 use seam_model::{
-    Attributes, ColdStartType, EventRow, LinkRow, Platform, SpanId, SpanKind, SpanRow, StatusCode,
-    TraceId,
+    Attributes, ColdStartSource, ColdStartType, EventRow, LinkRow, Platform, SpanId, SpanKind,
+    SpanRow, StatusCode, TraceId,
 };
 
 /// Why one span was refused; the rest of its request is still accepted.
@@ -58,6 +58,8 @@ pub struct ResourceContext<'a> {
     pub service_name: Cow<'a, str>,
     pub platform: Platform,
     pub instance: Option<Cow<'a, str>>,
+    /// How the platform started this function instance, when it says.
+    pub initialization_type: Option<Cow<'a, str>>,
 }
 
 impl<'a> ResourceContext<'a> {
@@ -68,6 +70,7 @@ impl<'a> ResourceContext<'a> {
             service_name: service_name(raw),
             platform: platform(raw),
             instance: first(raw, semconv::INSTANCE),
+            initialization_type: first(raw, semconv::INITIALIZATION_TYPE),
         }
     }
 }
@@ -227,8 +230,14 @@ pub fn normalize<'a>(
         cold_start,
         // Only the span's own flag is known here; init spans and the
         // first-invocation heuristic need other spans and come later.
-        cold_start_type: (cold_start == Some(true)).then_some(ColdStartType::OnDemand),
+        cold_start_type: (cold_start == Some(true)).then(|| {
+            first(attrs, semconv::INITIALIZATION_TYPE)
+                .or_else(|| resource.initialization_type.clone())
+                .and_then(|t| semconv::initialization_type(&t))
+                .unwrap_or(ColdStartType::OnDemand)
+        }),
         init_duration_ns: None,
+        cold_start_source: (cold_start == Some(true)).then_some(ColdStartSource::Attribute),
         messaging_system: first(attrs, semconv::MESSAGING_SYSTEM)
             .map(|s| Cow::Owned(semconv::canonical_messaging_system(&s))),
         messaging_operation: first(attrs, semconv::MESSAGING_OPERATION)

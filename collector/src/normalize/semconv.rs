@@ -33,6 +33,22 @@ pub const FAAS_TRIGGER: &[&str] = &["faas.trigger"];
 /// `faas.invocation_id` since 1.18; `faas.execution` before.
 pub const FAAS_INVOCATION_ID: &[&str] = &["faas.invocation_id", "faas.execution"];
 pub const FAAS_COLDSTART: &str = "faas.coldstart";
+/// How a function instance was started. No semantic convention exists
+/// yet; these carry the values of AWS's `AWS_LAMBDA_INITIALIZATION_TYPE`
+/// (`on-demand`, `provisioned-concurrency`, `snap-start`).
+pub const INITIALIZATION_TYPE: &[&str] =
+    &["aws.lambda.initialization_type", "faas.initialization_type"];
+
+/// A cold start type from an initialization-type value; `None` for
+/// on-demand and unknown values, which leave the type to the other rules.
+pub fn initialization_type(raw: &str) -> Option<seam_model::ColdStartType> {
+    let lowered = raw.trim().to_ascii_lowercase().replace(['_', ' '], "-");
+    match lowered.as_str() {
+        "provisioned-concurrency" | "provisioned" => Some(seam_model::ColdStartType::Provisioned),
+        "snap-start" | "snapstart" => Some(seam_model::ColdStartType::Snapstart),
+        _ => None,
+    }
+}
 
 /// `cloud.platform` values that mean Kubernetes.
 pub const KUBERNETES_PLATFORMS: &[&str] = &[

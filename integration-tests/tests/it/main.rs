@@ -9,4 +9,5 @@ mod common;
 mod otlp_json;
 mod python_sdk;
 mod rust_sdk;
+mod rust_stitching;
 mod sql_api;

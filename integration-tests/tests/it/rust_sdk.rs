@@ -121,7 +121,7 @@ fn check(seam: &Seam, exported: &Exported) {
 /// Runs SDK code on a blocking thread inside a Tokio runtime: the SDK's
 /// simple processor blocks on each export, and tonic and reqwest need the
 /// runtime's reactor.
-fn with_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+pub fn with_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

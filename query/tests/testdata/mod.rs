@@ -72,6 +72,7 @@ fn span<'a>(
         cold_start: None,
         cold_start_type: None,
         init_duration_ns: None,
+        cold_start_source: None,
         messaging_system: None,
         messaging_operation: None,
         messaging_destination: None,

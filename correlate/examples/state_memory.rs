@@ -1,0 +1,160 @@
+//! Measures what the correlation state costs: resident memory per waiting
+//! half, and how fast halves are taken in and stitched.
+//!
+//! ```sh
+//! cargo run --release -p seam-correlate --example state_memory -- 1000000
+//! ```
+//!
+//! Each waiting half is a producer span of an SQS-like queue with a
+//! message id (the common case: the consumer has not arrived yet). Memory
+//! is read from `/proc/self/statm`, so the figure includes the hash maps'
+//! spare capacity, as a running server would.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use seam_correlate::{
+    CorrelationConfig, Correlator, boundaries_schema, boundary_col, orphan_col, orphans_schema,
+};
+use seam_model::{Attributes, LinkRow, Platform, SpanId, SpanKind, SpanRow, StatusCode, TraceId};
+use seam_store::HotTable;
+
+static NO_ATTRS: Attributes<'static> = Vec::new();
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn ids(n: u64) -> (TraceId, SpanId) {
+    let mut t = [0u8; 16];
+    t[..8].copy_from_slice(&n.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
+    t[8..].copy_from_slice(&(n + 1).to_be_bytes());
+    (TraceId(t), SpanId((n | 1 << 62).to_be_bytes()))
+}
+
+fn span(n: u64, consumer: bool) -> SpanRow<'static> {
+    let (trace_id, span_id) = ids(if consumer { n + (1 << 40) } else { n });
+    let (pt, ps) = ids(n);
+    SpanRow {
+        trace_id,
+        span_id,
+        parent_span_id: None,
+        trace_state: Cow::Borrowed(""),
+        name: Cow::Borrowed(if consumer {
+            "orders process"
+        } else {
+            "orders send"
+        }),
+        kind: if consumer {
+            SpanKind::Consumer
+        } else {
+            SpanKind::Producer
+        },
+        service_name: Cow::Borrowed(if consumer { "invoice" } else { "checkout" }),
+        platform: if consumer {
+            Platform::Faas
+        } else {
+            Platform::Kubernetes
+        },
+        instance: None,
+        start_time_unix_nano: 1_760_000_000_000_000_000,
+        end_time_unix_nano: 1_760_000_000_005_000_000,
+        status_code: StatusCode::Unset,
+        status_message: Cow::Borrowed(""),
+        cold_start: None,
+        cold_start_type: None,
+        init_duration_ns: None,
+        cold_start_source: None,
+        messaging_system: Some(Cow::Borrowed("aws_sqs")),
+        messaging_operation: Some(Cow::Borrowed(if consumer { "process" } else { "send" })),
+        messaging_destination: Some(Cow::Borrowed("orders")),
+        messaging_message_id: None,
+        faas_trigger: None,
+        faas_invocation_id: None,
+        scope_name: Cow::Borrowed(""),
+        scope_version: Cow::Borrowed(""),
+        attributes: vec![(
+            Cow::Borrowed("messaging.message.id"),
+            Cow::Owned(format!("{:08x}-5f0c-4d6e-9a51-{n:012x}", n as u32)),
+        )],
+        resource_attributes: &NO_ATTRS,
+        links: if consumer {
+            vec![LinkRow {
+                trace_id: pt,
+                span_id: ps,
+                trace_state: Cow::Borrowed(""),
+                attributes: Vec::new(),
+            }]
+        } else {
+            Vec::new()
+        },
+        events: Vec::new(),
+    }
+}
+
+fn main() {
+    let n: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let config = CorrelationConfig {
+        max_pending: usize::MAX,
+        ..CorrelationConfig::default()
+    };
+    let correlator = Correlator::new(
+        config,
+        Arc::new(HotTable::new(
+            boundaries_schema(),
+            boundary_col::CONSUMER_TIME,
+        )),
+        Arc::new(HotTable::new(orphans_schema(), orphan_col::TIME)),
+    );
+    let now = 1_760_000_000_000_000_000;
+    let batch = 512;
+
+    let before = rss_bytes();
+    let started = Instant::now();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(batch) {
+        let rows: Vec<SpanRow<'static>> = chunk.iter().map(|i| span(*i, false)).collect();
+        let observed = rows
+            .iter()
+            .map(|r| correlator.extractor().observe(r))
+            .collect();
+        correlator.observe(observed, now).expect("observe");
+    }
+    let producers_took = started.elapsed();
+    let after = rss_bytes();
+    let pending = correlator.stats().pending_halves;
+    println!(
+        "{pending} waiting halves: {:.0} bytes each (RSS +{} MiB); taken in at {:.0} halves/s",
+        (after.saturating_sub(before)) as f64 / pending as f64,
+        (after.saturating_sub(before)) >> 20,
+        n as f64 / producers_took.as_secs_f64()
+    );
+
+    let started = Instant::now();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(batch) {
+        let rows: Vec<SpanRow<'static>> = chunk.iter().map(|i| span(*i, true)).collect();
+        let observed = rows
+            .iter()
+            .map(|r| correlator.extractor().observe(r))
+            .collect();
+        correlator.observe(observed, now).expect("observe");
+    }
+    let took = started.elapsed();
+    let stats = correlator.stats();
+    println!(
+        "{} consumers stitched {} boundaries at {:.0} spans/s ({} flows' traces indexed)",
+        n,
+        stats.boundaries,
+        n as f64 / took.as_secs_f64(),
+        stats.indexed_traces
+    );
+}

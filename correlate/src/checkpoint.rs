@@ -1,0 +1,162 @@
+//! The correlation state on disk, so halves waiting across a restart still
+//! stitch and known instances are not called cold again.
+//!
+//! ```text
+//!  "SEAMCORR" | version u32 | crc32 u32 | length u64 | postcard payload
+//! ```
+//!
+//! Written to a temporary file, synced, then renamed over the old one: a
+//! crash mid-write leaves the previous checkpoint intact. A file that fails
+//! its checksum is refused with an error naming it; the server then starts
+//! with empty state rather than with wrong state.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::CorrelateError;
+use crate::coldstart::{ColdStarts, Overlay};
+use crate::config::CorrelationConfig;
+use crate::flows::Flows;
+use crate::stitch::{Entry, Pending};
+
+const MAGIC: &[u8; 8] = b"SEAMCORR";
+const VERSION: u32 = 1;
+const HEADER: usize = 8 + 4 + 4 + 8;
+
+#[derive(Serialize)]
+struct SavedRef<'a> {
+    keys: &'a [String],
+    pending: Vec<&'a Entry>,
+    cold: &'a ColdStarts,
+    flows: &'a Flows,
+    overlay: &'a Overlay,
+}
+
+/// A checkpoint as read back.
+#[derive(Deserialize)]
+pub struct Saved {
+    keys: Vec<String>,
+    pending: Vec<Entry>,
+    cold: ColdStarts,
+    flows: Flows,
+    overlay: Overlay,
+}
+
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> CorrelateError + '_ {
+    move |source| CorrelateError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+pub(crate) fn encode(
+    config: &CorrelationConfig,
+    pending: &Pending,
+    cold: &ColdStarts,
+    flows: &Flows,
+    overlay: &Overlay,
+) -> Result<Vec<u8>, CorrelateError> {
+    let saved = SavedRef {
+        keys: &config.keys,
+        pending: pending.entries().collect(),
+        cold,
+        flows,
+        overlay,
+    };
+    let payload = postcard::to_stdvec(&saved).map_err(|e| CorrelateError::Corrupt {
+        path: String::new(),
+        why: format!("encoding: {e}"),
+    })?;
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), CorrelateError> {
+    let tmp = path.with_extension("state.tmp");
+    let err = io_error(path);
+    let mut file = std::fs::File::create(&tmp).map_err(&err)?;
+    file.write_all(bytes).map_err(&err)?;
+    file.sync_all().map_err(&err)?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(&err)?;
+    if let Some(dir) = path.parent()
+        && let Ok(dir) = std::fs::File::open(dir)
+    {
+        // Makes the rename itself durable; not every platform allows it.
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+pub(crate) fn read(path: &Path) -> Result<Option<Saved>, CorrelateError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(path)(e)),
+    };
+    let corrupt = |why: &str| CorrelateError::Corrupt {
+        path: path.display().to_string(),
+        why: why.to_owned(),
+    };
+    if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+        return Err(corrupt("not a correlation checkpoint"));
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if version != VERSION {
+        return Err(corrupt(&format!("version {version}, expected {VERSION}")));
+    }
+    let crc = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes"));
+    let len = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
+    let payload = &bytes[HEADER..];
+    if payload.len() as u64 != len {
+        return Err(corrupt("truncated"));
+    }
+    if crc32fast::hash(payload) != crc {
+        return Err(corrupt("checksum mismatch"));
+    }
+    postcard::from_bytes(payload)
+        .map(Some)
+        .map_err(|e| corrupt(&format!("decoding: {e}")))
+}
+
+/// Installs a checkpoint, translating correlation values to the keys
+/// configured now (a key removed from the config is dropped).
+pub(crate) fn apply(
+    saved: Saved,
+    config: &CorrelationConfig,
+    pending: &mut Pending,
+    cold: &mut ColdStarts,
+    flows: &mut Flows,
+    overlay: &mut Overlay,
+) {
+    let remap: Vec<Option<u16>> = saved
+        .keys
+        .iter()
+        .map(|k| {
+            config
+                .keys
+                .iter()
+                .position(|c| c == k)
+                .and_then(|i| u16::try_from(i).ok())
+        })
+        .collect();
+    for mut entry in saved.pending {
+        entry.half.values = entry
+            .half
+            .values
+            .into_iter()
+            .filter_map(|(i, v)| remap.get(usize::from(i)).copied().flatten().map(|i| (i, v)))
+            .collect();
+        pending.restore(entry, config);
+    }
+    *cold = saved.cold;
+    *flows = saved.flows;
+    *overlay = saved.overlay;
+}

@@ -1,0 +1,249 @@
+//! Cold starts (DESIGN §5.3): which invocation of a function instance (or
+//! request to a pod) was its first, what kind of start it was, and how long
+//! initialisation took.
+//!
+//! The verdicts are an overlay on the `spans` table, keyed by span and
+//! applied when a query reads the rows: the init span that decides an
+//! invocation was cold often arrives after the invocation was stored.
+//!
+//! # Invariants
+//! - At most one invocation per instance is called cold by the init-span
+//!   and first-invocation rules: the earliest-starting one seen. When an
+//!   earlier one arrives later, the verdict moves to it.
+//! - An instance seen before a restart is known after it (the instances
+//!   are part of the checkpoint), so the heuristic does not call it cold
+//!   again.
+//! - Instances and verdicts are capped; instances unseen for `instance_ttl`
+//!   are forgotten.
+
+use std::collections::{HashMap, VecDeque};
+
+use seam_model::{ColdStartSource, ColdStartType, Platform, TraceId};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ColdStartConfig, nanos};
+use crate::half::{Init, InstanceId, Invocation, SpanKey};
+
+/// The cold-start columns of one span, as a query shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub cold: bool,
+    pub kind: Option<ColdStartType>,
+    pub init_duration_ns: Option<i64>,
+    pub source: Option<ColdStartSource>,
+}
+
+impl Verdict {
+    /// Whether a user waited: the only cold starts rates and flows count.
+    pub fn on_demand(&self) -> bool {
+        self.cold && self.kind == Some(ColdStartType::OnDemand)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct FirstInvocation {
+    key: SpanKey,
+    start: i64,
+    said_cold: Option<bool>,
+    declared_type: Option<ColdStartType>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Instance {
+    last_seen: i64,
+    first: Option<FirstInvocation>,
+    init: Option<(i64, i64)>,
+    /// Known before its first invocation arrived here (restored after a
+    /// restart with invocations already seen): nothing new is cold.
+    settled: bool,
+}
+
+/// Verdicts by span, with the traces that had an on-demand cold start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Overlay {
+    by_span: HashMap<SpanKey, Verdict>,
+    cold_traces: HashMap<TraceId, u32>,
+    order: VecDeque<SpanKey>,
+}
+
+impl Overlay {
+    pub fn get(&self, key: &SpanKey) -> Option<&Verdict> {
+        self.by_span.get(key)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_span.is_empty()
+    }
+
+    /// Whether `trace` holds an on-demand cold start.
+    pub fn trace_was_cold(&self, trace: &TraceId) -> bool {
+        self.cold_traces.contains_key(trace)
+    }
+
+    fn set(&mut self, key: SpanKey, verdict: Verdict, cap: usize) {
+        self.remove(&key);
+        if verdict.on_demand() {
+            *self.cold_traces.entry(key.trace).or_default() += 1;
+        }
+        self.by_span.insert(key, verdict);
+        self.order.push_back(key);
+        while self.by_span.len() > cap {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            self.remove(&old);
+        }
+    }
+
+    fn remove(&mut self, key: &SpanKey) {
+        if let Some(old) = self.by_span.remove(key)
+            && old.on_demand()
+            && let Some(n) = self.cold_traces.get_mut(&key.trace)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.cold_traces.remove(&key.trace);
+            }
+        }
+    }
+}
+
+/// Per-instance state that decides the verdicts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ColdStarts {
+    instances: HashMap<InstanceId, Instance>,
+    last_sweep: i64,
+}
+
+impl ColdStarts {
+    /// Marks every known instance as settled: after a restart, their first
+    /// invocations were judged already.
+    pub fn settle(&mut self) {
+        for i in self.instances.values_mut() {
+            if i.first.is_some() {
+                i.settled = true;
+            }
+        }
+    }
+
+    pub fn instances(&self) -> usize {
+        self.instances.len()
+    }
+
+    pub fn invocation(
+        &mut self,
+        inv: Invocation,
+        now: i64,
+        config: &ColdStartConfig,
+        overlay: &mut Overlay,
+    ) {
+        let instance = self.entry(inv.instance.clone(), now, config);
+        if instance.settled {
+            return;
+        }
+        let earlier = instance
+            .first
+            .as_ref()
+            .is_none_or(|f| (inv.start, inv.key) < (f.start, f.key) && f.key != inv.key);
+        if !earlier {
+            return;
+        }
+        if let Some(old) = instance.first.take() {
+            overlay.remove(&old.key);
+        }
+        instance.first = Some(FirstInvocation {
+            key: inv.key,
+            start: inv.start,
+            said_cold: inv.said_cold,
+            declared_type: inv.declared_type,
+        });
+        Self::judge(&inv.instance, instance, config, overlay);
+    }
+
+    pub fn init(&mut self, init: Init, now: i64, config: &ColdStartConfig, overlay: &mut Overlay) {
+        let instance = self.entry(init.instance.clone(), now, config);
+        instance.init = Some((init.start, init.end));
+        if !instance.settled {
+            Self::judge(&init.instance, instance, config, overlay);
+        }
+    }
+
+    fn entry(&mut self, id: InstanceId, now: i64, config: &ColdStartConfig) -> &mut Instance {
+        if !self.instances.contains_key(&id) && self.instances.len() >= config.max_instances {
+            // Forget the instance seen longest ago.
+            if let Some(oldest) = self
+                .instances
+                .iter()
+                .min_by_key(|(_, i)| i.last_seen)
+                .map(|(k, _)| k.clone())
+            {
+                self.instances.remove(&oldest);
+            }
+        }
+        let instance = self.instances.entry(id).or_insert(Instance {
+            last_seen: now,
+            first: None,
+            init: None,
+            settled: false,
+        });
+        instance.last_seen = instance.last_seen.max(now);
+        instance
+    }
+
+    /// Decides the verdict of the instance's first invocation.
+    fn judge(
+        id: &InstanceId,
+        instance: &Instance,
+        config: &ColdStartConfig,
+        overlay: &mut Overlay,
+    ) {
+        let Some(first) = &instance.first else {
+            return;
+        };
+        // An init span belongs to the invocation that follows it.
+        let init = instance.init.filter(|(start, _)| *start <= first.start);
+        let source = match (first.said_cold, init) {
+            (Some(true), _) => Some(ColdStartSource::Attribute),
+            (Some(false), _) => None,
+            (None, Some(_)) => Some(ColdStartSource::InitSpan),
+            (None, None) if config.first_invocation => Some(match id.platform {
+                Platform::Kubernetes => ColdStartSource::PodFirstRequest,
+                _ => ColdStartSource::FirstInvocation,
+            }),
+            (None, None) => None,
+        };
+        let Some(source) = source else {
+            overlay.remove(&first.key);
+            return;
+        };
+        let kind = first.declared_type.unwrap_or(match init {
+            Some((_, end)) if first.start.saturating_sub(end) > nanos(config.proactive_gap) => {
+                ColdStartType::Proactive
+            }
+            _ => ColdStartType::OnDemand,
+        });
+        overlay.set(
+            first.key,
+            Verdict {
+                cold: true,
+                kind: Some(kind),
+                init_duration_ns: init.map(|(s, e)| e.saturating_sub(s).max(0)),
+                source: Some(source),
+            },
+            config.max_instances,
+        );
+    }
+
+    /// Forgets instances not seen for the TTL; runs at most once a minute.
+    pub fn sweep(&mut self, now: i64, config: &ColdStartConfig) -> usize {
+        if now - self.last_sweep < 60_000_000_000 {
+            return 0;
+        }
+        self.last_sweep = now;
+        let ttl = nanos(config.instance_ttl);
+        let before = self.instances.len();
+        self.instances
+            .retain(|_, i| now.saturating_sub(i.last_seen) <= ttl);
+        before - self.instances.len()
+    }
+}

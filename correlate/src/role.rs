@@ -1,0 +1,79 @@
+//! Which side of a boundary a span can be on (DESIGN §5.1), from its kind,
+//! its messaging operation and its trigger. A pure function of one span.
+
+use seam_model::{Platform, SpanKind, SpanRow};
+use serde::{Deserialize, Serialize};
+
+/// The side of a hop a span stands on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    /// Sends a message (publish, send, create).
+    Producer,
+    /// Receives or processes a message.
+    Consumer,
+    /// Makes a synchronous call that may cross platforms.
+    Caller,
+    /// Serves a synchronous call that may come from another platform.
+    Callee,
+}
+
+impl Role {
+    /// Async roles meet through queues and may be orphans; sync ones only
+    /// meet their direct parent or child.
+    pub fn is_async(self) -> bool {
+        matches!(self, Self::Producer | Self::Consumer)
+    }
+
+    /// Whether this role is the upstream side of a boundary.
+    pub fn is_upstream(self) -> bool {
+        matches!(self, Self::Producer | Self::Caller)
+    }
+
+    /// The role a partner must have.
+    pub fn partner(self) -> Self {
+        match self {
+            Self::Producer => Self::Consumer,
+            Self::Consumer => Self::Producer,
+            Self::Caller => Self::Callee,
+            Self::Callee => Self::Caller,
+        }
+    }
+}
+
+/// Whether a span on this platform can be one end of a cross-platform
+/// call: the two sides must be known and differ, so hosts and unknown
+/// resources never count.
+fn crosses_platforms(platform: Platform) -> bool {
+    matches!(platform, Platform::Kubernetes | Platform::Faas)
+}
+
+/// The role of `row`, or `None` when it can be neither side of a hop.
+///
+/// The messaging operation decides first, because pull-based receive spans
+/// are CLIENT spans and some producers are INTERNAL; then the kind; then a
+/// function's trigger.
+pub fn role_of(row: &SpanRow<'_>) -> Option<Role> {
+    match row.messaging_operation.as_deref() {
+        Some("publish" | "send" | "create") => return Some(Role::Producer),
+        Some("receive" | "process") => return Some(Role::Consumer),
+        _ => {}
+    }
+    let messaging = row.messaging_system.is_some();
+    match row.kind {
+        SpanKind::Producer => Some(Role::Producer),
+        SpanKind::Consumer => Some(Role::Consumer),
+        SpanKind::Client if messaging => Some(Role::Producer),
+        SpanKind::Server
+            if row.platform == Platform::Faas
+                && matches!(row.faas_trigger.as_deref(), Some("pubsub" | "datasource")) =>
+        {
+            Some(Role::Consumer)
+        }
+        SpanKind::Client if crosses_platforms(row.platform) => Some(Role::Caller),
+        // A callee can only meet its caller through its parent.
+        SpanKind::Server if crosses_platforms(row.platform) && row.parent_span_id.is_some() => {
+            Some(Role::Callee)
+        }
+        _ => None,
+    }
+}

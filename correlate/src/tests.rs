@@ -1,0 +1,758 @@
+//! Behaviour of the whole stage, driven through [`Correlator`] as the
+//! ingest path drives it: rows in, tables and views out.
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use proptest::prelude::*;
+use seam_model::{
+    Attributes, ColdStartSource, ColdStartType, LinkRow, Platform, SpanId, SpanKind, SpanRow,
+    StatusCode, TraceId,
+};
+use seam_store::HotTable;
+
+use super::*;
+
+static NO_ATTRS: Attributes<'static> = Vec::new();
+const S: i64 = 1_000_000_000;
+const MS: i64 = 1_000_000;
+const T0: i64 = 1_760_000_000 * S;
+
+fn tid(n: u64) -> TraceId {
+    let mut b = [0u8; 16];
+    b[8..].copy_from_slice(&n.to_be_bytes());
+    b[0] = 0x0a;
+    TraceId(b)
+}
+
+fn sid(n: u64) -> SpanId {
+    SpanId((n | 1 << 60).to_be_bytes())
+}
+
+/// A span with everything unset but ids and times.
+fn span(trace: u64, id: u64, start: i64, end: i64) -> SpanRow<'static> {
+    SpanRow {
+        trace_id: tid(trace),
+        span_id: sid(id),
+        parent_span_id: None,
+        trace_state: Cow::Borrowed(""),
+        name: Cow::Borrowed("op"),
+        kind: SpanKind::Internal,
+        service_name: Cow::Borrowed("svc"),
+        platform: Platform::Kubernetes,
+        instance: None,
+        start_time_unix_nano: start,
+        end_time_unix_nano: end,
+        status_code: StatusCode::Unset,
+        status_message: Cow::Borrowed(""),
+        cold_start: None,
+        cold_start_type: None,
+        init_duration_ns: None,
+        cold_start_source: None,
+        messaging_system: None,
+        messaging_operation: None,
+        messaging_destination: None,
+        messaging_message_id: None,
+        faas_trigger: None,
+        faas_invocation_id: None,
+        scope_name: Cow::Borrowed(""),
+        scope_version: Cow::Borrowed(""),
+        attributes: Vec::new(),
+        resource_attributes: &NO_ATTRS,
+        links: Vec::new(),
+        events: Vec::new(),
+    }
+}
+
+fn producer(
+    trace: u64,
+    id: u64,
+    service: &'static str,
+    queue: &'static str,
+    end: i64,
+) -> SpanRow<'static> {
+    let mut s = span(trace, id, end - 5 * MS, end);
+    s.kind = SpanKind::Producer;
+    s.service_name = Cow::Borrowed(service);
+    s.messaging_system = Some(Cow::Borrowed("aws_sqs"));
+    s.messaging_operation = Some(Cow::Borrowed("send"));
+    s.messaging_destination = Some(Cow::Borrowed(queue));
+    s
+}
+
+fn consumer(
+    trace: u64,
+    id: u64,
+    service: &'static str,
+    queue: &'static str,
+    start: i64,
+) -> SpanRow<'static> {
+    let mut s = span(trace, id, start, start + 20 * MS);
+    s.kind = SpanKind::Consumer;
+    s.service_name = Cow::Borrowed(service);
+    s.platform = Platform::Faas;
+    s.messaging_system = Some(Cow::Borrowed("aws_sqs"));
+    s.messaging_operation = Some(Cow::Borrowed("process"));
+    s.messaging_destination = Some(Cow::Borrowed(queue));
+    s
+}
+
+fn link(mut s: SpanRow<'static>, trace: u64, id: u64) -> SpanRow<'static> {
+    s.links.push(LinkRow {
+        trace_id: tid(trace),
+        span_id: sid(id),
+        trace_state: Cow::Borrowed(""),
+        attributes: Vec::new(),
+    });
+    s
+}
+
+fn with_attr(mut s: SpanRow<'static>, key: &'static str, value: &str) -> SpanRow<'static> {
+    s.attributes
+        .push((Cow::Borrowed(key), Cow::Owned(value.to_owned())));
+    s
+}
+
+fn correlator(config: CorrelationConfig) -> Correlator {
+    Correlator::new(
+        config,
+        Arc::new(HotTable::new(
+            boundaries_schema(),
+            boundary_col::CONSUMER_TIME,
+        )),
+        Arc::new(HotTable::new(orphans_schema(), orphan_col::TIME)),
+    )
+}
+
+fn feed(c: &Correlator, rows: &[SpanRow<'static>], now: i64) {
+    let observed = rows.iter().map(|r| c.extractor().observe(r)).collect();
+    c.observe(observed, now).unwrap();
+}
+
+/// One boundary row as text, for comparisons.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Row {
+    kind: String,
+    stitched_by: String,
+    producer: String,
+    consumer: String,
+    key: Option<String>,
+    latency_ns: i64,
+    flagged: bool,
+    clock_skew: bool,
+    flow_id: String,
+    system: Option<String>,
+    deliveries: i64,
+    redelivery: bool,
+}
+
+fn text(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
+    let c = b.column_by_name(name).unwrap().as_string::<i32>();
+    c.is_valid(i).then(|| c.value(i).to_owned())
+}
+
+fn boundary_rows(c: &Correlator) -> Vec<Row> {
+    let batches: Vec<RecordBatch> = c
+        .boundaries
+        .snapshot()
+        .segments
+        .iter()
+        .map(|s| s.batch.clone())
+        .collect();
+    let mut rows = Vec::new();
+    for b in c.view().resolve_boundaries(&batches, &batches).unwrap() {
+        for i in 0..b.num_rows() {
+            let int = |n| {
+                b.column_by_name(n)
+                    .unwrap()
+                    .as_primitive::<Int64Type>()
+                    .value(i)
+            };
+            let boolean = |n| b.column_by_name(n).unwrap().as_boolean().value(i);
+            rows.push(Row {
+                kind: text(&b, "kind", i).unwrap(),
+                stitched_by: text(&b, "stitched_by", i).unwrap(),
+                producer: format!(
+                    "{}/{}",
+                    text(&b, "producer_trace_id", i).unwrap(),
+                    text(&b, "producer_span_id", i).unwrap()
+                ),
+                consumer: format!(
+                    "{}/{}",
+                    text(&b, "consumer_trace_id", i).unwrap(),
+                    text(&b, "consumer_span_id", i).unwrap()
+                ),
+                key: text(&b, "correlation_key", i),
+                latency_ns: int("latency_ns"),
+                flagged: boolean("flagged"),
+                clock_skew: boolean("clock_skew"),
+                flow_id: text(&b, "flow_id", i).unwrap(),
+                system: text(&b, "system", i),
+                deliveries: int("deliveries"),
+                redelivery: boolean("redelivery"),
+            });
+        }
+    }
+    rows.sort();
+    rows
+}
+
+fn orphan_rows(c: &Correlator) -> Vec<(String, String, String)> {
+    let mut rows = Vec::new();
+    for s in c.orphans.snapshot().segments.iter() {
+        let b = &s.batch;
+        for i in 0..b.num_rows() {
+            rows.push((
+                text(b, "kind", i).unwrap(),
+                text(b, "service_name", i).unwrap(),
+                text(b, "span_id", i).unwrap(),
+            ));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+#[test]
+fn a_link_stitches_a_queue_hop_with_its_dwell_time() {
+    let c = correlator(CorrelationConfig::default());
+    let end = T0 + 100 * MS;
+    feed(&c, &[producer(1, 10, "checkout", "orders", end)], T0);
+    feed(
+        &c,
+        &[link(
+            consumer(2, 20, "invoice", "orders", end + 250 * MS),
+            1,
+            10,
+        )],
+        T0 + S,
+    );
+    let rows = boundary_rows(&c);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let b = &rows[0];
+    assert_eq!((b.kind.as_str(), b.stitched_by.as_str()), ("async", "link"));
+    assert_eq!(b.latency_ns, 250 * MS);
+    assert!(!b.flagged && !b.clock_skew);
+    assert_eq!(b.flow_id, tid(1).to_hex());
+    assert_eq!(b.system.as_deref(), Some("aws_sqs"));
+    assert_eq!(c.view().flow_id(&tid(2)), tid(1));
+    assert_eq!(c.view().flow_members(&tid(2)), vec![tid(1), tid(2)]);
+}
+
+#[test]
+fn parent_beats_correlation_and_skew_is_never_negative() {
+    let c = correlator(CorrelationConfig::default());
+    let end = T0 + 100 * MS;
+    let p = with_attr(
+        producer(1, 10, "orders-api", "payments", end),
+        "messaging.message.id",
+        "m-1",
+    );
+    let mut k = with_attr(
+        consumer(1, 11, "payment-worker", "payments", end - 300 * MS),
+        "messaging.message.id",
+        "m-1",
+    );
+    k.parent_span_id = Some(sid(10));
+    // Consumer first: the label must not depend on the order.
+    feed(&c, &[k], T0);
+    feed(&c, &[p], T0 + S);
+    let rows = boundary_rows(&c);
+    assert_eq!(rows.len(), 1, "one pair, stitched once: {rows:?}");
+    assert_eq!(rows[0].stitched_by, "parent");
+    assert_eq!(rows[0].latency_ns, 0);
+    assert!(rows[0].clock_skew);
+}
+
+#[test]
+fn lost_context_is_stitched_by_a_correlation_key_in_either_spelling() {
+    let c = correlator(CorrelationConfig::default());
+    let end = T0;
+    feed(
+        &c,
+        &[with_attr(
+            producer(1, 10, "reports", "report-requests", end),
+            "messaging.message_id",
+            "4523198744123",
+        )],
+        T0,
+    );
+    feed(
+        &c,
+        &[with_attr(
+            consumer(2, 20, "renderer", "report-requests", end + 2 * S),
+            "messaging.message.id",
+            "4523198744123",
+        )],
+        T0,
+    );
+    let rows = boundary_rows(&c);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].stitched_by, "correlation");
+    assert_eq!(rows[0].key.as_deref(), Some("messaging.message.id"));
+    assert!(rows[0].flagged, "2 s is above the 1 s default threshold");
+}
+
+#[test]
+fn thresholds_can_be_set_per_consumer_service() {
+    let mut config = CorrelationConfig::default();
+    config
+        .latency_thresholds
+        .insert("invoice".into(), Duration::from_secs(5).into());
+    let c = correlator(config);
+    feed(&c, &[producer(1, 10, "checkout", "orders", T0)], T0);
+    feed(
+        &c,
+        &[link(
+            consumer(2, 20, "invoice", "orders", T0 + 3 * S),
+            1,
+            10,
+        )],
+        T0,
+    );
+    feed(
+        &c,
+        &[link(consumer(3, 30, "mailer", "orders", T0 + 3 * S), 1, 10)],
+        T0,
+    );
+    let rows = boundary_rows(&c);
+    let flagged: Vec<bool> = rows.iter().map(|r| r.flagged).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(flagged.iter().filter(|f| **f).count(), 1, "{rows:?}");
+}
+
+#[test]
+fn every_link_of_a_batch_is_a_boundary_and_one_flow_holds_them() {
+    let c = correlator(CorrelationConfig::default());
+    let ps: Vec<_> = (0..3)
+        .map(|i| producer(1 + i, 10 + i, "inventory", "stock", T0))
+        .collect();
+    let mut k = consumer(9, 90, "projector", "stock", T0 + 50 * MS);
+    for i in 0..3 {
+        k = link(k, 1 + i, 10 + i);
+    }
+    feed(&c, &[k], T0);
+    feed(&c, &ps, T0);
+    assert_eq!(boundary_rows(&c).len(), 3);
+    assert_eq!(c.view().flow_members(&tid(9)).len(), 4);
+}
+
+#[test]
+fn a_sync_call_is_a_boundary_only_across_platforms() {
+    let c = correlator(CorrelationConfig::default());
+    let mut client = span(1, 10, T0, T0 + 100 * MS);
+    client.kind = SpanKind::Client;
+    client.service_name = Cow::Borrowed("checkout");
+    let mut fn_server = span(1, 11, T0 + 30 * MS, T0 + 90 * MS);
+    fn_server.kind = SpanKind::Server;
+    fn_server.platform = Platform::Faas;
+    fn_server.parent_span_id = Some(sid(10));
+    let mut k8s_client = span(1, 12, T0 + 40 * MS, T0 + 50 * MS);
+    k8s_client.kind = SpanKind::Client;
+    let mut k8s_server = span(1, 13, T0 + 41 * MS, T0 + 49 * MS);
+    k8s_server.kind = SpanKind::Server;
+    k8s_server.parent_span_id = Some(sid(12));
+    feed(&c, &[fn_server, k8s_server, client, k8s_client], T0);
+    let rows = boundary_rows(&c);
+    assert_eq!(rows.len(), 1, "k8s → k8s is ordinary tracing: {rows:?}");
+    assert_eq!(
+        (rows[0].kind.as_str(), rows[0].stitched_by.as_str()),
+        ("sync", "parent")
+    );
+    assert_eq!(rows[0].latency_ns, 30 * MS, "server start − client start");
+}
+
+#[test]
+fn re_sent_spans_are_not_stitched_twice() {
+    let c = correlator(CorrelationConfig::default());
+    let p = producer(1, 10, "checkout", "orders", T0);
+    let k = link(consumer(2, 20, "invoice", "orders", T0 + MS), 1, 10);
+    feed(&c, &[p.clone(), k.clone()], T0);
+    feed(&c, &[k, p], T0 + S);
+    assert_eq!(boundary_rows(&c).len(), 1);
+    assert_eq!(c.stats().duplicates, 2);
+}
+
+#[test]
+fn redeliveries_are_counted_on_the_boundary() {
+    let c = correlator(CorrelationConfig::default());
+    feed(&c, &[producer(1, 10, "api", "jobs", T0)], T0);
+    feed(
+        &c,
+        &[link(consumer(3, 30, "runner", "jobs", T0 + 30 * S), 1, 10)],
+        T0,
+    );
+    feed(
+        &c,
+        &[link(consumer(2, 20, "runner", "jobs", T0 + S), 1, 10)],
+        T0,
+    );
+    let rows = boundary_rows(&c);
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.deliveries == 2));
+    let redelivered: Vec<&Row> = rows.iter().filter(|r| r.redelivery).collect();
+    assert_eq!(redelivered.len(), 1);
+    assert!(
+        redelivered[0].consumer.starts_with(&tid(3).to_hex()),
+        "the later delivery"
+    );
+}
+
+#[test]
+fn unmatched_halves_become_orphans_when_the_window_runs_out() {
+    let mut config = CorrelationConfig::default();
+    config.window = Duration::from_secs(60);
+    let c = correlator(config);
+    feed(&c, &[producer(1, 10, "checkout", "refunds", T0)], T0);
+    feed(&c, &[consumer(2, 20, "audit-log", "audit", T0)], T0);
+    feed(&c, &[producer(3, 30, "checkout", "orders", T0)], T0);
+    feed(
+        &c,
+        &[link(consumer(4, 40, "invoice", "orders", T0), 3, 30)],
+        T0,
+    );
+    c.tick(T0 + 59 * S).unwrap();
+    assert!(orphan_rows(&c).is_empty(), "the window has not run out");
+    c.tick(T0 + 61 * S).unwrap();
+    let orphans = orphan_rows(&c);
+    assert_eq!(
+        orphans,
+        vec![
+            ("orphan".into(), "audit-log".into(), sid(20).to_hex()),
+            ("unconsumed".into(), "checkout".into(), sid(10).to_hex()),
+        ]
+    );
+    // A late consumer no longer meets the expired producer.
+    feed(
+        &c,
+        &[link(consumer(5, 50, "late", "refunds", T0), 1, 10)],
+        T0 + 62 * S,
+    );
+    assert_eq!(boundary_rows(&c).len(), 1);
+}
+
+#[test]
+fn the_state_is_capped_and_eviction_is_counted() {
+    let mut config = CorrelationConfig::default();
+    config.max_pending = 10;
+    let c = correlator(config);
+    for i in 0..25 {
+        feed(&c, &[producer(100 + i, 1, "p", "q", T0)], T0 + i as i64);
+    }
+    let stats = c.stats();
+    assert_eq!(stats.pending_halves, 10);
+    assert_eq!(stats.evicted, 15);
+    c.tick(T0 + 7200 * S).unwrap();
+    assert_eq!(
+        c.stats().unconsumed,
+        10,
+        "evicted halves are not reported as unconsumed"
+    );
+}
+
+#[test]
+fn shared_values_join_flows_without_an_edge_and_placeholders_do_not() {
+    let c = correlator(CorrelationConfig::default());
+    feed(
+        &c,
+        &[with_attr(span(1, 10, T0, T0), "correlation_id", "order-7")],
+        T0,
+    );
+    feed(
+        &c,
+        &[with_attr(span(2, 20, T0, T0), "correlation_id", "order-7")],
+        T0,
+    );
+    feed(
+        &c,
+        &[with_attr(span(3, 30, T0, T0), "correlation_id", "null")],
+        T0,
+    );
+    feed(
+        &c,
+        &[with_attr(span(4, 40, T0, T0), "correlation_id", "null")],
+        T0,
+    );
+    assert_eq!(c.view().flow_id(&tid(2)), tid(1));
+    assert_eq!(c.view().flow_id(&tid(4)), tid(4));
+    assert!(boundary_rows(&c).is_empty());
+}
+
+fn invocation(
+    trace: u64,
+    id: u64,
+    service: &'static str,
+    instance: &'static str,
+    start: i64,
+) -> SpanRow<'static> {
+    let mut s = span(trace, id, start, start + 100 * MS);
+    s.kind = SpanKind::Server;
+    s.platform = Platform::Faas;
+    s.service_name = Cow::Borrowed(service);
+    s.instance = Some(Cow::Borrowed(instance));
+    s.faas_trigger = Some(Cow::Borrowed("http"));
+    s
+}
+
+fn init_span(
+    trace: u64,
+    id: u64,
+    instance: &'static str,
+    start: i64,
+    end: i64,
+) -> SpanRow<'static> {
+    let mut s = span(trace, id, start, end);
+    s.platform = Platform::Faas;
+    s.service_name = Cow::Borrowed("resizer");
+    s.instance = Some(Cow::Borrowed(instance));
+    s.name = Cow::Borrowed("Initialization");
+    s
+}
+
+fn verdict(c: &Correlator, trace: u64, id: u64) -> Option<coldstart::Verdict> {
+    c.view().verdict(&SpanKey::new(tid(trace), sid(id)))
+}
+
+#[test]
+fn an_init_span_makes_the_next_invocation_cold_whichever_arrives_first() {
+    let c = correlator(CorrelationConfig::default());
+    feed(&c, &[invocation(1, 10, "resizer", "i-1", T0 + S)], T0);
+    feed(&c, &[invocation(2, 20, "resizer", "i-1", T0 + 5 * S)], T0);
+    assert_eq!(
+        verdict(&c, 1, 10).unwrap().source,
+        Some(ColdStartSource::FirstInvocation)
+    );
+    feed(
+        &c,
+        &[init_span(1, 11, "i-1", T0 + 150 * MS, T0 + 950 * MS)],
+        T0,
+    );
+    let v = verdict(&c, 1, 10).unwrap();
+    assert_eq!(v.source, Some(ColdStartSource::InitSpan));
+    assert_eq!(v.kind, Some(ColdStartType::OnDemand));
+    assert_eq!(v.init_duration_ns, Some(800 * MS));
+    assert!(
+        verdict(&c, 2, 20).is_none(),
+        "only the first invocation is cold"
+    );
+}
+
+#[test]
+fn an_init_long_before_the_first_invocation_is_proactive() {
+    let c = correlator(CorrelationConfig::default());
+    feed(
+        &c,
+        &[
+            init_span(1, 11, "i-2", T0, T0 + S),
+            invocation(1, 10, "resizer", "i-2", T0 + 31 * S),
+        ],
+        T0,
+    );
+    assert_eq!(
+        verdict(&c, 1, 10).unwrap().kind,
+        Some(ColdStartType::Proactive)
+    );
+}
+
+#[test]
+fn the_earliest_invocation_of_an_instance_is_the_cold_one() {
+    let c = correlator(CorrelationConfig::default());
+    feed(&c, &[invocation(2, 20, "fresh", "i-3", T0 + 5 * S)], T0);
+    feed(&c, &[invocation(1, 10, "fresh", "i-3", T0 + S)], T0);
+    assert!(verdict(&c, 2, 20).is_none());
+    assert!(verdict(&c, 1, 10).unwrap().on_demand());
+    let mut said_warm = invocation(3, 30, "steady", "i-4", T0);
+    said_warm.cold_start = Some(false);
+    feed(&c, &[said_warm], T0);
+    assert!(
+        verdict(&c, 3, 30).is_none(),
+        "the span's own word is believed"
+    );
+}
+
+#[test]
+fn a_checkpoint_keeps_waiting_halves_flows_and_known_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("correlation.state");
+    let config = CorrelationConfig::default();
+    let before = correlator(config.clone());
+    feed(&before, &[producer(1, 10, "checkout", "orders", T0)], T0);
+    feed(&before, &[invocation(5, 50, "fresh", "i-9", T0)], T0);
+    feed(
+        &before,
+        &[
+            with_attr(span(6, 60, T0, T0), "correlation_id", "c"),
+            with_attr(span(7, 70, T0, T0), "correlation_id", "c"),
+        ],
+        T0,
+    );
+    assert!(before.checkpoint(&path).unwrap());
+    assert!(!before.checkpoint(&path).unwrap(), "nothing changed since");
+
+    let after = correlator(config);
+    assert!(after.restore(&path).unwrap());
+    feed(
+        &after,
+        &[link(consumer(2, 20, "invoice", "orders", T0 + S), 1, 10)],
+        T0 + S,
+    );
+    feed(
+        &after,
+        &[invocation(8, 80, "fresh", "i-9", T0 + 9 * S)],
+        T0 + S,
+    );
+    assert_eq!(boundary_rows(&after).len(), 1);
+    assert_eq!(after.view().flow_id(&tid(7)), tid(6));
+    assert!(verdict(&after, 5, 50).unwrap().cold, "verdicts survive");
+    assert!(
+        verdict(&after, 8, 80).is_none(),
+        "a known instance is not cold again"
+    );
+
+    std::fs::write(&path, b"SEAMCORR garbage").unwrap();
+    let err = correlator(CorrelationConfig::default())
+        .restore(&path)
+        .unwrap_err();
+    assert!(err.to_string().contains("correlation.state"), "{err}");
+}
+
+// ---- order independence -------------------------------------------------
+
+/// A small hybrid system: queue hops by link, parent and message id, a
+/// batch, a fan-out, a sync call, and spans sharing a correlation id.
+fn system() -> Vec<SpanRow<'static>> {
+    let mut rows = vec![
+        producer(1, 10, "checkout", "orders", T0),
+        link(consumer(2, 20, "invoice", "orders", T0 + 300 * MS), 1, 10),
+        producer(2, 21, "invoice", "mail", T0 + 400 * MS),
+        with_attr(
+            producer(3, 30, "reports", "renders", T0),
+            "messaging.message.id",
+            "m-30",
+        ),
+        with_attr(
+            consumer(4, 40, "renderer", "renders", T0 + 3 * S),
+            "messaging.message.id",
+            "m-30",
+        ),
+        with_attr(span(5, 50, T0, T0), "correlation_id", "k"),
+        with_attr(span(6, 60, T0, T0), "correlation_id", "k"),
+        producer(7, 70, "inventory", "stock", T0),
+        producer(8, 80, "inventory", "stock", T0),
+        producer(11, 110, "checkout", "events", T0),
+        link(consumer(12, 120, "email", "events", T0 + MS), 11, 110),
+        link(consumer(13, 130, "analytics", "events", T0 + MS), 11, 110),
+        consumer(14, 140, "audit", "audit", T0),
+    ];
+    let mut batch = consumer(9, 90, "projector", "stock", T0 - 2 * S);
+    batch = link(batch, 7, 70);
+    batch = link(batch, 8, 80);
+    rows.push(batch);
+    let mut mail = link(consumer(10, 100, "mailer", "mail", T0 + 500 * MS), 2, 21);
+    mail.parent_span_id = None;
+    rows.push(mail);
+    let mut call = span(10, 101, T0 + 600 * MS, T0 + 700 * MS);
+    call.kind = SpanKind::Client;
+    call.platform = Platform::Faas;
+    rows.push(call);
+    let mut served = span(10, 102, T0 + 610 * MS, T0 + 690 * MS);
+    served.kind = SpanKind::Server;
+    served.parent_span_id = Some(sid(101));
+    rows.push(served);
+    rows
+}
+
+fn flows_of(c: &Correlator) -> Vec<(TraceId, TraceId)> {
+    (1..=14)
+        .map(|t| (tid(t), c.view().flow_id(&tid(t))))
+        .collect()
+}
+
+/// Feeds `rows` in `order`, cut into requests at `cuts`, with the clock
+/// moving `gaps` seconds between requests; returns boundaries and flows.
+fn run(
+    rows: &[SpanRow<'static>],
+    order: &[usize],
+    cuts: &[bool],
+    gaps: &[u16],
+    resend: bool,
+) -> (Vec<Row>, Vec<(TraceId, TraceId)>, Correlator) {
+    let c = correlator(CorrelationConfig::default());
+    let mut now = T0;
+    let mut request = Vec::new();
+    for (i, &index) in order.iter().enumerate() {
+        request.push(rows[index].clone());
+        if cuts[i % cuts.len()] || i + 1 == order.len() {
+            feed(&c, &request, now);
+            if resend {
+                feed(&c, &request, now);
+            }
+            request.clear();
+            now += i64::from(gaps[i % gaps.len()]) * S;
+        }
+    }
+    (boundary_rows(&c), flows_of(&c), c)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn any_arrival_order_gives_the_same_boundaries_and_flows(
+        order in Just((0..system().len()).collect::<Vec<_>>()).prop_shuffle(),
+        cuts in proptest::collection::vec(any::<bool>(), 1..8),
+        // Up to ten minutes between requests: halves wait across them.
+        gaps in proptest::collection::vec(0u16..600, 1..8),
+        resend in any::<bool>(),
+    ) {
+        let rows = system();
+        let in_order: Vec<usize> = (0..rows.len()).collect();
+        let (want, want_flows, _) = run(&rows, &in_order, &[false], &[0], false);
+        let (got, got_flows, c) = run(&rows, &order, &cuts, &gaps, resend);
+        prop_assert_eq!(&got, &want);
+        prop_assert_eq!(got_flows, want_flows);
+        // Nothing stitched twice, every expected hop found.
+        let pairs: BTreeSet<(&str, &str)> = got.iter().map(|r| (r.producer.as_str(), r.consumer.as_str())).collect();
+        prop_assert_eq!(pairs.len(), got.len());
+        prop_assert_eq!(got.len(), 8);
+        // Nothing lost: every half with a role is still waiting.
+        prop_assert_eq!(c.stats().pending_halves, rows.len());
+    }
+}
+
+#[test]
+fn the_system_stitches_as_designed() {
+    let rows = system();
+    let (got, flows, _) = run(
+        &rows,
+        &(0..rows.len()).collect::<Vec<_>>(),
+        &[false],
+        &[0],
+        false,
+    );
+    let by: Vec<(&str, &str)> = got
+        .iter()
+        .map(|r| (r.kind.as_str(), r.stitched_by.as_str()))
+        .collect();
+    assert_eq!(
+        by.iter().filter(|b| **b == ("async", "link")).count(),
+        6,
+        "{got:#?}"
+    );
+    assert_eq!(
+        by.iter()
+            .filter(|b| **b == ("async", "correlation"))
+            .count(),
+        1
+    );
+    assert_eq!(by.iter().filter(|b| **b == ("sync", "parent")).count(), 1);
+    let flow = |t| flows[t as usize - 1].1;
+    assert_eq!(flow(10), tid(1), "checkout → invoice → mailer is one flow");
+    assert_eq!(flow(6), tid(5));
+    assert_eq!(flow(9), tid(7));
+    assert_eq!(flow(14), tid(14));
+}

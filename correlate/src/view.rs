@@ -1,0 +1,285 @@
+//! What queries read of the correlation state: flow membership and
+//! cold-start verdicts, applied to rows as a query scans them.
+//!
+//! ```text
+//!  stored spans row (flow_id null, cold columns as the span said)
+//!        │  resolve_spans: flow_id ◀── Flows; cold_* ◀── Overlay
+//!        ▼
+//!  the row a query sees
+//! ```
+//!
+//! Resolving at read time is what lets a trace stitched an hour after it
+//! was stored show up under its flow, without rewriting stored data.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, Int64Array, Int64Builder, RecordBatch,
+    StringArray, StringBuilder, StringDictionaryBuilder,
+};
+use arrow::datatypes::{Int32Type, TimestampNanosecondType};
+use arrow::error::ArrowError;
+use parking_lot::RwLock;
+use seam_model::schema::col;
+use seam_model::{SpanId, TraceId};
+
+use crate::coldstart::{Overlay, Verdict};
+use crate::flows::Flows;
+use crate::half::SpanKey;
+use crate::tables::boundary_col;
+
+/// A cheap, cloneable read handle on the correlation state.
+#[derive(Debug, Clone)]
+pub struct CorrelationView {
+    pub(crate) flows: Arc<RwLock<Flows>>,
+    pub(crate) overlay: Arc<RwLock<Overlay>>,
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef, ArrowError> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| ArrowError::SchemaError(format!("no column {name}")))
+}
+
+fn strings<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray, ArrowError> {
+    column(batch, name)?
+        .as_string_opt::<i32>()
+        .ok_or_else(|| ArrowError::SchemaError(format!("{name} is not a string column")))
+}
+
+fn replace(batch: &RecordBatch, name: &str, array: ArrayRef) -> Result<RecordBatch, ArrowError> {
+    let index = batch.schema().index_of(name)?;
+    let mut columns = batch.columns().to_vec();
+    columns[index] = array;
+    RecordBatch::try_new(batch.schema(), columns)
+}
+
+/// A dictionary string column with some rows replaced.
+fn dict_with(
+    original: &ArrayRef,
+    overrides: &HashMap<usize, Option<&str>>,
+) -> Result<ArrayRef, ArrowError> {
+    let as_text = arrow::compute::cast(original, &arrow::datatypes::DataType::Utf8)?;
+    let text = as_text.as_string::<i32>();
+    let mut b = StringDictionaryBuilder::<Int32Type>::new();
+    for i in 0..text.len() {
+        let value = match overrides.get(&i) {
+            Some(v) => *v,
+            None => text.is_valid(i).then(|| text.value(i)),
+        };
+        b.append_option(value);
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+impl CorrelationView {
+    /// A view of empty state, for a query engine without a correlator.
+    pub fn empty() -> Self {
+        Self {
+            flows: Arc::new(RwLock::new(Flows::new(2, 2))),
+            overlay: Arc::new(RwLock::new(Overlay::default())),
+        }
+    }
+
+    /// The flow id of `trace`.
+    pub fn flow_id(&self, trace: &TraceId) -> TraceId {
+        self.flows.read().flow_id(trace)
+    }
+
+    /// Every trace of `trace`'s flow, sorted.
+    pub fn flow_members(&self, trace: &TraceId) -> Vec<TraceId> {
+        self.flows.read().members(trace)
+    }
+
+    /// The cold-start verdict Seam reached for one span, if any.
+    pub fn verdict(&self, key: &SpanKey) -> Option<Verdict> {
+        self.overlay.read().get(key).copied()
+    }
+
+    /// A `flow_id` column for rows whose trace ids are `traces`.
+    fn flow_ids(&self, traces: &StringArray) -> ArrayRef {
+        let flows = self.flows.read();
+        if flows.is_empty() {
+            return Arc::new(traces.clone());
+        }
+        let mut b = StringBuilder::with_capacity(traces.len(), traces.len() * 32);
+        for t in traces.iter() {
+            match t {
+                Some(hex) => match TraceId::parse_hex(hex) {
+                    Ok(id) => b.append_value(flows.flow_id(&id).to_hex()),
+                    Err(_) => b.append_value(hex),
+                },
+                None => b.append_null(),
+            }
+        }
+        Arc::new(b.finish())
+    }
+
+    /// Fills `flow_id` and applies cold-start verdicts to a `spans` batch.
+    pub fn resolve_spans(&self, batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+        let traces = strings(batch, col::TRACE_ID)?;
+        let mut out = replace(batch, col::FLOW_ID, self.flow_ids(traces))?;
+        let overlay = self.overlay.read();
+        if overlay.is_empty() {
+            return Ok(out);
+        }
+        let spans = strings(batch, col::SPAN_ID)?;
+        let mut verdicts: Vec<(usize, Verdict)> = Vec::new();
+        for i in 0..batch.num_rows() {
+            let (Ok(trace), Ok(span)) = (
+                TraceId::parse_hex(traces.value(i)),
+                SpanId::parse_hex(spans.value(i)),
+            ) else {
+                continue;
+            };
+            if let Some(v) = overlay.get(&SpanKey::new(trace, span)) {
+                verdicts.push((i, *v));
+            }
+        }
+        drop(overlay);
+        if verdicts.is_empty() {
+            return Ok(out);
+        }
+        let cold = column(batch, col::COLD_START)?.as_boolean();
+        let mut cold_b = BooleanBuilder::with_capacity(cold.len());
+        let init =
+            column(batch, col::INIT_DURATION_NS)?.as_primitive::<arrow::datatypes::Int64Type>();
+        let mut init_b = Int64Builder::with_capacity(init.len());
+        let by_row: HashMap<usize, Verdict> = verdicts.into_iter().collect();
+        for i in 0..batch.num_rows() {
+            match by_row.get(&i) {
+                Some(v) => {
+                    cold_b.append_value(v.cold);
+                    init_b.append_option(
+                        v.init_duration_ns
+                            .or(init.is_valid(i).then(|| init.value(i))),
+                    );
+                }
+                None => {
+                    cold_b.append_option(cold.is_valid(i).then(|| cold.value(i)));
+                    init_b.append_option(init.is_valid(i).then(|| init.value(i)));
+                }
+            }
+        }
+        let types: HashMap<usize, Option<&str>> = by_row
+            .iter()
+            .map(|(i, v)| (*i, v.kind.map(|k| k.as_str())))
+            .collect();
+        let sources: HashMap<usize, Option<&str>> = by_row
+            .iter()
+            .map(|(i, v)| (*i, v.source.map(|s| s.as_str())))
+            .collect();
+        out = replace(&out, col::COLD_START, Arc::new(cold_b.finish()))?;
+        out = replace(&out, col::INIT_DURATION_NS, Arc::new(init_b.finish()))?;
+        out = replace(
+            &out,
+            col::COLD_START_TYPE,
+            dict_with(column(batch, col::COLD_START_TYPE)?, &types)?,
+        )?;
+        replace(
+            &out,
+            col::COLD_START_SOURCE,
+            dict_with(column(batch, col::COLD_START_SOURCE)?, &sources)?,
+        )
+    }
+
+    /// Resolves `flow_id`, `deliveries`, `redelivery` and
+    /// `consumer_cold_start` of the `selected` batches; deliveries are
+    /// counted across `all` of the table, not only what a filter kept.
+    pub fn resolve_boundaries(
+        &self,
+        selected: &[RecordBatch],
+        all: &[RecordBatch],
+    ) -> Result<Vec<RecordBatch>, ArrowError> {
+        use boundary_col::*;
+        // (producer trace, producer span, consumer service) → deliveries,
+        // and the earliest (consumer time, consumer span).
+        let mut groups: HashMap<(String, String, String), (i64, (i64, String))> = HashMap::new();
+        for batch in all {
+            let kind = strings(batch, KIND)?;
+            let (pt, ps, cs, csvc) = (
+                strings(batch, PRODUCER_TRACE_ID)?,
+                strings(batch, PRODUCER_SPAN_ID)?,
+                strings(batch, CONSUMER_SPAN_ID)?,
+                strings(batch, CONSUMER_SERVICE)?,
+            );
+            let ct = column(batch, CONSUMER_TIME)?.as_primitive::<TimestampNanosecondType>();
+            for i in 0..batch.num_rows() {
+                if kind.value(i) != "async" {
+                    continue;
+                }
+                let first = (ct.value(i), cs.value(i).to_owned());
+                let group = groups
+                    .entry((
+                        pt.value(i).to_owned(),
+                        ps.value(i).to_owned(),
+                        csvc.value(i).to_owned(),
+                    ))
+                    .or_insert((0, first.clone()));
+                group.0 += 1;
+                if first < group.1 {
+                    group.1 = first;
+                }
+            }
+        }
+        let overlay = self.overlay.read();
+        let mut out = Vec::with_capacity(selected.len());
+        for batch in selected {
+            let (pt, ps, cs, csvc, ctrace) = (
+                strings(batch, PRODUCER_TRACE_ID)?,
+                strings(batch, PRODUCER_SPAN_ID)?,
+                strings(batch, CONSUMER_SPAN_ID)?,
+                strings(batch, CONSUMER_SERVICE)?,
+                strings(batch, CONSUMER_TRACE_ID)?,
+            );
+            let ct = column(batch, CONSUMER_TIME)?.as_primitive::<TimestampNanosecondType>();
+            let stored_cold = column(batch, CONSUMER_COLD_START)?.as_boolean();
+            let n = batch.num_rows();
+            let mut deliveries = Vec::with_capacity(n);
+            let mut redelivery = Vec::with_capacity(n);
+            let mut cold = Vec::with_capacity(n);
+            for i in 0..n {
+                let key = (
+                    pt.value(i).to_owned(),
+                    ps.value(i).to_owned(),
+                    csvc.value(i).to_owned(),
+                );
+                match groups.get(&key) {
+                    Some((count, earliest)) => {
+                        deliveries.push(*count);
+                        redelivery.push(
+                            *count > 1
+                                && (ct.value(i), cs.value(i)) != (earliest.0, earliest.1.as_str()),
+                        );
+                    }
+                    None => {
+                        deliveries.push(1);
+                        redelivery.push(false);
+                    }
+                }
+                let trace_cold =
+                    TraceId::parse_hex(ctrace.value(i)).is_ok_and(|t| overlay.trace_was_cold(&t));
+                cold.push(trace_cold || stored_cold.value(i));
+            }
+            let mut resolved = replace(batch, FLOW_ID, self.flow_ids(pt))?;
+            resolved = replace(
+                &resolved,
+                DELIVERIES,
+                Arc::new(Int64Array::from(deliveries)),
+            )?;
+            resolved = replace(
+                &resolved,
+                REDELIVERY,
+                Arc::new(BooleanArray::from(redelivery)),
+            )?;
+            resolved = replace(
+                &resolved,
+                CONSUMER_COLD_START,
+                Arc::new(BooleanArray::from(cold)),
+            )?;
+            out.push(resolved);
+        }
+        Ok(out)
+    }
+}
