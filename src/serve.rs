@@ -99,11 +99,7 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     let grpc = bind("OTLP/gRPC", &config.grpc_listen).await?;
     let http = bind("OTLP/HTTP", &config.http_listen).await?;
     let api = bind("API", &config.api_listen).await?;
-    struct T {
-        grpc: std::net::SocketAddr,
-        http: std::net::SocketAddr,
-    }
-    let target = T {
+    let target = seam_demo::Target {
         grpc: grpc.local_addr()?,
         http: http.local_addr()?,
     };
@@ -138,11 +134,14 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     ));
     let api_task = tokio::spawn(serve_api(api, api_router, stopped()));
     let upkeep_task = tokio::spawn(upkeep(correlator.clone(), checkpoint.clone(), stopped()));
-    let demo_task: Option<tokio::task::JoinHandle<Result<Stats, String>>> = None;
-    struct Stats {
-        spans: u64,
-        failures: u64,
-    }
+    let demo_task = demo.then(|| {
+        info!("demo: a simulated hybrid application is exporting to this server");
+        tokio::spawn(seam_demo::run(
+            target,
+            seam_demo::DemoOptions::default(),
+            stopped(),
+        ))
+    });
     readiness.set_ready();
 
     shutdown_signal().await;
