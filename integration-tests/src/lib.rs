@@ -290,6 +290,56 @@ pub fn export_with_python(seam: &Seam, protocol: &str, service: &str) -> PythonE
     })
 }
 
+/// Runs `python/journeys.py` (the OpenTelemetry Python SDK) for
+/// `scenarios` over `protocol`, with extra arguments (`--phase`,
+/// `--state`, `--consumer-first`); returns the ids it printed.
+pub fn run_journeys(
+    seam: &Seam,
+    protocol: &str,
+    scenarios: &[&str],
+    extra: &[&str],
+) -> serde_json::Value {
+    let endpoint = match protocol {
+        "grpc" => seam.grpc_url(),
+        _ => format!("http://{}", seam.http),
+    };
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/journeys.py");
+    let mut cmd = Command::new(python());
+    cmd.arg(script)
+        .args(["--protocol", protocol, "--endpoint", &endpoint])
+        .args(extra);
+    for s in scenarios {
+        cmd.args(["--scenario", s]);
+    }
+    let out = cmd.output().expect("run python");
+    assert!(
+        out.status.success(),
+        "journeys.py failed: {}\nseam logs:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        seam.logs()
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "bad script output {:?}: {e}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// Polls `sql` until it returns `rows` rows or `timeout` passes; returns
+/// the last answer.
+pub fn wait_for_rows(seam: &Seam, sql: &str, rows: usize, timeout: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let answer = seam.sql(sql);
+        let n = answer["rows"].as_array().map_or(0, Vec::len);
+        if n >= rows || Instant::now() > deadline {
+            return answer;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn parse_addr(line: &str, key: &str) -> SocketAddr {
     let start = line
         .find(key)

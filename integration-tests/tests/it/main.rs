@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod otlp_json;
 mod python_sdk;
+mod python_stitching;
 mod rust_sdk;
 mod rust_stitching;
 mod sql_api;
