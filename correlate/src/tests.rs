@@ -404,9 +404,10 @@ fn redeliveries_are_counted_on_the_boundary() {
 
 #[test]
 fn unmatched_halves_become_orphans_when_the_window_runs_out() {
-    let mut config = CorrelationConfig::default();
-    config.window = Duration::from_secs(60);
-    let c = correlator(config);
+    let c = correlator(CorrelationConfig {
+        window: Duration::from_secs(60),
+        ..CorrelationConfig::default()
+    });
     feed(&c, &[producer(1, 10, "checkout", "refunds", T0)], T0);
     feed(&c, &[consumer(2, 20, "audit-log", "audit", T0)], T0);
     feed(&c, &[producer(3, 30, "checkout", "orders", T0)], T0);
@@ -437,9 +438,10 @@ fn unmatched_halves_become_orphans_when_the_window_runs_out() {
 
 #[test]
 fn the_state_is_capped_and_eviction_is_counted() {
-    let mut config = CorrelationConfig::default();
-    config.max_pending = 10;
-    let c = correlator(config);
+    let c = correlator(CorrelationConfig {
+        max_pending: 10,
+        ..CorrelationConfig::default()
+    });
     for i in 0..25 {
         feed(&c, &[producer(100 + i, 1, "p", "q", T0)], T0 + i as i64);
     }

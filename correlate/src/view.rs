@@ -29,6 +29,11 @@ use crate::flows::Flows;
 use crate::half::SpanKey;
 use crate::tables::boundary_col;
 
+/// Deliveries of one message to one consumer service: (producer trace,
+/// producer span, consumer service) → how many, and the earliest
+/// (consumer time, consumer span).
+type Deliveries = HashMap<(String, String, String), (i64, (i64, String))>;
+
 /// A cheap, cloneable read handle on the correlation state.
 #[derive(Debug, Clone)]
 pub struct CorrelationView {
@@ -193,9 +198,7 @@ impl CorrelationView {
         all: &[RecordBatch],
     ) -> Result<Vec<RecordBatch>, ArrowError> {
         use boundary_col::*;
-        // (producer trace, producer span, consumer service) → deliveries,
-        // and the earliest (consumer time, consumer span).
-        let mut groups: HashMap<(String, String, String), (i64, (i64, String))> = HashMap::new();
+        let mut groups: Deliveries = HashMap::new();
         for batch in all {
             let kind = strings(batch, KIND)?;
             let (pt, ps, cs, csvc) = (

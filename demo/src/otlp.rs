@@ -72,16 +72,6 @@ pub fn span(trace: TraceId, id: SpanId, name: &str, kind: SpanKind) -> SpanBuild
 }
 
 impl SpanBuilder {
-    pub fn name(mut self, name: &str) -> Self {
-        self.span.name = name.to_owned();
-        self
-    }
-
-    pub fn kind(mut self, kind: SpanKind) -> Self {
-        self.span.kind = kind as i32;
-        self
-    }
-
     pub fn parent(mut self, parent: SpanId) -> Self {
         self.span.parent_span_id = parent.to_vec();
         self

@@ -24,7 +24,7 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::otlp::{SpanId, TraceId, kv, request, span};
+use crate::otlp::{SpanBuilder, SpanId, TraceId, kv, request, span};
 
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;
@@ -248,7 +248,7 @@ impl Generator {
         r
     }
 
-    /// A Lambda invocation's spans around `body`: an init span first when
+    /// A Lambda invocation's spans around its `handler` span: an init span first when
     /// the instance was warmed ahead of time, the handler span with
     /// `faas.coldstart`, and a cold start's penalty on its duration.
     fn lambda_invocation(
@@ -256,9 +256,7 @@ impl Generator {
         function: &'static str,
         start: u64,
         work: u64,
-        handler: impl FnOnce(crate::otlp::SpanBuilder) -> crate::otlp::SpanBuilder,
-        trace: TraceId,
-        root: SpanId,
+        handler: SpanBuilder,
         mut children: Vec<Span>,
     ) -> ExportTraceServiceRequest {
         let inv = self.invocation(function);
@@ -269,7 +267,7 @@ impl Generator {
             0
         };
         let invocation_id = self.uuid();
-        let root_span = handler(span(trace, root, "", SpanKind::Server))
+        let root_span = handler
             .time(start, start + penalty + work)
             .attr("faas.invocation_id", invocation_id.clone())
             .attr("faas.coldstart", inv.cold)
@@ -367,25 +365,14 @@ impl Generator {
                 .attr("aws.dynamodb.table_names", "invoices")
                 .build(),
         ];
-        let invoice = self.lambda_invocation(
-            "invoice",
-            start,
-            work,
-            |s| {
-                let mut s = s
-                    .attr("faas.trigger", "pubsub")
-                    .attr("messaging.system", "aws_sqs")
-                    .attr("messaging.operation.type", "process")
-                    .attr("messaging.destination.name", "orders")
-                    .attr("messaging.message.id", message_id.clone())
-                    .link(trace, send);
-                s = rename(s, "orders process", SpanKind::Consumer);
-                s
-            },
-            itrace,
-            process,
-            children,
-        );
+        let handler = span(itrace, process, "orders process", SpanKind::Consumer)
+            .attr("faas.trigger", "pubsub")
+            .attr("messaging.system", "aws_sqs")
+            .attr("messaging.operation.type", "process")
+            .attr("messaging.destination.name", "orders")
+            .attr("messaging.message.id", message_id.clone())
+            .link(trace, send);
+        let invoice = self.lambda_invocation("invoice", start, work, handler, children);
         vec![checkout, payments, invoice]
     }
 
@@ -418,27 +405,14 @@ impl Generator {
             let (ctrace, process) = (self.trace_id(), self.span_id());
             let start = publish_end + self.between(40, 250) * MS;
             let work = self.between(30, 200) * MS;
-            let message_id = message_id.clone();
-            out.push(self.lambda_invocation(
-                function,
-                start,
-                work,
-                |s| {
-                    rename(
-                        s.attr("faas.trigger", "pubsub")
-                            .attr("messaging.system", "aws_sns")
-                            .attr("messaging.operation.type", "process")
-                            .attr("messaging.destination.name", "order-events")
-                            .attr("messaging.message.id", message_id)
-                            .link(trace, publish),
-                        "order-events process",
-                        SpanKind::Consumer,
-                    )
-                },
-                ctrace,
-                process,
-                Vec::new(),
-            ));
+            let handler = span(ctrace, process, "order-events process", SpanKind::Consumer)
+                .attr("faas.trigger", "pubsub")
+                .attr("messaging.system", "aws_sns")
+                .attr("messaging.operation.type", "process")
+                .attr("messaging.destination.name", "order-events")
+                .attr("messaging.message.id", message_id.clone())
+                .link(trace, publish);
+            out.push(self.lambda_invocation(function, start, work, handler, Vec::new()));
         }
         out
     }
@@ -595,23 +569,12 @@ impl Generator {
                 .attr("http.response.status_code", 200i64)
                 .build(),
         ];
-        let function = self.lambda_invocation(
-            "invoice",
-            t0,
-            work.max(call + 40 * MS),
-            |s| {
-                rename(
-                    s.attr("faas.trigger", "http")
-                        .attr("http.request.method", "GET")
-                        .attr("http.route", "/invoices/{id}"),
-                    "GET /invoices/{id}",
-                    SpanKind::Server,
-                )
-            },
-            trace,
-            root,
-            children,
-        );
+        let handler = span(trace, root, "GET /invoices/{id}", SpanKind::Server)
+            .attr("faas.trigger", "http")
+            .attr("http.request.method", "GET")
+            .attr("http.route", "/invoices/{id}");
+        let function =
+            self.lambda_invocation("invoice", t0, work.max(call + 40 * MS), handler, children);
         // The function's cold-start penalty shifted its child; the server
         // span follows the client span it answers.
         let client_start = function.resource_spans[0].scope_spans[0].spans[1].start_time_unix_nano;
@@ -660,32 +623,14 @@ impl Generator {
         let (trace, process) = (self.trace_id(), self.span_id());
         let message_id = self.uuid();
         let work = self.between(10, 60) * MS;
-        vec![self.lambda_invocation(
-            "audit-log",
-            t0 + 300 * MS,
-            work,
-            |s| {
-                rename(
-                    s.attr("faas.trigger", "pubsub")
-                        .attr("messaging.system", "aws_sqs")
-                        .attr("messaging.operation.type", "process")
-                        .attr("messaging.destination.name", "audit")
-                        .attr("messaging.message.id", message_id),
-                    "audit process",
-                    SpanKind::Consumer,
-                )
-            },
-            trace,
-            process,
-            Vec::new(),
-        )]
+        let handler = span(trace, process, "audit process", SpanKind::Consumer)
+            .attr("faas.trigger", "pubsub")
+            .attr("messaging.system", "aws_sqs")
+            .attr("messaging.operation.type", "process")
+            .attr("messaging.destination.name", "audit")
+            .attr("messaging.message.id", message_id);
+        vec![self.lambda_invocation("audit-log", t0 + 300 * MS, work, handler, Vec::new())]
     }
-}
-
-/// Sets a handler span's name and kind (the invocation helper starts it as
-/// a nameless SERVER span).
-fn rename(s: crate::otlp::SpanBuilder, name: &str, kind: SpanKind) -> crate::otlp::SpanBuilder {
-    s.name(name).kind(kind)
 }
 
 #[cfg(test)]

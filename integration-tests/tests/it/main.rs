@@ -6,6 +6,7 @@
 mod bad_input;
 mod cli;
 mod common;
+mod demo;
 mod otlp_json;
 mod python_sdk;
 mod python_stitching;
