@@ -145,9 +145,53 @@ fn faas_fields_and_cold_start_flag() {
     assert_eq!(row.faas_invocation_id.as_deref(), Some("req-1"));
     assert_eq!(row.cold_start, Some(true));
     assert_eq!(row.cold_start_type, Some(ColdStartType::OnDemand));
+    assert_eq!(row.cold_start_source, Some(ColdStartSource::Attribute));
     let plain = span(&[]);
     let warm = run(&plain, &ctx).unwrap();
     assert_eq!(warm.cold_start, None, "unknown is not the same as warm");
+    assert_eq!(warm.cold_start_source, None);
+
+    // The platform's own word on how the instance started, from the
+    // resource or the span, in AWS's spelling or ours.
+    for (resource_value, span_value, want) in [
+        (
+            Some("provisioned-concurrency"),
+            None,
+            ColdStartType::Provisioned,
+        ),
+        (None, Some("snap-start"), ColdStartType::Snapstart),
+        (Some("on-demand"), None, ColdStartType::OnDemand),
+        (
+            Some("snapstart"),
+            Some("provisioned"),
+            ColdStartType::Provisioned,
+        ),
+    ] {
+        let mut pairs = vec![("cloud.platform", "aws_lambda")];
+        pairs.extend(resource_value.map(|v| ("aws.lambda.initialization_type", v)));
+        let r = resource(&pairs);
+        let ctx = ResourceContext::new(Some(&r));
+        let mut s = span(&[]);
+        s.attributes
+            .extend(span_value.map(|v| kv("faas.initialization_type", v)));
+        s.attributes.push(coldstart_true());
+        let row = run(&s, &ctx).unwrap();
+        assert_eq!(
+            row.cold_start_type,
+            Some(want),
+            "{resource_value:?} {span_value:?}"
+        );
+    }
+}
+
+fn coldstart_true() -> KeyValue {
+    KeyValue {
+        key: "faas.coldstart".into(),
+        value: Some(AnyValue {
+            value: Some(Value::BoolValue(true)),
+        }),
+        ..Default::default()
+    }
 }
 
 #[test]
