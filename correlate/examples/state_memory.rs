@@ -17,7 +17,7 @@ use std::time::Instant;
 use seam_correlate::{
     CorrelationConfig, Correlator, boundaries_schema, boundary_col, orphan_col, orphans_schema,
 };
-use seam_model::{Attributes, LinkRow, Platform, SpanId, SpanKind, SpanRow, StatusCode, TraceId};
+use seam_model::{Attributes, LinkRow, Platform, SpanId, SpanKind, SpanRow, TraceId};
 use seam_store::HotTable;
 
 static NO_ATTRS: Attributes<'static> = Vec::new();
@@ -42,49 +42,35 @@ fn ids(n: u64) -> (TraceId, SpanId) {
 fn span(n: u64, consumer: bool) -> SpanRow<'static> {
     let (trace_id, span_id) = ids(if consumer { n + (1 << 40) } else { n });
     let (pt, ps) = ids(n);
+    let (name, kind, service, platform, operation) = if consumer {
+        (
+            "orders process",
+            SpanKind::Consumer,
+            "invoice",
+            Platform::Faas,
+            "process",
+        )
+    } else {
+        (
+            "orders send",
+            SpanKind::Producer,
+            "checkout",
+            Platform::Kubernetes,
+            "send",
+        )
+    };
     SpanRow {
-        trace_id,
-        span_id,
-        parent_span_id: None,
-        trace_state: Cow::Borrowed(""),
-        name: Cow::Borrowed(if consumer {
-            "orders process"
-        } else {
-            "orders send"
-        }),
-        kind: if consumer {
-            SpanKind::Consumer
-        } else {
-            SpanKind::Producer
-        },
-        service_name: Cow::Borrowed(if consumer { "invoice" } else { "checkout" }),
-        platform: if consumer {
-            Platform::Faas
-        } else {
-            Platform::Kubernetes
-        },
-        instance: None,
-        start_time_unix_nano: 1_760_000_000_000_000_000,
-        end_time_unix_nano: 1_760_000_000_005_000_000,
-        status_code: StatusCode::Unset,
-        status_message: Cow::Borrowed(""),
-        cold_start: None,
-        cold_start_type: None,
-        init_duration_ns: None,
-        cold_start_source: None,
+        name: Cow::Borrowed(name),
+        kind,
+        service_name: Cow::Borrowed(service),
+        platform,
         messaging_system: Some(Cow::Borrowed("aws_sqs")),
-        messaging_operation: Some(Cow::Borrowed(if consumer { "process" } else { "send" })),
+        messaging_operation: Some(Cow::Borrowed(operation)),
         messaging_destination: Some(Cow::Borrowed("orders")),
-        messaging_message_id: None,
-        faas_trigger: None,
-        faas_invocation_id: None,
-        scope_name: Cow::Borrowed(""),
-        scope_version: Cow::Borrowed(""),
         attributes: vec![(
             Cow::Borrowed("messaging.message.id"),
             Cow::Owned(format!("{:08x}-5f0c-4d6e-9a51-{n:012x}", n as u32)),
         )],
-        resource_attributes: &NO_ATTRS,
         links: if consumer {
             vec![LinkRow {
                 trace_id: pt,
@@ -95,7 +81,13 @@ fn span(n: u64, consumer: bool) -> SpanRow<'static> {
         } else {
             Vec::new()
         },
-        events: Vec::new(),
+        ..SpanRow::new(
+            trace_id,
+            span_id,
+            1_760_000_000_000_000_000,
+            1_760_000_000_005_000_000,
+            &NO_ATTRS,
+        )
     }
 }
 

@@ -11,7 +11,7 @@ use arrow::datatypes::Int64Type;
 use proptest::prelude::*;
 use seam_model::{
     Attributes, ColdStartSource, ColdStartType, LinkRow, Platform, SpanId, SpanKind, SpanRow,
-    StatusCode, TraceId,
+    TraceId,
 };
 use seam_store::HotTable;
 
@@ -36,35 +36,11 @@ fn sid(n: u64) -> SpanId {
 /// A span with everything unset but ids and times.
 fn span(trace: u64, id: u64, start: i64, end: i64) -> SpanRow<'static> {
     SpanRow {
-        trace_id: tid(trace),
-        span_id: sid(id),
-        parent_span_id: None,
-        trace_state: Cow::Borrowed(""),
         name: Cow::Borrowed("op"),
         kind: SpanKind::Internal,
         service_name: Cow::Borrowed("svc"),
         platform: Platform::Kubernetes,
-        instance: None,
-        start_time_unix_nano: start,
-        end_time_unix_nano: end,
-        status_code: StatusCode::Unset,
-        status_message: Cow::Borrowed(""),
-        cold_start: None,
-        cold_start_type: None,
-        init_duration_ns: None,
-        cold_start_source: None,
-        messaging_system: None,
-        messaging_operation: None,
-        messaging_destination: None,
-        messaging_message_id: None,
-        faas_trigger: None,
-        faas_invocation_id: None,
-        scope_name: Cow::Borrowed(""),
-        scope_version: Cow::Borrowed(""),
-        attributes: Vec::new(),
-        resource_attributes: &NO_ATTRS,
-        links: Vec::new(),
-        events: Vec::new(),
+        ..SpanRow::new(tid(trace), sid(id), start, end, &NO_ATTRS)
     }
 }
 

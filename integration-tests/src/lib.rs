@@ -256,38 +256,51 @@ pub struct PythonExport {
     pub spans: usize,
 }
 
-/// Exports a small trace with the OpenTelemetry Python SDK over `protocol`
-/// (`grpc` or `http`).
-pub fn export_with_python(seam: &Seam, protocol: &str, service: &str) -> PythonExport {
-    let endpoint = match protocol {
+/// The endpoint an SDK exporter for `protocol` (`grpc` or `http`) is given.
+fn sdk_endpoint(seam: &Seam, protocol: &str) -> String {
+    match protocol {
         "grpc" => seam.grpc_url(),
         _ => format!("http://{}", seam.http),
-    };
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/export_spans.py");
+    }
+}
+
+/// Runs `python/<script>` with the SDK's venv and parses the JSON it
+/// prints; a failed run shows the script's stderr and the server's logs.
+fn run_python<T: serde::de::DeserializeOwned>(seam: &Seam, script: &str, args: &[String]) -> T {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join(script);
     let out = Command::new(python())
-        .arg(script)
-        .args([
-            "--protocol",
-            protocol,
-            "--endpoint",
-            &endpoint,
-            "--service",
-            service,
-        ])
+        .arg(path)
+        .args(args)
         .output()
         .expect("run python");
     assert!(
         out.status.success(),
-        "python export failed: {}\nseam logs:\n{}",
+        "{script} failed: {}\nseam logs:\n{}",
         String::from_utf8_lossy(&out.stderr),
         seam.logs()
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
-            "bad script output {:?}: {e}",
+            "bad output of {script} {:?}: {e}",
             String::from_utf8_lossy(&out.stdout)
         )
     })
+}
+
+/// Exports a small trace with the OpenTelemetry Python SDK over `protocol`
+/// (`grpc` or `http`).
+pub fn export_with_python(seam: &Seam, protocol: &str, service: &str) -> PythonExport {
+    let args = [
+        "--protocol",
+        protocol,
+        "--endpoint",
+        &sdk_endpoint(seam, protocol),
+        "--service",
+        service,
+    ];
+    run_python(seam, "export_spans.py", &args.map(str::to_owned))
 }
 
 /// Runs `python/journeys.py` (the OpenTelemetry Python SDK) for
@@ -299,31 +312,17 @@ pub fn run_journeys(
     scenarios: &[&str],
     extra: &[&str],
 ) -> serde_json::Value {
-    let endpoint = match protocol {
-        "grpc" => seam.grpc_url(),
-        _ => format!("http://{}", seam.http),
-    };
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/journeys.py");
-    let mut cmd = Command::new(python());
-    cmd.arg(script)
-        .args(["--protocol", protocol, "--endpoint", &endpoint])
-        .args(extra);
+    let mut args = vec![
+        "--protocol".to_owned(),
+        protocol.to_owned(),
+        "--endpoint".to_owned(),
+        sdk_endpoint(seam, protocol),
+    ];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
     for s in scenarios {
-        cmd.args(["--scenario", s]);
+        args.extend(["--scenario".to_owned(), (*s).to_owned()]);
     }
-    let out = cmd.output().expect("run python");
-    assert!(
-        out.status.success(),
-        "journeys.py failed: {}\nseam logs:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        seam.logs()
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "bad script output {:?}: {e}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    run_python(seam, "journeys.py", &args)
 }
 
 /// Polls `sql` until it returns `rows` rows or `timeout` passes; returns

@@ -228,7 +228,49 @@ pub struct SpanRow<'a> {
     pub events: Vec<EventRow<'a>>,
 }
 
-impl SpanRow<'_> {
+impl<'a> SpanRow<'a> {
+    /// A span with its identity, times and resource, and every other field
+    /// empty: the starting point for generated spans and test fixtures.
+    pub fn new(
+        trace_id: TraceId,
+        span_id: SpanId,
+        start_time_unix_nano: i64,
+        end_time_unix_nano: i64,
+        resource_attributes: &'a Attributes<'a>,
+    ) -> Self {
+        Self {
+            trace_id,
+            span_id,
+            parent_span_id: None,
+            trace_state: Cow::Borrowed(""),
+            name: Cow::Borrowed(""),
+            kind: SpanKind::Unspecified,
+            service_name: Cow::Borrowed("unknown_service"),
+            platform: Platform::Unknown,
+            instance: None,
+            start_time_unix_nano,
+            end_time_unix_nano,
+            status_code: StatusCode::Unset,
+            status_message: Cow::Borrowed(""),
+            cold_start: None,
+            cold_start_type: None,
+            init_duration_ns: None,
+            cold_start_source: None,
+            messaging_system: None,
+            messaging_operation: None,
+            messaging_destination: None,
+            messaging_message_id: None,
+            faas_trigger: None,
+            faas_invocation_id: None,
+            scope_name: Cow::Borrowed(""),
+            scope_version: Cow::Borrowed(""),
+            attributes: Vec::new(),
+            resource_attributes,
+            links: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
     /// End minus start; never negative (a span that ends before it starts
     /// within the accepted tolerance is stored with duration 0).
     pub fn duration_ns(&self) -> i64 {

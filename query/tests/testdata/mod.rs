@@ -56,35 +56,14 @@ fn span<'a>(
     duration: i64,
 ) -> SpanRow<'a> {
     SpanRow {
-        trace_id: tid(trace),
-        span_id: sid(span),
         parent_span_id: parent.map(sid),
-        trace_state: Cow::Borrowed(""),
         name: Cow::Borrowed(name),
         kind,
         service_name: Cow::Borrowed(service),
         platform: Platform::Kubernetes,
-        instance: None,
-        start_time_unix_nano: start,
-        end_time_unix_nano: start + duration,
-        status_code: StatusCode::Unset,
-        status_message: Cow::Borrowed(""),
-        cold_start: None,
-        cold_start_type: None,
-        init_duration_ns: None,
-        cold_start_source: None,
-        messaging_system: None,
-        messaging_operation: None,
-        messaging_destination: None,
-        messaging_message_id: None,
-        faas_trigger: None,
-        faas_invocation_id: None,
         scope_name: Cow::Borrowed("test"),
         scope_version: Cow::Borrowed("1.0"),
-        attributes: Vec::new(),
-        resource_attributes: resource,
-        links: Vec::new(),
-        events: Vec::new(),
+        ..SpanRow::new(tid(trace), sid(span), start, start + duration, resource)
     }
 }
 
