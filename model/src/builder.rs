@@ -314,40 +314,22 @@ mod tests {
 
     fn row<'a>(resource: &'a Attributes<'a>, n: u8) -> SpanRow<'a> {
         SpanRow {
-            trace_id: TraceId([n; 16]),
-            span_id: SpanId([n; 8]),
-            parent_span_id: None,
-            trace_state: Cow::Borrowed(""),
             name: Cow::Borrowed("GET /checkout"),
             kind: SpanKind::Server,
             service_name: Cow::Borrowed("checkout"),
             platform: Platform::Kubernetes,
             instance: Some(Cow::Borrowed("checkout-7d9f")),
-            start_time_unix_nano: 1_000,
-            end_time_unix_nano: 3_500,
             status_code: StatusCode::Error,
             status_message: Cow::Borrowed("boom"),
-            cold_start: None,
-            cold_start_type: None,
-            init_duration_ns: None,
-            cold_start_source: None,
-            messaging_system: None,
-            messaging_operation: None,
-            messaging_destination: None,
-            messaging_message_id: None,
-            faas_trigger: None,
-            faas_invocation_id: None,
             scope_name: Cow::Borrowed("test"),
-            scope_version: Cow::Borrowed(""),
             attributes: vec![(Cow::Borrowed("http.route"), Cow::Borrowed("/checkout"))],
-            resource_attributes: resource,
             links: vec![LinkRow {
                 trace_id: TraceId([9; 16]),
                 span_id: SpanId([9; 8]),
                 trace_state: Cow::Borrowed(""),
                 attributes: vec![],
             }],
-            events: vec![],
+            ..SpanRow::new(TraceId([n; 16]), SpanId([n; 8]), 1_000, 3_500, resource)
         }
     }
 
