@@ -131,6 +131,37 @@ fn main() {
         n as f64 / producers_took.as_secs_f64()
     );
 
+    let dir = std::env::temp_dir().join(format!("seam-state-memory-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("correlation.state");
+    let started = Instant::now();
+    correlator.checkpoint(&path).expect("checkpoint");
+    let wrote = started.elapsed();
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let restored = Correlator::new(
+        CorrelationConfig {
+            max_pending: usize::MAX,
+            ..CorrelationConfig::default()
+        },
+        Arc::new(HotTable::new(
+            boundaries_schema(),
+            boundary_col::CONSUMER_TIME,
+        )),
+        Arc::new(HotTable::new(orphans_schema(), orphan_col::TIME)),
+    );
+    let started = Instant::now();
+    restored.restore(&path).expect("restore");
+    let read = started.elapsed();
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "checkpoint of {pending} halves: {} MiB ({:.0} bytes each), written in {:.2} s, read back in {:.2} s",
+        size >> 20,
+        size as f64 / pending as f64,
+        wrote.as_secs_f64(),
+        read.as_secs_f64()
+    );
+    drop(restored);
+
     let started = Instant::now();
     for chunk in (0..n).collect::<Vec<_>>().chunks(batch) {
         let rows: Vec<SpanRow<'static>> = chunk.iter().map(|i| span(*i, true)).collect();
