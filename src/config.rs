@@ -7,6 +7,7 @@ use anyhow::Context;
 use seam_collector::ReceiverConfig;
 use seam_correlate::CorrelationConfig;
 use seam_query::QueryConfig;
+use seam_store::WalConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::ServeArgs;
@@ -27,6 +28,8 @@ pub struct Config {
     pub receiver: ReceiverConfig,
     /// SQL and trace API: time, memory and result limits.
     pub query: QueryConfig,
+    /// The write-ahead log: when an acknowledged export reaches the disk.
+    pub wal: WalConfig,
     /// Stitching across queues and platforms, flows, cold starts.
     pub correlation: CorrelationConfig,
 }
@@ -40,6 +43,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./seam-data"),
             receiver: ReceiverConfig::default(),
             query: QueryConfig::default(),
+            wal: WalConfig::default(),
             correlation: CorrelationConfig::default(),
         }
     }

@@ -5,11 +5,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
 use seam_collector::{Pipeline, now_unix_nano};
 use seam_correlate::{Correlator, boundaries_schema, boundary_col, orphan_col, orphans_schema};
 use seam_model::schema::{col, spans_schema};
 use seam_query::{ApiState, Correlation, QueryEngine, Readiness};
-use seam_store::HotTable;
+use seam_store::{HotTable, Replay, SyncPolicy, Wal};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -87,9 +89,15 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         view: correlator.view(),
         ..correlation
     };
+    let (wal, replay) = Wal::open(&config.data_dir.join("wal"), config.wal.clone())
+        .context("opening the write-ahead log")?;
+    let wal = Arc::new(wal);
     let pipeline = Arc::new(
-        Pipeline::new(spans.clone(), config.receiver.clone()).with_correlator(correlator.clone()),
+        Pipeline::new(spans.clone(), config.receiver.clone())
+            .with_correlator(correlator.clone())
+            .with_wal(wal.clone()),
     );
+    recover(&pipeline, replay)?;
     let engine = Arc::new(
         QueryEngine::with_correlation(spans.clone(), correlation, config.query.clone())
             .context("starting the query engine")?,
@@ -133,6 +141,8 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         crate::metrics::renderer(pipeline.clone(), correlator.clone()),
     ));
     let api_task = tokio::spawn(serve_api(api, api_router, stopped()));
+    let wal_task = (wal.config().sync == SyncPolicy::Interval)
+        .then(|| tokio::spawn(sync_wal(wal.clone(), stopped())));
     let upkeep_task = tokio::spawn(upkeep(correlator.clone(), checkpoint.clone(), stopped()));
     let demo_task = demo.then(|| {
         info!("demo: a simulated hybrid application is exporting to this server");
@@ -163,10 +173,68 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     h.context("HTTP receiver task")?.context("HTTP receiver")?;
     a.context("API task")?.context("API server")?;
     upkeep_task.await.context("correlation upkeep task")?;
+    if let Some(task) = wal_task {
+        task.await.context("write-ahead log sync task")?;
+    }
+    wal.sync().context("syncing the write-ahead log")?;
     // The receivers are closed: nothing changes the state after this write.
     write_checkpoint(&correlator, &checkpoint).await;
     info!("stopped");
     Ok(())
+}
+
+/// Stores what the write-ahead log holds, through the same pipeline as a
+/// live export (so correlation state is rebuilt too), before any receiver
+/// accepts new data.
+fn recover(pipeline: &Pipeline, replay: Replay) -> anyhow::Result<()> {
+    if replay.records.is_empty() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let (mut requests, mut spans, mut undecodable) = (0u64, 0u64, 0u64);
+    for record in &replay.records {
+        match ExportTraceServiceRequest::decode(record.as_slice()) {
+            Ok(request) => {
+                let outcome = pipeline
+                    .replay(&request)
+                    .context("storing a request from the write-ahead log")?;
+                requests += 1;
+                spans += outcome.accepted;
+            }
+            Err(e) => {
+                undecodable += 1;
+                warn!(error = %e, "skipping an undecodable write-ahead log record");
+            }
+        }
+    }
+    info!(
+        requests,
+        spans,
+        undecodable,
+        skipped_bytes = replay.skipped_bytes,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "recovered from the write-ahead log"
+    );
+    Ok(())
+}
+
+/// The `interval` sync policy: syncs the log every `sync_interval`.
+async fn sync_wal(wal: Arc<Wal>, stopped: impl Future<Output = ()>) {
+    let mut tick = tokio::time::interval(wal.config().sync_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            _ = &mut stopped => return,
+            _ = tick.tick() => {}
+        }
+        let wal = wal.clone();
+        match tokio::task::spawn_blocking(move || wal.sync()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "syncing the write-ahead log"),
+            Err(e) => warn!(error = %e, "write-ahead log sync task failed"),
+        }
+    }
 }
 
 /// Reads the correlation checkpoint; an unreadable one is logged and set

@@ -2,8 +2,9 @@
 //! decoded request, build one Arrow batch, append it to the store, and say
 //! what was accepted.
 //!
-//! A request is appended as one batch before it is acknowledged, so a span
-//! is visible to the very next query after the exporter got its response.
+//! A request is written to the write-ahead log and appended to the store as
+//! one batch before it is acknowledged, so an acknowledged span survives a
+//! crash and is visible to the very next query.
 //! What correlation needs of each span is taken while the rows are at hand
 //! and handed to the [`Correlator`] after the spans are stored.
 
@@ -13,9 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest,
 };
+use prost::Message;
 use seam_correlate::Correlator;
 use seam_model::SpanBatchBuilder;
-use seam_store::{HotTable, StoreError};
+use seam_store::{HotTable, StoreError, Wal, WalError};
 use tracing::{debug, error};
 
 use crate::config::ReceiverConfig;
@@ -49,6 +51,19 @@ pub enum IngestError {
     Batch(#[from] arrow::error::ArrowError),
     #[error("storing the span batch: {0}")]
     Store(#[from] StoreError),
+    /// The log could not take the request: nothing was stored, the
+    /// exporter should retry.
+    #[error("{0}")]
+    Wal(#[from] WalError),
+}
+
+impl IngestError {
+    /// Whether the exporter should send the same request again: the
+    /// write-ahead log failing is a passing condition (a full or slow
+    /// disk), and nothing of the request was kept.
+    pub fn retryable(&self) -> bool {
+        matches!(self, Self::Wal(_))
+    }
 }
 
 /// Counters for `/metrics` and the logs.
@@ -75,6 +90,7 @@ pub struct Pipeline {
     spans: Arc<HotTable>,
     config: ReceiverConfig,
     correlator: Option<Arc<Correlator>>,
+    wal: Option<Arc<Wal>>,
     stats: Stats,
 }
 
@@ -92,8 +108,15 @@ impl Pipeline {
             spans,
             config,
             correlator: None,
+            wal: None,
             stats: Stats::default(),
         }
+    }
+
+    /// Logs every request with accepted spans to `wal` before storing it.
+    pub fn with_wal(mut self, wal: Arc<Wal>) -> Self {
+        self.wal = Some(wal);
+        self
     }
 
     /// Hands every accepted span to `correlator` after it is stored.
@@ -106,12 +129,29 @@ impl Pipeline {
         &self.config
     }
 
-    /// Normalizes and stores every valid span of `request`.
+    /// Normalizes, logs and stores every valid span of `request`.
     pub fn ingest(
         &self,
         request: &ExportTraceServiceRequest,
     ) -> Result<IngestOutcome, IngestError> {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.process(request, true)
+    }
+
+    /// Stores a request read back from the write-ahead log at start: the
+    /// same path as [`Pipeline::ingest`], without logging it again.
+    pub fn replay(
+        &self,
+        request: &ExportTraceServiceRequest,
+    ) -> Result<IngestOutcome, IngestError> {
+        self.process(request, false)
+    }
+
+    fn process(
+        &self,
+        request: &ExportTraceServiceRequest,
+        log: bool,
+    ) -> Result<IngestOutcome, IngestError> {
         let rules = self.config.rules();
         let mut builder = SpanBatchBuilder::new();
         let mut outcome = IngestOutcome::default();
@@ -163,7 +203,11 @@ impl Pipeline {
             );
         }
         if !builder.is_empty() {
-            self.spans.append(builder.finish()?)?;
+            let batch = builder.finish()?;
+            if log && let Some(wal) = &self.wal {
+                wal.append(&request.encode_to_vec())?;
+            }
+            self.spans.append(batch)?;
         }
         if let Some(correlator) = &self.correlator {
             // The spans are stored and will be acknowledged; a failure to

@@ -199,6 +199,13 @@ impl Seam {
     }
 
     /// Sends SIGTERM and waits for the exit status.
+    /// Kills the server with SIGKILL, as a crash or the OOM killer would:
+    /// no shutdown code runs.
+    pub fn kill_9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();

@@ -44,6 +44,12 @@ impl TraceService for GrpcReceiver {
             Ok(outcome) => Ok(Response::new(ExportTraceServiceResponse {
                 partial_success: outcome.partial_success(),
             })),
+            Err(e) if e.retryable() => {
+                error!(error = %e, "logging an OTLP/gRPC export failed; asking to retry");
+                Err(Status::unavailable(format!(
+                    "could not log the spans, retry: {e}"
+                )))
+            }
             Err(e) => {
                 error!(error = %e, "storing an OTLP/gRPC export failed");
                 Err(Status::internal(format!("could not store the spans: {e}")))

@@ -88,6 +88,19 @@ async fn export(State(pipeline): State<Arc<Pipeline>>, headers: HeaderMap, body:
     };
     match pipeline.ingest(&request) {
         Ok(outcome) => success(encoding, &outcome),
+        Err(e) if e.retryable() => {
+            error!(error = %e, "logging an OTLP/HTTP export failed; asking to retry");
+            let mut response = status_body(
+                encoding,
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::UNAVAILABLE,
+                format!("could not log the spans, retry: {e}"),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            response
+        }
         Err(e) => {
             error!(error = %e, "storing an OTLP/HTTP export failed");
             status_body(

@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod common;
 mod demo;
+mod durability;
 mod otlp_json;
 mod python_sdk;
 mod python_stitching;
