@@ -46,6 +46,24 @@ pub struct ServeArgs {
     /// Where Seam keeps its data.
     #[arg(long, env = "SEAM_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// A bearer token OTLP exports must carry (added to
+    /// `receiver.bearer_tokens`). Prefer the variable: flags show in `ps`.
+    #[arg(
+        long,
+        env = "SEAM_INGEST_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub ingest_token: Option<String>,
+    /// A bearer token the API, UI and /metrics require (added to
+    /// `query.bearer_tokens`).
+    #[arg(
+        long,
+        env = "SEAM_API_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub api_token: Option<String>,
     /// Also run a built-in hybrid application (Kubernetes services, queues,
     /// functions) that exports OTLP to this server, to see stitched flows
     /// at once.

@@ -75,6 +75,12 @@ impl Config {
         if let Some(v) = &args.data_dir {
             config.data_dir = v.clone();
         }
+        if let Some(v) = &args.ingest_token {
+            config.receiver.bearer_tokens.push(v.clone());
+        }
+        if let Some(v) = &args.api_token {
+            config.query.bearer_tokens.push(v.clone());
+        }
     }
 
     fn from_file(path: &Path) -> anyhow::Result<Self> {
@@ -90,8 +96,17 @@ impl Config {
         Ok(serde_yaml_ng::from_str(text)?)
     }
 
+    /// The configuration as YAML, with secrets replaced: printed config
+    /// ends up in terminals, tickets and CI logs.
     pub fn to_yaml(&self) -> anyhow::Result<String> {
-        Ok(serde_yaml_ng::to_string(self)?)
+        let mut shown = self.clone();
+        for tokens in [
+            &mut shown.receiver.bearer_tokens,
+            &mut shown.query.bearer_tokens,
+        ] {
+            tokens.iter_mut().for_each(|t| *t = "<redacted>".to_owned());
+        }
+        Ok(serde_yaml_ng::to_string(&shown)?)
     }
 }
 
@@ -134,6 +149,24 @@ mod tests {
     fn unknown_keys_are_refused() {
         let err = Config::from_yaml("grpc_listn: 1.2.3.4:1\n").unwrap_err();
         assert!(format!("{err:#}").contains("grpc_listn"), "{err:#}");
+    }
+
+    #[test]
+    fn tokens_come_from_flags_and_are_never_printed() {
+        let mut c = Config::from_yaml("receiver:\n  bearer_tokens: [from-file]\n").unwrap();
+        let args = ServeArgs {
+            ingest_token: Some("from-env".into()),
+            api_token: Some("api-secret".into()),
+            ..Default::default()
+        };
+        c.apply(&args);
+        assert_eq!(c.receiver.bearer_tokens, vec!["from-file", "from-env"]);
+        assert_eq!(c.query.bearer_tokens, vec!["api-secret"]);
+        let printed = c.to_yaml().unwrap();
+        for secret in ["from-file", "from-env", "api-secret"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        assert!(printed.contains("<redacted>"));
     }
 
     #[test]

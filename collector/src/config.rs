@@ -20,6 +20,9 @@ pub struct ReceiverConfig {
     /// How far a span's end may precede its start before it is rejected.
     #[serde(with = "humantime_serde")]
     pub end_before_start_tolerance: Duration,
+    /// When set, every export must carry `authorization: Bearer <token>`
+    /// with one of these (gRPC metadata or HTTP header).
+    pub bearer_tokens: Vec<String>,
 }
 
 impl Default for ReceiverConfig {
@@ -28,6 +31,7 @@ impl Default for ReceiverConfig {
             grpc_max_message_size: ByteSize::mib(4),
             http_max_body_size: ByteSize::mib(20),
             end_before_start_tolerance: Duration::from_secs(1),
+            bearer_tokens: Vec::new(),
         }
     }
 }

@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 use seam_correlate::Correlator;
-use seam_model::SpanBatchBuilder;
+use seam_model::{BearerTokens, SpanBatchBuilder};
 use seam_store::{HotTable, StoreError, Wal, WalError};
 use tracing::{debug, error};
 
@@ -91,6 +91,7 @@ pub struct Pipeline {
     config: ReceiverConfig,
     correlator: Option<Arc<Correlator>>,
     wal: Option<Arc<Wal>>,
+    tokens: BearerTokens,
     stats: Stats,
 }
 
@@ -105,6 +106,7 @@ pub fn now_unix_nano() -> i64 {
 impl Pipeline {
     pub fn new(spans: Arc<HotTable>, config: ReceiverConfig) -> Self {
         Self {
+            tokens: BearerTokens::new(config.bearer_tokens.clone()),
             spans,
             config,
             correlator: None,
@@ -127,6 +129,11 @@ impl Pipeline {
 
     pub fn config(&self) -> &ReceiverConfig {
         &self.config
+    }
+
+    /// The tokens an export must carry one of (none: no authentication).
+    pub fn tokens(&self) -> &BearerTokens {
+        &self.tokens
     }
 
     /// Normalizes, logs and stores every valid span of `request`.

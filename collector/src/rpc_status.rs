@@ -20,4 +20,5 @@ pub mod code {
     pub const INTERNAL: i32 = 13;
     pub const UNAVAILABLE: i32 = 14;
     pub const UNIMPLEMENTED: i32 = 12;
+    pub const UNAUTHENTICATED: i32 = 16;
 }

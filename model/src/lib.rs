@@ -6,11 +6,13 @@
 //! the store keeps the resulting record batches; the query side reads them
 //! back under [`schema::spans_schema`].
 
+pub mod auth;
 pub mod builder;
 pub mod id;
 pub mod row;
 pub mod schema;
 
+pub use auth::BearerTokens;
 pub use builder::SpanBatchBuilder;
 pub use id::{SpanId, TraceId};
 pub use row::{

@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use seam_model::TraceId;
+use seam_model::{BearerTokens, TraceId};
 use serde::{Deserialize, Serialize};
 use tower_http::trace::TraceLayer;
 
@@ -60,14 +60,17 @@ pub struct ApiState {
     engine: Arc<QueryEngine>,
     readiness: Readiness,
     metrics: Option<MetricsRenderer>,
+    tokens: BearerTokens,
 }
 
 impl ApiState {
     pub fn new(engine: Arc<QueryEngine>, readiness: Readiness) -> Self {
+        let tokens = BearerTokens::new(engine.config().bearer_tokens.clone());
         Self {
             engine,
             readiness,
             metrics: None,
+            tokens,
         }
     }
 
@@ -92,8 +95,41 @@ pub fn api_router(state: ApiState) -> Router {
         .route("/api/v1/cold-starts", get(cold_starts))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authenticate,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Lets a request in when it carries one of the API's bearer tokens (or
+/// none are configured). Health probes never need one: orchestrators
+/// cannot be given secrets for them.
+async fn authenticate(
+    State(state): State<ApiState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    let open = path == "/healthz" || path == "/readyz";
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    if open || state.tokens.allows(presented) {
+        return next.run(request).await;
+    }
+    let mut response = AppError::new(
+        StatusCode::UNAUTHORIZED,
+        "a bearer token is required: send `Authorization: Bearer <token>`",
+    )
+    .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer"),
+    );
+    response
 }
 
 async fn healthz() -> &'static str {

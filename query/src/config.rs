@@ -20,6 +20,10 @@ pub struct QueryConfig {
     pub max_result_bytes: ByteSize,
     /// Worker threads of the query runtime, and DataFusion's target partitions.
     pub threads: usize,
+    /// When set, the API, UI and `/metrics` require `Authorization: Bearer
+    /// <token>` with one of these; `/healthz` and `/readyz` stay open for
+    /// probes.
+    pub bearer_tokens: Vec<String>,
 }
 
 impl Default for QueryConfig {
@@ -30,6 +34,7 @@ impl Default for QueryConfig {
             max_result_rows: 100_000,
             max_result_bytes: ByteSize::mib(64),
             threads: 2,
+            bearer_tokens: Vec::new(),
         }
     }
 }

@@ -51,6 +51,7 @@ fn strict() -> Server {
         max_result_rows: 1_000,
         max_result_bytes: ByteSize::kib(256),
         threads: 2,
+        ..QueryConfig::default()
     });
     server.table.append(testdata::bulk(2_000)).unwrap();
     server

@@ -9,6 +9,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use seam_model::BearerTokens;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::codec::CompressionEncoding;
@@ -20,6 +21,7 @@ use crate::pipeline::Pipeline;
 /// The TraceService implementation.
 pub struct GrpcReceiver {
     pipeline: Arc<Pipeline>,
+    tokens: BearerTokens,
 }
 
 impl GrpcReceiver {
@@ -28,7 +30,8 @@ impl GrpcReceiver {
     /// before they are decoded.
     pub fn service(pipeline: Arc<Pipeline>) -> TraceServiceServer<Self> {
         let limit = pipeline.config().grpc_limit();
-        TraceServiceServer::new(Self { pipeline })
+        let tokens = pipeline.tokens().clone();
+        TraceServiceServer::new(Self { pipeline, tokens })
             .accept_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(limit)
     }
@@ -40,6 +43,15 @@ impl TraceService for GrpcReceiver {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let authorization = request
+            .metadata()
+            .get("authorization")
+            .map(|v| v.as_bytes());
+        if !self.tokens.allows(authorization) {
+            return Err(Status::unauthenticated(
+                "a bearer token is required: send `authorization: Bearer <token>`",
+            ));
+        }
         match self.pipeline.ingest(request.get_ref()) {
             Ok(outcome) => Ok(Response::new(ExportTraceServiceResponse {
                 partial_success: outcome.partial_success(),

@@ -49,6 +49,23 @@ async fn export(State(pipeline): State<Arc<Pipeline>>, headers: HeaderMap, body:
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
+    if !pipeline
+        .tokens()
+        .allows(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))
+    {
+        let encoding = decode::encoding(content_type).unwrap_or(Encoding::Json);
+        let mut response = status_body(
+            encoding,
+            StatusCode::UNAUTHORIZED,
+            code::UNAUTHENTICATED,
+            "a bearer token is required: send `Authorization: Bearer <token>`".into(),
+        );
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer"),
+        );
+        return response;
+    }
     let encoding = match decode::encoding(content_type) {
         Ok(e) => e,
         Err(e) => {

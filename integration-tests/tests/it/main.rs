@@ -3,6 +3,7 @@
 //!
 //! One test binary (modules below) so the workspace links it once.
 
+mod auth;
 mod bad_input;
 mod cli;
 mod common;
