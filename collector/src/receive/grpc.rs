@@ -52,7 +52,14 @@ impl TraceService for GrpcReceiver {
                 "a bearer token is required: send `authorization: Bearer <token>`",
             ));
         }
-        match self.pipeline.ingest(request.get_ref()) {
+        // Ingest syncs the write-ahead log: off the async workers, so a slow
+        // disk delays this export, not every connection.
+        let pipeline = self.pipeline.clone();
+        let request = request.into_inner();
+        let ingested = tokio::task::spawn_blocking(move || pipeline.ingest(&request))
+            .await
+            .map_err(|e| Status::internal(format!("ingest task failed: {e}")))?;
+        match ingested {
             Ok(outcome) => Ok(Response::new(ExportTraceServiceResponse {
                 partial_success: outcome.partial_success(),
             })),

@@ -103,7 +103,21 @@ async fn export(State(pipeline): State<Arc<Pipeline>>, headers: HeaderMap, body:
             return failure(&pipeline, encoding, status, &e);
         }
     };
-    match pipeline.ingest(&request) {
+    // Ingest syncs the write-ahead log: off the async workers.
+    let worker = pipeline.clone();
+    let ingested = match tokio::task::spawn_blocking(move || worker.ingest(&request)).await {
+        Ok(ingested) => ingested,
+        Err(e) => {
+            error!(error = %e, "ingest task failed");
+            return status_body(
+                encoding,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL,
+                "ingest task failed".into(),
+            );
+        }
+    };
+    match ingested {
         Ok(outcome) => success(encoding, &outcome),
         Err(e) if e.retryable() => {
             error!(error = %e, "logging an OTLP/HTTP export failed; asking to retry");
