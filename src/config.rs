@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use seam_collector::ReceiverConfig;
+use seam_collector::{LimitsConfig, ReceiverConfig};
 use seam_correlate::CorrelationConfig;
 use seam_query::QueryConfig;
 use seam_store::WalConfig;
@@ -28,6 +28,8 @@ pub struct Config {
     pub receiver: ReceiverConfig,
     /// SQL and trace API: time, memory and result limits.
     pub query: QueryConfig,
+    /// Memory above which exports are refused, and what one request may carry.
+    pub limits: LimitsConfig,
     /// The write-ahead log: when an acknowledged export reaches the disk.
     pub wal: WalConfig,
     /// Stitching across queues and platforms, flows, cold starts.
@@ -43,6 +45,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./seam-data"),
             receiver: ReceiverConfig::default(),
             query: QueryConfig::default(),
+            limits: LimitsConfig::default(),
             wal: WalConfig::default(),
             correlation: CorrelationConfig::default(),
         }

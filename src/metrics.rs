@@ -57,6 +57,20 @@ pub fn renderer(
             "Requests that could not be decoded.",
             i.malformed_requests,
         );
+        series(
+            &mut out,
+            "seam_receiver_attributes_truncated_total",
+            "counter",
+            "Attributes dropped or cut at the limits.",
+            i.attributes_truncated,
+        );
+        series(
+            &mut out,
+            "seam_receiver_refused_overloaded_total",
+            "counter",
+            "Exports refused above limits.memory.",
+            i.refused_overloaded,
+        );
         let c = correlator.stats();
         series(
             &mut out,

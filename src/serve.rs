@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
-use seam_collector::{Pipeline, now_unix_nano};
+use seam_collector::{MemoryGauge, Pipeline, now_unix_nano};
 use seam_correlate::{Correlator, boundaries_schema, boundary_col, orphan_col, orphans_schema};
 use seam_model::schema::{col, spans_schema};
 use seam_query::{ApiState, Correlation, QueryEngine, Readiness};
@@ -92,10 +92,13 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     let (wal, replay) = Wal::open(&config.data_dir.join("wal"), config.wal.clone())
         .context("opening the write-ahead log")?;
     let wal = Arc::new(wal);
+    let memory = Arc::new(MemoryGauge::default());
+    memory.set(MemoryGauge::sample_rss().unwrap_or(0));
     let pipeline = Arc::new(
         Pipeline::new(spans.clone(), config.receiver.clone())
             .with_correlator(correlator.clone())
-            .with_wal(wal.clone()),
+            .with_wal(wal.clone())
+            .with_limits(config.limits.clone(), memory.clone()),
     );
     recover(&pipeline, replay)?;
     let engine = Arc::new(
@@ -141,6 +144,7 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         crate::metrics::renderer(pipeline.clone(), correlator.clone()),
     ));
     let api_task = tokio::spawn(serve_api(api, api_router, stopped()));
+    let memory_task = tokio::spawn(sample_memory(memory, stopped()));
     let wal_task = (wal.config().sync == SyncPolicy::Interval)
         .then(|| tokio::spawn(sync_wal(wal.clone(), stopped())));
     let upkeep_task = tokio::spawn(upkeep(correlator.clone(), checkpoint.clone(), stopped()));
@@ -173,6 +177,7 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     h.context("HTTP receiver task")?.context("HTTP receiver")?;
     a.context("API task")?.context("API server")?;
     upkeep_task.await.context("correlation upkeep task")?;
+    memory_task.await.context("memory sampling task")?;
     if let Some(task) = wal_task {
         task.await.context("write-ahead log sync task")?;
     }
@@ -216,6 +221,23 @@ fn recover(pipeline: &Pipeline, replay: Replay) -> anyhow::Result<()> {
         "recovered from the write-ahead log"
     );
     Ok(())
+}
+
+/// Keeps the resident-memory gauge the receivers check fresh: every
+/// 100 ms, so a flood of large requests is refused within a tenth of a
+/// second of crossing `limits.memory`.
+async fn sample_memory(gauge: Arc<MemoryGauge>, stopped: impl Future<Output = ()>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            _ = &mut stopped => return,
+            _ = tick.tick() => {}
+        }
+        if let Some(rss) = MemoryGauge::sample_rss() {
+            gauge.set(rss);
+        }
+    }
 }
 
 /// The `interval` sync policy: syncs the log every `sync_interval`.

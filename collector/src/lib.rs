@@ -12,12 +12,14 @@
 
 pub mod config;
 pub mod decode;
+pub mod limits;
 pub mod normalize;
 pub mod pipeline;
 pub mod receive;
 pub mod rpc_status;
 
 pub use config::ReceiverConfig;
+pub use limits::{LimitsConfig, MemoryGauge};
 pub use pipeline::{IngestError, IngestOutcome, Pipeline, StatsSnapshot, now_unix_nano};
 pub use receive::grpc::{GrpcReceiver, serve_grpc};
 pub use receive::http::{http_router, serve_http};

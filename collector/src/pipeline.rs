@@ -21,6 +21,7 @@ use seam_store::{HotTable, StoreError, Wal, WalError};
 use tracing::{debug, error};
 
 use crate::config::ReceiverConfig;
+use crate::limits::{LimitsConfig, MemoryGauge};
 use crate::normalize::{self, ResourceContext, ScopeContext};
 
 /// What happened to one export request.
@@ -55,6 +56,9 @@ pub enum IngestError {
     /// exporter should retry.
     #[error("{0}")]
     Wal(#[from] WalError),
+    /// Seam is above its memory limit; the exporter should retry later.
+    #[error("the server is above its {limit} memory limit; retry later")]
+    Overloaded { limit: String },
 }
 
 impl IngestError {
@@ -62,7 +66,7 @@ impl IngestError {
     /// write-ahead log failing is a passing condition (a full or slow
     /// disk), and nothing of the request was kept.
     pub fn retryable(&self) -> bool {
-        matches!(self, Self::Wal(_))
+        matches!(self, Self::Wal(_) | Self::Overloaded { .. })
     }
 }
 
@@ -74,6 +78,8 @@ pub struct Stats {
     pub spans_rejected: AtomicU64,
     pub links_dropped: AtomicU64,
     pub malformed_requests: AtomicU64,
+    pub attributes_truncated: AtomicU64,
+    pub refused_overloaded: AtomicU64,
 }
 
 /// A point-in-time copy of [`Stats`].
@@ -84,6 +90,8 @@ pub struct StatsSnapshot {
     pub spans_rejected: u64,
     pub links_dropped: u64,
     pub malformed_requests: u64,
+    pub attributes_truncated: u64,
+    pub refused_overloaded: u64,
 }
 
 pub struct Pipeline {
@@ -92,6 +100,8 @@ pub struct Pipeline {
     correlator: Option<Arc<Correlator>>,
     wal: Option<Arc<Wal>>,
     tokens: BearerTokens,
+    limits: LimitsConfig,
+    memory: Arc<MemoryGauge>,
     stats: Stats,
 }
 
@@ -111,8 +121,18 @@ impl Pipeline {
             config,
             correlator: None,
             wal: None,
+            limits: LimitsConfig::default(),
+            memory: Arc::new(MemoryGauge::default()),
             stats: Stats::default(),
         }
+    }
+
+    /// Applies `limits`, reading resident memory from `memory` (which the
+    /// server keeps sampled).
+    pub fn with_limits(mut self, limits: LimitsConfig, memory: Arc<MemoryGauge>) -> Self {
+        self.limits = limits;
+        self.memory = memory;
+        self
     }
 
     /// Logs every request with accepted spans to `wal` before storing it.
@@ -142,6 +162,14 @@ impl Pipeline {
         request: &ExportTraceServiceRequest,
     ) -> Result<IngestOutcome, IngestError> {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        if self.memory.get() > self.limits.memory.as_u64() {
+            self.stats
+                .refused_overloaded
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(IngestError::Overloaded {
+                limit: self.limits.memory.display().iec().to_string(),
+            });
+        }
         self.process(request, true)
     }
 
@@ -164,15 +192,33 @@ impl Pipeline {
         let mut outcome = IngestOutcome::default();
         let mut first_rejection = None;
         let mut links_dropped = 0;
+        let mut truncated = 0;
+        let mut spans_seen = 0usize;
         let extractor = self.correlator.as_ref().map(|c| c.extractor());
         let mut observed = Vec::new();
         for resource_spans in &request.resource_spans {
-            let resource = ResourceContext::new(resource_spans.resource.as_ref());
+            let mut resource = ResourceContext::new(resource_spans.resource.as_ref());
+            truncated += self.limits.apply(&mut resource.attributes);
             for scope_spans in &resource_spans.scope_spans {
                 let scope = ScopeContext::new(scope_spans.scope.as_ref());
                 for span in &scope_spans.spans {
-                    match normalize::normalize(span, &resource, &scope, rules, &mut links_dropped) {
-                        Ok(row) => {
+                    spans_seen += 1;
+                    let normalized = if spans_seen > self.limits.max_spans_per_request {
+                        Err(normalize::Rejection::TooManySpans(
+                            self.limits.max_spans_per_request,
+                        ))
+                    } else {
+                        normalize::normalize(span, &resource, &scope, rules, &mut links_dropped)
+                    };
+                    match normalized {
+                        Ok(mut row) => {
+                            truncated += self.limits.apply(&mut row.attributes);
+                            for link in &mut row.links {
+                                truncated += self.limits.apply(&mut link.attributes);
+                            }
+                            for event in &mut row.events {
+                                truncated += self.limits.apply(&mut event.attributes);
+                            }
                             builder.append(&row);
                             if let Some(extractor) = extractor {
                                 let o = extractor.observe(&row);
@@ -232,6 +278,9 @@ impl Pipeline {
         self.stats
             .links_dropped
             .fetch_add(links_dropped, Ordering::Relaxed);
+        self.stats
+            .attributes_truncated
+            .fetch_add(truncated, Ordering::Relaxed);
         Ok(outcome)
     }
 
@@ -250,6 +299,8 @@ impl Pipeline {
             spans_rejected: s.spans_rejected.load(Ordering::Relaxed),
             links_dropped: s.links_dropped.load(Ordering::Relaxed),
             malformed_requests: s.malformed_requests.load(Ordering::Relaxed),
+            attributes_truncated: s.attributes_truncated.load(Ordering::Relaxed),
+            refused_overloaded: s.refused_overloaded.load(Ordering::Relaxed),
         }
     }
 }
@@ -344,6 +395,65 @@ pub(crate) mod tests {
         );
         assert_eq!(table.snapshot().num_rows(), 2);
         assert_eq!(p.stats().spans_rejected, 2);
+    }
+
+    #[test]
+    fn limits_reject_extra_spans_and_cut_attributes_counting_both() {
+        let table = Arc::new(HotTable::new(spans_schema(), col::START_TIME));
+        let limits = LimitsConfig {
+            max_spans_per_request: 3,
+            max_attributes_per_span: 1,
+            max_attribute_value_length: 4,
+            ..LimitsConfig::default()
+        };
+        let p = Pipeline::new(table.clone(), ReceiverConfig::default())
+            .with_limits(limits, Arc::new(MemoryGauge::default()));
+        let mut req = request(5);
+        for span in &mut req.resource_spans[0].scope_spans[0].spans {
+            for (k, v) in [("a", "long value"), ("b", "x")] {
+                span.attributes.push(KeyValue {
+                    key: k.into(),
+                    value: Some(AnyValue {
+                        value: Some(Value::StringValue(v.into())),
+                    }),
+                    ..Default::default()
+                });
+            }
+        }
+        let out = p.ingest(&req).unwrap();
+        assert_eq!((out.accepted, out.rejected), (3, 2));
+        assert!(
+            out.message
+                .as_deref()
+                .unwrap()
+                .contains("max_spans_per_request"),
+            "{:?}",
+            out.message
+        );
+        // Per kept span "b" dropped and "long value" cut, and the
+        // resource's "checkout" cut once.
+        assert_eq!(p.stats().attributes_truncated, 7);
+        assert_eq!(table.snapshot().num_rows(), 3);
+    }
+
+    #[test]
+    fn above_the_memory_limit_exports_are_refused_as_retryable() {
+        let table = Arc::new(HotTable::new(spans_schema(), col::START_TIME));
+        let gauge = Arc::new(MemoryGauge::default());
+        let limits = LimitsConfig {
+            memory: bytesize::ByteSize::mib(100),
+            ..LimitsConfig::default()
+        };
+        let p = Pipeline::new(table.clone(), ReceiverConfig::default())
+            .with_limits(limits, gauge.clone());
+        gauge.set(101 * 1024 * 1024);
+        let err = p.ingest(&request(2)).unwrap_err();
+        assert!(err.retryable(), "{err}");
+        assert!(err.to_string().contains("memory limit"), "{err}");
+        assert_eq!(table.snapshot().num_rows(), 0);
+        gauge.set(50 * 1024 * 1024);
+        assert_eq!(p.ingest(&request(2)).unwrap().accepted, 2);
+        assert_eq!(p.stats().refused_overloaded, 1);
     }
 
     #[test]

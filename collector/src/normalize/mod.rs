@@ -32,6 +32,8 @@ pub enum Rejection {
     ParentSpanId(IdError),
     #[error("end_time is {by_ns} ns before start_time, beyond the {tolerance_ns} ns tolerance")]
     EndBeforeStart { by_ns: i64, tolerance_ns: i64 },
+    #[error("the request has more than {0} spans (limits.max_spans_per_request)")]
+    TooManySpans(usize),
 }
 
 /// Knobs of normalization that come from configuration.

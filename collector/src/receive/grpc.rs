@@ -14,9 +14,10 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
-use tracing::error;
+use tracing::{error, warn};
 
-use crate::pipeline::Pipeline;
+use crate::pipeline::{IngestError, Pipeline};
+use crate::rpc_status;
 
 /// The TraceService implementation.
 pub struct GrpcReceiver {
@@ -63,6 +64,16 @@ impl TraceService for GrpcReceiver {
             Ok(outcome) => Ok(Response::new(ExportTraceServiceResponse {
                 partial_success: outcome.partial_success(),
             })),
+            Err(e @ IngestError::Overloaded { .. }) => {
+                warn!(error = %e, "refusing an OTLP/gRPC export: over the memory limit");
+                let details =
+                    rpc_status::retry_after(rpc_status::code::RESOURCE_EXHAUSTED, e.to_string(), 1);
+                Err(Status::with_details(
+                    tonic::Code::ResourceExhausted,
+                    e.to_string(),
+                    bytes::Bytes::from(prost::Message::encode_to_vec(&details)),
+                ))
+            }
             Err(e) if e.retryable() => {
                 error!(error = %e, "logging an OTLP/gRPC export failed; asking to retry");
                 Err(Status::unavailable(format!(

@@ -18,11 +18,11 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use tokio::net::TcpListener;
-use tracing::{debug, error};
+use tracing::{debug, error, warn};
 
 use crate::decode::{self, DecodeError, Encoding};
-use crate::pipeline::{IngestOutcome, Pipeline};
-use crate::rpc_status::{RpcStatus, code};
+use crate::pipeline::{IngestError, IngestOutcome, Pipeline};
+use crate::rpc_status::{self, RpcStatus, code};
 
 /// The OTLP/HTTP routes.
 pub fn http_router(pipeline: Arc<Pipeline>) -> Router {
@@ -119,6 +119,30 @@ async fn export(State(pipeline): State<Arc<Pipeline>>, headers: HeaderMap, body:
     };
     match ingested {
         Ok(outcome) => success(encoding, &outcome),
+        Err(e @ IngestError::Overloaded { .. }) => {
+            warn!(error = %e, "refusing an OTLP/HTTP export: over the memory limit");
+            let mut response = match encoding {
+                Encoding::Protobuf => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::CONTENT_TYPE, encoding.content_type())],
+                    Bytes::from(
+                        rpc_status::retry_after(code::RESOURCE_EXHAUSTED, e.to_string(), 1)
+                            .encode_to_vec(),
+                    ),
+                )
+                    .into_response(),
+                Encoding::Json => status_body(
+                    encoding,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    code::RESOURCE_EXHAUSTED,
+                    e.to_string(),
+                ),
+            };
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            response
+        }
         Err(e) if e.retryable() => {
             error!(error = %e, "logging an OTLP/HTTP export failed; asking to retry");
             let mut response = status_body(
@@ -183,7 +207,14 @@ fn failure(
 
 fn status_body(encoding: Encoding, status: StatusCode, code: i32, message: String) -> Response {
     let body = match encoding {
-        Encoding::Protobuf => Bytes::from(RpcStatus { code, message }.encode_to_vec()),
+        Encoding::Protobuf => Bytes::from(
+            RpcStatus {
+                code,
+                message,
+                details: Vec::new(),
+            }
+            .encode_to_vec(),
+        ),
         Encoding::Json => {
             Bytes::from(serde_json::json!({"code": code, "message": message}).to_string())
         }

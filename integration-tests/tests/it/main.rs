@@ -10,6 +10,7 @@ mod common;
 mod demo;
 mod durability;
 mod otlp_json;
+mod pushback;
 mod python_sdk;
 mod python_stitching;
 mod rust_sdk;

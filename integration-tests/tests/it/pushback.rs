@@ -1,0 +1,131 @@
+//! Pushing back instead of falling over: above `limits.memory` every export
+//! is refused with the codes OTLP clients retry (gRPC `RESOURCE_EXHAUSTED`
+//! with `RetryInfo`, HTTP 429 with `Retry-After`) and nothing is stored;
+//! oversized attributes are cut and counted, never silently.
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use prost::Message;
+use seam_integration_tests::reqwest::blocking_client;
+use seam_integration_tests::{Seam, rows};
+
+use crate::common::{kv, request};
+
+/// `google.rpc.Status` with its details, as a client decodes it.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<prost_types_any::Any>,
+}
+
+mod prost_types_any {
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Any {
+        #[prost(string, tag = "1")]
+        pub type_url: String,
+        #[prost(bytes = "vec", tag = "2")]
+        pub value: Vec<u8>,
+    }
+}
+
+fn config(yaml: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seam.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let path = path.to_str().unwrap().to_owned();
+    (dir, path)
+}
+
+#[test]
+fn above_the_memory_limit_exports_are_refused_as_retryable() {
+    // Any running server is above one mebibyte.
+    let (_dir, path) = config("limits:\n  memory: 1 MiB\n");
+    let seam = Seam::start_with(&["--config", &path], &[]);
+
+    let answer = blocking_client()
+        .post(seam.otlp_http_url())
+        .header("content-type", "application/x-protobuf")
+        .body(request(1, 5, "flood").encode_to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 429);
+    assert_eq!(answer.headers["retry-after"], "1");
+    let status = RpcStatus::decode(answer.bytes()).unwrap();
+    assert_eq!(status.code, 8, "RESOURCE_EXHAUSTED");
+    assert!(
+        status.message.contains("memory limit"),
+        "{}",
+        status.message
+    );
+    assert_eq!(
+        status.details[0].type_url,
+        "type.googleapis.com/google.rpc.RetryInfo"
+    );
+
+    let url = seam.grpc_url();
+    let refused = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            let mut client = TraceServiceClient::connect(url).await.unwrap();
+            client.export(request(2, 5, "flood")).await.unwrap_err()
+        });
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+    let details = RpcStatus::decode(refused.details()).unwrap();
+    assert_eq!(
+        details.details[0].type_url,
+        "type.googleapis.com/google.rpc.RetryInfo"
+    );
+
+    // Nothing was stored, and the server still answers queries.
+    let stored = rows(&seam.sql("SELECT count(*) AS n FROM spans"));
+    assert_eq!(stored[0]["n"], 0);
+    let (_, metrics) = seam.get("/metrics");
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("seam_receiver_refused_overloaded_total 2"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn oversized_attributes_are_cut_and_counted() {
+    let (_dir, path) =
+        config("limits:\n  max_attribute_value_length: 16\n  max_attributes_per_span: 2\n");
+    let seam = Seam::start_with(&["--config", &path], &[]);
+    let mut req = request(3, 1, "big");
+    let span = &mut req.resource_spans[0].scope_spans[0].spans[0];
+    span.attributes = vec![
+        kv("payload", &"x".repeat(10_000)),
+        kv("kept", "ok"),
+        kv("dropped", "past the count"),
+    ];
+    let answer = blocking_client()
+        .post(seam.otlp_http_url())
+        .header("content-type", "application/x-protobuf")
+        .body(req.encode_to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let stored = rows(&seam.sql(
+        "SELECT length(attributes['payload']) AS len, attributes['kept'] AS kept, attributes['dropped'] AS dropped \
+         FROM spans WHERE service_name = 'big'",
+    ));
+    assert_eq!(stored[0]["len"], 16);
+    assert_eq!(stored[0]["kept"], "ok");
+    assert!(stored[0]["dropped"].is_null());
+    let (_, metrics) = seam.get("/metrics");
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("seam_receiver_attributes_truncated_total 2"),
+        "{metrics}"
+    );
+}
