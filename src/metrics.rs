@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
-use seam_collector::Pipeline;
+use seam_collector::{MemoryGauge, Pipeline};
 use seam_correlate::Correlator;
 
 fn series(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
@@ -21,6 +21,15 @@ pub fn renderer(
 ) -> seam_query::api::MetricsRenderer {
     Arc::new(move || {
         let mut out = String::with_capacity(4096);
+        if let Some(rss) = MemoryGauge::sample_rss() {
+            series(
+                &mut out,
+                "process_resident_memory_bytes",
+                "gauge",
+                "Resident memory of the Seam process.",
+                rss,
+            );
+        }
         let i = pipeline.stats();
         series(
             &mut out,
@@ -70,6 +79,13 @@ pub fn renderer(
             "counter",
             "Exports refused above limits.memory.",
             i.refused_overloaded,
+        );
+        series(
+            &mut out,
+            "seam_receiver_refused_busy_total",
+            "counter",
+            "Exports refused after waiting limits.queue_wait for a turn to be stored.",
+            i.refused_busy,
         );
         let c = correlator.stats();
         series(

@@ -31,6 +31,12 @@ pub struct LimitsConfig {
     /// Bytes one attribute value may have; longer values are cut at a
     /// character boundary.
     pub max_attribute_value_length: usize,
+    /// Exports stored at the same time; more wait for a turn.
+    pub max_concurrent_exports: usize,
+    /// How long an export waits for its turn before it is refused as
+    /// retryable: the bound on the queue in front of the store.
+    #[serde(with = "humantime_serde")]
+    pub queue_wait: std::time::Duration,
 }
 
 impl Default for LimitsConfig {
@@ -40,6 +46,8 @@ impl Default for LimitsConfig {
             max_spans_per_request: 100_000,
             max_attributes_per_span: 256,
             max_attribute_value_length: 32 * 1024,
+            max_concurrent_exports: 8,
+            queue_wait: std::time::Duration::from_millis(500),
         }
     }
 }
@@ -71,6 +79,31 @@ impl LimitsConfig {
     }
 }
 
+/// Turns for storing exports: a bounded queue in front of the pipeline.
+#[derive(Debug)]
+pub struct Admission {
+    turns: tokio::sync::Semaphore,
+    wait: std::time::Duration,
+}
+
+impl Admission {
+    pub fn new(limits: &LimitsConfig) -> Self {
+        Self {
+            turns: tokio::sync::Semaphore::new(limits.max_concurrent_exports.max(1)),
+            wait: limits.queue_wait,
+        }
+    }
+
+    /// Waits for a turn, at most `queue_wait`; `None` means the export
+    /// should be refused as retryable.
+    pub async fn turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        tokio::time::timeout(self.wait, self.turns.acquire())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+}
+
 /// The process's resident memory, sampled by the server and read by every
 /// export: reading it per request would cost a system call each.
 #[derive(Debug, Default)]
@@ -96,6 +129,19 @@ impl MemoryGauge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_turn_is_refused_when_none_frees_up_in_time() {
+        let admission = Admission::new(&LimitsConfig {
+            max_concurrent_exports: 1,
+            queue_wait: std::time::Duration::from_millis(50),
+            ..LimitsConfig::default()
+        });
+        let first = admission.turn().await.expect("a free turn");
+        assert!(admission.turn().await.is_none(), "the only turn is taken");
+        drop(first);
+        assert!(admission.turn().await.is_some());
+    }
 
     #[test]
     fn extra_attributes_are_dropped_and_long_values_cut_at_a_char_boundary() {

@@ -21,7 +21,7 @@ use seam_store::{HotTable, StoreError, Wal, WalError};
 use tracing::{debug, error};
 
 use crate::config::ReceiverConfig;
-use crate::limits::{LimitsConfig, MemoryGauge};
+use crate::limits::{Admission, LimitsConfig, MemoryGauge};
 use crate::normalize::{self, ResourceContext, ScopeContext};
 
 /// What happened to one export request.
@@ -59,6 +59,9 @@ pub enum IngestError {
     /// Seam is above its memory limit; the exporter should retry later.
     #[error("the server is above its {limit} memory limit; retry later")]
     Overloaded { limit: String },
+    /// Every turn to store was taken for longer than `limits.queue_wait`.
+    #[error("the server is busy storing other exports; retry later")]
+    Busy,
 }
 
 impl IngestError {
@@ -66,7 +69,13 @@ impl IngestError {
     /// write-ahead log failing is a passing condition (a full or slow
     /// disk), and nothing of the request was kept.
     pub fn retryable(&self) -> bool {
-        matches!(self, Self::Wal(_) | Self::Overloaded { .. })
+        matches!(self, Self::Wal(_) | Self::Overloaded { .. } | Self::Busy)
+    }
+
+    /// Whether this is Seam pushing back under load (retry after a pause),
+    /// rather than failing.
+    pub fn is_pushback(&self) -> bool {
+        matches!(self, Self::Overloaded { .. } | Self::Busy)
     }
 }
 
@@ -80,6 +89,7 @@ pub struct Stats {
     pub malformed_requests: AtomicU64,
     pub attributes_truncated: AtomicU64,
     pub refused_overloaded: AtomicU64,
+    pub refused_busy: AtomicU64,
 }
 
 /// A point-in-time copy of [`Stats`].
@@ -92,6 +102,7 @@ pub struct StatsSnapshot {
     pub malformed_requests: u64,
     pub attributes_truncated: u64,
     pub refused_overloaded: u64,
+    pub refused_busy: u64,
 }
 
 pub struct Pipeline {
@@ -102,6 +113,7 @@ pub struct Pipeline {
     tokens: BearerTokens,
     limits: LimitsConfig,
     memory: Arc<MemoryGauge>,
+    admission: Admission,
     stats: Stats,
 }
 
@@ -123,6 +135,7 @@ impl Pipeline {
             wal: None,
             limits: LimitsConfig::default(),
             memory: Arc::new(MemoryGauge::default()),
+            admission: Admission::new(&LimitsConfig::default()),
             stats: Stats::default(),
         }
     }
@@ -130,9 +143,23 @@ impl Pipeline {
     /// Applies `limits`, reading resident memory from `memory` (which the
     /// server keeps sampled).
     pub fn with_limits(mut self, limits: LimitsConfig, memory: Arc<MemoryGauge>) -> Self {
+        self.admission = Admission::new(&limits);
         self.limits = limits;
         self.memory = memory;
         self
+    }
+
+    /// Waits for a turn to store an export (see `limits.queue_wait`);
+    /// `Err(Busy)` when none came in time. The receivers hold the turn
+    /// while the export is stored.
+    pub async fn turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, IngestError> {
+        match self.admission.turn().await {
+            Some(turn) => Ok(turn),
+            None => {
+                self.stats.refused_busy.fetch_add(1, Ordering::Relaxed);
+                Err(IngestError::Busy)
+            }
+        }
     }
 
     /// Logs every request with accepted spans to `wal` before storing it.
@@ -301,6 +328,7 @@ impl Pipeline {
             malformed_requests: s.malformed_requests.load(Ordering::Relaxed),
             attributes_truncated: s.attributes_truncated.load(Ordering::Relaxed),
             refused_overloaded: s.refused_overloaded.load(Ordering::Relaxed),
+            refused_busy: s.refused_busy.load(Ordering::Relaxed),
         }
     }
 }

@@ -16,7 +16,7 @@ use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 use tracing::{error, warn};
 
-use crate::pipeline::{IngestError, Pipeline};
+use crate::pipeline::Pipeline;
 use crate::rpc_status;
 
 /// The TraceService implementation.
@@ -57,15 +57,18 @@ impl TraceService for GrpcReceiver {
         // disk delays this export, not every connection.
         let pipeline = self.pipeline.clone();
         let request = request.into_inner();
-        let ingested = tokio::task::spawn_blocking(move || pipeline.ingest(&request))
-            .await
-            .map_err(|e| Status::internal(format!("ingest task failed: {e}")))?;
+        let ingested = match self.pipeline.turn().await {
+            Ok(_turn) => tokio::task::spawn_blocking(move || pipeline.ingest(&request))
+                .await
+                .map_err(|e| Status::internal(format!("ingest task failed: {e}")))?,
+            Err(busy) => Err(busy),
+        };
         match ingested {
             Ok(outcome) => Ok(Response::new(ExportTraceServiceResponse {
                 partial_success: outcome.partial_success(),
             })),
-            Err(e @ IngestError::Overloaded { .. }) => {
-                warn!(error = %e, "refusing an OTLP/gRPC export: over the memory limit");
+            Err(e) if e.is_pushback() => {
+                warn!(error = %e, "pushing back on an OTLP/gRPC export");
                 let details =
                     rpc_status::retry_after(rpc_status::code::RESOURCE_EXHAUSTED, e.to_string(), 1);
                 Err(Status::with_details(

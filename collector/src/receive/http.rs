@@ -105,7 +105,13 @@ async fn export(State(pipeline): State<Arc<Pipeline>>, headers: HeaderMap, body:
     };
     // Ingest syncs the write-ahead log: off the async workers.
     let worker = pipeline.clone();
-    let ingested = match tokio::task::spawn_blocking(move || worker.ingest(&request)).await {
+    let turn = match pipeline.turn().await {
+        Ok(turn) => turn,
+        Err(busy) => return refusal(encoding, &busy),
+    };
+    let stored = tokio::task::spawn_blocking(move || worker.ingest(&request)).await;
+    drop(turn);
+    let ingested = match stored {
         Ok(ingested) => ingested,
         Err(e) => {
             error!(error = %e, "ingest task failed");
@@ -119,30 +125,7 @@ async fn export(State(pipeline): State<Arc<Pipeline>>, headers: HeaderMap, body:
     };
     match ingested {
         Ok(outcome) => success(encoding, &outcome),
-        Err(e @ IngestError::Overloaded { .. }) => {
-            warn!(error = %e, "refusing an OTLP/HTTP export: over the memory limit");
-            let mut response = match encoding {
-                Encoding::Protobuf => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [(header::CONTENT_TYPE, encoding.content_type())],
-                    Bytes::from(
-                        rpc_status::retry_after(code::RESOURCE_EXHAUSTED, e.to_string(), 1)
-                            .encode_to_vec(),
-                    ),
-                )
-                    .into_response(),
-                Encoding::Json => status_body(
-                    encoding,
-                    StatusCode::TOO_MANY_REQUESTS,
-                    code::RESOURCE_EXHAUSTED,
-                    e.to_string(),
-                ),
-            };
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
-            response
-        }
+        Err(e) if e.is_pushback() => refusal(encoding, &e),
         Err(e) if e.retryable() => {
             error!(error = %e, "logging an OTLP/HTTP export failed; asking to retry");
             let mut response = status_body(
@@ -166,6 +149,33 @@ async fn export(State(pipeline): State<Arc<Pipeline>>, headers: HeaderMap, body:
             )
         }
     }
+}
+
+/// Pushback: 429 with `Retry-After`, and a `RetryInfo` in the protobuf
+/// body, which OTLP clients read as "retry this later".
+fn refusal(encoding: Encoding, error: &IngestError) -> Response {
+    warn!(%error, "pushing back on an OTLP/HTTP export");
+    let mut response = match encoding {
+        Encoding::Protobuf => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::CONTENT_TYPE, encoding.content_type())],
+            Bytes::from(
+                rpc_status::retry_after(code::RESOURCE_EXHAUSTED, error.to_string(), 1)
+                    .encode_to_vec(),
+            ),
+        )
+            .into_response(),
+        Encoding::Json => status_body(
+            encoding,
+            StatusCode::TOO_MANY_REQUESTS,
+            code::RESOURCE_EXHAUSTED,
+            error.to_string(),
+        ),
+    };
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+    response
 }
 
 fn success(encoding: Encoding, outcome: &IngestOutcome) -> Response {

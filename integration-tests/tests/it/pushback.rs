@@ -129,3 +129,79 @@ fn oversized_attributes_are_cut_and_counted() {
         "{metrics}"
     );
 }
+
+/// More load than one turn at a time can take: every answer is a success
+/// or a retryable refusal, and everything acknowledged is stored, once.
+#[test]
+fn a_flood_gets_only_successes_and_retryable_refusals() {
+    let (_dir, path) =
+        config("limits:\n  max_concurrent_exports: 1\n  queue_wait: 0ms\n  memory: 1 GiB\n");
+    let seam = Seam::start_with(&["--config", &path], &[]);
+    let url = seam.otlp_http_url();
+    let senders: Vec<_> = (0..12u8)
+        .map(|t| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let client = blocking_client();
+                let (mut acked, mut refused) = (0u64, 0u64);
+                for i in 0..15u8 {
+                    // Distinct trace per request: seed from sender and round.
+                    let seed = t.wrapping_mul(16).wrapping_add(i);
+                    let mut req = request(seed, 200, "flood");
+                    for span in &mut req.resource_spans[0].scope_spans[0].spans {
+                        span.trace_id[0] = t;
+                        span.trace_id[1] = i;
+                    }
+                    let answer = client
+                        .post(url.clone())
+                        .header("content-type", "application/x-protobuf")
+                        .body(req.encode_to_vec())
+                        .send()
+                        .unwrap();
+                    match answer.status().as_u16() {
+                        200 => acked += 200,
+                        429 => {
+                            assert_eq!(answer.headers["retry-after"], "1");
+                            refused += 1;
+                        }
+                        other => panic!("not a retryable answer: {other}"),
+                    }
+                }
+                (acked, refused)
+            })
+        })
+        .collect();
+    let (mut acked, mut refused) = (0, 0);
+    for s in senders {
+        let (a, r) = s.join().unwrap();
+        acked += a;
+        refused += r;
+    }
+    assert!(
+        refused > 0,
+        "twelve senders against one turn were never refused"
+    );
+    let stored = rows(&seam.sql(
+        "SELECT count(*) AS n, count(DISTINCT trace_id || span_id) AS distinct_spans FROM spans WHERE service_name = 'flood'",
+    ));
+    assert_eq!(
+        stored[0]["n"], acked,
+        "every acknowledged span, and only those"
+    );
+    assert_eq!(stored[0]["distinct_spans"], acked, "none twice");
+    let (_, metrics) = seam.get("/metrics");
+    let metrics = metrics.as_str().unwrap().to_owned();
+    let rss: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no RSS in {metrics}"));
+    assert!(
+        rss < 1024.0 * 1024.0 * 1024.0,
+        "RSS {rss} above the 1 GiB limit"
+    );
+    assert!(
+        metrics.contains(&format!("seam_receiver_refused_busy_total {refused}")),
+        "{metrics}"
+    );
+}
