@@ -200,6 +200,10 @@ fn a_flood_gets_only_successes_and_retryable_refusals() {
         rss < 1024.0 * 1024.0 * 1024.0,
         "RSS {rss} above the 1 GiB limit"
     );
+    eprintln!(
+        "flood: {acked} spans acknowledged, {refused} requests refused (429), server RSS {:.0} MiB",
+        rss / 1048576.0
+    );
     assert!(
         metrics.contains(&format!("seam_receiver_refused_busy_total {refused}")),
         "{metrics}"
