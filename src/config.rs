@@ -11,6 +11,7 @@ use seam_store::WalConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::ServeArgs;
+use crate::tls::TlsConfig;
 
 /// Everything `seam serve` can be told.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,6 +29,8 @@ pub struct Config {
     pub receiver: ReceiverConfig,
     /// SQL and trace API: time, memory and result limits.
     pub query: QueryConfig,
+    /// TLS for the listeners.
+    pub tls: TlsConfig,
     /// Memory above which exports are refused, and what one request may carry.
     pub limits: LimitsConfig,
     /// The write-ahead log: when an acknowledged export reaches the disk.
@@ -45,6 +48,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./seam-data"),
             receiver: ReceiverConfig::default(),
             query: QueryConfig::default(),
+            tls: TlsConfig::default(),
             limits: LimitsConfig::default(),
             wal: WalConfig::default(),
             correlation: CorrelationConfig::default(),

@@ -18,6 +18,7 @@ use tracing::{info, warn};
 
 use crate::cli::ServeArgs;
 use crate::config::Config;
+use crate::tls::Listener;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::load(&args)?;
@@ -107,6 +108,7 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     );
     let readiness = Readiness::default();
 
+    let tls = config.tls.load()?;
     let grpc = bind("OTLP/gRPC", &config.grpc_listen).await?;
     let http = bind("OTLP/HTTP", &config.http_listen).await?;
     let api = bind("API", &config.api_listen).await?;
@@ -130,20 +132,28 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         }
     };
 
+    let tls_for = |listener: Listener| tls.as_ref().filter(|t| t.serves(listener));
     let grpc_task = tokio::spawn(seam_collector::serve_grpc(
         grpc,
         pipeline.clone(),
+        tls_for(Listener::Grpc).map(|t| t.pem.clone()),
         stopped(),
     ));
-    let http_task = tokio::spawn(seam_collector::serve_http(
+    let http_task = tokio::spawn(serve_router(
         http,
         seam_collector::http_router(pipeline.clone()),
+        tls_for(Listener::Http).map(|t| t.rustls.clone()),
         stopped(),
     ));
     let api_router = seam_query::api_router(ApiState::new(engine, readiness.clone()).with_metrics(
         crate::metrics::renderer(pipeline.clone(), correlator.clone()),
     ));
-    let api_task = tokio::spawn(serve_api(api, api_router, stopped()));
+    let api_task = tokio::spawn(serve_router(
+        api,
+        api_router,
+        tls_for(Listener::Api).map(|t| t.rustls.clone()),
+        stopped(),
+    ));
     let memory_task = tokio::spawn(sample_memory(memory, stopped()));
     let wal_task = (wal.config().sync == SyncPolicy::Interval)
         .then(|| tokio::spawn(sync_wal(wal.clone(), stopped())));
@@ -319,13 +329,28 @@ async fn write_checkpoint(correlator: &Arc<Correlator>, path: &std::path::Path) 
     }
 }
 
-async fn serve_api(
+/// Serves an HTTP router (the OTLP/HTTP receiver or the API) until
+/// `shutdown`, in plain text or, with `tls`, TLS only.
+async fn serve_router(
     listener: TcpListener,
     router: axum::Router,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
+    let Some(tls) = tls else {
+        return axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+    };
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    });
+    axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+        .handle(handle)
+        .serve(router.into_make_service())
         .await
 }
 

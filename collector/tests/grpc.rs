@@ -40,7 +40,7 @@ async fn start(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(serve_grpc(listener, pipeline, async {
+    tokio::spawn(serve_grpc(listener, pipeline, None, async {
         let _ = rx.await;
     }));
     (table, addr, tx)

@@ -21,7 +21,9 @@ def exporter_for(protocol, endpoint):
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        return OTLPSpanExporter(endpoint=endpoint, insecure=True)
+        # An https endpoint means TLS, with the CA from
+        # OTEL_EXPORTER_OTLP_CERTIFICATE, as the exporter documents.
+        return OTLPSpanExporter(endpoint=endpoint, insecure=not endpoint.startswith("https://"))
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")

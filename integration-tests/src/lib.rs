@@ -80,9 +80,33 @@ impl Seam {
         Self::start_raw(&full, envs)
     }
 
+    /// Starts `seam serve` with the API behind TLS: the harness's own
+    /// plain-HTTP readiness check cannot reach it, so this returns once the
+    /// listening line is printed and the caller checks readiness itself.
+    pub fn start_tls_api(args: &[&str]) -> Self {
+        let mut full = vec![
+            "serve",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+        ];
+        full.extend_from_slice(args);
+        Self::spawn(&full, &[])
+    }
+
     /// Starts the binary with exactly `args`, `SEAM_DATA_DIR` pointing at a
     /// fresh temporary directory (`envs` may override it).
     pub fn start_raw(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let seam = Self::spawn(args, envs);
+        seam.wait_ready();
+        seam
+    }
+
+    /// Starts the binary and waits for its listening line.
+    fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().expect("temp dir");
         let data_dir = tmp.path().join("data");
         let mut cmd = Command::new(seam_bin());
@@ -121,7 +145,7 @@ impl Seam {
                 );
             }
         };
-        let seam = Seam {
+        Seam {
             child,
             grpc: parse_addr(&line, "grpc="),
             http: parse_addr(&line, "http="),
@@ -129,9 +153,7 @@ impl Seam {
             data_dir,
             logs,
             _tmp: Some(tmp),
-        };
-        seam.wait_ready();
-        seam
+        }
     }
 
     fn wait_ready(&self) {
@@ -274,14 +296,28 @@ fn sdk_endpoint(seam: &Seam, protocol: &str) -> String {
 /// Runs `python/<script>` with the SDK's venv and parses the JSON it
 /// prints; a failed run shows the script's stderr and the server's logs.
 fn run_python<T: serde::de::DeserializeOwned>(seam: &Seam, script: &str, args: &[String]) -> T {
+    run_python_env(seam, script, args, &[])
+}
+
+fn run_python_env<T: serde::de::DeserializeOwned>(
+    seam: &Seam,
+    script: &str,
+    args: &[String],
+    envs: &[(&str, &str)],
+) -> T {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("python")
         .join(script);
-    let out = Command::new(python())
-        .arg(path)
-        .args(args)
-        .output()
-        .expect("run python");
+    let mut cmd = Command::new(python());
+    cmd.arg(path).args(args);
+    if !envs.is_empty() {
+        // `requests` lets these variables override the CA file an exporter
+        // configures, so a machine that sets them would test its own CA
+        // bundle instead of the one given.
+        cmd.env_remove("REQUESTS_CA_BUNDLE")
+            .env_remove("CURL_CA_BUNDLE");
+    }
+    let out = cmd.envs(envs.iter().copied()).output().expect("run python");
     assert!(
         out.status.success(),
         "{script} failed: {}\nseam logs:\n{}",
@@ -308,6 +344,38 @@ pub fn export_with_python(seam: &Seam, protocol: &str, service: &str) -> PythonE
         service,
     ];
     run_python(seam, "export_spans.py", &args.map(str::to_owned))
+}
+
+/// Exports with `python/export_spans.py` over TLS to `endpoint`
+/// (`https://…`), trusting the certificate at `ca` as the SDK's
+/// `OTEL_EXPORTER_OTLP_CERTIFICATE`.
+pub fn export_with_python_tls(
+    seam: &Seam,
+    protocol: &str,
+    endpoint: &str,
+    ca: &str,
+) -> PythonExport {
+    let args = [
+        "--protocol",
+        protocol,
+        "--endpoint",
+        endpoint,
+        "--service",
+        "tls",
+    ];
+    run_python_env(
+        seam,
+        "export_spans.py",
+        &args.map(str::to_owned),
+        &[("OTEL_EXPORTER_OTLP_CERTIFICATE", ca)],
+    )
+}
+
+/// The test certificate and key (see `fixtures/README.md`).
+pub fn tls_fixture() -> (String, String) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let path = |f: &str| dir.join(f).to_str().expect("UTF-8 path").to_owned();
+    (path("tls-cert.pem"), path("tls-key.pem"))
 }
 
 /// Runs `python/journeys.py` (the OpenTelemetry Python SDK) for

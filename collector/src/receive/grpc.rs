@@ -93,12 +93,22 @@ impl TraceService for GrpcReceiver {
 
 /// Serves OTLP/gRPC on `listener` until `shutdown` resolves, then finishes
 /// in-flight exports.
+///
+/// With `tls` (a PEM certificate chain and key) connections are TLS only.
 pub async fn serve_grpc(
     listener: TcpListener,
     pipeline: Arc<Pipeline>,
+    tls: Option<(Vec<u8>, Vec<u8>)>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some((cert, key)) = tls {
+        server = server.tls_config(
+            tonic::transport::ServerTlsConfig::new()
+                .identity(tonic::transport::Identity::from_pem(cert, key)),
+        )?;
+    }
+    server
         .add_service(GrpcReceiver::service(pipeline))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await

@@ -16,3 +16,4 @@ mod python_stitching;
 mod rust_sdk;
 mod rust_stitching;
 mod sql_api;
+mod tls;
