@@ -67,34 +67,14 @@ impl Seam {
     /// Starts `seam serve` on free ports with extra arguments and
     /// environment variables.
     pub fn start_with(args: &[&str], envs: &[(&str, &str)]) -> Self {
-        let mut full = vec![
-            "serve",
-            "--grpc-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--api-listen",
-            "127.0.0.1:0",
-        ];
-        full.extend_from_slice(args);
-        Self::start_raw(&full, envs)
+        Self::start_raw(&serve_args(args), envs)
     }
 
     /// Starts `seam serve` with the API behind TLS: the harness's own
     /// plain-HTTP readiness check cannot reach it, so this returns once the
     /// listening line is printed and the caller checks readiness itself.
     pub fn start_tls_api(args: &[&str]) -> Self {
-        let mut full = vec![
-            "serve",
-            "--grpc-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--api-listen",
-            "127.0.0.1:0",
-        ];
-        full.extend_from_slice(args);
-        Self::spawn(&full, &[])
+        Self::spawn(&serve_args(args), &[])
     }
 
     /// Starts the binary with exactly `args`, `SEAM_DATA_DIR` pointing at a
@@ -412,6 +392,21 @@ pub fn wait_for_rows(seam: &Seam, sql: &str, rows: usize, timeout: Duration) -> 
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// `serve` on free loopback ports, then `args`.
+fn serve_args<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut full = vec![
+        "serve",
+        "--grpc-listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--api-listen",
+        "127.0.0.1:0",
+    ];
+    full.extend_from_slice(args);
+    full
 }
 
 fn parse_addr(line: &str, key: &str) -> SocketAddr {

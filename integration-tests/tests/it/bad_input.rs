@@ -9,16 +9,7 @@ use prost::Message;
 use seam_integration_tests::Seam;
 use seam_integration_tests::reqwest::blocking_client;
 
-use crate::common::{count, post_protobuf, request};
-
-/// `google.rpc.Status`, as an OTLP client decodes an error body.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-}
+use crate::common::{RpcStatus, count, post_protobuf, request};
 
 fn small_limits() -> (Seam, tempfile::NamedTempFile) {
     let mut config = tempfile::NamedTempFile::new().unwrap();

@@ -155,3 +155,33 @@ pub fn span_named<'a>(trace: &'a serde_json::Value, name: &str) -> &'a serde_jso
         .find(|s| s["name"] == name)
         .unwrap_or_else(|| panic!("no span {name} in {trace}"))
 }
+
+/// `google.rpc.Status` with its details, as an OTLP client decodes an
+/// error body or a gRPC status's details.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+    #[prost(message, repeated, tag = "3")]
+    pub details: Vec<ProtoAny>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ProtoAny {
+    #[prost(string, tag = "1")]
+    pub type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    pub value: Vec<u8>,
+}
+
+/// A config file holding `yaml`, kept as long as the returned directory.
+pub fn config_file(yaml: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seam.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let path = path.to_str().unwrap().to_owned();
+    (dir, path)
+}

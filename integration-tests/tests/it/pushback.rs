@@ -8,36 +8,7 @@ use prost::Message;
 use seam_integration_tests::reqwest::blocking_client;
 use seam_integration_tests::{Seam, rows};
 
-use crate::common::{kv, request};
-
-/// `google.rpc.Status` with its details, as a client decodes it.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<prost_types_any::Any>,
-}
-
-mod prost_types_any {
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Any {
-        #[prost(string, tag = "1")]
-        pub type_url: String,
-        #[prost(bytes = "vec", tag = "2")]
-        pub value: Vec<u8>,
-    }
-}
-
-fn config(yaml: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("seam.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    let path = path.to_str().unwrap().to_owned();
-    (dir, path)
-}
+use crate::common::{RpcStatus, config_file as config, kv, request};
 
 #[test]
 fn above_the_memory_limit_exports_are_refused_as_retryable() {

@@ -9,6 +9,8 @@ use serde_json::{Map, Value, json};
 
 use seam_integration_tests::{Seam, rows, run_journeys, wait_for_rows};
 
+use crate::common::config_file as config;
+
 type Row = Map<String, Value>;
 
 const BOUNDARY_COLUMNS: &str = "kind, stitched_by, correlation_key, correlation_value, producer_trace_id, producer_span_id, \
@@ -38,15 +40,6 @@ fn joins(b: &Row, ids: &Value) {
     ] {
         assert_eq!(b[column], ids[key], "{column}");
     }
-}
-
-/// A config file in a temporary directory, kept as long as the guard.
-fn config(yaml: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("seam.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    let path = path.to_str().unwrap().to_owned();
-    (dir, path)
 }
 
 #[test]
