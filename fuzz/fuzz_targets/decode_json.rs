@@ -1,0 +1,11 @@
+//! OTLP JSON bodies, with every trap the decoder handles (hex ids, enum
+//! names, snake_case, 64-bit integers as strings): a request or an error,
+//! never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use seam_collector::decode::{Encoding, decode};
+
+fuzz_target!(|body: &[u8]| {
+    let _ = decode(body, Encoding::Json);
+});
