@@ -7,7 +7,7 @@ use anyhow::Context;
 use seam_collector::{LimitsConfig, ReceiverConfig};
 use seam_correlate::CorrelationConfig;
 use seam_query::QueryConfig;
-use seam_store::WalConfig;
+use seam_store::{RetentionConfig, StorageConfig, WalConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::ServeArgs;
@@ -35,6 +35,10 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The write-ahead log: when an acknowledged export reaches the disk.
     pub wal: WalConfig,
+    /// When hot rows are sealed into Parquet files, and how those are laid out and merged.
+    pub storage: StorageConfig,
+    /// How long sealed data is kept, and how much of it.
+    pub retention: RetentionConfig,
     /// Stitching across queues and platforms, flows, cold starts.
     pub correlation: CorrelationConfig,
 }
@@ -51,6 +55,8 @@ impl Default for Config {
             tls: TlsConfig::default(),
             limits: LimitsConfig::default(),
             wal: WalConfig::default(),
+            storage: StorageConfig::default(),
+            retention: RetentionConfig::default(),
             correlation: CorrelationConfig::default(),
         }
     }

@@ -10,6 +10,7 @@ mod config;
 mod metrics;
 mod query_cmd;
 mod serve;
+mod storage;
 mod tls;
 
 use clap::Parser;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use seam_collector::{MemoryGauge, Pipeline};
 use seam_correlate::Correlator;
+use seam_store::Store;
 
 fn series(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
     let _ = writeln!(out, "# HELP {name} {help}");
@@ -14,13 +15,131 @@ fn series(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
     let _ = writeln!(out, "{name} {value}");
 }
 
+/// One metric with a series per label value.
+fn labelled<V: std::fmt::Display>(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    label: &str,
+    values: impl IntoIterator<Item = (String, V)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (key, value) in values {
+        let _ = writeln!(out, "{name}{{{label}=\"{key}\"}} {value}");
+    }
+}
+
+fn store_metrics(out: &mut String, store: &Store) {
+    let s = store.stats();
+    let per_table = |f: fn(&seam_store::TableStats) -> u64| {
+        s.tables
+            .iter()
+            .map(move |t| (t.name.clone(), f(t)))
+            .collect::<Vec<_>>()
+    };
+    labelled(
+        out,
+        "seam_store_hot_rows",
+        "gauge",
+        "Rows in memory, not sealed yet.",
+        "table",
+        per_table(|t| t.hot_rows),
+    );
+    labelled(
+        out,
+        "seam_store_hot_bytes",
+        "gauge",
+        "Memory held by rows not sealed yet.",
+        "table",
+        per_table(|t| t.hot_bytes),
+    );
+    labelled(
+        out,
+        "seam_store_sealed_files",
+        "gauge",
+        "Sealed Parquet files.",
+        "table",
+        per_table(|t| t.sealed_files),
+    );
+    labelled(
+        out,
+        "seam_store_sealed_rows",
+        "gauge",
+        "Rows in sealed Parquet files.",
+        "table",
+        per_table(|t| t.sealed_rows),
+    );
+    labelled(
+        out,
+        "seam_store_sealed_bytes",
+        "gauge",
+        "Bytes of sealed Parquet files on disk.",
+        "table",
+        per_table(|t| t.sealed_bytes),
+    );
+    series(
+        out,
+        "seam_wal_bytes",
+        "gauge",
+        "Bytes of write-ahead log on disk (what a restart replays).",
+        s.wal_bytes,
+    );
+    series(
+        out,
+        "seam_store_seals_total",
+        "counter",
+        "Seals of hot rows into Parquet files.",
+        s.seals,
+    );
+    series(
+        out,
+        "seam_store_seal_failures_total",
+        "counter",
+        "Seals that failed; their rows stay in memory and in the log.",
+        s.seal_failures,
+    );
+    series(
+        out,
+        "seam_store_compactions_total",
+        "counter",
+        "Merges of small sealed files.",
+        s.compactions,
+    );
+    labelled(
+        out,
+        "seam_retention_deleted_files_total",
+        "counter",
+        "Sealed files deleted by retention.",
+        "reason",
+        [
+            ("age".to_owned(), s.deleted_age_files),
+            ("disk".to_owned(), s.deleted_disk_files),
+        ],
+    );
+    labelled(
+        out,
+        "seam_retention_deleted_rows_total",
+        "counter",
+        "Rows deleted by retention.",
+        "reason",
+        [
+            ("age".to_owned(), s.deleted_age_rows),
+            ("disk".to_owned(), s.deleted_disk_rows),
+        ],
+    );
+}
+
 /// The renderer the API serves.
 pub fn renderer(
     pipeline: Arc<Pipeline>,
     correlator: Arc<Correlator>,
+    store: Arc<Store>,
 ) -> seam_query::api::MetricsRenderer {
     Arc::new(move || {
         let mut out = String::with_capacity(4096);
+        store_metrics(&mut out, &store);
         if let Some(rss) = MemoryGauge::sample_rss() {
             series(
                 &mut out,

@@ -7,11 +7,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
-use seam_collector::{MemoryGauge, Pipeline, now_unix_nano};
-use seam_correlate::{Correlator, boundaries_schema, boundary_col, orphan_col, orphans_schema};
-use seam_model::schema::{col, spans_schema};
+use seam_collector::{MemoryGauge, Pipeline};
+use seam_correlate::Correlator;
 use seam_query::{ApiState, Correlation, QueryEngine, Readiness};
-use seam_store::{HotTable, Replay, SyncPolicy, Wal};
+use seam_store::{Replay, Store, SyncPolicy, Wal};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -70,38 +69,39 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
 
-    let spans = Arc::new(HotTable::new(spans_schema(), col::START_TIME));
-    let correlation = Correlation {
-        boundaries: Arc::new(HotTable::new(
-            boundaries_schema(),
-            boundary_col::CONSUMER_TIME,
-        )),
-        orphans: Arc::new(HotTable::new(orphans_schema(), orphan_col::TIME)),
-        view: seam_correlate::CorrelationView::empty(),
-    };
+    let opened = Store::open(
+        &config.data_dir,
+        config.storage.clone(),
+        config.retention.clone(),
+        config.wal.clone(),
+        crate::storage::tables(),
+    )
+    .context("opening the store")?;
+    let store = Arc::new(opened.store);
+    let spans = store.table("spans");
     let correlator = Arc::new(Correlator::new(
         config.correlation.clone(),
-        correlation.boundaries.clone(),
-        correlation.orphans.clone(),
+        store.table("boundaries"),
+        store.table("orphans"),
     ));
-    let checkpoint = config.data_dir.join("correlation.state");
-    restore(&correlator, &checkpoint);
+    if let Some(state) = &opened.state {
+        restore(&correlator, state);
+    }
     let correlation = Correlation {
+        boundaries: store.table("boundaries"),
+        orphans: store.table("orphans"),
         view: correlator.view(),
-        ..correlation
     };
-    let (wal, replay) = Wal::open(&config.data_dir.join("wal"), config.wal.clone())
-        .context("opening the write-ahead log")?;
-    let wal = Arc::new(wal);
+    let wal = store.wal().clone();
     let memory = Arc::new(MemoryGauge::default());
     memory.set(MemoryGauge::sample_rss().unwrap_or(0));
     let pipeline = Arc::new(
         Pipeline::new(spans.clone(), config.receiver.clone())
             .with_correlator(correlator.clone())
-            .with_wal(wal.clone())
+            .with_wal(wal.clone(), store.gate().clone())
             .with_limits(config.limits.clone(), memory.clone()),
     );
-    recover(&pipeline, replay)?;
+    recover(&pipeline, opened.replay)?;
     let engine = Arc::new(
         QueryEngine::with_correlation(spans.clone(), correlation, config.query.clone())
             .context("starting the query engine")?,
@@ -146,7 +146,7 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         stopped(),
     ));
     let api_router = seam_query::api_router(ApiState::new(engine, readiness.clone()).with_metrics(
-        crate::metrics::renderer(pipeline.clone(), correlator.clone()),
+        crate::metrics::renderer(pipeline.clone(), correlator.clone(), store.clone()),
     ));
     let api_task = tokio::spawn(serve_router(
         api,
@@ -157,7 +157,11 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     let memory_task = tokio::spawn(sample_memory(memory, stopped()));
     let wal_task = (wal.config().sync == SyncPolicy::Interval)
         .then(|| tokio::spawn(sync_wal(wal.clone(), stopped())));
-    let upkeep_task = tokio::spawn(upkeep(correlator.clone(), checkpoint.clone(), stopped()));
+    let upkeep_task = tokio::spawn(crate::storage::upkeep(
+        store.clone(),
+        correlator.clone(),
+        stopped(),
+    ));
     let demo_task = demo.then(|| {
         info!("demo: a simulated hybrid application is exporting to this server");
         tokio::spawn(seam_demo::run(
@@ -192,8 +196,8 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         task.await.context("write-ahead log sync task")?;
     }
     wal.sync().context("syncing the write-ahead log")?;
-    // The receivers are closed: nothing changes the state after this write.
-    write_checkpoint(&correlator, &checkpoint).await;
+    // The receivers are closed: a last seal leaves nothing to replay.
+    crate::storage::seal(&store, &correlator).await;
     info!("stopped");
     Ok(())
 }
@@ -269,12 +273,12 @@ async fn sync_wal(wal: Arc<Wal>, stopped: impl Future<Output = ()>) {
     }
 }
 
-/// Reads the correlation checkpoint; an unreadable one is logged and set
-/// aside, and the server starts with empty correlation state rather than
-/// not at all.
-fn restore(correlator: &Correlator, path: &std::path::Path) {
-    match correlator.restore(path) {
-        Ok(true) => {
+/// Installs the correlation state kept with the last seal; an unreadable
+/// one is logged and the server starts with empty correlation state
+/// rather than not at all (the spans themselves are unaffected).
+fn restore(correlator: &Correlator, state: &[u8]) {
+    match correlator.restore_bytes(state, "the correlation state of the last seal") {
+        Ok(()) => {
             let stats = correlator.stats();
             info!(
                 pending_halves = stats.pending_halves,
@@ -283,49 +287,7 @@ fn restore(correlator: &Correlator, path: &std::path::Path) {
                 "restored correlation state"
             );
         }
-        Ok(false) => {}
-        Err(e) => {
-            let aside = path.with_extension("state.corrupt");
-            warn!(error = %e, moved_to = %aside.display(), "ignoring the correlation checkpoint");
-            let _ = std::fs::rename(path, aside);
-        }
-    }
-}
-
-/// Once a second, lets expired halves go (orphans); every
-/// `checkpoint_interval`, writes the state if it changed.
-async fn upkeep(
-    correlator: Arc<Correlator>,
-    checkpoint: std::path::PathBuf,
-    stopped: impl Future<Output = ()>,
-) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let interval = correlator.config().checkpoint_interval;
-    let mut last_checkpoint = tokio::time::Instant::now();
-    tokio::pin!(stopped);
-    loop {
-        tokio::select! {
-            _ = &mut stopped => return,
-            _ = tick.tick() => {}
-        }
-        if let Err(e) = correlator.tick(now_unix_nano()) {
-            warn!(error = %e, "expiring correlation state");
-        }
-        if last_checkpoint.elapsed() >= interval {
-            last_checkpoint = tokio::time::Instant::now();
-            write_checkpoint(&correlator, &checkpoint).await;
-        }
-    }
-}
-
-async fn write_checkpoint(correlator: &Arc<Correlator>, path: &std::path::Path) {
-    let (correlator, path) = (correlator.clone(), path.to_owned());
-    let written = tokio::task::spawn_blocking(move || correlator.checkpoint(&path)).await;
-    match written {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => warn!(error = %e, "writing the correlation checkpoint"),
-        Err(e) => warn!(error = %e, "checkpoint task failed"),
+        Err(e) => warn!(error = %e, "ignoring the correlation state; starting with none"),
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! receive::grpc ─┐
-//!                ├─▶ decode ─▶ Pipeline::ingest ─▶ normalize ─▶ SpanBatchBuilder ─▶ HotTable
+//!                ├─▶ decode ─▶ Pipeline::ingest ─▶ normalize ─▶ SpanBatchBuilder ─▶ Table
 //! receive::http ─┘
 //! ```
 //!

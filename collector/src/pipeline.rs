@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use prost::Message;
 use seam_correlate::Correlator;
 use seam_model::{BearerTokens, SpanBatchBuilder};
-use seam_store::{HotTable, StoreError, Wal, WalError};
+use seam_store::{CutGate, StoreError, Table, Wal, WalError};
 use tracing::{debug, error};
 
 use crate::config::ReceiverConfig;
@@ -106,10 +106,11 @@ pub struct StatsSnapshot {
 }
 
 pub struct Pipeline {
-    spans: Arc<HotTable>,
+    spans: Arc<Table>,
     config: ReceiverConfig,
     correlator: Option<Arc<Correlator>>,
     wal: Option<Arc<Wal>>,
+    gate: Arc<CutGate>,
     tokens: BearerTokens,
     limits: LimitsConfig,
     memory: Arc<MemoryGauge>,
@@ -126,13 +127,14 @@ pub fn now_unix_nano() -> i64 {
 }
 
 impl Pipeline {
-    pub fn new(spans: Arc<HotTable>, config: ReceiverConfig) -> Self {
+    pub fn new(spans: Arc<Table>, config: ReceiverConfig) -> Self {
         Self {
             tokens: BearerTokens::new(config.bearer_tokens.clone()),
             spans,
             config,
             correlator: None,
             wal: None,
+            gate: Arc::default(),
             limits: LimitsConfig::default(),
             memory: Arc::new(MemoryGauge::default()),
             admission: Admission::new(&LimitsConfig::default()),
@@ -162,9 +164,11 @@ impl Pipeline {
         }
     }
 
-    /// Logs every request with accepted spans to `wal` before storing it.
-    pub fn with_wal(mut self, wal: Arc<Wal>) -> Self {
+    /// Logs every request with accepted spans to `wal` before storing it,
+    /// inside `gate`, so a seal never cuts between the log and the tables.
+    pub fn with_wal(mut self, wal: Arc<Wal>, gate: Arc<CutGate>) -> Self {
         self.wal = Some(wal);
+        self.gate = gate;
         self
     }
 
@@ -282,6 +286,9 @@ impl Pipeline {
                 "rejected spans"
             );
         }
+        // Logging, storing and correlating are one step for a seal: it
+        // cuts before or after all three, never between.
+        let _step = self.gate.enter();
         if !builder.is_empty() {
             let batch = builder.finish()?;
             if log && let Some(wal) = &self.wal {
@@ -376,8 +383,8 @@ pub(crate) mod tests {
         }
     }
 
-    fn pipeline() -> (Arc<HotTable>, Pipeline) {
-        let table = Arc::new(HotTable::new(spans_schema(), col::START_TIME));
+    fn pipeline() -> (Arc<Table>, Pipeline) {
+        let table = Arc::new(Table::new(spans_schema(), col::START_TIME));
         (
             table.clone(),
             Pipeline::new(table, ReceiverConfig::default()),
@@ -427,7 +434,7 @@ pub(crate) mod tests {
 
     #[test]
     fn limits_reject_extra_spans_and_cut_attributes_counting_both() {
-        let table = Arc::new(HotTable::new(spans_schema(), col::START_TIME));
+        let table = Arc::new(Table::new(spans_schema(), col::START_TIME));
         let limits = LimitsConfig {
             max_spans_per_request: 3,
             max_attributes_per_span: 1,
@@ -466,7 +473,7 @@ pub(crate) mod tests {
 
     #[test]
     fn above_the_memory_limit_exports_are_refused_as_retryable() {
-        let table = Arc::new(HotTable::new(spans_schema(), col::START_TIME));
+        let table = Arc::new(Table::new(spans_schema(), col::START_TIME));
         let gauge = Arc::new(MemoryGauge::default());
         let limits = LimitsConfig {
             memory: bytesize::ByteSize::mib(100),

@@ -7,7 +7,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use seam_collector::{Pipeline, ReceiverConfig, serve_grpc};
 use seam_model::schema::{col, spans_schema};
-use seam_store::HotTable;
+use seam_store::Table;
 use tonic::codec::CompressionEncoding;
 
 fn request(n: usize, attr_bytes: usize) -> ExportTraceServiceRequest {
@@ -32,10 +32,8 @@ fn request(n: usize, attr_bytes: usize) -> ExportTraceServiceRequest {
     }
 }
 
-async fn start(
-    config: ReceiverConfig,
-) -> (Arc<HotTable>, String, tokio::sync::oneshot::Sender<()>) {
-    let table = Arc::new(HotTable::new(spans_schema(), col::START_TIME));
+async fn start(config: ReceiverConfig) -> (Arc<Table>, String, tokio::sync::oneshot::Sender<()>) {
+    let table = Arc::new(Table::new(spans_schema(), col::START_TIME));
     let pipeline = Arc::new(Pipeline::new(table.clone(), config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());

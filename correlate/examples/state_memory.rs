@@ -18,7 +18,7 @@ use seam_correlate::{
     CorrelationConfig, Correlator, boundaries_schema, boundary_col, orphan_col, orphans_schema,
 };
 use seam_model::{Attributes, LinkRow, Platform, SpanId, SpanKind, SpanRow, TraceId};
-use seam_store::HotTable;
+use seam_store::Table;
 
 static NO_ATTRS: Attributes<'static> = Vec::new();
 
@@ -102,11 +102,8 @@ fn main() {
     };
     let correlator = Correlator::new(
         config,
-        Arc::new(HotTable::new(
-            boundaries_schema(),
-            boundary_col::CONSUMER_TIME,
-        )),
-        Arc::new(HotTable::new(orphans_schema(), orphan_col::TIME)),
+        Arc::new(Table::new(boundaries_schema(), boundary_col::CONSUMER_TIME)),
+        Arc::new(Table::new(orphans_schema(), orphan_col::TIME)),
     );
     let now = 1_760_000_000_000_000_000;
     let batch = 512;
@@ -143,11 +140,8 @@ fn main() {
             max_pending: usize::MAX,
             ..CorrelationConfig::default()
         },
-        Arc::new(HotTable::new(
-            boundaries_schema(),
-            boundary_col::CONSUMER_TIME,
-        )),
-        Arc::new(HotTable::new(orphans_schema(), orphan_col::TIME)),
+        Arc::new(Table::new(boundaries_schema(), boundary_col::CONSUMER_TIME)),
+        Arc::new(Table::new(orphans_schema(), orphan_col::TIME)),
     );
     let started = Instant::now();
     restored.restore(&path).expect("restore");

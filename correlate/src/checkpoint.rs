@@ -101,8 +101,13 @@ pub(crate) fn read(path: &Path) -> Result<Option<Saved>, CorrelateError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_error(path)(e)),
     };
+    decode(&bytes, &path.display().to_string()).map(Some)
+}
+
+/// Decodes what [`encode`] wrote; `source` names it in errors.
+pub(crate) fn decode(bytes: &[u8], source: &str) -> Result<Saved, CorrelateError> {
     let corrupt = |why: &str| CorrelateError::Corrupt {
-        path: path.display().to_string(),
+        path: source.to_owned(),
         why: why.to_owned(),
     };
     if bytes.len() < HEADER || &bytes[..8] != MAGIC {
@@ -121,9 +126,7 @@ pub(crate) fn read(path: &Path) -> Result<Option<Saved>, CorrelateError> {
     if crc32fast::hash(payload) != crc {
         return Err(corrupt("checksum mismatch"));
     }
-    postcard::from_bytes(payload)
-        .map(Some)
-        .map_err(|e| corrupt(&format!("decoding: {e}")))
+    postcard::from_bytes(payload).map_err(|e| corrupt(&format!("decoding: {e}")))
 }
 
 /// Installs a checkpoint, translating correlation values to the keys

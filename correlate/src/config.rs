@@ -36,10 +36,6 @@ pub struct CorrelationConfig {
     /// Traces the flow index keeps at most (only traces stitched to
     /// another are kept); the oldest flows are forgotten first.
     pub max_indexed_traces: usize,
-    /// How often the state is written to `<data_dir>/correlation.state`
-    /// (also on shutdown).
-    #[serde(with = "humantime_serde")]
-    pub checkpoint_interval: Duration,
     /// Cold-start detection.
     pub cold_start: ColdStartConfig,
 }
@@ -55,7 +51,6 @@ impl Default for CorrelationConfig {
             max_pending: 1_000_000,
             max_flow_traces: 10_000,
             max_indexed_traces: 5_000_000,
-            checkpoint_interval: Duration::from_secs(10),
             cold_start: ColdStartConfig::default(),
         }
     }

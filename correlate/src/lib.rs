@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
-use seam_store::{HotTable, StoreError};
+use seam_store::{CutState, StoreError, Table};
 use tracing::{debug, warn};
 
 pub use config::{ColdStartConfig, CorrelationConfig};
@@ -97,8 +97,8 @@ pub struct Correlator {
     extractor: Extractor,
     state: Mutex<State>,
     view: CorrelationView,
-    boundaries: Arc<HotTable>,
-    orphans: Arc<HotTable>,
+    boundaries: Arc<Table>,
+    orphans: Arc<Table>,
     stats: Stats,
     /// Set when the state changed since the last checkpoint.
     dirty: AtomicBool,
@@ -107,11 +107,7 @@ pub struct Correlator {
 impl Correlator {
     /// A correlator that appends to `boundaries` and `orphans` (tables
     /// under [`boundaries_schema`] and [`orphans_schema`]).
-    pub fn new(
-        config: CorrelationConfig,
-        boundaries: Arc<HotTable>,
-        orphans: Arc<HotTable>,
-    ) -> Self {
+    pub fn new(config: CorrelationConfig, boundaries: Arc<Table>, orphans: Arc<Table>) -> Self {
         let flows = Flows::new(config.max_flow_traces, config.max_indexed_traces);
         Self {
             extractor: Extractor::new(&config),
@@ -293,6 +289,18 @@ impl Correlator {
         let Some(saved) = checkpoint::read(path)? else {
             return Ok(false);
         };
+        self.install(saved);
+        Ok(true)
+    }
+
+    /// Installs state captured by [`CutState::capture`]; `source` names
+    /// it in errors.
+    pub fn restore_bytes(&self, bytes: &[u8], source: &str) -> Result<(), CorrelateError> {
+        self.install(checkpoint::decode(bytes, source)?);
+        Ok(())
+    }
+
+    fn install(&self, saved: checkpoint::Saved) {
         let mut state = self.state.lock();
         let State { pending, cold } = &mut *state;
         let mut flows = self.view.flows.write();
@@ -300,7 +308,18 @@ impl Correlator {
         checkpoint::apply(saved, &self.config, pending, cold, &mut flows, &mut overlay);
         flows.set_caps(self.config.max_flow_traces, self.config.max_indexed_traces);
         cold.settle();
-        Ok(true)
+    }
+}
+
+/// The store keeps the correlation state with every seal: a restart
+/// replays the log after the seal into exactly the state at it.
+impl CutState for Correlator {
+    fn capture(&self) -> Result<Vec<u8>, String> {
+        let state = self.state.lock();
+        let flows = self.view.flows.read();
+        let overlay = self.view.overlay.read();
+        checkpoint::encode(&self.config, &state.pending, &state.cold, &flows, &overlay)
+            .map_err(|e| e.to_string())
     }
 }
 

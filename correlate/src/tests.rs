@@ -13,7 +13,7 @@ use seam_model::{
     Attributes, ColdStartSource, ColdStartType, LinkRow, Platform, SpanId, SpanKind, SpanRow,
     TraceId,
 };
-use seam_store::HotTable;
+use seam_store::Table;
 
 use super::*;
 
@@ -96,11 +96,8 @@ fn with_attr(mut s: SpanRow<'static>, key: &'static str, value: &str) -> SpanRow
 fn correlator(config: CorrelationConfig) -> Correlator {
     Correlator::new(
         config,
-        Arc::new(HotTable::new(
-            boundaries_schema(),
-            boundary_col::CONSUMER_TIME,
-        )),
-        Arc::new(HotTable::new(orphans_schema(), orphan_col::TIME)),
+        Arc::new(Table::new(boundaries_schema(), boundary_col::CONSUMER_TIME)),
+        Arc::new(Table::new(orphans_schema(), orphan_col::TIME)),
     )
 }
 

@@ -32,7 +32,7 @@ use crate::tables::boundary_col;
 /// Deliveries of one message to one consumer service: (producer trace,
 /// producer span, consumer service) → how many, and the earliest
 /// (consumer time, consumer span).
-type Deliveries = HashMap<(String, String, String), (i64, (i64, String))>;
+pub type Deliveries = HashMap<(String, String, String), (i64, (i64, String))>;
 
 /// A cheap, cloneable read handle on the correlation state.
 #[derive(Debug, Clone)]
@@ -197,6 +197,26 @@ impl CorrelationView {
         selected: &[RecordBatch],
         all: &[RecordBatch],
     ) -> Result<Vec<RecordBatch>, ArrowError> {
+        let groups = Self::deliveries(all)?;
+        selected
+            .iter()
+            .map(|b| self.resolve_boundaries_with(&groups, b))
+            .collect()
+    }
+
+    /// Columns of `boundaries` that [`CorrelationView::deliveries`] reads.
+    pub const DELIVERY_COLUMNS: [&str; 6] = [
+        boundary_col::KIND,
+        boundary_col::PRODUCER_TRACE_ID,
+        boundary_col::PRODUCER_SPAN_ID,
+        boundary_col::CONSUMER_SPAN_ID,
+        boundary_col::CONSUMER_SERVICE,
+        boundary_col::CONSUMER_TIME,
+    ];
+
+    /// Counts the deliveries of each message to each consumer service in
+    /// `all` (batches holding at least [`Self::DELIVERY_COLUMNS`]).
+    pub fn deliveries(all: &[RecordBatch]) -> Result<Deliveries, ArrowError> {
         use boundary_col::*;
         let mut groups: Deliveries = HashMap::new();
         for batch in all {
@@ -226,9 +246,18 @@ impl CorrelationView {
                 }
             }
         }
+        Ok(groups)
+    }
+
+    /// Resolves one batch of `boundaries` against counted `groups`.
+    pub fn resolve_boundaries_with(
+        &self,
+        groups: &Deliveries,
+        batch: &RecordBatch,
+    ) -> Result<RecordBatch, ArrowError> {
+        use boundary_col::*;
         let overlay = self.overlay.read();
-        let mut out = Vec::with_capacity(selected.len());
-        for batch in selected {
+        {
             let (pt, ps, cs, csvc, ctrace) = (
                 strings(batch, PRODUCER_TRACE_ID)?,
                 strings(batch, PRODUCER_SPAN_ID)?,
@@ -281,8 +310,7 @@ impl CorrelationView {
                 CONSUMER_COLD_START,
                 Arc::new(BooleanArray::from(cold)),
             )?;
-            out.push(resolved);
+            Ok(resolved)
         }
-        Ok(out)
     }
 }

@@ -200,7 +200,21 @@ impl Seam {
         )
     }
 
-    /// Sends SIGTERM and waits for the exit status.
+    /// The value of a `/metrics` series (`name` with its labels, as
+    /// printed, e.g. `seam_store_sealed_rows{table="spans"}`); 0 when absent.
+    pub fn metric(&self, series: &str) -> f64 {
+        let (status, body) = self.get("/metrics");
+        assert_eq!(status, 200, "GET /metrics");
+        let text = body.as_str().expect("metrics are text").to_owned();
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(series)
+                    .and_then(|rest| rest.strip_prefix(' '))
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or(0.0)
+    }
+
     /// Kills the server with SIGKILL, as a crash or the OOM killer would:
     /// no shutdown code runs.
     pub fn kill_9(&mut self) {
@@ -208,6 +222,7 @@ impl Seam {
         let _ = self.child.wait();
     }
 
+    /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();

@@ -30,7 +30,7 @@ use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, col, lit};
 use futures::StreamExt;
 use seam_model::TraceId;
 use seam_model::schema::col as column;
-use seam_store::HotTable;
+use seam_store::Table;
 use tokio::runtime::Runtime;
 
 use seam_correlate::{CorrelationView, boundary_col, orphan_col};
@@ -64,8 +64,8 @@ impl QueryResult {
 /// The correlation stage's tables and state, as queries read them.
 #[derive(Clone)]
 pub struct Correlation {
-    pub boundaries: Arc<HotTable>,
-    pub orphans: Arc<HotTable>,
+    pub boundaries: Arc<Table>,
+    pub orphans: Arc<Table>,
     pub view: CorrelationView,
 }
 
@@ -73,11 +73,11 @@ impl Correlation {
     /// No boundaries, no orphans, every trace its own flow.
     pub fn empty() -> Self {
         Self {
-            boundaries: Arc::new(HotTable::new(
+            boundaries: Arc::new(Table::new(
                 seam_correlate::boundaries_schema(),
                 boundary_col::CONSUMER_TIME,
             )),
-            orphans: Arc::new(HotTable::new(
+            orphans: Arc::new(Table::new(
                 seam_correlate::orphans_schema(),
                 orphan_col::TIME,
             )),
@@ -107,14 +107,14 @@ pub struct QueryEngine {
 impl QueryEngine {
     /// Registers `spans` over `spans` and starts the query runtime, with
     /// empty correlation tables.
-    pub fn new(spans: Arc<HotTable>, config: QueryConfig) -> Result<Self, QueryError> {
+    pub fn new(spans: Arc<Table>, config: QueryConfig) -> Result<Self, QueryError> {
         Self::with_correlation(spans, Correlation::empty(), config)
     }
 
     /// Registers `spans`, `boundaries`, `orphans` and the `flows` view, and
     /// starts the query runtime.
     pub fn with_correlation(
-        spans: Arc<HotTable>,
+        spans: Arc<Table>,
         correlation: Correlation,
         config: QueryConfig,
     ) -> Result<Self, QueryError> {
@@ -415,11 +415,11 @@ mod tests {
     use crate::correlation::TimeWindow;
     use crate::testdata;
 
-    fn engine_with(table: Arc<HotTable>, config: QueryConfig) -> QueryEngine {
+    fn engine_with(table: Arc<Table>, config: QueryConfig) -> QueryEngine {
         QueryEngine::new(table, config).unwrap()
     }
 
-    fn engine() -> (Arc<HotTable>, QueryEngine) {
+    fn engine() -> (Arc<Table>, QueryEngine) {
         let table = testdata::table();
         (table.clone(), engine_with(table, QueryConfig::default()))
     }

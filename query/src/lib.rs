@@ -2,7 +2,7 @@
 //! the HTTP server for both.
 //!
 //! ```text
-//!  HotTable ──snapshot per scan──▶ SegmentTable ──▶ DataFusion (sandboxed, own runtime) ──▶ api (axum)
+//!  Table ──snapshot per scan──▶ SegmentTable ──▶ DataFusion (sandboxed, own runtime) ──▶ api (axum)
 //!  (seam-store)                     table.rs          engine.rs, sandbox.rs                  api.rs
 //!                                                                     │
 //!                                            json.rs (rows, Arrow IPC), span_json.rs, search.rs
@@ -25,6 +25,7 @@ pub mod engine;
 pub mod error;
 pub mod json;
 pub mod resolve;
+pub mod resolve_exec;
 pub mod sandbox;
 pub mod search;
 pub mod span_json;

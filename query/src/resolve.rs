@@ -2,13 +2,31 @@
 //! `spans.flow_id` and the cold-start columns, and `boundaries.flow_id`,
 //! `deliveries`, `redelivery` and `consumer_cold_start`.
 
+use std::sync::Arc;
+
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use seam_correlate::{CorrelationView, boundary_col};
 use seam_model::schema::col;
 
+use crate::resolve_exec::BatchResolver;
 use crate::table::Resolve;
+
+const SPAN_COLUMNS: [&str; 5] = [
+    col::FLOW_ID,
+    col::COLD_START,
+    col::COLD_START_TYPE,
+    col::INIT_DURATION_NS,
+    col::COLD_START_SOURCE,
+];
+
+const BOUNDARY_COLUMNS: [&str; 4] = [
+    boundary_col::FLOW_ID,
+    boundary_col::DELIVERIES,
+    boundary_col::REDELIVERY,
+    boundary_col::CONSUMER_COLD_START,
+];
 
 /// Whether `projection` reads any of `columns` of `schema`.
 fn reads_any(schema: &SchemaRef, projection: Option<&Vec<usize>>, columns: &[&str]) -> bool {
@@ -27,29 +45,17 @@ pub struct SpansResolver {
 }
 
 impl Resolve for SpansResolver {
-    fn needed(&self, projection: Option<&Vec<usize>>) -> bool {
-        reads_any(
-            &self.schema,
-            projection,
-            &[
-                col::FLOW_ID,
-                col::COLD_START,
-                col::COLD_START_TYPE,
-                col::INIT_DURATION_NS,
-                col::COLD_START_SOURCE,
-            ],
-        )
+    fn columns(&self) -> &[&'static str] {
+        &SPAN_COLUMNS
     }
 
-    fn resolve(
-        &self,
-        selected: Vec<RecordBatch>,
-        _all: &[RecordBatch],
-    ) -> Result<Vec<RecordBatch>, ArrowError> {
-        selected
-            .iter()
-            .map(|b| self.view.resolve_spans(b))
-            .collect()
+    fn needed(&self, projection: Option<&Vec<usize>>) -> bool {
+        reads_any(&self.schema, projection, &SPAN_COLUMNS)
+    }
+
+    fn prepare(&self, _all: &[RecordBatch]) -> Result<BatchResolver, ArrowError> {
+        let view = self.view.clone();
+        Ok(Arc::new(move |batch| view.resolve_spans(batch)))
     }
 }
 
@@ -60,24 +66,25 @@ pub struct BoundariesResolver {
 }
 
 impl Resolve for BoundariesResolver {
-    fn needed(&self, projection: Option<&Vec<usize>>) -> bool {
-        reads_any(
-            &self.schema,
-            projection,
-            &[
-                boundary_col::FLOW_ID,
-                boundary_col::DELIVERIES,
-                boundary_col::REDELIVERY,
-                boundary_col::CONSUMER_COLD_START,
-            ],
-        )
+    fn columns(&self) -> &[&'static str] {
+        &BOUNDARY_COLUMNS
     }
 
-    fn resolve(
-        &self,
-        selected: Vec<RecordBatch>,
-        all: &[RecordBatch],
-    ) -> Result<Vec<RecordBatch>, ArrowError> {
-        self.view.resolve_boundaries(&selected, all)
+    fn needed(&self, projection: Option<&Vec<usize>>) -> bool {
+        reads_any(&self.schema, projection, &BOUNDARY_COLUMNS)
+    }
+
+    /// Deliveries are counted across the whole table, not only the rows a
+    /// filter kept.
+    fn table_wide(&self) -> &[&'static str] {
+        &CorrelationView::DELIVERY_COLUMNS
+    }
+
+    fn prepare(&self, all: &[RecordBatch]) -> Result<BatchResolver, ArrowError> {
+        let groups = Arc::new(CorrelationView::deliveries(all)?);
+        let view = self.view.clone();
+        Ok(Arc::new(move |batch| {
+            view.resolve_boundaries_with(&groups, batch)
+        }))
     }
 }

@@ -15,7 +15,7 @@ use bytesize::ByteSize;
 use http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use seam_query::{ApiState, QueryConfig, QueryEngine, Readiness, api_router};
-use seam_store::HotTable;
+use seam_store::Table;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -23,7 +23,7 @@ const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
 
 struct Server {
     router: Router,
-    table: Arc<HotTable>,
+    table: Arc<Table>,
     readiness: Readiness,
 }
 
@@ -598,10 +598,7 @@ async fn health_and_readiness() {
     let readiness = Readiness::default();
     let s = Server {
         router: api_router(ApiState::new(engine, readiness.clone())),
-        table: Arc::new(HotTable::new(
-            seam_model::schema::spans_schema(),
-            "start_time",
-        )),
+        table: Arc::new(Table::new(seam_model::schema::spans_schema(), "start_time")),
         readiness,
     };
     let health = get(&s, "/healthz").await;

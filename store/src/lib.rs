@@ -2,16 +2,28 @@
 //!
 //! ```text
 //!  collector ──append──▶ Wal (durable, replayed on start)
-//!            ──append──▶ HotTable (Arrow batches in memory) ──snapshot──▶ query (DataFusion)
+//!            ──append──▶ Table: hot Arrow batches ──seal──▶ Parquet files ──retention──▶ gone
+//!                              └──────────── snapshot ────────────┘
+//!                                              ▼
+//!                                      query (DataFusion)
 //! ```
 //!
-//! The query side never sees how data is kept; it asks for a [`Snapshot`]: an
-//! immutable list of [`Segment`]s, each with time statistics for pruning.
-//! Parquet segments slot in behind the same snapshot, as another kind of
-//! segment; once a batch is sealed there, the log before it can go.
+//! The query side asks a table for a [`Snapshot`]: the in-memory
+//! [`Segment`]s and the [`SealedFile`]s at one instant, each with time
+//! statistics for pruning. [`Store`] owns the tables and the log and keeps
+//! them consistent across seals, compactions and restarts.
 
-pub mod hot;
+pub mod manifest;
+pub mod parquet_file;
+pub mod store;
+pub mod table;
 pub mod wal;
 
-pub use hot::{HotTable, Segment, Snapshot, StoreError};
+pub use manifest::ManifestError;
+pub use parquet_file::{FileError, FileShape};
+pub use store::{
+    CutGate, CutState, Opened, RetentionConfig, RetentionReport, SealError, SealReport,
+    StorageConfig, Store, StoreStats, TableSpec, TableStats,
+};
+pub use table::{Layout, SealedFile, Segment, Snapshot, StoreError, Table};
 pub use wal::{Replay, SyncPolicy, Wal, WalConfig, WalError};

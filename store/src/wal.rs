@@ -164,8 +164,23 @@ impl Wal {
     /// Opens (creating) the log in `dir` and reads back every intact
     /// record. A torn tail is logged, skipped and cut off.
     pub fn open(dir: &Path, config: WalConfig) -> Result<(Self, Replay), WalError> {
+        Self::open_from(dir, config, 0)
+    }
+
+    /// Like [`Wal::open`], for a log whose segments before `start` are
+    /// already sealed elsewhere: those are deleted, not replayed.
+    pub fn open_from(
+        dir: &Path,
+        config: WalConfig,
+        start: u64,
+    ) -> Result<(Self, Replay), WalError> {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let numbers = segments(dir)?;
+        let mut numbers = segments(dir)?;
+        for &n in numbers.iter().filter(|&&n| n < start) {
+            let path = segment_path(dir, n);
+            std::fs::remove_file(&path).map_err(io_err(&path))?;
+        }
+        numbers.retain(|&n| n >= start);
         let mut replay = Replay::default();
         for &n in &numbers {
             let path = segment_path(dir, n);
@@ -189,7 +204,7 @@ impl Wal {
             }
             replay.records.extend(records);
         }
-        let number = numbers.last().copied().unwrap_or(1);
+        let number = numbers.last().copied().unwrap_or(start.max(1));
         let path = segment_path(dir, number);
         let mut file = OpenOptions::new()
             .create(true)
@@ -267,6 +282,37 @@ impl Wal {
     /// Syncs everything written so far; the `interval` policy's tick.
     pub fn sync(&self) -> Result<(), WalError> {
         self.sync_through(self.written.load(Ordering::Acquire))
+    }
+
+    /// Starts a new segment unless the current one is empty, and returns
+    /// its number: every record appended before this call is in a segment
+    /// numbered below it, every record appended after in it or later.
+    pub fn cut(&self) -> Result<u64, WalError> {
+        let mut w = self.writer.lock();
+        if w.size > 0 {
+            self.rotate(&mut w)?;
+        }
+        Ok(w.number)
+    }
+
+    /// Deletes the segments numbered below `number`, whose records are
+    /// kept elsewhere now.
+    pub fn remove_before(&self, number: u64) -> Result<(), WalError> {
+        for n in segments(&self.dir)?.into_iter().filter(|&n| n < number) {
+            let path = segment_path(&self.dir, n);
+            std::fs::remove_file(&path).map_err(io_err(&path))?;
+        }
+        Ok(())
+    }
+
+    /// Bytes the log's segment files hold now.
+    pub fn disk_bytes(&self) -> u64 {
+        segments(&self.dir)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|n| std::fs::metadata(segment_path(&self.dir, n)).ok())
+            .map(|m| m.len())
+            .sum()
     }
 
     fn rotate(&self, w: &mut Writer) -> Result<(), WalError> {
@@ -371,6 +417,30 @@ mod tests {
         let (_, replay) = Wal::open(dir.path(), WalConfig::default()).unwrap();
         assert_eq!(replay.records, vec![b"good".to_vec()]);
         assert_eq!(replay.skipped_bytes, 8 + 7);
+    }
+
+    #[test]
+    fn a_cut_splits_the_log_and_sealed_segments_are_not_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = Wal::open(dir.path(), WalConfig::default()).unwrap();
+        wal.append(b"before").unwrap();
+        let cut = wal.cut().unwrap();
+        assert_eq!(cut, 2);
+        assert_eq!(wal.cut().unwrap(), 2, "an empty segment is not cut again");
+        wal.append(b"after").unwrap();
+        drop(wal);
+        let (_, replay) = Wal::open(dir.path(), WalConfig::default()).unwrap();
+        assert_eq!(replay.records.len(), 2, "both segments are kept until told");
+        let (wal, replay) = Wal::open_from(dir.path(), WalConfig::default(), cut).unwrap();
+        assert_eq!(replay.records, vec![b"after".to_vec()]);
+        assert_eq!(segments(dir.path()).unwrap(), vec![2]);
+        wal.append(b"more").unwrap();
+        let next = wal.cut().unwrap();
+        wal.remove_before(next).unwrap();
+        assert_eq!(segments(dir.path()).unwrap(), vec![next]);
+        drop(wal);
+        let (_, replay) = Wal::open_from(dir.path(), WalConfig::default(), next).unwrap();
+        assert!(replay.records.is_empty());
     }
 
     #[test]

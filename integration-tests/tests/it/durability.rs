@@ -1,7 +1,9 @@
 //! Nothing acknowledged is lost: the server is killed with SIGKILL in the
-//! middle of a stream of exports from the OpenTelemetry Python SDK, started
-//! again on the same data directory, and every span the SDK saw
-//! acknowledged is there exactly once, with the correlation state that was
+//! middle of a stream of exports from the OpenTelemetry Python SDK, while
+//! it seals every second, started again on the same data directory, and
+//! every span the SDK saw acknowledged is there exactly once (some from
+//! sealed Parquet files, the rest from the write-ahead log), with the
+//! boundaries stitched before the kill and the correlation state that was
 //! waiting.
 
 use std::collections::{HashMap, HashSet};
@@ -20,14 +22,16 @@ fn acknowledged_spans_survive_kill_9_exactly_once() {
     let data_dir = data_dir.to_str().unwrap();
     let state = data.path().join("journey.json");
     let state = state.to_str().unwrap();
-    // No correlation checkpoint before the kill: what waits must come back
-    // from the write-ahead log alone.
+    // Seals during the stream: the kill finds rows in Parquet files, in
+    // the log after the last seal, and state captured at the seal.
     let config = data.path().join("seam.yaml");
-    std::fs::write(&config, "correlation:\n  checkpoint_interval: 1h\n").unwrap();
+    std::fs::write(&config, "storage:\n  seal_interval: 1s\n").unwrap();
     let config = config.to_str().unwrap();
     let env = [("SEAM_DATA_DIR", data_dir)];
 
     let mut seam = Seam::start_with(&["--config", config], &env);
+    // A hop stitched before the kill.
+    let stitched = run_journeys(&seam, "grpc", &["parent"], &[]);
     run_journeys(
         &seam,
         "grpc",
@@ -52,15 +56,20 @@ fn acknowledged_spans_survive_kill_9_exactly_once() {
     });
     let mut acked = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while acked.len() < 300 && Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) {
-            acked.push(line);
-        }
+    let sealed_spans = r#"seam_store_sealed_rows{table="spans"}"#;
+    while (acked.len() < 300 || seam.metric(sealed_spans) < 100.0) && Instant::now() < deadline {
+        acked.extend(rx.recv_timeout(Duration::from_millis(200)));
+        acked.extend(rx.try_iter());
     }
     assert!(
         acked.len() >= 300,
         "only {} spans acknowledged in 60 s",
         acked.len()
+    );
+    assert!(
+        seam.metric(sealed_spans) >= 100.0,
+        "nothing sealed before the kill:\n{}",
+        seam.logs()
     );
     seam.kill_9();
     let _ = stream.kill();
@@ -69,11 +78,9 @@ fn acknowledged_spans_survive_kill_9_exactly_once() {
     acked.extend(rx.try_iter());
 
     let after = Seam::start_with(&["--config", config], &env);
-    assert!(
-        after.logs().contains("recovered from the write-ahead log"),
-        "{}",
-        after.logs()
-    );
+    for part in ["sealed data found", "recovered from the write-ahead log"] {
+        assert!(after.logs().contains(part), "{part}:\n{}", after.logs());
+    }
     let stored = rows(&after.sql(
         "SELECT span_id, count(*) AS n FROM spans WHERE service_name = 'stream' GROUP BY span_id",
     ));
@@ -107,6 +114,17 @@ fn acknowledged_spans_survive_kill_9_exactly_once() {
         "{} stored, {} acknowledged",
         counts.len(),
         acked.len()
+    );
+
+    // The hop stitched before the kill is there, once.
+    let hop = rows(&after.sql(&format!(
+        "SELECT consumer_span_id FROM boundaries WHERE producer_span_id = '{}'",
+        stitched["parent"]["producer_span"].as_str().unwrap()
+    )));
+    assert_eq!(hop.len(), 1, "{hop:?}");
+    assert_eq!(
+        hop[0]["consumer_span_id"],
+        stitched["parent"]["consumer_span"]
     );
 
     // The producer half waiting before the kill still meets its consumer.

@@ -13,7 +13,7 @@ use seam_model::{
     Attributes, ColdStartType, EventRow, LinkRow, Platform, SpanBatchBuilder, SpanId, SpanKind,
     SpanRow, StatusCode, TraceId,
 };
-use seam_store::HotTable;
+use seam_store::Table;
 
 /// 2023-11-14T22:13:20Z in ns.
 pub const T0: i64 = 1_700_000_000_000_000_000;
@@ -239,8 +239,8 @@ pub fn bulk(n: usize) -> RecordBatch {
 }
 
 /// A spans table holding [`batch`].
-pub fn table() -> Arc<HotTable> {
-    let table = Arc::new(HotTable::new(spans_schema(), col::START_TIME));
+pub fn table() -> Arc<Table> {
+    let table = Arc::new(Table::new(spans_schema(), col::START_TIME));
     table.append(batch()).unwrap();
     table
 }

@@ -3,15 +3,15 @@ use std::io::Write;
 use http::Request;
 use http_body_util::BodyExt;
 use seam_model::schema::{col, spans_schema};
-use seam_store::HotTable;
+use seam_store::Table;
 use tower::ServiceExt;
 
 use super::*;
 use crate::ReceiverConfig;
 use crate::pipeline::tests::request;
 
-fn setup(config: ReceiverConfig) -> (Arc<HotTable>, Router) {
-    let table = Arc::new(HotTable::new(spans_schema(), col::START_TIME));
+fn setup(config: ReceiverConfig) -> (Arc<Table>, Router) {
+    let table = Arc::new(Table::new(spans_schema(), col::START_TIME));
     let pipeline = Arc::new(Pipeline::new(table.clone(), config));
     (table, http_router(pipeline))
 }

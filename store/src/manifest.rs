@@ -1,0 +1,122 @@
+//! The manifest: which sealed files make up each table, where in the
+//! write-ahead log replay starts, and which state file goes with that
+//! point. Replacing it (write a temporary file, sync, rename) is the one
+//! step that commits a seal, a compaction or a retention pass: a crash
+//! before it leaves the previous manifest, whose files are all still there.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::table::SealedFile;
+
+pub(crate) const NAME: &str = "MANIFEST.json";
+const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Manifest {
+    pub version: u32,
+    /// The first write-ahead log segment not sealed: replay starts there.
+    pub wal_start: u64,
+    /// The state file captured at `wal_start`, in the segments directory.
+    pub state: Option<String>,
+    /// The id the next sealed file gets.
+    pub next_id: u64,
+    /// Sealed files per table, oldest first.
+    pub tables: BTreeMap<String, Vec<SealedFile>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("{path}: not a manifest Seam can read: {why}")]
+    Invalid { path: String, why: String },
+}
+
+impl Manifest {
+    /// Reads the manifest in `dir`; none yet is an empty store.
+    pub fn load(dir: &Path) -> Result<Self, ManifestError> {
+        let path = dir.join(NAME);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(Self {
+                    version: VERSION,
+                    next_id: 1,
+                    ..Self::default()
+                });
+            }
+            Err(source) => {
+                return Err(ManifestError::Io {
+                    path: path.display().to_string(),
+                    source,
+                });
+            }
+        };
+        let manifest: Self =
+            serde_json::from_slice(&bytes).map_err(|e| ManifestError::Invalid {
+                path: path.display().to_string(),
+                why: e.to_string(),
+            })?;
+        if manifest.version != VERSION {
+            return Err(ManifestError::Invalid {
+                path: path.display().to_string(),
+                why: format!("version {}, expected {VERSION}", manifest.version),
+            });
+        }
+        Ok(manifest)
+    }
+
+    /// Replaces the manifest in `dir`, durably.
+    pub fn save(&self, dir: &Path) -> Result<(), ManifestError> {
+        let bytes = serde_json::to_vec_pretty(self).expect("a manifest serializes");
+        write_atomic(&dir.join(NAME), &bytes).map_err(|(path, source)| ManifestError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// Every file name the manifest refers to, relative to the segments
+    /// directory.
+    pub fn referenced(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .tables
+            .iter()
+            .flat_map(|(table, files)| files.iter().map(move |f| file_name(table, f.id)))
+            .collect();
+        names.extend(self.state.clone());
+        names
+    }
+}
+
+/// Where a table's sealed file `id` lives, relative to the segments directory.
+pub(crate) fn file_name(table: &str, id: u64) -> String {
+    format!("{table}/{id:020}.parquet")
+}
+
+/// Writes `bytes` to `path` through a synced temporary file and a rename,
+/// then syncs the directory so the rename itself is durable.
+pub(crate) fn write_atomic(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), (std::path::PathBuf, io::Error)> {
+    let tmp = path.with_extension("tmp");
+    let err = |e| (tmp.clone(), e);
+    let mut file = std::fs::File::create(&tmp).map_err(err)?;
+    file.write_all(bytes).map_err(err)?;
+    file.sync_all().map_err(err)?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(|e| (path.to_owned(), e))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")));
+    Ok(())
+}
+
+/// Makes renames and creations in `dir` durable; not every platform allows it.
+pub(crate) fn sync_dir(dir: &Path) {
+    if let Ok(dir) = std::fs::File::open(dir) {
+        let _ = dir.sync_all();
+    }
+}

@@ -1,0 +1,234 @@
+//! Writing and reading one sealed Parquet file.
+//!
+//! A file is written sorted by its table's [`Layout`], zstd-compressed,
+//! with page-level statistics, a page index and bloom filters on the
+//! lookup columns: a trace-id lookup rules out other files by their bloom
+//! filters and reads only the row group, and within it the pages, whose
+//! statistics can hold the id.
+//!
+//! Files are written under a temporary name, synced, then renamed: a file
+//! with its final name is always complete.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+
+use arrow::array::RecordBatch;
+use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use arrow::datatypes::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use crate::table::Layout;
+
+/// Why a sealed file could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("{path}: {source}")]
+    Parquet {
+        path: String,
+        source: parquet::errors::ParquetError,
+    },
+    #[error("{path}: {source}")]
+    Arrow {
+        path: String,
+        source: arrow::error::ArrowError,
+    },
+}
+
+/// How files are cut into row groups and pages.
+#[derive(Debug, Clone, Copy)]
+pub struct FileShape {
+    /// Rows per row group: the unit a bloom filter covers and a lookup reads.
+    pub row_group_rows: usize,
+    /// Rows per data page at most: the unit the page index can skip.
+    pub page_rows: usize,
+}
+
+impl Default for FileShape {
+    fn default() -> Self {
+        Self {
+            row_group_rows: 128 * 1024,
+            page_rows: 8 * 1024,
+        }
+    }
+}
+
+/// What was written.
+#[derive(Debug, Clone, Copy)]
+pub struct Written {
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// Sorts `batches` by `layout` and writes them to `path`.
+pub fn write(
+    path: &Path,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    layout: &Layout,
+    shape: FileShape,
+) -> Result<Written, FileError> {
+    let name = path.display().to_string();
+    let arrow_err = |source| FileError::Arrow {
+        path: name.clone(),
+        source,
+    };
+    let io_err = |source| FileError::Io {
+        path: name.clone(),
+        source,
+    };
+    let parquet_err = |source| FileError::Parquet {
+        path: name.clone(),
+        source,
+    };
+    let all = concat_batches(schema, batches).map_err(arrow_err)?;
+    let sorted = sort(&all, layout).map_err(arrow_err)?;
+    drop(all);
+    let rows = sorted.num_rows();
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(shape.row_group_rows.max(1)))
+        .set_data_page_row_count_limit(shape.page_rows.max(1));
+    let per_group = rows.min(shape.row_group_rows).max(1) as u64;
+    for column in &layout.bloom {
+        let column = ColumnPath::from(column.as_str());
+        props = props
+            .set_column_bloom_filter_enabled(column.clone(), true)
+            .set_column_bloom_filter_fpp(column.clone(), 0.01)
+            .set_column_bloom_filter_max_ndv(column, per_group);
+    }
+    let tmp = path.with_extension("parquet.tmp");
+    let file = File::create(&tmp).map_err(io_err)?;
+    let mut writer =
+        ArrowWriter::try_new(file, schema.clone(), Some(props.build())).map_err(parquet_err)?;
+    writer.write(&sorted).map_err(parquet_err)?;
+    let file = writer.into_inner().map_err(parquet_err)?;
+    file.sync_all().map_err(io_err)?;
+    let bytes = file.metadata().map_err(io_err)?.len();
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(io_err)?;
+    Ok(Written {
+        rows: rows as u64,
+        bytes,
+    })
+}
+
+fn sort(batch: &RecordBatch, layout: &Layout) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let columns: Vec<SortColumn> = layout
+        .sort_by
+        .iter()
+        .filter_map(|name| batch.column_by_name(name))
+        .map(|values| SortColumn {
+            values: values.clone(),
+            options: None,
+        })
+        .collect();
+    if columns.is_empty() || batch.num_rows() < 2 {
+        return Ok(batch.clone());
+    }
+    let indices = lexsort_to_indices(&columns, None)?;
+    take_record_batch(batch, &indices)
+}
+
+/// Reads `path` whole, or only `columns` of it.
+pub fn read(path: &Path, columns: Option<&[&str]>) -> Result<Vec<RecordBatch>, FileError> {
+    let name = path.display().to_string();
+    let parquet_err = |source| FileError::Parquet {
+        path: name.clone(),
+        source,
+    };
+    let file = File::open(path).map_err(|source| FileError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(parquet_err)?
+        .with_batch_size(64 * 1024);
+    if let Some(columns) = columns {
+        let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+        builder = builder.with_projection(mask);
+    }
+    let reader = builder.build().map_err(parquet_err)?;
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| FileError::Arrow { path: name, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{AsArray, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    use super::*;
+
+    #[test]
+    fn files_are_sorted_compressed_and_carry_bloom_filters() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("trace_id", DataType::Utf8, false),
+            Field::new("name", DataType::Utf8, false),
+        ]));
+        let batch = |ids: &[&str]| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(StringArray::from(ids.to_vec())),
+                    Arc::new(StringArray::from(vec!["op"; ids.len()])),
+                ],
+            )
+            .unwrap()
+        };
+        let layout = Layout {
+            sort_by: vec!["trace_id".into()],
+            bloom: vec!["trace_id".into()],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.parquet");
+        let shape = FileShape {
+            row_group_rows: 2,
+            page_rows: 1,
+        };
+        let written = write(
+            &path,
+            &schema,
+            &[batch(&["c", "a"]), batch(&["d", "b", "e"])],
+            &layout,
+            shape,
+        )
+        .unwrap();
+        assert_eq!(written.rows, 5);
+        assert!(!dir.path().join("1.parquet.tmp").exists());
+        let back = read(&path, Some(&["trace_id"])).unwrap();
+        let ids: Vec<&str> = back
+            .iter()
+            .flat_map(|b| b.column(0).as_string::<i32>().iter().flatten())
+            .collect();
+        assert_eq!(ids, ["a", "b", "c", "d", "e"]);
+        assert_eq!(back[0].num_columns(), 1);
+
+        let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+        let meta = reader.metadata();
+        assert_eq!(meta.num_row_groups(), 3);
+        let group = meta.row_group(0);
+        let column = group.column(0);
+        // The level is not recorded in the file, only the codec.
+        assert!(matches!(column.compression(), Compression::ZSTD(_)));
+        assert!(
+            column.bloom_filter_offset().is_some(),
+            "trace_id has a bloom filter"
+        );
+        assert!(group.column(1).bloom_filter_offset().is_none());
+    }
+}

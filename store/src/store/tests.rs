@@ -1,0 +1,323 @@
+use std::sync::Arc;
+
+use arrow::array::{AsArray, Int64Array, StringArray, TimestampNanosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+use super::*;
+
+fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("trace_id", DataType::Utf8, false),
+        Field::new(
+            "t",
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("v", DataType::Int64, false),
+    ]))
+}
+
+fn specs() -> Vec<TableSpec> {
+    ["spans", "other"]
+        .into_iter()
+        .map(|name| TableSpec {
+            name: name.into(),
+            schema: schema(),
+            time_column: "t".into(),
+            layout: Layout {
+                sort_by: vec!["trace_id".into(), "t".into()],
+                bloom: vec!["trace_id".into()],
+            },
+        })
+        .collect()
+}
+
+fn batch(rows: &[(&str, i64)]) -> RecordBatch {
+    RecordBatch::try_new(
+        schema(),
+        vec![
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            )),
+            Arc::new(
+                TimestampNanosecondArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            )),
+        ],
+    )
+    .unwrap()
+}
+
+struct Bytes(&'static [u8]);
+
+impl CutState for Bytes {
+    fn capture(&self) -> Result<Vec<u8>, String> {
+        Ok(self.0.to_vec())
+    }
+}
+
+fn open(dir: &Path, config: StorageConfig, retention: RetentionConfig) -> Opened {
+    Store::open(dir, config, retention, WalConfig::default(), specs()).unwrap()
+}
+
+/// Every value of column `v` the table holds, in memory and sealed, sorted.
+fn values(table: &Table) -> Vec<i64> {
+    let snapshot = table.snapshot();
+    let mut out: Vec<i64> = snapshot
+        .segments
+        .iter()
+        .map(|s| s.batch.clone())
+        .chain(
+            snapshot
+                .sealed
+                .iter()
+                .flat_map(|f| parquet_file::read(&f.path, None).unwrap()),
+        )
+        .flat_map(|b| {
+            b.column(2)
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+/// Logs and stores a batch the way ingest does.
+fn ingest(store: &Store, record: &[u8], rows: &[(&str, i64)]) {
+    let _in = store.gate().enter();
+    store.wal().append(record).unwrap();
+    store.table("spans").append(batch(rows)).unwrap();
+}
+
+#[test]
+fn a_seal_moves_rows_to_parquet_and_the_replay_point_past_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let Opened {
+        store,
+        replay,
+        state,
+    } = open(
+        dir.path(),
+        StorageConfig::default(),
+        RetentionConfig::default(),
+    );
+    assert!(replay.records.is_empty() && state.is_none());
+    ingest(&store, b"one", &[("b", 1), ("a", 2)]);
+    let report = store.seal(&Bytes(b"state at the cut")).unwrap().unwrap();
+    assert_eq!((report.rows, report.files), (2, 1));
+    assert!(
+        store.seal(&Bytes(b"unused")).unwrap().is_none(),
+        "nothing new to seal"
+    );
+    ingest(&store, b"two", &[("c", 3)]);
+    let spans = store.table("spans");
+    assert_eq!(values(&spans), [1, 2, 3]);
+    assert_eq!(spans.snapshot().sealed.len(), 1);
+    let stats = store.stats();
+    assert_eq!(stats.seals, 1);
+    assert_eq!(stats.tables[0].sealed_rows, 2);
+    drop((store, spans));
+
+    // A restart: sealed rows from the files, the rest from the log, and
+    // the state as it was at the cut.
+    let Opened {
+        store,
+        replay,
+        state,
+    } = open(
+        dir.path(),
+        StorageConfig::default(),
+        RetentionConfig::default(),
+    );
+    assert_eq!(replay.records, vec![b"two".to_vec()]);
+    assert_eq!(state.as_deref(), Some(&b"state at the cut"[..]));
+    assert_eq!(values(&store.table("spans")), [1, 2]);
+    assert!(values(&store.table("other")).is_empty());
+    // The sealed file is sorted by trace id.
+    let file = &store.table("spans").sealed()[0];
+    let back = parquet_file::read(&file.path, Some(&["trace_id"])).unwrap();
+    let ids: Vec<&str> = back[0]
+        .column(0)
+        .as_string::<i32>()
+        .iter()
+        .flatten()
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(file.time_range, Some((1, 2)));
+}
+
+#[test]
+fn leftovers_of_an_unfinished_step_are_removed_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let Opened { store, .. } = open(
+        dir.path(),
+        StorageConfig::default(),
+        RetentionConfig::default(),
+    );
+    ingest(&store, b"one", &[("a", 1)]);
+    store.seal(&Bytes(b"s")).unwrap();
+    drop(store);
+    let segments = dir.path().join("segments");
+    let stray = segments.join("spans").join("00000000000000000099.parquet");
+    std::fs::write(&stray, b"half a file").unwrap();
+    std::fs::write(
+        segments.join("spans/00000000000000000100.parquet.tmp"),
+        b"x",
+    )
+    .unwrap();
+    let Opened { store, .. } = open(
+        dir.path(),
+        StorageConfig::default(),
+        RetentionConfig::default(),
+    );
+    assert!(!stray.exists());
+    assert_eq!(
+        std::fs::read_dir(segments.join("spans")).unwrap().count(),
+        1
+    );
+    assert_eq!(values(&store.table("spans")), [1]);
+}
+
+#[test]
+fn a_failed_seal_keeps_the_rows_in_memory_and_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let Opened { store, .. } = open(
+        dir.path(),
+        StorageConfig::default(),
+        RetentionConfig::default(),
+    );
+    ingest(&store, b"one", &[("a", 1)]);
+    // The table's directory is gone and a file stands in its way.
+    let table_dir = dir.path().join("segments/spans");
+    std::fs::remove_dir(&table_dir).unwrap();
+    std::fs::write(&table_dir, b"in the way").unwrap();
+    assert!(store.seal(&Bytes(b"s")).is_err());
+    assert_eq!(store.stats().seal_failures, 1);
+    assert_eq!(values(&store.table("spans")), [1], "still readable");
+    std::fs::remove_file(&table_dir).unwrap();
+    std::fs::create_dir(&table_dir).unwrap();
+    ingest(&store, b"two", &[("b", 2)]);
+    let report = store.seal(&Bytes(b"s")).unwrap().unwrap();
+    assert_eq!(report.rows, 2, "the retry seals both");
+    drop(store);
+    let Opened { store, replay, .. } = open(
+        dir.path(),
+        StorageConfig::default(),
+        RetentionConfig::default(),
+    );
+    assert!(replay.records.is_empty());
+    assert_eq!(values(&store.table("spans")), [1, 2]);
+}
+
+#[test]
+fn small_files_are_compacted_into_one_sorted_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StorageConfig {
+        compact_min_files: 3,
+        ..StorageConfig::default()
+    };
+    let Opened { store, .. } = open(dir.path(), config.clone(), RetentionConfig::default());
+    for (i, id) in ["d", "b", "c", "a"].into_iter().enumerate() {
+        ingest(&store, b"r", &[(id, i as i64)]);
+        store.seal(&Bytes(b"s")).unwrap();
+    }
+    let spans = store.table("spans");
+    let before = spans.sealed();
+    assert_eq!(before.len(), 4);
+    assert_eq!(store.compact().unwrap(), 4);
+    let after = spans.sealed();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].rows, 4);
+    assert_eq!(after[0].time_range, Some((0, 3)));
+    assert_eq!(values(&spans), [0, 1, 2, 3]);
+    let ids = parquet_file::read(&after[0].path, Some(&["trace_id"])).unwrap();
+    let ids: Vec<&str> = ids[0]
+        .column(0)
+        .as_string::<i32>()
+        .iter()
+        .flatten()
+        .collect();
+    assert_eq!(ids, ["a", "b", "c", "d"]);
+    assert_eq!(store.compact().unwrap(), 0, "one file is nothing to merge");
+    // The merged-away files stay for queries that planned them.
+    assert!(before[0].path.exists());
+    store.collect_garbage(true);
+    assert!(!before[0].path.exists());
+    drop((store, spans));
+    let Opened { store, .. } = open(dir.path(), config, RetentionConfig::default());
+    assert_eq!(values(&store.table("spans")), [0, 1, 2, 3]);
+}
+
+#[test]
+fn retention_deletes_by_age_then_oldest_first_by_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let retention = RetentionConfig {
+        max_age: Duration::from_nanos(1_000),
+        max_disk: None,
+    };
+    let Opened { store, .. } = open(dir.path(), StorageConfig::default(), retention.clone());
+    for t in [100, 2_000, 3_000] {
+        ingest(&store, b"r", &[("a", t)]);
+        store.seal(&Bytes(b"s")).unwrap();
+    }
+    // Now is 2_500: the file of t=100 is past max_age.
+    let report = store.enforce_retention(2_500).unwrap();
+    assert_eq!(
+        report,
+        RetentionReport {
+            age_files: 1,
+            age_rows: 1,
+            ..Default::default()
+        }
+    );
+    assert_eq!(values(&store.table("spans")), [2_000, 3_000]);
+    assert_eq!(store.stats().deleted_age_rows, 1);
+    drop(store);
+
+    let one_file = {
+        let Opened { store, .. } = open(dir.path(), StorageConfig::default(), retention);
+        store.table("spans").sealed()[0].bytes
+    };
+    let by_disk = RetentionConfig {
+        max_age: Duration::from_secs(3600),
+        max_disk: Some(ByteSize::b(one_file + 1)),
+    };
+    let Opened { store, .. } = open(dir.path(), StorageConfig::default(), by_disk);
+    let report = store.enforce_retention(2_500).unwrap();
+    assert_eq!((report.disk_files, report.disk_rows), (1, 1));
+    assert_eq!(
+        values(&store.table("spans")),
+        [3_000],
+        "the oldest went first"
+    );
+    assert_eq!(store.stats().deleted_disk_files, 1);
+}
+
+#[test]
+fn seal_is_due_by_size_or_by_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StorageConfig {
+        seal_size: ByteSize::b(1),
+        seal_interval: Duration::from_secs(3600),
+        ..StorageConfig::default()
+    };
+    let Opened { store, .. } = open(dir.path(), config, RetentionConfig::default());
+    assert!(!store.seal_due(), "nothing hot");
+    ingest(&store, b"r", &[("a", 1)]);
+    assert!(store.seal_due(), "past the size");
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = StorageConfig {
+        seal_interval: Duration::ZERO,
+        ..StorageConfig::default()
+    };
+    let Opened { store, .. } = open(dir.path(), config, RetentionConfig::default());
+    assert!(!store.seal_due());
+    ingest(&store, b"r", &[("a", 1)]);
+    assert!(store.seal_due(), "past the interval");
+}

@@ -1,0 +1,435 @@
+//! One table of the store: recent rows in memory as Arrow record batches
+//! (the hot tier), older rows in sealed Parquet files, read as one.
+//!
+//! ```text
+//!  append ─▶ tail ─merge─▶ merged ──freeze──▶ sealing ──publish──▶ sealed (Parquet files)
+//!            └──────────── hot ────────────┘  (still read)
+//! ```
+//!
+//! # Invariants
+//! - Every batch in the table has exactly the table's schema.
+//! - A snapshot never changes after it was taken; appends made later are
+//!   visible to the next snapshot, immediately (no refresh interval).
+//! - Many small ingest batches are merged into larger ones once enough rows
+//!   accumulate, so queries scan a few large batches instead of thousands of
+//!   tiny ones. Merging keeps row order.
+//! - A row is in exactly one tier at any instant a snapshot can see: frozen
+//!   batches stay readable until the files holding them are published in
+//!   the same step that drops them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::concat_batches;
+use arrow::datatypes::{SchemaRef, TimestampNanosecondType};
+use arrow::error::ArrowError;
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+/// Why the store refused a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("batch schema does not match the table schema")]
+    SchemaMismatch,
+    #[error("arrow: {0}")]
+    Arrow(#[from] ArrowError),
+}
+
+/// An immutable unit of in-memory table data with the statistics queries
+/// prune by.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub batch: RecordBatch,
+    /// Smallest and largest value of the table's time column, in ns since
+    /// the epoch; `None` when the segment has no rows.
+    pub time_range: Option<(i64, i64)>,
+}
+
+impl Segment {
+    fn new(batch: RecordBatch, time_column: usize) -> Self {
+        let time_range = time_range(&batch, time_column);
+        Self { batch, time_range }
+    }
+
+    /// Whether any row may fall in `[start, end]` (ns, inclusive).
+    pub fn overlaps(&self, start: i64, end: i64) -> bool {
+        overlaps(self.time_range, start, end)
+    }
+}
+
+fn overlaps(range: Option<(i64, i64)>, start: i64, end: i64) -> bool {
+    range.is_some_and(|(lo, hi)| lo <= end && hi >= start)
+}
+
+pub(crate) fn time_range(batch: &RecordBatch, column: usize) -> Option<(i64, i64)> {
+    let times = batch
+        .column(column)
+        .as_primitive_opt::<TimestampNanosecondType>()?;
+    let lo = arrow::compute::min(times)?;
+    let hi = arrow::compute::max(times)?;
+    (times.null_count() < times.len()).then_some((lo, hi))
+}
+
+/// A sealed Parquet file of one table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedFile {
+    /// Unique across the store; names the file.
+    pub id: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    /// Smallest and largest value of the table's time column.
+    pub time_range: Option<(i64, i64)>,
+    /// Where it is; set when the store opens, not kept in the manifest.
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+impl SealedFile {
+    /// Whether any row may fall in `[start, end]` (ns, inclusive).
+    pub fn overlaps(&self, start: i64, end: i64) -> bool {
+        overlaps(self.time_range, start, end)
+    }
+}
+
+/// What a query reads: the table's rows at one instant, in memory and on disk.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub schema: SchemaRef,
+    /// In-memory segments, oldest first.
+    pub segments: Arc<[Segment]>,
+    /// Sealed files, oldest first.
+    pub sealed: Arc<[SealedFile]>,
+}
+
+impl Snapshot {
+    /// Rows in memory and on disk.
+    pub fn num_rows(&self) -> usize {
+        self.hot_rows() + self.sealed.iter().map(|f| f.rows as usize).sum::<usize>()
+    }
+
+    /// Rows in memory.
+    pub fn hot_rows(&self) -> usize {
+        self.segments.iter().map(|s| s.batch.num_rows()).sum()
+    }
+}
+
+/// How a table's rows are laid out when sealed.
+#[derive(Debug, Clone, Default)]
+pub struct Layout {
+    /// Columns rows are sorted by, so the rows a lookup wants sit together
+    /// in one row group.
+    pub sort_by: Vec<String>,
+    /// Columns with a bloom filter per row group, for equality lookups of
+    /// values the min/max statistics cannot rule out.
+    pub bloom: Vec<String>,
+}
+
+struct Inner {
+    /// Sealed files, oldest first.
+    sealed: Vec<SealedFile>,
+    /// Frozen by a seal in progress (or one that failed, to retry).
+    sealing: Vec<Segment>,
+    /// Merged segments, oldest first.
+    merged: Vec<Segment>,
+    /// Recent ingest batches not merged yet.
+    tail: Vec<Segment>,
+    tail_rows: usize,
+    /// Memory the unfrozen hot batches hold.
+    hot_bytes: usize,
+    /// When the oldest unfrozen hot row was appended.
+    oldest: Option<Instant>,
+    /// Cached snapshot, rebuilt lazily after a change.
+    snapshot: Option<Snapshot>,
+}
+
+/// A table: Arrow batches in memory, Parquet files on disk.
+pub struct Table {
+    name: String,
+    schema: SchemaRef,
+    time_column: usize,
+    layout: Layout,
+    merge_rows: usize,
+    inner: RwLock<Inner>,
+}
+
+impl Table {
+    /// Rows the tail gathers before it is merged into one batch.
+    pub const DEFAULT_MERGE_ROWS: usize = 16 * 1024;
+
+    /// A table whose pruning statistics come from `time_column` (a
+    /// nanosecond timestamp column of `schema`).
+    pub fn new(schema: SchemaRef, time_column: &str) -> Self {
+        Self::named("table", schema, time_column, Layout::default())
+    }
+
+    /// A table of the store called `name`, sealed with `layout`.
+    pub fn named(name: &str, schema: SchemaRef, time_column: &str, layout: Layout) -> Self {
+        let time_column = schema
+            .index_of(time_column)
+            .expect("time column is in the schema");
+        Self {
+            name: name.to_owned(),
+            schema,
+            time_column,
+            layout,
+            merge_rows: Self::DEFAULT_MERGE_ROWS,
+            inner: RwLock::new(Inner {
+                sealed: Vec::new(),
+                sealing: Vec::new(),
+                merged: Vec::new(),
+                tail: Vec::new(),
+                tail_rows: 0,
+                hot_bytes: 0,
+                oldest: None,
+                snapshot: None,
+            }),
+        }
+    }
+
+    /// Overrides how many tail rows trigger a merge (tests use small values).
+    pub fn with_merge_rows(mut self, rows: usize) -> Self {
+        self.merge_rows = rows.max(1);
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub(crate) fn time_column(&self) -> usize {
+        self.time_column
+    }
+
+    /// Appends a batch; it is visible to every snapshot taken after this returns.
+    pub fn append(&self, batch: RecordBatch) -> Result<(), StoreError> {
+        if batch.schema() != self.schema {
+            return Err(StoreError::SchemaMismatch);
+        }
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let segment = Segment::new(batch, self.time_column);
+        let mut inner = self.inner.write();
+        inner.tail_rows += segment.batch.num_rows();
+        inner.hot_bytes += segment.batch.get_array_memory_size();
+        inner.oldest.get_or_insert_with(Instant::now);
+        inner.tail.push(segment);
+        inner.snapshot = None;
+        if inner.tail_rows >= self.merge_rows {
+            let batches: Vec<RecordBatch> = inner.tail.iter().map(|s| s.batch.clone()).collect();
+            let merged = concat_batches(&self.schema, &batches)?;
+            let before: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
+            let after = merged.get_array_memory_size();
+            inner.hot_bytes = (inner.hot_bytes + after).saturating_sub(before);
+            inner.tail.clear();
+            inner.tail_rows = 0;
+            inner.merged.push(Segment::new(merged, self.time_column));
+        }
+        Ok(())
+    }
+
+    /// The table as it is now.
+    pub fn snapshot(&self) -> Snapshot {
+        if let Some(s) = self.inner.read().snapshot.clone() {
+            return s;
+        }
+        let mut inner = self.inner.write();
+        if let Some(s) = inner.snapshot.clone() {
+            return s;
+        }
+        let segments: Arc<[Segment]> = inner
+            .sealing
+            .iter()
+            .chain(inner.merged.iter())
+            .chain(inner.tail.iter())
+            .cloned()
+            .collect();
+        let snapshot = Snapshot {
+            schema: self.schema.clone(),
+            segments,
+            sealed: inner.sealed.iter().cloned().collect(),
+        };
+        inner.snapshot = Some(snapshot.clone());
+        snapshot
+    }
+
+    /// Rows held, in memory and on disk.
+    pub fn num_rows(&self) -> usize {
+        self.snapshot().num_rows()
+    }
+
+    /// Memory held by hot rows not frozen yet, and how long ago the oldest
+    /// of them arrived.
+    pub fn hot_usage(&self) -> (usize, Option<std::time::Duration>) {
+        let inner = self.inner.read();
+        (inner.hot_bytes, inner.oldest.map(|t| t.elapsed()))
+    }
+
+    /// Moves every hot row into the sealing tier and returns the batches
+    /// to seal (those of an earlier seal that did not finish included).
+    /// The rows stay readable until [`Table::publish_sealed`].
+    pub(crate) fn freeze(&self) -> Vec<RecordBatch> {
+        let mut inner = self.inner.write();
+        let Inner {
+            sealing,
+            merged,
+            tail,
+            ..
+        } = &mut *inner;
+        sealing.append(merged);
+        sealing.append(tail);
+        inner.tail_rows = 0;
+        inner.hot_bytes = 0;
+        inner.oldest = None;
+        inner.snapshot = None;
+        inner.sealing.iter().map(|s| s.batch.clone()).collect()
+    }
+
+    /// Replaces the frozen rows by the file now holding them.
+    pub(crate) fn publish_sealed(&self, file: Option<SealedFile>) {
+        let mut inner = self.inner.write();
+        inner.sealing.clear();
+        inner.sealed.extend(file);
+        inner.snapshot = None;
+    }
+
+    /// Swaps sealed files: `removed` go, `added` come (compaction,
+    /// retention), in one step.
+    pub(crate) fn replace_sealed(&self, removed: &[u64], added: Vec<SealedFile>) {
+        let mut inner = self.inner.write();
+        inner.sealed.retain(|f| !removed.contains(&f.id));
+        inner.sealed.extend(added);
+        inner.sealed.sort_by_key(|f| f.id);
+        inner.snapshot = None;
+    }
+
+    /// Sets the sealed files found on disk when the store opens.
+    pub(crate) fn load_sealed(&self, files: Vec<SealedFile>) {
+        let mut inner = self.inner.write();
+        inner.sealed = files;
+        inner.snapshot = None;
+    }
+
+    /// The sealed files now.
+    pub fn sealed(&self) -> Vec<SealedFile> {
+        self.inner.read().sealed.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, TimestampNanosecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    use super::*;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new(
+                "t",
+                DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("v", DataType::Int64, false),
+        ]))
+    }
+
+    fn batch(times: &[i64]) -> RecordBatch {
+        RecordBatch::try_new(
+            schema(),
+            vec![
+                Arc::new(TimestampNanosecondArray::from(times.to_vec()).with_timezone("UTC")),
+                Arc::new(Int64Array::from(times.to_vec())),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn appends_are_visible_and_merged_in_order() {
+        let table = Table::new(schema(), "t").with_merge_rows(4);
+        table.append(batch(&[5, 1])).unwrap();
+        let before = table.snapshot();
+        assert_eq!(before.num_rows(), 2);
+        table.append(batch(&[9, 7])).unwrap();
+        table.append(batch(&[3])).unwrap();
+        // The old snapshot is unchanged.
+        assert_eq!(before.num_rows(), 2);
+        let now = table.snapshot();
+        assert_eq!(now.num_rows(), 5);
+        assert_eq!(
+            now.segments.len(),
+            2,
+            "first four rows merged, one in the tail"
+        );
+        assert_eq!(now.segments[0].time_range, Some((1, 9)));
+        let values: Vec<i64> = now
+            .segments
+            .iter()
+            .flat_map(|s| {
+                s.batch
+                    .column(1)
+                    .as_primitive::<arrow::datatypes::Int64Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(values, vec![5, 1, 9, 7, 3]);
+        assert!(now.segments[1].overlaps(0, 3));
+        assert!(!now.segments[1].overlaps(4, 10));
+    }
+
+    #[test]
+    fn frozen_rows_stay_readable_until_their_file_is_published() {
+        let table = Table::new(schema(), "t");
+        table.append(batch(&[1, 2])).unwrap();
+        assert!(table.hot_usage().0 > 0);
+        let frozen = table.freeze();
+        assert_eq!(frozen.len(), 1);
+        assert_eq!(table.hot_usage(), (0, None));
+        table.append(batch(&[3])).unwrap();
+        assert_eq!(table.snapshot().num_rows(), 3, "frozen and new rows");
+        // A seal that failed: the next freeze returns the old rows again.
+        assert_eq!(table.freeze().len(), 2);
+        table.publish_sealed(Some(SealedFile {
+            id: 7,
+            rows: 3,
+            bytes: 100,
+            time_range: Some((1, 3)),
+            path: PathBuf::new(),
+        }));
+        let now = table.snapshot();
+        assert_eq!(now.segments.len(), 0);
+        assert_eq!(now.sealed.len(), 1);
+        assert_eq!(now.num_rows(), 3);
+        table.replace_sealed(&[7], Vec::new());
+        assert_eq!(table.num_rows(), 0);
+    }
+
+    #[test]
+    fn refuses_other_schemas() {
+        let table = Table::new(schema(), "t");
+        let other = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)])),
+            vec![Arc::new(Int64Array::from(vec![1]))],
+        )
+        .unwrap();
+        assert!(matches!(
+            table.append(other),
+            Err(StoreError::SchemaMismatch)
+        ));
+        assert_eq!(table.num_rows(), 0);
+    }
+}
