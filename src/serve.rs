@@ -74,7 +74,7 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         config.storage.clone(),
         config.retention.clone(),
         config.wal.clone(),
-        crate::storage::tables(),
+        seam_collector::store_tables(),
     )
     .context("opening the store")?;
     let store = Arc::new(opened.store);

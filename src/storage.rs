@@ -1,60 +1,17 @@
-//! The store's tables as Seam lays them out, and the upkeep that seals,
-//! compacts and expires them while the server runs.
+//! The upkeep that seals, compacts and expires the store's tables while
+//! the server runs.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use seam_collector::now_unix_nano;
-use seam_correlate::{Correlator, boundaries_schema, boundary_col, orphan_col, orphans_schema};
-use seam_model::schema::{col, spans_schema};
-use seam_store::{Layout, Store, TableSpec};
+use seam_correlate::Correlator;
+use seam_store::Store;
 use tracing::warn;
 
-fn layout(sort_by: &[&str], bloom: &[&str]) -> Layout {
-    Layout {
-        sort_by: sort_by.iter().map(|s| (*s).to_owned()).collect(),
-        bloom: bloom.iter().map(|s| (*s).to_owned()).collect(),
-    }
-}
-
-/// `spans`, `boundaries` and `orphans`. Sealed spans are sorted by trace
-/// so a trace is one run of rows in one row group; boundaries by consumer
-/// trace, with bloom filters on both trace ids for flow lookups.
-pub fn tables() -> Vec<TableSpec> {
-    vec![
-        TableSpec {
-            name: "spans".into(),
-            schema: spans_schema(),
-            time_column: col::START_TIME.into(),
-            layout: layout(&[col::TRACE_ID, col::START_TIME], &[col::TRACE_ID]),
-        },
-        TableSpec {
-            name: "boundaries".into(),
-            schema: boundaries_schema(),
-            time_column: boundary_col::CONSUMER_TIME.into(),
-            layout: layout(
-                &[boundary_col::CONSUMER_TRACE_ID, boundary_col::CONSUMER_TIME],
-                &[
-                    boundary_col::PRODUCER_TRACE_ID,
-                    boundary_col::CONSUMER_TRACE_ID,
-                ],
-            ),
-        },
-        TableSpec {
-            name: "orphans".into(),
-            schema: orphans_schema(),
-            time_column: orphan_col::TIME.into(),
-            layout: layout(&[orphan_col::TRACE_ID], &[orphan_col::TRACE_ID]),
-        },
-    ]
-}
-
-/// How often sealed files are compacted and retention is applied.
-const HOUSEKEEPING: Duration = Duration::from_secs(10);
-
 /// Once a second: lets expired correlation halves go (orphans) and seals
-/// when hot data is big or old enough; every [`HOUSEKEEPING`], compacts,
+/// when hot data is big or old enough; every `storage.housekeeping_interval`, compacts,
 /// applies retention and deletes files out of the store.
 pub async fn upkeep(
     store: Arc<Store>,
@@ -63,6 +20,7 @@ pub async fn upkeep(
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let housekeeping = store.config().housekeeping_interval;
     let mut last_housekeeping = tokio::time::Instant::now();
     tokio::pin!(stopped);
     loop {
@@ -80,7 +38,7 @@ pub async fn upkeep(
         if store.seal_due() {
             seal(&store, &correlator).await;
         }
-        if last_housekeeping.elapsed() >= HOUSEKEEPING {
+        if last_housekeeping.elapsed() >= housekeeping {
             last_housekeeping = tokio::time::Instant::now();
             let store = store.clone();
             let done = tokio::task::spawn_blocking(move || {

@@ -17,9 +17,11 @@ pub mod normalize;
 pub mod pipeline;
 pub mod receive;
 pub mod rpc_status;
+pub mod tables;
 
 pub use config::ReceiverConfig;
 pub use limits::{LimitsConfig, MemoryGauge};
 pub use pipeline::{IngestError, IngestOutcome, Pipeline, StatsSnapshot, now_unix_nano};
 pub use receive::grpc::{GrpcReceiver, serve_grpc};
 pub use receive::http::{http_router, serve_http};
+pub use tables::store_tables;

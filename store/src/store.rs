@@ -59,6 +59,9 @@ pub struct StorageConfig {
     /// once `compact_min_files` of them wait.
     pub compact_rows: usize,
     pub compact_min_files: usize,
+    /// How often compaction and retention run.
+    #[serde(with = "humantime_serde")]
+    pub housekeeping_interval: Duration,
 }
 
 impl Default for StorageConfig {
@@ -69,6 +72,7 @@ impl Default for StorageConfig {
             row_group_rows: 128 * 1024,
             compact_rows: 1_000_000,
             compact_min_files: 4,
+            housekeeping_interval: Duration::from_secs(10),
         }
     }
 }

@@ -16,4 +16,5 @@ mod python_stitching;
 mod rust_sdk;
 mod rust_stitching;
 mod sql_api;
+mod storage;
 mod tls;
