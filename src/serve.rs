@@ -154,12 +154,14 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         tls_for(Listener::Api).map(|t| t.rustls.clone()),
         stopped(),
     ));
-    let memory_task = tokio::spawn(sample_memory(memory, stopped()));
+    let memory_task = tokio::spawn(sample_memory(memory.clone(), stopped()));
     let wal_task = (wal.config().sync == SyncPolicy::Interval)
         .then(|| tokio::spawn(sync_wal(wal.clone(), stopped())));
     let upkeep_task = tokio::spawn(crate::storage::upkeep(
         store.clone(),
         correlator.clone(),
+        memory.clone(),
+        config.limits.memory.as_u64(),
         stopped(),
     ));
     let demo_task = demo.then(|| {

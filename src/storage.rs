@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use seam_collector::now_unix_nano;
+use seam_collector::{MemoryGauge, now_unix_nano};
 use seam_correlate::Correlator;
 use seam_store::Store;
 use tracing::warn;
@@ -13,9 +13,16 @@ use tracing::warn;
 /// Once a second: lets expired correlation halves go (orphans) and seals
 /// when hot data is big or old enough; every `storage.housekeeping_interval`, compacts,
 /// applies retention and deletes files out of the store.
+///
+/// Under memory pressure (resident memory past half of `memory_limit`)
+/// hot rows are sealed early, once they hold a sixteenth of the limit:
+/// sealing is what gives memory back, so the process stays inside the
+/// limit instead of refusing exports until the next regular seal.
 pub async fn upkeep(
     store: Arc<Store>,
     correlator: Arc<Correlator>,
+    memory: Arc<MemoryGauge>,
+    memory_limit: u64,
     stopped: impl Future<Output = ()>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -35,7 +42,8 @@ pub async fn upkeep(
                 warn!(error = %e, "expiring correlation state");
             }
         }
-        if store.seal_due() {
+        let pressed = memory.get() > memory_limit / 2 && store.hot_bytes() >= memory_limit / 16;
+        if pressed || store.seal_due() {
             seal(&store, &correlator).await;
         }
         if last_housekeeping.elapsed() >= housekeeping {

@@ -14,7 +14,7 @@ use std::io;
 use std::path::Path;
 
 use arrow::array::RecordBatch;
-use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use arrow::compute::{SortColumn, concat, interleave_record_batch, lexsort_to_indices};
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
@@ -47,6 +47,9 @@ pub enum FileError {
 pub struct FileShape {
     /// Rows per row group: the unit a bloom filter covers and a lookup reads.
     pub row_group_rows: usize,
+    /// Bytes a row group may take while it is encoded: bounds the memory
+    /// a seal needs when spans are large.
+    pub row_group_bytes: usize,
     /// Rows per data page at most: the unit the page index can skip.
     pub page_rows: usize,
 }
@@ -55,6 +58,7 @@ impl Default for FileShape {
     fn default() -> Self {
         Self {
             row_group_rows: 128 * 1024,
+            row_group_bytes: 64 * 1024 * 1024,
             page_rows: 8 * 1024,
         }
     }
@@ -67,7 +71,15 @@ pub struct Written {
     pub bytes: u64,
 }
 
+/// Rows interleaved into one batch at a time while writing: the memory a
+/// seal needs beyond the rows it seals.
+const WRITE_CHUNK_ROWS: usize = 8 * 1024;
+
 /// Sorts `batches` by `layout` and writes them to `path`.
+///
+/// Only the sort columns are copied to sort; rows are then gathered in
+/// sorted order a chunk at a time, so sealing needs little memory beyond
+/// the rows themselves and one row group being encoded.
 pub fn write(
     path: &Path,
     schema: &SchemaRef,
@@ -88,16 +100,16 @@ pub fn write(
         path: name.clone(),
         source,
     };
-    let all = concat_batches(schema, batches).map_err(arrow_err)?;
-    let sorted = sort(&all, layout).map_err(arrow_err)?;
-    drop(all);
-    let rows = sorted.num_rows();
+    let batches: Vec<&RecordBatch> = batches.iter().filter(|b| b.num_rows() > 0).collect();
+    let order = sorted_positions(&batches, layout).map_err(arrow_err)?;
+    let rows = order.len();
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),
         ))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(shape.row_group_rows.max(1)))
+        .set_max_row_group_bytes(Some(shape.row_group_bytes.max(1)))
         .set_data_page_row_count_limit(shape.page_rows.max(1));
     let per_group = rows.min(shape.row_group_rows).max(1) as u64;
     for column in &layout.bloom {
@@ -111,7 +123,10 @@ pub fn write(
     let file = File::create(&tmp).map_err(io_err)?;
     let mut writer =
         ArrowWriter::try_new(file, schema.clone(), Some(props.build())).map_err(parquet_err)?;
-    writer.write(&sorted).map_err(parquet_err)?;
+    for chunk in order.chunks(WRITE_CHUNK_ROWS) {
+        let part = interleave_record_batch(&batches, chunk).map_err(arrow_err)?;
+        writer.write(&part).map_err(parquet_err)?;
+    }
     let file = writer.into_inner().map_err(parquet_err)?;
     file.sync_all().map_err(io_err)?;
     let bytes = file.metadata().map_err(io_err)?.len();
@@ -123,21 +138,39 @@ pub fn write(
     })
 }
 
-fn sort(batch: &RecordBatch, layout: &Layout) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let columns: Vec<SortColumn> = layout
-        .sort_by
+/// Every row as (batch, row), in `layout`'s order.
+fn sorted_positions(
+    batches: &[&RecordBatch],
+    layout: &Layout,
+) -> Result<Vec<(usize, usize)>, arrow::error::ArrowError> {
+    let positions: Vec<(usize, usize)> = batches
         .iter()
-        .filter_map(|name| batch.column_by_name(name))
-        .map(|values| SortColumn {
-            values: values.clone(),
-            options: None,
-        })
+        .enumerate()
+        .flat_map(|(b, batch)| (0..batch.num_rows()).map(move |r| (b, r)))
         .collect();
-    if columns.is_empty() || batch.num_rows() < 2 {
-        return Ok(batch.clone());
+    let mut keys: Vec<SortColumn> = Vec::new();
+    for name in &layout.sort_by {
+        let parts: Vec<&dyn arrow::array::Array> = batches
+            .iter()
+            .filter_map(|b| b.column_by_name(name).map(|c| c.as_ref()))
+            .collect();
+        if parts.len() != batches.len() || parts.is_empty() {
+            continue;
+        }
+        keys.push(SortColumn {
+            values: concat(&parts)?,
+            options: None,
+        });
     }
-    let indices = lexsort_to_indices(&columns, None)?;
-    take_record_batch(batch, &indices)
+    if keys.is_empty() || positions.len() < 2 {
+        return Ok(positions);
+    }
+    let indices = lexsort_to_indices(&keys, None)?;
+    Ok(indices
+        .values()
+        .iter()
+        .map(|&i| positions[i as usize])
+        .collect())
 }
 
 /// Reads `path` whole, or only `columns` of it.
@@ -199,6 +232,7 @@ mod tests {
         let shape = FileShape {
             row_group_rows: 2,
             page_rows: 1,
+            ..FileShape::default()
         };
         let written = write(
             &path,

@@ -55,9 +55,8 @@ pub struct StorageConfig {
     pub seal_interval: Duration,
     /// Rows per Parquet row group: what one trace lookup reads at most.
     pub row_group_rows: usize,
-    /// Sealed files with fewer rows than this are merged, oldest first,
-    /// once `compact_min_files` of them wait.
-    pub compact_rows: usize,
+    /// Sealed files holding less than half of `seal_size` are merged,
+    /// oldest first, up to `seal_size` at a time, once this many wait.
     pub compact_min_files: usize,
     /// How often compaction and retention run.
     #[serde(with = "humantime_serde")]
@@ -70,7 +69,6 @@ impl Default for StorageConfig {
             seal_size: ByteSize::mib(256),
             seal_interval: Duration::from_secs(60),
             row_group_rows: 128 * 1024,
-            compact_rows: 1_000_000,
             compact_min_files: 4,
             housekeeping_interval: Duration::from_secs(10),
         }
@@ -329,6 +327,11 @@ impl Store {
         &self.config
     }
 
+    /// Memory the hot rows of every table hold.
+    pub fn hot_bytes(&self) -> u64 {
+        self.tables.iter().map(|t| t.hot_usage().0 as u64).sum()
+    }
+
     /// Whether hot rows are big or old enough to seal.
     pub fn seal_due(&self) -> bool {
         let (bytes, oldest) = self
@@ -459,6 +462,10 @@ impl Store {
             id,
             rows: written.rows,
             bytes: written.bytes,
+            mem_bytes: batches
+                .iter()
+                .map(|b| b.get_array_memory_size() as u64)
+                .sum(),
             time_range: range,
             path,
         };
@@ -644,20 +651,21 @@ impl Store {
 }
 
 /// The oldest run of small files worth merging: at least
-/// `compact_min_files` of them, at most `compact_rows` rows in all.
+/// `compact_min_files` of them, at most `seal_size` of memory in all (so a
+/// compaction never holds more than a seal does).
 fn compaction_group(files: &[SealedFile], config: &StorageConfig) -> Option<Vec<SealedFile>> {
-    let limit = config.compact_rows as u64;
+    let limit = config.seal_size.as_u64();
     let mut group: Vec<SealedFile> = Vec::new();
-    let mut rows = 0;
-    for file in files.iter().filter(|f| f.rows < limit / 2) {
-        if rows + file.rows > limit {
+    let mut held = 0;
+    for file in files.iter().filter(|f| f.mem_bytes < limit / 2) {
+        if held + file.mem_bytes > limit {
             if group.len() >= config.compact_min_files.max(2) {
                 break;
             }
             group.clear();
-            rows = 0;
+            held = 0;
         }
-        rows += file.rows;
+        held += file.mem_bytes;
         group.push(file.clone());
     }
     (group.len() >= config.compact_min_files.max(2)).then_some(group)

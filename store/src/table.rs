@@ -79,6 +79,10 @@ pub struct SealedFile {
     pub id: u64,
     pub rows: u64,
     pub bytes: u64,
+    /// Memory the rows took as Arrow batches: what reading the whole file
+    /// back costs (compaction bounds itself by it).
+    #[serde(default)]
+    pub mem_bytes: u64,
     /// Smallest and largest value of the table's time column.
     pub time_range: Option<(i64, i64)>,
     /// Where it is; set when the store opens, not kept in the manifest.
@@ -407,6 +411,7 @@ mod tests {
             id: 7,
             rows: 3,
             bytes: 100,
+            mem_bytes: 1000,
             time_range: Some((1, 3)),
             path: PathBuf::new(),
         }));
