@@ -247,7 +247,7 @@ impl SpanBatchBuilder {
                 std::mem::replace(&mut e.offsets, vec![0]),
             )?
         };
-        let columns: Vec<ArrayRef> = vec![
+        let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.trace_id.finish()),
             Arc::new(self.span_id.finish()),
             Arc::new(self.parent_span_id.finish()),
@@ -281,6 +281,12 @@ impl SpanBatchBuilder {
             Arc::new(self.cold_start_source.finish()),
         ];
         self.rows = 0;
+        // Builders allocate for a thousand rows or more; a request's batch
+        // stays in memory until it is merged or sealed, so it keeps only
+        // what its rows use.
+        for column in &mut columns {
+            <ArrayRef as arrow::array::Array>::shrink_to_fit(column);
+        }
         RecordBatch::try_new(spans_schema(), columns)
     }
 }
