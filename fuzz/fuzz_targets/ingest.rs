@@ -14,20 +14,17 @@ use seam_correlate::{
     CorrelationConfig, Correlator, boundaries_schema, boundary_col, orphan_col, orphans_schema,
 };
 use seam_model::schema::{col, spans_schema};
-use seam_store::HotTable;
+use seam_store::Table;
 
 fuzz_target!(|body: &[u8]| {
     let Ok(request) = ExportTraceServiceRequest::decode(body) else {
         return;
     };
-    let spans = Arc::new(HotTable::new(spans_schema(), col::START_TIME));
+    let spans = Arc::new(Table::new(spans_schema(), col::START_TIME));
     let correlator = Arc::new(Correlator::new(
         CorrelationConfig::default(),
-        Arc::new(HotTable::new(
-            boundaries_schema(),
-            boundary_col::CONSUMER_TIME,
-        )),
-        Arc::new(HotTable::new(orphans_schema(), orphan_col::TIME)),
+        Arc::new(Table::new(boundaries_schema(), boundary_col::CONSUMER_TIME)),
+        Arc::new(Table::new(orphans_schema(), orphan_col::TIME)),
     ));
     let pipeline =
         Pipeline::new(spans.clone(), ReceiverConfig::default()).with_correlator(correlator.clone());
