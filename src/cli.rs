@@ -27,6 +27,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run SQL against a running Seam and print the result.
     Query(QueryArgs),
+    /// Send OTLP load to a receiver and report spans/s, ack latency and errors.
+    Loadgen(LoadgenArgs),
 }
 
 #[derive(Debug, Args, Default)]
@@ -92,4 +94,74 @@ pub enum Format {
     Table,
     /// The API's JSON answer, as is.
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadgenArgs {
+    /// Receiver to load: `http://host:port` (gRPC 4317, HTTP 4318).
+    #[arg(long, default_value = "http://127.0.0.1:4317")]
+    pub endpoint: String,
+    #[arg(long, value_enum, default_value_t = LoadProtocol::Grpc)]
+    pub protocol: LoadProtocol,
+    /// Body encoding over HTTP (gRPC is always protobuf).
+    #[arg(long, value_enum, default_value_t = LoadEncoding::Protobuf)]
+    pub encoding: LoadEncoding,
+    /// Compress requests with gzip.
+    #[arg(long)]
+    pub gzip: bool,
+    /// Spans per second in all; without it, as fast as the receiver answers.
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// How long to send, e.g. 30s or 2m.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: std::time::Duration,
+    /// Concurrent connections, each with one request in flight.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Spans per request (flat topology).
+    #[arg(long, default_value_t = 512)]
+    pub batch: usize,
+    /// Attributes per span (flat topology).
+    #[arg(long, default_value_t = 10)]
+    pub attributes: usize,
+    /// Bytes per attribute value (flat topology).
+    #[arg(long, default_value_t = 16)]
+    pub attribute_size: usize,
+    /// `flat`: independent traces of the shape above; `hybrid`: the demo's
+    /// journeys across queues and functions, so stitching carries load.
+    #[arg(long, value_enum, default_value_t = LoadTopology::Flat)]
+    pub topology: LoadTopology,
+    /// Bearer token for a receiver that requires one.
+    #[arg(long, env = "SEAM_INGEST_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Per-request timeout.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Print the report as JSON on stdout (the progress line stays on stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress line.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Seed of the ids; the default differs on every run.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LoadProtocol {
+    Grpc,
+    Http,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LoadEncoding {
+    Protobuf,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LoadTopology {
+    Flat,
+    Hybrid,
 }

@@ -3,10 +3,12 @@
 //! ```text
 //! seam [serve]   receivers ─▶ pipeline ─▶ correlator ─▶ store ◀─ query engine ◀─ API
 //! seam query     a client of the API that prints a table
+//! seam loadgen   an OTLP load generator that reports spans/s, latency, errors
 //! ```
 
 mod cli;
 mod config;
+mod loadgen_cmd;
 mod metrics;
 mod query_cmd;
 mod serve;
@@ -21,6 +23,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Query(args)) => query_cmd::run(args),
+        Some(Command::Loadgen(args)) => loadgen_cmd::run(args),
         Some(Command::Serve(args)) => serve::run(args),
         None => serve::run(cli.serve),
     }

@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod demo;
 mod durability;
+mod loadgen;
 mod otlp_json;
 mod pushback;
 mod python_sdk;
