@@ -146,6 +146,11 @@ pub struct LoadgenArgs {
     /// Seed of the ids; the default differs on every run.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Write one request of the flat shape to FILE as a gRPC message body
+    /// (length-prefixed protobuf) and exit, for load tools that replay a
+    /// body (`h2load -d FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub write_grpc_body: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -11,6 +11,22 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
     });
+    if let Some(path) = &args.write_grpc_body {
+        let shape = SpanShape {
+            batch: args.batch,
+            attributes: args.attributes,
+            attribute_size: args.attribute_size,
+        };
+        let body = seam_loadgen::generate::grpc_body(shape, seed);
+        std::fs::write(path, &body).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "wrote {} bytes: one gRPC message of {} spans to {}",
+            body.len(),
+            shape.batch,
+            path.display()
+        );
+        return Ok(());
+    }
     let config = LoadConfig {
         target: Target {
             endpoint: args.endpoint,

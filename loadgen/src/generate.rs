@@ -214,6 +214,22 @@ impl Generator {
     }
 }
 
+/// One flat request of `shape` as a gRPC message body: the 5-byte frame
+/// header (not compressed, length) and the protobuf.
+pub fn grpc_body(shape: SpanShape, seed: u64) -> Vec<u8> {
+    use prost::Message;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let request = Generator::flat(shape, seed).next_request(now).0;
+    let encoded = request.encode_to_vec();
+    let mut body = Vec::with_capacity(5 + encoded.len());
+    body.push(0);
+    body.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
+    body.extend_from_slice(&encoded);
+    body
+}
+
 /// Spans in `request`.
 pub fn count(request: &ExportTraceServiceRequest) -> usize {
     request
@@ -261,6 +277,17 @@ mod tests {
             }
         }
         assert_eq!(ids.len(), 600);
+    }
+
+    #[test]
+    fn a_grpc_body_is_one_framed_request() {
+        use prost::Message;
+        let body = grpc_body(SpanShape::default(), 3);
+        assert_eq!(body[0], 0, "not compressed");
+        let len = u32::from_be_bytes(body[1..5].try_into().unwrap()) as usize;
+        assert_eq!(len, body.len() - 5);
+        let request = ExportTraceServiceRequest::decode(&body[5..]).unwrap();
+        assert_eq!(count(&request), 512);
     }
 
     #[test]

@@ -1,0 +1,223 @@
+//! Each stage on its own, on generated inputs of several sizes:
+//!
+//! ```sh
+//! cargo bench -p seam-benches --features bench
+//! cargo bench -p seam-benches --features bench -- query   # one group
+//! ```
+//!
+//! Throughput is in spans (elements) per second; the query groups report
+//! the time of one query over a store of the given size.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use prost::Message;
+use seam_benches::{flat, hybrid, server};
+use seam_collector::decode::{Encoding, decode};
+use seam_model::TraceId;
+use seam_query::{Correlation, QueryConfig, QueryEngine};
+use seam_store::parquet_file::{self, FileShape};
+
+fn spans(
+    requests: &[opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest],
+) -> u64 {
+    requests
+        .iter()
+        .map(|r| seam_loadgen::generate::count(r) as u64)
+        .sum()
+}
+
+fn decode_protobuf(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decode");
+    for batch in [64, 512, 4096] {
+        let body = flat(1, batch, 1)[0].encode_to_vec();
+        group.throughput(Throughput::Elements(batch as u64));
+        group.bench_with_input(BenchmarkId::new("protobuf", batch), &body, |b, body| {
+            b.iter(|| decode(body, Encoding::Protobuf).expect("decodes"))
+        });
+    }
+    group.finish();
+}
+
+fn ingest(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ingest");
+    group.sample_size(20);
+    for batch in [64, 512, 4096] {
+        let requests = flat(64, batch, 2);
+        group.throughput(Throughput::Elements(spans(&requests)));
+        group.bench_function(BenchmarkId::new("flat", batch), |b| {
+            b.iter_batched(
+                || {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    let s = server(dir.path(), false);
+                    (dir, s)
+                },
+                |(_dir, s)| {
+                    for r in &requests {
+                        s.pipeline.ingest(r).expect("ingest");
+                    }
+                },
+                criterion::BatchSize::PerIteration,
+            )
+        });
+    }
+    let requests = hybrid(30_000, 3);
+    group.throughput(Throughput::Elements(spans(&requests)));
+    group.bench_function("hybrid_stitching", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let s = server(dir.path(), false);
+                (dir, s)
+            },
+            |(_dir, s)| {
+                for r in &requests {
+                    s.pipeline.ingest(r).expect("ingest");
+                }
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    let requests = flat(64, 512, 4);
+    group.throughput(Throughput::Elements(spans(&requests)));
+    group.bench_function("flat_512_with_wal_every_batch", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir_in(".").expect("tempdir on the disk");
+                let s = server(dir.path(), true);
+                (dir, s)
+            },
+            |(_dir, s)| {
+                for r in &requests {
+                    s.pipeline.ingest(r).expect("ingest");
+                }
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+/// A store of `n` spans, sealed or hot, with a query engine over it, and
+/// the id of a trace in the middle.
+fn engine(
+    n: usize,
+    sealed: bool,
+) -> (
+    tempfile::TempDir,
+    seam_benches::Server,
+    QueryEngine,
+    TraceId,
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = server(dir.path(), false);
+    let requests = flat(n / 512, 512, 5);
+    for r in &requests {
+        s.pipeline.ingest(r).expect("ingest");
+    }
+    if sealed {
+        s.store.seal(s.correlator.as_ref()).expect("seal");
+    }
+    let middle = &requests[requests.len() / 2].resource_spans[0].scope_spans[0].spans[0];
+    let trace = TraceId::from_bytes(&middle.trace_id).expect("a trace id");
+    let engine = QueryEngine::with_correlation(
+        s.store.table("spans"),
+        Correlation {
+            boundaries: s.store.table("boundaries"),
+            orphans: s.store.table("orphans"),
+            view: s.correlator.view(),
+        },
+        QueryConfig::default(),
+    )
+    .expect("engine");
+    (dir, s, engine, trace)
+}
+
+fn store_and_seal(c: &mut Criterion) {
+    let mut group = c.benchmark_group("store");
+    group.sample_size(10);
+    for n in [10_000usize, 100_000] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = server(dir.path(), false);
+        for r in &flat(n / 512, 512, 6) {
+            s.pipeline.ingest(r).expect("ingest");
+        }
+        let table = s.store.table("spans");
+        let batches: Vec<_> = table
+            .snapshot()
+            .segments
+            .iter()
+            .map(|x| x.batch.clone())
+            .collect();
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        group.throughput(Throughput::Elements(rows as u64));
+        group.bench_function(BenchmarkId::new("append", rows), |b| {
+            b.iter_batched(
+                || seam_store::Table::new(table.schema(), seam_model::schema::col::START_TIME),
+                |t| {
+                    for batch in &batches {
+                        t.append(batch.clone()).expect("append");
+                    }
+                },
+                criterion::BatchSize::PerIteration,
+            )
+        });
+        let out = tempfile::tempdir_in(".").expect("tempdir on the disk");
+        let path = out.path().join("seal.parquet");
+        group.bench_function(BenchmarkId::new("seal_parquet", rows), |b| {
+            b.iter(|| {
+                parquet_file::write(
+                    &path,
+                    &table.schema(),
+                    &batches,
+                    &seam_collector::store_tables()[0].layout,
+                    FileShape::default(),
+                )
+                .expect("write")
+            })
+        });
+    }
+    group.finish();
+}
+
+fn queries(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("query");
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(5));
+    for (n, sealed) in [(100_000usize, false), (100_000, true), (1_000_000, true)] {
+        let (_dir, _server, engine, trace) = engine(n, sealed);
+        let engine = Arc::new(engine);
+        let label = format!("{n}_{}", if sealed { "sealed" } else { "hot" });
+        group.bench_function(BenchmarkId::new("trace_by_id", &label), |b| {
+            b.iter(|| runtime.block_on(engine.trace(trace)).expect("trace"))
+        });
+        group.bench_function(BenchmarkId::new("flow_by_id", &label), |b| {
+            b.iter(|| runtime.block_on(engine.flow(trace)).expect("flow"))
+        });
+        group.bench_function(BenchmarkId::new("count_by_service", &label), |b| {
+            b.iter(|| {
+                runtime
+                    .block_on(engine.sql("SELECT service_name, count(*) FROM spans GROUP BY 1"))
+                    .expect("sql")
+            })
+        });
+        group.bench_function(BenchmarkId::new("attribute_search", &label), |b| {
+            b.iter(|| {
+                runtime
+                    .block_on(engine.sql(
+                        "SELECT trace_id FROM spans WHERE attributes['http.route'] = '1-4242xxxxxxxxxx' LIMIT 20",
+                    ))
+                    .expect("sql")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decode_protobuf, ingest, store_and_seal, queries);
+criterion_main!(benches);
