@@ -40,62 +40,48 @@ fn decode_protobuf(c: &mut Criterion) {
     group.finish();
 }
 
+/// Ingests `requests` into a fresh store per iteration (in a temporary
+/// directory on the disk when the log is on, where its syncs are real).
+fn bench_ingest(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: BenchmarkId,
+    requests: &[opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest],
+    wal: bool,
+) {
+    group.throughput(Throughput::Elements(spans(requests)));
+    group.bench_function(id, |b| {
+        b.iter_batched(
+            || {
+                let dir = if wal {
+                    tempfile::tempdir_in(".")
+                } else {
+                    tempfile::tempdir()
+                }
+                .expect("tempdir");
+                let s = server(dir.path(), wal);
+                (dir, s)
+            },
+            |(_dir, s)| {
+                for r in requests {
+                    s.pipeline.ingest(r).expect("ingest");
+                }
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+}
+
 fn ingest(c: &mut Criterion) {
     let mut group = c.benchmark_group("ingest");
     group.sample_size(20);
     for batch in [64, 512, 4096] {
-        let requests = flat(64, batch, 2);
-        group.throughput(Throughput::Elements(spans(&requests)));
-        group.bench_function(BenchmarkId::new("flat", batch), |b| {
-            b.iter_batched(
-                || {
-                    let dir = tempfile::tempdir().expect("tempdir");
-                    let s = server(dir.path(), false);
-                    (dir, s)
-                },
-                |(_dir, s)| {
-                    for r in &requests {
-                        s.pipeline.ingest(r).expect("ingest");
-                    }
-                },
-                criterion::BatchSize::PerIteration,
-            )
-        });
+        let id = BenchmarkId::new("flat", batch);
+        bench_ingest(&mut group, id, &flat(64, batch, 2), false);
     }
-    let requests = hybrid(30_000, 3);
-    group.throughput(Throughput::Elements(spans(&requests)));
-    group.bench_function("hybrid_stitching", |b| {
-        b.iter_batched(
-            || {
-                let dir = tempfile::tempdir().expect("tempdir");
-                let s = server(dir.path(), false);
-                (dir, s)
-            },
-            |(_dir, s)| {
-                for r in &requests {
-                    s.pipeline.ingest(r).expect("ingest");
-                }
-            },
-            criterion::BatchSize::PerIteration,
-        )
-    });
-    let requests = flat(64, 512, 4);
-    group.throughput(Throughput::Elements(spans(&requests)));
-    group.bench_function("flat_512_with_wal_every_batch", |b| {
-        b.iter_batched(
-            || {
-                let dir = tempfile::tempdir_in(".").expect("tempdir on the disk");
-                let s = server(dir.path(), true);
-                (dir, s)
-            },
-            |(_dir, s)| {
-                for r in &requests {
-                    s.pipeline.ingest(r).expect("ingest");
-                }
-            },
-            criterion::BatchSize::PerIteration,
-        )
-    });
+    let id = BenchmarkId::from_parameter("hybrid_stitching");
+    bench_ingest(&mut group, id, &hybrid(30_000, 3), false);
+    let id = BenchmarkId::from_parameter("flat_512_with_wal_every_batch");
+    bench_ingest(&mut group, id, &flat(64, 512, 4), true);
     group.finish();
 }
 

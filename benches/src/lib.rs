@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
 use seam_collector::{Pipeline, ReceiverConfig, store_tables};
 use seam_correlate::{CorrelationConfig, Correlator};
 use seam_loadgen::{Generator, SpanShape};
@@ -46,9 +47,25 @@ pub struct Server {
 }
 
 pub fn server(dir: &std::path::Path, wal: bool) -> Server {
-    let Opened { store, .. } = Store::open(
+    start(dir, wal).0
+}
+
+/// Starts on `dir` the way `seam serve` does: opens the store, restores
+/// the correlation state of the last seal and replays the log after it.
+/// Returns the server and how many spans the replay stored.
+pub fn start(dir: &std::path::Path, wal: bool) -> (Server, u64) {
+    let storage = StorageConfig {
+        // Seals only when asked: what is measured decides when.
+        seal_size: bytesize::ByteSize::gib(64),
+        ..StorageConfig::default()
+    };
+    let Opened {
+        store,
+        replay,
+        state,
+    } = Store::open(
         dir,
-        StorageConfig::default(),
+        storage,
         RetentionConfig::default(),
         WalConfig::default(),
         store_tables(),
@@ -60,14 +77,27 @@ pub fn server(dir: &std::path::Path, wal: bool) -> Server {
         store.table("boundaries"),
         store.table("orphans"),
     ));
+    if let Some(state) = state {
+        correlator
+            .restore_bytes(&state, "the state of the last seal")
+            .expect("state");
+    }
     let mut pipeline = Pipeline::new(store.table("spans"), ReceiverConfig::default())
         .with_correlator(correlator.clone());
     if wal {
         pipeline = pipeline.with_wal(store.wal().clone(), store.gate().clone());
     }
-    Server {
-        store,
-        correlator,
-        pipeline,
+    let mut replayed = 0;
+    for record in &replay.records {
+        let request = ExportTraceServiceRequest::decode(record.as_slice()).expect("decode");
+        replayed += pipeline.replay(&request).expect("replay").accepted;
     }
+    (
+        Server {
+            store,
+            correlator,
+            pipeline,
+        },
+        replayed,
+    )
 }

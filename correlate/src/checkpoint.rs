@@ -10,7 +10,6 @@
 //! its checksum is refused with an error naming it; the server then starts
 //! with empty state rather than with wrong state.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -79,20 +78,7 @@ pub(crate) fn encode(
 }
 
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), CorrelateError> {
-    let tmp = path.with_extension("state.tmp");
-    let err = io_error(path);
-    let mut file = std::fs::File::create(&tmp).map_err(&err)?;
-    file.write_all(bytes).map_err(&err)?;
-    file.sync_all().map_err(&err)?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(&err)?;
-    if let Some(dir) = path.parent()
-        && let Ok(dir) = std::fs::File::open(dir)
-    {
-        // Makes the rename itself durable; not every platform allows it.
-        let _ = dir.sync_all();
-    }
-    Ok(())
+    seam_store::write_atomic(path, bytes).map_err(|(at, e)| io_error(&at)(e))
 }
 
 pub(crate) fn read(path: &Path) -> Result<Option<Saved>, CorrelateError> {

@@ -19,7 +19,7 @@ pub mod store;
 pub mod table;
 pub mod wal;
 
-pub use manifest::ManifestError;
+pub use manifest::{ManifestError, write_atomic};
 pub use parquet_file::{FileError, FileShape};
 pub use store::{
     CutGate, CutState, Opened, RetentionConfig, RetentionReport, SealError, SealReport,

@@ -99,10 +99,7 @@ pub(crate) fn file_name(table: &str, id: u64) -> String {
 
 /// Writes `bytes` to `path` through a synced temporary file and a rename,
 /// then syncs the directory so the rename itself is durable.
-pub(crate) fn write_atomic(
-    path: &Path,
-    bytes: &[u8],
-) -> Result<(), (std::path::PathBuf, io::Error)> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), (std::path::PathBuf, io::Error)> {
     let tmp = path.with_extension("tmp");
     let err = |e| (tmp.clone(), e);
     let mut file = std::fs::File::create(&tmp).map_err(err)?;
