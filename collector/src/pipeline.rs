@@ -11,13 +11,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use arrow::array::RecordBatch;
+use arrow::error::ArrowError;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest,
 };
 use prost::Message;
 use seam_correlate::Correlator;
-use seam_model::{BearerTokens, SpanBatchBuilder};
-use seam_store::{CutGate, StoreError, Table, Wal, WalError};
+use seam_model::{BearerTokens, Capacity, SpanBatchBuilder};
+use seam_store::{CutGate, PendingRows, StoreError, Table, Wal, WalError};
 use tracing::{debug, error};
 
 use crate::config::ReceiverConfig;
@@ -120,6 +122,60 @@ pub struct Pipeline {
 
 /// Nanoseconds since the epoch on this machine's clock: when a half
 /// arrived, for the correlation window.
+/// Requests with fewer accepted spans than this share one builder
+/// ([`SmallRequests`]) instead of building a batch each.
+const SMALL_REQUEST: usize = 128;
+
+/// The `spans` table's shared builder for small requests: functions
+/// export a few spans per invocation, and a batch of the spans schema
+/// costs tens of microseconds to finish whatever its size.
+struct SmallRequests(SpanBatchBuilder);
+
+impl PendingRows for SmallRequests {
+    fn rows(&self) -> usize {
+        self.0.len()
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        let batch = self.0.finish()?;
+        // The next rows start from a builder sized for what is gathered.
+        self.0 = SpanBatchBuilder::with_capacity(gathered());
+        Ok(batch)
+    }
+}
+
+/// Room for the rows [`SmallRequests`] gathers before it is finished.
+fn gathered() -> Capacity {
+    Capacity {
+        rows: Table::PENDING_ROWS,
+        attributes: Table::PENDING_ROWS * 8,
+        links: 64,
+        events: 64,
+    }
+}
+
+/// What `request` holds, to size its batch's builders.
+fn capacity(request: &ExportTraceServiceRequest) -> Capacity {
+    let mut c = Capacity {
+        rows: 0,
+        attributes: 0,
+        links: 0,
+        events: 0,
+    };
+    for span in request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+    {
+        c.rows += 1;
+        c.attributes += span.attributes.len();
+        c.links += span.links.len();
+        c.events += span.events.len();
+    }
+    c
+}
+
 pub fn now_unix_nano() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -128,6 +184,7 @@ pub fn now_unix_nano() -> i64 {
 
 impl Pipeline {
     pub fn new(spans: Arc<Table>, config: ReceiverConfig) -> Self {
+        spans.gather_in(|| Box::new(SmallRequests(SpanBatchBuilder::with_capacity(gathered()))));
         Self {
             tokens: BearerTokens::new(config.bearer_tokens.clone()),
             spans,
@@ -219,7 +276,7 @@ impl Pipeline {
         log: bool,
     ) -> Result<IngestOutcome, IngestError> {
         let rules = self.config.rules();
-        let mut builder = SpanBatchBuilder::new();
+        let capacity = capacity(request);
         let mut outcome = IngestOutcome::default();
         let mut first_rejection = None;
         let mut links_dropped = 0;
@@ -227,9 +284,19 @@ impl Pipeline {
         let mut spans_seen = 0usize;
         let extractor = self.correlator.as_ref().map(|c| c.extractor());
         let mut observed = Vec::new();
-        for resource_spans in &request.resource_spans {
-            let mut resource = ResourceContext::new(resource_spans.resource.as_ref());
-            truncated += self.limits.apply(&mut resource.attributes);
+        // Rows borrow their resource's attributes, so every resource is
+        // read before the first row is made.
+        let resources: Vec<ResourceContext> = request
+            .resource_spans
+            .iter()
+            .map(|r| {
+                let mut resource = ResourceContext::new(r.resource.as_ref());
+                truncated += self.limits.apply(&mut resource.attributes);
+                resource
+            })
+            .collect();
+        let mut rows = Vec::with_capacity(capacity.rows.min(self.limits.max_spans_per_request));
+        for (resource_spans, resource) in request.resource_spans.iter().zip(&resources) {
             for scope_spans in &resource_spans.scope_spans {
                 let scope = ScopeContext::new(scope_spans.scope.as_ref());
                 for span in &scope_spans.spans {
@@ -239,7 +306,7 @@ impl Pipeline {
                             self.limits.max_spans_per_request,
                         ))
                     } else {
-                        normalize::normalize(span, &resource, &scope, rules, &mut links_dropped)
+                        normalize::normalize(span, resource, &scope, rules, &mut links_dropped)
                     };
                     match normalized {
                         Ok(mut row) => {
@@ -250,13 +317,13 @@ impl Pipeline {
                             for event in &mut row.events {
                                 truncated += self.limits.apply(&mut event.attributes);
                             }
-                            builder.append(&row);
                             if let Some(extractor) = extractor {
                                 let o = extractor.observe(&row);
                                 if !o.is_empty() {
                                     observed.push(o);
                                 }
                             }
+                            rows.push(row);
                             outcome.accepted += 1;
                         }
                         Err(why) => {
@@ -289,12 +356,26 @@ impl Pipeline {
         // Logging, storing and correlating are one step for a seal: it
         // cuts before or after all three, never between.
         let _step = self.gate.enter();
-        if !builder.is_empty() {
-            let batch = builder.finish()?;
+        if !rows.is_empty() {
             if log && let Some(wal) = &self.wal {
                 wal.append(&request.encode_to_vec())?;
             }
-            self.spans.append(batch)?;
+            if rows.len() < SMALL_REQUEST {
+                self.spans.append_pending(|b: &mut SmallRequests| {
+                    for row in &rows {
+                        b.0.append(row);
+                    }
+                })?;
+            } else {
+                let mut builder = SpanBatchBuilder::with_capacity(Capacity {
+                    rows: rows.len(),
+                    ..capacity
+                });
+                for row in &rows {
+                    builder.append(row);
+                }
+                self.spans.append(builder.finish()?)?;
+            }
         }
         if let Some(correlator) = &self.correlator {
             // The spans are stored and will be acknowledged; a failure to
@@ -342,6 +423,7 @@ impl Pipeline {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use arrow::array::AsArray;
     use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
     use opentelemetry_proto::tonic::resource::v1::Resource;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
@@ -405,6 +487,41 @@ pub(crate) mod tests {
         );
         assert_eq!(out.partial_success(), None);
         assert_eq!(table.snapshot().num_rows(), 3);
+    }
+
+    #[test]
+    fn small_requests_share_a_batch_and_large_ones_have_their_own() {
+        let (table, p) = pipeline();
+        for _ in 0..20 {
+            p.ingest(&request(2)).unwrap();
+        }
+        let snapshot = table.snapshot();
+        assert_eq!(snapshot.num_rows(), 40);
+        assert_eq!(
+            snapshot.segments.len(),
+            1,
+            "twenty small requests, one batch"
+        );
+        let names = snapshot.segments[0]
+            .batch
+            .column_by_name(col::NAME)
+            .unwrap()
+            .as_string::<i32>()
+            .iter()
+            .flatten()
+            .filter(|n| *n == "op-2")
+            .count();
+        assert_eq!(names, 20, "the rows themselves, not only their count");
+        p.ingest(&request(SMALL_REQUEST as u8)).unwrap();
+        p.ingest(&request(1)).unwrap();
+        let snapshot = table.snapshot();
+        assert_eq!(snapshot.num_rows(), 40 + SMALL_REQUEST + 1);
+        let sizes: Vec<usize> = snapshot
+            .segments
+            .iter()
+            .map(|s| s.batch.num_rows())
+            .collect();
+        assert_eq!(sizes, vec![40, SMALL_REQUEST, 1]);
     }
 
     #[test]

@@ -17,13 +17,26 @@ use crate::schema::{event_fields, link_fields, spans_schema};
 type Dict = StringDictionaryBuilder<Int32Type>;
 type AttrBuilder = MapBuilder<StringBuilder, StringBuilder>;
 
-fn attr_builder() -> AttrBuilder {
+/// A map builder for `maps` maps of `entries` entries in all.
+fn attr_builder(entries: usize, maps: usize) -> AttrBuilder {
     let names = MapFieldNames {
         entry: "entries".into(),
         key: "keys".into(),
         value: "values".into(),
     };
-    MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new())
+    MapBuilder::with_capacity(
+        Some(names),
+        StringBuilder::with_capacity(entries, entries * 16),
+        StringBuilder::with_capacity(entries, entries * 16),
+        maps,
+    )
+}
+
+/// List offsets with the leading zero.
+fn offsets(rows: usize) -> Vec<i32> {
+    let mut v = Vec::with_capacity(rows + 1);
+    v.push(0);
+    v
 }
 
 fn append_attrs(b: &mut AttrBuilder, attrs: &Attributes<'_>) {
@@ -55,6 +68,29 @@ struct EventsBuilder {
     time: TimestampNanosecondBuilder,
     name: StringBuilder,
     attributes: AttrBuilder,
+}
+
+/// How many rows, attributes, links and events a builder should expect.
+/// Estimates: the builders still grow past them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    pub rows: usize,
+    /// Span attributes over all rows.
+    pub attributes: usize,
+    pub links: usize,
+    pub events: usize,
+}
+
+impl Default for Capacity {
+    /// Arrow's own default: room for about a thousand rows.
+    fn default() -> Self {
+        Self {
+            rows: 1024,
+            attributes: 1024,
+            links: 0,
+            events: 0,
+        }
+    }
 }
 
 /// Accumulates rows of the `spans` table.
@@ -101,49 +137,70 @@ impl Default for SpanBatchBuilder {
 
 impl SpanBatchBuilder {
     pub fn new() -> Self {
+        Self::with_capacity(Capacity::default())
+    }
+
+    /// Builders sized for `capacity`, so that a request's batch is built
+    /// without growing or over-allocating: a default builder reserves
+    /// room for a thousand rows in each of some forty columns, which costs
+    /// a small request far more than its rows do.
+    pub fn with_capacity(capacity: Capacity) -> Self {
+        let Capacity {
+            rows,
+            attributes,
+            links,
+            events,
+        } = capacity;
+        let string =
+            |bytes_per_row: usize| StringBuilder::with_capacity(rows, rows * bytes_per_row);
+        // Low-cardinality columns: few distinct values per request.
+        let dict = || Dict::with_capacity(rows, 4, 64);
+        let time = || utc(TimestampNanosecondBuilder::with_capacity(rows));
         Self {
-            trace_id: StringBuilder::new(),
-            span_id: StringBuilder::new(),
-            parent_span_id: StringBuilder::new(),
-            flow_id: StringBuilder::new(),
-            name: StringBuilder::new(),
-            kind: Dict::new(),
-            service_name: Dict::new(),
-            platform: Dict::new(),
-            instance: Dict::new(),
-            start_time: utc(TimestampNanosecondBuilder::new()),
-            end_time: utc(TimestampNanosecondBuilder::new()),
-            duration_ns: Int64Builder::new(),
-            status_code: Dict::new(),
-            status_message: StringBuilder::new(),
-            cold_start: BooleanBuilder::new(),
-            cold_start_type: Dict::new(),
-            init_duration_ns: Int64Builder::new(),
-            messaging_system: Dict::new(),
-            messaging_operation: Dict::new(),
-            messaging_destination: Dict::new(),
-            messaging_message_id: StringBuilder::new(),
-            faas_trigger: Dict::new(),
-            attributes: attr_builder(),
-            resource_attributes: attr_builder(),
+            trace_id: string(32),
+            span_id: string(16),
+            parent_span_id: string(16),
+            flow_id: StringBuilder::with_capacity(rows, 0),
+            name: string(24),
+            kind: dict(),
+            service_name: dict(),
+            platform: dict(),
+            instance: dict(),
+            start_time: time(),
+            end_time: time(),
+            duration_ns: Int64Builder::with_capacity(rows),
+            status_code: dict(),
+            status_message: string(0),
+            cold_start: BooleanBuilder::with_capacity(rows),
+            cold_start_type: dict(),
+            init_duration_ns: Int64Builder::with_capacity(rows),
+            messaging_system: dict(),
+            messaging_operation: dict(),
+            messaging_destination: dict(),
+            messaging_message_id: string(0),
+            faas_trigger: dict(),
+            attributes: attr_builder(attributes, rows),
+            // Each span carries its resource's attributes; a typical
+            // resource has a handful.
+            resource_attributes: attr_builder(rows * 4, rows),
             links: LinksBuilder {
-                offsets: vec![0],
-                trace_id: StringBuilder::new(),
-                span_id: StringBuilder::new(),
-                trace_state: StringBuilder::new(),
-                attributes: attr_builder(),
+                offsets: offsets(rows),
+                trace_id: StringBuilder::with_capacity(links, links * 32),
+                span_id: StringBuilder::with_capacity(links, links * 16),
+                trace_state: StringBuilder::with_capacity(links, 0),
+                attributes: attr_builder(links, links),
             },
             events: EventsBuilder {
-                offsets: vec![0],
-                time: utc(TimestampNanosecondBuilder::new()),
-                name: StringBuilder::new(),
-                attributes: attr_builder(),
+                offsets: offsets(rows),
+                time: utc(TimestampNanosecondBuilder::with_capacity(events)),
+                name: StringBuilder::with_capacity(events, events * 16),
+                attributes: attr_builder(events, events),
             },
-            faas_invocation_id: StringBuilder::new(),
-            trace_state: StringBuilder::new(),
-            scope_name: Dict::new(),
-            scope_version: Dict::new(),
-            cold_start_source: Dict::new(),
+            faas_invocation_id: string(0),
+            trace_state: string(0),
+            scope_name: dict(),
+            scope_version: dict(),
+            cold_start_source: dict(),
             rows: 0,
         }
     }

@@ -25,5 +25,5 @@ pub use store::{
     CutGate, CutState, Opened, RetentionConfig, RetentionReport, SealError, SealReport,
     StorageConfig, Store, StoreStats, TableSpec, TableStats,
 };
-pub use table::{Layout, SealedFile, Segment, Snapshot, StoreError, Table};
+pub use table::{Layout, PendingRows, SealedFile, Segment, Snapshot, StoreError, Table};
 pub use wal::{Replay, SyncPolicy, Wal, WalConfig, WalError};

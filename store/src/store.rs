@@ -41,7 +41,7 @@ use tracing::{debug, info, warn};
 
 use crate::manifest::{self, Manifest, ManifestError};
 use crate::parquet_file::{self, FileError, FileShape};
-use crate::table::{Layout, SealedFile, Table, time_range};
+use crate::table::{Layout, SealedFile, StoreError, Table, time_range};
 use crate::wal::{Replay, Wal, WalConfig, WalError};
 
 /// The `storage:` section of the config file.
@@ -122,6 +122,8 @@ pub enum SealError {
     },
     #[error("capturing the state to keep with the seal: {0}")]
     State(String),
+    #[error("finishing the rows to seal: {0}")]
+    Rows(#[from] StoreError),
 }
 
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> SealError + '_ {
@@ -378,7 +380,11 @@ impl Store {
         let (cut, frozen, captured) = {
             let _held = self.gate.hold();
             let cut = self.wal.cut()?;
-            let frozen: Vec<Vec<RecordBatch>> = self.tables.iter().map(|t| t.freeze()).collect();
+            let frozen = self
+                .tables
+                .iter()
+                .map(|t| t.freeze())
+                .collect::<Result<Vec<Vec<RecordBatch>>, _>>()?;
             if cut == wal_start && frozen.iter().all(Vec::is_empty) {
                 return Ok(None);
             }

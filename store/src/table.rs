@@ -13,6 +13,12 @@
 //! - Many small ingest batches are merged into larger ones once enough rows
 //!   accumulate, so queries scan a few large batches instead of thousands of
 //!   tiny ones. Merging keeps row order.
+//! - Rows of small requests may be gathered in one shared builder
+//!   ([`PendingRows`]) instead of a batch each: building a batch of some
+//!   forty columns costs far more than the two spans a function
+//!   invocation typically exports. The builder is finished into the table
+//!   before every snapshot and every freeze, so those rows are as visible
+//!   and as durable as any other.
 //! - A row is in exactly one tier at any instant a snapshot can see: frozen
 //!   batches stay readable until the files holding them are published in
 //!   the same step that drops them.
@@ -25,7 +31,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::concat_batches;
 use arrow::datatypes::{SchemaRef, TimestampNanosecondType};
 use arrow::error::ArrowError;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 /// Why the store refused a batch.
@@ -35,6 +41,17 @@ pub enum StoreError {
     SchemaMismatch,
     #[error("arrow: {0}")]
     Arrow(#[from] ArrowError),
+    #[error("the table gathers no rows of this kind")]
+    NoPendingRows,
+}
+
+/// A builder shared by small appends, finished into the table as one batch.
+pub trait PendingRows: std::any::Any + Send {
+    /// Rows appended since the last finish.
+    fn rows(&self) -> usize;
+    /// The rows appended so far, as one batch of the table's schema; the
+    /// builder is empty afterwards.
+    fn finish(&mut self) -> Result<RecordBatch, ArrowError>;
 }
 
 /// An immutable unit of in-memory table data with the statistics queries
@@ -155,6 +172,8 @@ pub struct Table {
     time_column: usize,
     layout: Layout,
     merge_rows: usize,
+    /// Taken before `inner` wherever both are held.
+    pending: Mutex<Option<Box<dyn PendingRows>>>,
     inner: RwLock<Inner>,
 }
 
@@ -179,6 +198,7 @@ impl Table {
             time_column,
             layout,
             merge_rows: Self::DEFAULT_MERGE_ROWS,
+            pending: Mutex::new(None),
             inner: RwLock::new(Inner {
                 sealed: Vec::new(),
                 sealing: Vec::new(),
@@ -214,6 +234,45 @@ impl Table {
         self.time_column
     }
 
+    /// Rows a shared builder gathers before it is finished into a batch.
+    pub const PENDING_ROWS: usize = 1024;
+
+    /// Gathers small appends in the builder `make` returns, unless one is
+    /// installed already.
+    pub fn gather_in(&self, make: impl FnOnce() -> Box<dyn PendingRows>) {
+        self.pending.lock().get_or_insert_with(make);
+    }
+
+    /// Appends rows through the shared builder of type `B` installed with
+    /// [`Table::gather_in`]; they are visible to every snapshot taken after
+    /// this returns.
+    pub fn append_pending<B: PendingRows>(
+        &self,
+        fill: impl FnOnce(&mut B),
+    ) -> Result<(), StoreError> {
+        let mut pending = self.pending.lock();
+        let builder = pending
+            .as_deref_mut()
+            .and_then(|b| (b as &mut dyn std::any::Any).downcast_mut::<B>())
+            .ok_or(StoreError::NoPendingRows)?;
+        fill(builder);
+        if builder.rows() >= Self::PENDING_ROWS {
+            self.finish_pending(&mut pending)?;
+        } else {
+            let mut inner = self.inner.write();
+            inner.oldest.get_or_insert_with(Instant::now);
+            inner.snapshot = None;
+        }
+        Ok(())
+    }
+
+    fn finish_pending(&self, pending: &mut Option<Box<dyn PendingRows>>) -> Result<(), StoreError> {
+        match pending.as_deref_mut() {
+            Some(builder) if builder.rows() > 0 => self.append(builder.finish()?),
+            _ => Ok(()),
+        }
+    }
+
     /// Appends a batch; it is visible to every snapshot taken after this returns.
     pub fn append(&self, batch: RecordBatch) -> Result<(), StoreError> {
         if batch.schema() != self.schema {
@@ -244,6 +303,13 @@ impl Table {
 
     /// The table as it is now.
     pub fn snapshot(&self) -> Snapshot {
+        {
+            let mut pending = self.pending.lock();
+            if let Err(e) = self.finish_pending(&mut pending) {
+                // The builder only ever holds rows of the table's schema.
+                tracing::error!(table = %self.name, error = %e, "finishing gathered rows");
+            }
+        }
         if let Some(s) = self.inner.read().snapshot.clone() {
             return s;
         }
@@ -282,7 +348,9 @@ impl Table {
     /// Moves every hot row into the sealing tier and returns the batches
     /// to seal (those of an earlier seal that did not finish included).
     /// The rows stay readable until [`Table::publish_sealed`].
-    pub(crate) fn freeze(&self) -> Vec<RecordBatch> {
+    pub(crate) fn freeze(&self) -> Result<Vec<RecordBatch>, StoreError> {
+        let mut pending = self.pending.lock();
+        self.finish_pending(&mut pending)?;
         let mut inner = self.inner.write();
         let Inner {
             sealing,
@@ -296,7 +364,7 @@ impl Table {
         inner.hot_bytes = 0;
         inner.oldest = None;
         inner.snapshot = None;
-        inner.sealing.iter().map(|s| s.batch.clone()).collect()
+        Ok(inner.sealing.iter().map(|s| s.batch.clone()).collect())
     }
 
     /// Replaces the frozen rows by the file now holding them.
@@ -395,18 +463,67 @@ mod tests {
         assert!(!now.segments[1].overlaps(4, 10));
     }
 
+    /// Gathers times; stands in for the spans builder of small requests.
+    #[derive(Default)]
+    struct Times(Vec<i64>);
+
+    impl PendingRows for Times {
+        fn rows(&self) -> usize {
+            self.0.len()
+        }
+        fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+            Ok(batch(&std::mem::take(&mut self.0)))
+        }
+    }
+
+    #[test]
+    fn gathered_rows_are_one_batch_visible_at_once_and_frozen_with_the_rest() {
+        let table = Table::new(schema(), "t");
+        assert!(matches!(
+            table.append_pending(|t: &mut Times| t.0.push(1)),
+            Err(StoreError::NoPendingRows)
+        ));
+        table.gather_in(|| Box::new(Times::default()));
+        for t in 0..10 {
+            table
+                .append_pending(|b: &mut Times| b.0.extend([t, t]))
+                .unwrap();
+        }
+        assert!(
+            table.hot_usage().1.is_some(),
+            "gathered rows count as hot for the seal's age"
+        );
+        let snapshot = table.snapshot();
+        assert_eq!(snapshot.num_rows(), 20, "every gathered row is visible");
+        assert_eq!(snapshot.segments.len(), 1, "ten appends made one batch");
+        table.append(batch(&[100])).unwrap();
+        table.append_pending(|b: &mut Times| b.0.push(50)).unwrap();
+        let frozen = table.freeze().unwrap();
+        assert_eq!(
+            frozen.iter().map(RecordBatch::num_rows).sum::<usize>(),
+            22,
+            "a freeze takes the gathered rows too"
+        );
+        assert_eq!(table.snapshot().num_rows(), 22, "no row read twice");
+        // Past PENDING_ROWS the builder is finished without a reader.
+        table
+            .append_pending(|b: &mut Times| b.0.extend(0..Table::PENDING_ROWS as i64))
+            .unwrap();
+        assert_eq!(table.inner.read().tail_rows, Table::PENDING_ROWS);
+    }
+
     #[test]
     fn frozen_rows_stay_readable_until_their_file_is_published() {
         let table = Table::new(schema(), "t");
         table.append(batch(&[1, 2])).unwrap();
         assert!(table.hot_usage().0 > 0);
-        let frozen = table.freeze();
+        let frozen = table.freeze().unwrap();
         assert_eq!(frozen.len(), 1);
         assert_eq!(table.hot_usage(), (0, None));
         table.append(batch(&[3])).unwrap();
         assert_eq!(table.snapshot().num_rows(), 3, "frozen and new rows");
         // A seal that failed: the next freeze returns the old rows again.
-        assert_eq!(table.freeze().len(), 2);
+        assert_eq!(table.freeze().unwrap().len(), 2);
         table.publish_sealed(Some(SealedFile {
             id: 7,
             rows: 3,
