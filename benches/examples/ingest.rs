@@ -40,4 +40,28 @@ fn main() {
         n as f64 / took.as_secs_f64(),
         hot as f64 / n as f64
     );
+    // Where the hot memory goes, column by column.
+    let snapshot = s.store.table("spans").snapshot();
+    let schema = snapshot.schema.clone();
+    let mut columns: Vec<(usize, &str)> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let bytes = snapshot
+                .segments
+                .iter()
+                .map(|seg| seg.batch.column(i).get_array_memory_size())
+                .sum();
+            (bytes, f.name().as_str())
+        })
+        .collect();
+    columns.sort_by(|a, b| b.cmp(a));
+    let rows = snapshot.num_rows().max(1) as f64;
+    let line: Vec<String> = columns
+        .iter()
+        .take(12)
+        .map(|(bytes, name)| format!("{name} {:.0}", *bytes as f64 / rows))
+        .collect();
+    println!("spans table, bytes/span by column: {}", line.join(", "));
 }

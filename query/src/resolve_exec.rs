@@ -1,6 +1,6 @@
 //! A plan node that resolves read-time columns of every batch its input
-//! produces: what the in-memory scan does eagerly, done as sealed rows
-//! stream out of Parquet.
+//! produces, as rows stream out of memory or Parquet, after the filters
+//! on stored columns have kept only the rows a query wants.
 
 use std::fmt;
 use std::sync::Arc;

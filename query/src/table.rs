@@ -38,6 +38,7 @@ use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::union::UnionExec;
 use seam_store::{SealedFile, Segment, Table};
@@ -232,33 +233,39 @@ impl TableProvider for SegmentTable {
         let partitions = state.config().target_partitions().max(1);
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
 
+        // Filters on stored columns, applied before resolving so that only
+        // the rows a lookup wants are resolved (DataFusion applies every
+        // filter again above the scan).
+        let predicate = self.predicate(state, &schema, filters)?;
+        let resolved = |plan: Arc<dyn ExecutionPlan>| -> Result<Arc<dyn ExecutionPlan>> {
+            let Some(resolve) = &resolver else {
+                return Ok(plan);
+            };
+            let plan = match &predicate {
+                Some(p) => Arc::new(FilterExec::try_new(p.clone(), plan)?),
+                None => plan,
+            };
+            Ok(Arc::new(ResolveExec::new(plan, resolve.clone())))
+        };
+
         if !selected.is_empty() || files.is_empty() {
-            let mut batches: Vec<RecordBatch> =
-                selected.into_iter().map(|s| s.batch.clone()).collect();
-            if let Some(resolve) = &resolver {
-                batches = batches
-                    .iter()
-                    .map(|b| resolve(b))
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(|e| DataFusionError::ArrowError(Box::new(e), None))?;
-            }
             // Round-robin over the target partitions so every query thread
             // has segments to read.
-            let n = partitions.clamp(1, batches.len().max(1));
+            let n = partitions.clamp(1, selected.len().max(1));
             let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(); n];
-            for (i, batch) in batches.into_iter().enumerate() {
-                parts[i % n].push(batch);
+            for (i, segment) in selected.into_iter().enumerate() {
+                parts[i % n].push(segment.batch.clone());
             }
             let source =
                 MemorySourceConfig::try_new(&parts, schema.clone(), scan_projection.clone())?
                     .with_limit(limit);
-            inputs.push(DataSourceExec::from_data_source(source));
+            inputs.push(resolved(DataSourceExec::from_data_source(source))?);
         }
 
         if !files.is_empty() {
             let mut source = ParquetSource::new(schema.clone());
-            if let Some(predicate) = self.predicate(state, &schema, filters)? {
-                source = source.with_predicate(predicate);
+            if let Some(predicate) = &predicate {
+                source = source.with_predicate(predicate.clone());
             }
             let n = partitions.clamp(1, files.len());
             let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); n];
@@ -274,11 +281,7 @@ impl TableProvider for SegmentTable {
                     .with_projection_indices(scan_projection.clone())?
                     .with_limit(limit)
                     .build();
-            let mut plan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
-            if let Some(resolve) = &resolver {
-                plan = Arc::new(ResolveExec::new(plan, resolve.clone()));
-            }
-            inputs.push(plan);
+            inputs.push(resolved(DataSourceExec::from_data_source(config))?);
         }
 
         let plan = UnionExec::try_new(inputs)?;
@@ -763,6 +766,61 @@ mod tests {
             assert_eq!(missing.iter().map(RecordBatch::num_rows).sum::<usize>(), 0);
             let all = run(&ctx, "SELECT count(*) FROM t").await;
             assert_eq!(first_count(&all), 1001);
+        }
+
+        /// [`Hundredfold`], counting the rows it resolves.
+        struct Counting(Arc<std::sync::atomic::AtomicUsize>);
+        impl Resolve for Counting {
+            fn columns(&self) -> &[&'static str] {
+                Hundredfold.columns()
+            }
+            fn needed(&self, projection: Option<&Vec<usize>>) -> bool {
+                Hundredfold.needed(projection)
+            }
+            fn prepare(
+                &self,
+                all: &[RecordBatch],
+            ) -> std::result::Result<BatchResolver, arrow::error::ArrowError> {
+                let inner = Hundredfold.prepare(all)?;
+                let count = self.0.clone();
+                Ok(Arc::new(move |batch: &RecordBatch| {
+                    count.fetch_add(batch.num_rows(), std::sync::atomic::Ordering::Relaxed);
+                    inner(batch)
+                }))
+            }
+        }
+
+        #[tokio::test]
+        async fn a_lookup_resolves_only_the_rows_its_filters_keep() {
+            let dir = tempfile::tempdir().unwrap();
+            let store = store(dir.path());
+            // Fifty more traces hot, beside the one hot row of t007.
+            store.table("t").append(traces(100, 149)).unwrap();
+            let resolved = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let ctx = SessionContext::new();
+            let table = SegmentTable::new(store.table("t"), "start_time")
+                .with_resolver(Arc::new(Counting(resolved.clone())));
+            ctx.register_table("t", Arc::new(table)).unwrap();
+            let rows = run(&ctx, "SELECT * FROM t WHERE trace_id = 't007'").await;
+            let values: Vec<i64> = rows
+                .iter()
+                .flat_map(|b| {
+                    b.column(2)
+                        .as_primitive::<arrow::datatypes::Int64Type>()
+                        .values()
+                        .to_vec()
+                })
+                .collect();
+            assert_eq!(
+                values,
+                vec![700; 11],
+                "ten sealed rows and the hot one, resolved"
+            );
+            assert_eq!(
+                resolved.load(std::sync::atomic::Ordering::Relaxed),
+                11,
+                "of 1,501 rows only the eleven of the trace are resolved"
+            );
         }
 
         #[tokio::test]
