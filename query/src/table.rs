@@ -16,7 +16,10 @@
 //! with a literal (`start_time >= '…'`, `BETWEEN`) skip whole segments and
 //! files; every filter not on a resolved column becomes the Parquet
 //! predicate, so `trace_id = '…'` reads the one row group (and within it
-//! the pages) whose statistics and bloom filter admit the id.
+//! the pages) whose statistics and bloom filter admit the id. In memory,
+//! `trace_id = '…'` and `trace_id IN (…)` skip merged segments whose set
+//! of trace ids rules them out. Read-time columns are resolved after the
+//! stored-column filters, on the rows they keep.
 
 use std::fmt;
 use std::sync::Arc;
@@ -29,6 +32,7 @@ use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
@@ -65,6 +69,40 @@ pub trait Resolve: Send + Sync {
         &self,
         all: &[RecordBatch],
     ) -> std::result::Result<BatchResolver, arrow::error::ArrowError>;
+}
+
+/// The values a row's `column` must equal one of, by a filter `column =
+/// 'v'` or `column IN ('v', …)`; `None` when no filter says.
+fn key_literals<'a>(filters: &'a [Expr], column: &str) -> Option<Vec<&'a str>> {
+    let text = |e: &'a Expr| match e {
+        Expr::Literal(
+            ScalarValue::Utf8(Some(v))
+            | ScalarValue::Utf8View(Some(v))
+            | ScalarValue::LargeUtf8(Some(v)),
+            _,
+        ) => Some(v.as_str()),
+        _ => None,
+    };
+    let is_column = |e: &Expr| matches!(e, Expr::Column(c) if c.name == column);
+    filters.iter().find_map(|f| match f {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) => {
+            if is_column(left) {
+                text(right).map(|v| vec![v])
+            } else if is_column(right) {
+                text(left).map(|v| vec![v])
+            } else {
+                None
+            }
+        }
+        Expr::InList(list) if !list.negated && is_column(&list.expr) => {
+            list.list.iter().map(text).collect()
+        }
+        _ => None,
+    })
 }
 
 /// A store [`Table`] exposed to SQL, pruned by its time column.
@@ -107,13 +145,19 @@ impl SegmentTable {
         limit: Option<usize>,
     ) -> Vec<&'a Segment> {
         let range = TimeRange::from_filters(filters, &self.time_column);
+        let key_column = self
+            .store
+            .key_column()
+            .map(|i| self.store.schema().field(i).name().clone());
+        let keys = key_column.and_then(|c| key_literals(filters, &c));
         let mut rows = 0;
         let mut selected = Vec::new();
         for segment in segments {
             if limit.is_some_and(|limit| rows >= limit) {
                 break;
             }
-            if range.is_unbounded() || segment.overlaps(range.start, range.end) {
+            let keyed = keys.as_ref().is_none_or(|k| segment.may_contain(k));
+            if keyed && (range.is_unbounded() || segment.overlaps(range.start, range.end)) {
                 rows += segment.batch.num_rows();
                 selected.push(segment);
             }
@@ -263,7 +307,15 @@ impl TableProvider for SegmentTable {
         }
 
         if !files.is_empty() {
-            let mut source = ParquetSource::new(schema.clone());
+            // Footers and page indexes are read once per file, not once
+            // per query: sealed files never change.
+            let runtime = state.runtime_env();
+            let reader = CachedParquetFileReaderFactory::new(
+                runtime.object_store(ObjectStoreUrl::local_filesystem())?,
+                runtime.cache_manager.get_file_metadata_cache(),
+            );
+            let mut source = ParquetSource::new(schema.clone())
+                .with_parquet_file_reader_factory(Arc::new(reader));
             if let Some(predicate) = &predicate {
                 source = source.with_predicate(predicate.clone());
             }
@@ -766,6 +818,43 @@ mod tests {
             assert_eq!(missing.iter().map(RecordBatch::num_rows).sum::<usize>(), 0);
             let all = run(&ctx, "SELECT count(*) FROM t").await;
             assert_eq!(first_count(&all), 1001);
+        }
+
+        #[tokio::test]
+        async fn lookups_by_trace_id_skip_merged_segments_without_it() {
+            let layout = Layout {
+                sort_by: Vec::new(),
+                bloom: vec!["trace_id".into()],
+            };
+            let table =
+                Arc::new(Table::named("t", schema(), "start_time", layout).with_merge_rows(100));
+            // Three merged segments of ten traces each, and one trace in
+            // the tail, which keeps no keys.
+            for first in [0, 10, 20] {
+                table.append(traces(first, first + 9)).unwrap();
+            }
+            table.append(traces(30, 30)).unwrap();
+            let provider = SegmentTable::new(table.clone(), "start_time");
+            let snapshot = table.snapshot();
+            assert_eq!(snapshot.segments.len(), 4);
+            let read = |filter: Expr| provider.select(&snapshot.segments, &[filter], None).len();
+            assert_eq!(
+                read(col("trace_id").eq(lit("t015"))),
+                2,
+                "its segment and the tail"
+            );
+            assert_eq!(read(lit("t025").eq(col("trace_id"))), 2);
+            let two = col("trace_id").in_list(vec![lit("t001"), lit("t025")], false);
+            assert_eq!(read(two), 3);
+            assert_eq!(read(col("trace_id").eq(lit("t999"))), 1, "only the tail");
+            assert_eq!(read(col("trace_id").not_eq(lit("t015"))), 4, "no pruning");
+
+            let ctx = SessionContext::new();
+            ctx.register_table("t", Arc::new(provider)).unwrap();
+            for (id, rows) in [("t015", 10), ("t030", 10), ("t999", 0)] {
+                let sql = format!("SELECT count(*) FROM t WHERE trace_id = '{id}'");
+                assert_eq!(first_count(&run(&ctx, &sql).await), rows, "{sql}");
+            }
         }
 
         /// [`Hundredfold`], counting the rows it resolves.

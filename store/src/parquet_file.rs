@@ -59,7 +59,7 @@ impl Default for FileShape {
         Self {
             row_group_rows: 128 * 1024,
             row_group_bytes: 64 * 1024 * 1024,
-            page_rows: 8 * 1024,
+            page_rows: 1024,
         }
     }
 }

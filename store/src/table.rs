@@ -23,6 +23,7 @@
 //!   batches stay readable until the files holding them are published in
 //!   the same step that drops them.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -62,18 +63,52 @@ pub struct Segment {
     /// Smallest and largest value of the table's time column, in ns since
     /// the epoch; `None` when the segment has no rows.
     pub time_range: Option<(i64, i64)>,
+    /// Hashes of the values of the layout's first bloom column (the trace
+    /// id), on merged segments: what the bloom filter is to a sealed file,
+    /// so that a lookup by id reads one segment of a million hot rows, not
+    /// all of them.
+    keys: Option<Arc<HashSet<u64>>>,
 }
 
 impl Segment {
     fn new(batch: RecordBatch, time_column: usize) -> Self {
         let time_range = time_range(&batch, time_column);
-        Self { batch, time_range }
+        Self {
+            batch,
+            time_range,
+            keys: None,
+        }
+    }
+
+    /// A segment that also knows the values of string column `key`.
+    fn keyed(batch: RecordBatch, time_column: usize, key: Option<usize>) -> Self {
+        let keys = key
+            .and_then(|k| batch.column(k).as_string_opt::<i32>())
+            .map(|values| Arc::new(values.iter().flatten().map(key_hash).collect()));
+        Self {
+            keys,
+            ..Self::new(batch, time_column)
+        }
     }
 
     /// Whether any row may fall in `[start, end]` (ns, inclusive).
     pub fn overlaps(&self, start: i64, end: i64) -> bool {
         overlaps(self.time_range, start, end)
     }
+
+    /// Whether any row may hold one of `values` in the keyed column; true
+    /// when the segment keeps no keys.
+    pub fn may_contain(&self, values: &[&str]) -> bool {
+        self.keys
+            .as_ref()
+            .is_none_or(|keys| values.iter().any(|v| keys.contains(&key_hash(v))))
+    }
+}
+
+/// A fixed hash, so a segment's keys and a query's literal agree.
+fn key_hash(value: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(value)
 }
 
 fn overlaps(range: Option<(i64, i64)>, start: i64, end: i64) -> bool {
@@ -180,6 +215,9 @@ pub struct Table {
 impl Table {
     /// Rows the tail gathers before it is merged into one batch.
     pub const DEFAULT_MERGE_ROWS: usize = 16 * 1024;
+    /// Batches the tail gathers before it is merged, however few rows
+    /// they hold.
+    pub const MERGE_BATCHES: usize = 64;
 
     /// A table whose pruning statistics come from `time_column` (a
     /// nanosecond timestamp column of `schema`).
@@ -232,6 +270,14 @@ impl Table {
 
     pub(crate) fn time_column(&self) -> usize {
         self.time_column
+    }
+
+    /// The column merged segments keep the values of: the layout's first
+    /// bloom column, when it is a string column.
+    pub fn key_column(&self) -> Option<usize> {
+        let name = self.layout.bloom.first()?;
+        let i = self.schema.index_of(name).ok()?;
+        (self.schema.field(i).data_type() == &arrow::datatypes::DataType::Utf8).then_some(i)
     }
 
     /// Rows a shared builder gathers before it is finished into a batch.
@@ -288,15 +334,28 @@ impl Table {
         inner.oldest.get_or_insert_with(Instant::now);
         inner.tail.push(segment);
         inner.snapshot = None;
-        if inner.tail_rows >= self.merge_rows {
-            let batches: Vec<RecordBatch> = inner.tail.iter().map(|s| s.batch.clone()).collect();
+        if inner.tail_rows >= self.merge_rows || inner.tail.len() >= Self::MERGE_BATCHES {
+            // A slow table (boundaries gain a row or two per request) fills
+            // its tail by count, not rows: its small merged segment grows
+            // until it holds merge_rows, so scans see few batches either way.
+            let grow = inner
+                .merged
+                .last()
+                .is_some_and(|last| last.batch.num_rows() < self.merge_rows);
+            let mut batches: Vec<RecordBatch> = Vec::with_capacity(inner.tail.len() + 1);
+            if grow && let Some(last) = inner.merged.pop() {
+                batches.push(last.batch);
+            }
+            batches.extend(inner.tail.iter().map(|s| s.batch.clone()));
             let merged = concat_batches(&self.schema, &batches)?;
             let before: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
             let after = merged.get_array_memory_size();
             inner.hot_bytes = (inner.hot_bytes + after).saturating_sub(before);
             inner.tail.clear();
             inner.tail_rows = 0;
-            inner.merged.push(Segment::new(merged, self.time_column));
+            inner
+                .merged
+                .push(Segment::keyed(merged, self.time_column, self.key_column()));
         }
         Ok(())
     }
@@ -461,6 +520,35 @@ mod tests {
         assert_eq!(values, vec![5, 1, 9, 7, 3]);
         assert!(now.segments[1].overlaps(0, 3));
         assert!(!now.segments[1].overlaps(4, 10));
+    }
+
+    #[test]
+    fn many_tiny_appends_grow_one_merged_batch() {
+        let table = Table::new(schema(), "t").with_merge_rows(1000);
+        for t in 0..200 {
+            table.append(batch(&[t])).unwrap();
+        }
+        let snapshot = table.snapshot();
+        let sizes: Vec<usize> = snapshot
+            .segments
+            .iter()
+            .map(|s| s.batch.num_rows())
+            .collect();
+        assert_eq!(sizes[0], 192, "three merges of 64 grew one batch");
+        assert_eq!(sizes[1..], [1; 8], "eight wait in the tail");
+        let values: Vec<i64> = snapshot
+            .segments
+            .iter()
+            .flat_map(|s| {
+                s.batch
+                    .column(1)
+                    .as_primitive::<arrow::datatypes::Int64Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(values, (0..200).collect::<Vec<_>>(), "in order, none twice");
+        assert_eq!(snapshot.segments[0].time_range, Some((0, 191)));
     }
 
     /// Gathers times; stands in for the spans builder of small requests.
