@@ -8,7 +8,9 @@
 //!                                            json.rs (rows, Arrow IPC), span_json.rs, search.rs
 //! ```
 //!
-//! - [`table`]: the store's segments as a DataFusion table, pruned by time.
+//! - [`table`]: the store's segments and sealed files as a DataFusion table,
+//!   pruned by time, trace id and (in Parquet) statistics and bloom filters;
+//!   `parquet_reader` keeps each file's footer and page index parsed.
 //! - [`engine`]: the DataFusion context, its limits (time, memory, result size) and the
 //!   queries the API runs.
 //! - [`sandbox`]: what SQL may not do: write, read files, or call functions
@@ -24,6 +26,7 @@ pub mod correlation;
 pub mod engine;
 pub mod error;
 pub mod json;
+mod parquet_reader;
 pub mod resolve;
 pub mod resolve_exec;
 pub mod sandbox;

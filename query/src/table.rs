@@ -47,6 +47,7 @@ use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::union::UnionExec;
 use seam_store::{SealedFile, Segment, Table};
 
+use crate::parquet_reader::PageIndexed;
 use crate::resolve_exec::{BatchResolver, ResolveExec};
 
 /// Columns whose values are decided when a query reads them, not when the
@@ -307,13 +308,13 @@ impl TableProvider for SegmentTable {
         }
 
         if !files.is_empty() {
-            // Footers and page indexes are read once per file, not once
+            // Footers and page indexes are parsed once per file, not once
             // per query: sealed files never change.
             let runtime = state.runtime_env();
-            let reader = CachedParquetFileReaderFactory::new(
+            let reader = PageIndexed(CachedParquetFileReaderFactory::new(
                 runtime.object_store(ObjectStoreUrl::local_filesystem())?,
                 runtime.cache_manager.get_file_metadata_cache(),
-            );
+            ));
             let mut source = ParquetSource::new(schema.clone())
                 .with_parquet_file_reader_factory(Arc::new(reader));
             if let Some(predicate) = &predicate {

@@ -1,48 +1,164 @@
 //! OTLP/gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export`.
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
+use bytes::{Buf, Bytes};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use prost::Message;
 use seam_model::BearerTokens;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::codec::CompressionEncoding;
+use tonic::codec::{
+    Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder,
+};
+use tonic::server::{NamedService, UnaryService};
 use tonic::{Request, Response, Status};
 use tracing::{error, warn};
 
 use crate::pipeline::Pipeline;
 use crate::rpc_status;
 
-/// The TraceService implementation.
+/// The one method of `opentelemetry.proto.collector.trace.v1.TraceService`.
+const EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// An export as it arrived: its protobuf bytes (decompressed) and the
+/// request decoded from them. The write-ahead log keeps the bytes as they
+/// are instead of encoding the request again.
+pub struct Received {
+    pub bytes: Bytes,
+    pub request: ExportTraceServiceRequest,
+}
+
+/// The protobuf codec of the generated TraceService server, except that
+/// the decoder keeps the message's bytes (this is why the service below is
+/// written out rather than generated).
+#[derive(Debug, Clone, Copy, Default)]
+struct ReceivedCodec;
+
+struct ReceivedDecoder;
+
+struct ResponseEncoder;
+
+impl Codec for ReceivedCodec {
+    type Encode = ExportTraceServiceResponse;
+    type Decode = Received;
+    type Encoder = ResponseEncoder;
+    type Decoder = ReceivedDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ResponseEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ReceivedDecoder
+    }
+}
+
+impl Decoder for ReceivedDecoder {
+    type Item = Received;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Received>, Status> {
+        let bytes = buf.copy_to_bytes(buf.remaining());
+        let request = ExportTraceServiceRequest::decode(bytes.clone()).map_err(|e| {
+            Status::invalid_argument(format!(
+                "the request is not a valid OTLP protobuf message: {e}"
+            ))
+        })?;
+        Ok(Some(Received { bytes, request }))
+    }
+}
+
+impl Encoder for ResponseEncoder {
+    type Item = ExportTraceServiceResponse;
+    type Error = Status;
+
+    fn encode(&mut self, item: Self::Item, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        item.encode(buf)
+            .map_err(|e| Status::internal(format!("encoding the response: {e}")))
+    }
+}
+
+/// The TraceService: checks the token, then ingests off the async workers.
 pub struct GrpcReceiver {
     pipeline: Arc<Pipeline>,
     tokens: BearerTokens,
 }
 
-impl GrpcReceiver {
-    /// The tonic service with Seam's limits: gzip (and zstd) accepted,
-    /// messages over `receiver.grpc_max_message_size` refused by tonic
-    /// before they are decoded.
-    pub fn service(pipeline: Arc<Pipeline>) -> TraceServiceServer<Self> {
-        let limit = pipeline.config().grpc_limit();
-        let tokens = pipeline.tokens().clone();
-        TraceServiceServer::new(Self { pipeline, tokens })
-            .accept_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(limit)
+/// The tonic service with Seam's limits: gzip accepted, messages over
+/// `receiver.grpc_max_message_size` refused by tonic before they are
+/// decoded.
+#[derive(Clone)]
+pub struct TraceServer {
+    receiver: Arc<GrpcReceiver>,
+    max_message: usize,
+}
+
+impl NamedService for TraceServer {
+    const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+}
+
+type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'static>>;
+
+impl tonic::codegen::Service<http::Request<tonic::body::Body>> for TraceServer {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Infallible>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let receiver = self.receiver.clone();
+        let max_message = self.max_message;
+        Box::pin(async move {
+            if request.uri().path() != EXPORT {
+                return Ok(
+                    Status::unimplemented("only TraceService/Export is served here").into_http(),
+                );
+            }
+            let mut accept = EnabledCompressionEncodings::default();
+            accept.enable(CompressionEncoding::Gzip);
+            let mut grpc = tonic::server::Grpc::new(ReceivedCodec)
+                .apply_compression_config(accept, EnabledCompressionEncodings::default())
+                .apply_max_message_size_config(Some(max_message), None);
+            Ok(grpc.unary(Export(receiver), request).await)
+        })
     }
 }
 
-#[tonic::async_trait]
-impl TraceService for GrpcReceiver {
+struct Export(Arc<GrpcReceiver>);
+
+impl UnaryService<Received> for Export {
+    type Response = ExportTraceServiceResponse;
+    type Future = BoxFuture<Response<ExportTraceServiceResponse>, Status>;
+
+    fn call(&mut self, request: Request<Received>) -> Self::Future {
+        let receiver = self.0.clone();
+        Box::pin(async move { receiver.export(request).await })
+    }
+}
+
+impl GrpcReceiver {
+    pub fn service(pipeline: Arc<Pipeline>) -> TraceServer {
+        let max_message = pipeline.config().grpc_limit();
+        let tokens = pipeline.tokens().clone();
+        TraceServer {
+            receiver: Arc::new(Self { pipeline, tokens }),
+            max_message,
+        }
+    }
+
     async fn export(
         &self,
-        request: Request<ExportTraceServiceRequest>,
+        request: Request<Received>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let authorization = request
             .metadata()
@@ -56,11 +172,13 @@ impl TraceService for GrpcReceiver {
         // Ingest syncs the write-ahead log: off the async workers, so a slow
         // disk delays this export, not every connection.
         let pipeline = self.pipeline.clone();
-        let request = request.into_inner();
+        let Received { bytes, request } = request.into_inner();
         let ingested = match self.pipeline.turn().await {
-            Ok(_turn) => tokio::task::spawn_blocking(move || pipeline.ingest(&request))
-                .await
-                .map_err(|e| Status::internal(format!("ingest task failed: {e}")))?,
+            Ok(_turn) => {
+                tokio::task::spawn_blocking(move || pipeline.ingest_received(&request, &bytes))
+                    .await
+                    .map_err(|e| Status::internal(format!("ingest task failed: {e}")))?
+            }
             Err(busy) => Err(busy),
         };
         match ingested {

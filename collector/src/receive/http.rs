@@ -87,10 +87,12 @@ async fn export(State(pipeline): State<Arc<Pipeline>>, headers: HeaderMap, body:
             .await
             .map_err(|_| DecodeError::TooLarge { limit })?;
         let raw = decode::decompress(wire, compression, limit)?;
-        decode::decode(&raw, encoding)
+        let request = decode::decode(&raw, encoding)?;
+        // Protobuf bodies go to the write-ahead log as they arrived.
+        Ok((request, (encoding == Encoding::Protobuf).then_some(raw)))
     }
     .await;
-    let request = match result {
+    let (request, received) = match result {
         Ok(r) => r,
         Err(e) => {
             let status = match e {
@@ -109,7 +111,11 @@ async fn export(State(pipeline): State<Arc<Pipeline>>, headers: HeaderMap, body:
         Ok(turn) => turn,
         Err(busy) => return refusal(encoding, &busy),
     };
-    let stored = tokio::task::spawn_blocking(move || worker.ingest(&request)).await;
+    let stored = tokio::task::spawn_blocking(move || match received {
+        Some(bytes) => worker.ingest_received(&request, &bytes),
+        None => worker.ingest(&request),
+    })
+    .await;
     drop(turn);
     let ingested = match stored {
         Ok(ingested) => ingested,
