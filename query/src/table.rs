@@ -111,6 +111,8 @@ pub struct SegmentTable {
     store: Arc<Table>,
     time_column: String,
     resolver: Option<Arc<dyn Resolve>>,
+    /// [`Resolve::table_wide`] columns of sealed files, by file id.
+    table_wide: parking_lot::Mutex<std::collections::HashMap<u64, Vec<RecordBatch>>>,
 }
 
 impl fmt::Debug for SegmentTable {
@@ -128,6 +130,7 @@ impl SegmentTable {
             store,
             time_column: time_column.to_owned(),
             resolver: None,
+            table_wide: Default::default(),
         }
     }
 
@@ -195,25 +198,43 @@ impl SegmentTable {
         state.create_physical_expr(expr, &df_schema).map(Some)
     }
 
-    /// Reads `columns` of every row, in memory and sealed.
+    /// Reads the resolver's table-wide columns of every row, in memory and
+    /// sealed. A sealed file's columns are read once and kept while the
+    /// file is in the table: they are a few id columns, and reading them
+    /// from every file on every query cost more than the query.
     async fn table_wide(
+        &self,
         snapshot: &seam_store::Snapshot,
         columns: &[&'static str],
     ) -> Result<Vec<RecordBatch>> {
         let mut all: Vec<RecordBatch> = snapshot.segments.iter().map(|s| s.batch.clone()).collect();
-        let files: Vec<std::path::PathBuf> =
-            snapshot.sealed.iter().map(|f| f.path.clone()).collect();
-        let columns = columns.to_vec();
-        let sealed = tokio::task::spawn_blocking(move || {
-            files
+        let missing: Vec<(u64, std::path::PathBuf)> = {
+            let cache = self.table_wide.lock();
+            snapshot
+                .sealed
                 .iter()
-                .map(|path| seam_store::parquet_file::read(path, Some(&columns)))
+                .filter(|f| !cache.contains_key(&f.id))
+                .map(|f| (f.id, f.path.clone()))
+                .collect()
+        };
+        let columns = columns.to_vec();
+        let read = tokio::task::spawn_blocking(move || {
+            missing
+                .into_iter()
+                .map(|(id, path)| {
+                    seam_store::parquet_file::read(&path, Some(&columns)).map(|b| (id, b))
+                })
                 .collect::<std::result::Result<Vec<_>, _>>()
         })
         .await
         .map_err(|e| DataFusionError::External(Box::new(e)))?
         .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        all.extend(sealed.into_iter().flatten());
+        let mut cache = self.table_wide.lock();
+        cache.extend(read);
+        cache.retain(|id, _| snapshot.sealed.iter().any(|f| f.id == *id));
+        for file in snapshot.sealed.iter() {
+            all.extend(cache.get(&file.id).into_iter().flatten().cloned());
+        }
         Ok(all)
     }
 }
@@ -259,7 +280,7 @@ impl TableProvider for SegmentTable {
                 let all = if wide.is_empty() {
                     Vec::new()
                 } else {
-                    Self::table_wide(&snapshot, wide).await?
+                    self.table_wide(&snapshot, wide).await?
                 };
                 Some(
                     resolver
@@ -741,6 +762,8 @@ mod tests {
             };
             let config = StorageConfig {
                 row_group_rows: 100,
+                // Compaction runs only when a test calls it.
+                compact_min_files: 2,
                 ..StorageConfig::default()
             };
             let Opened { store, .. } = Store::open(
@@ -856,6 +879,61 @@ mod tests {
                 let sql = format!("SELECT count(*) FROM t WHERE trace_id = '{id}'");
                 assert_eq!(first_count(&run(&ctx, &sql).await), rows, "{sql}");
             }
+        }
+
+        /// Reads `v` across the table and records how many rows it saw.
+        struct Wide(Arc<std::sync::atomic::AtomicUsize>);
+        impl Resolve for Wide {
+            fn columns(&self) -> &[&'static str] {
+                Hundredfold.columns()
+            }
+            fn needed(&self, projection: Option<&Vec<usize>>) -> bool {
+                Hundredfold.needed(projection)
+            }
+            fn table_wide(&self) -> &[&'static str] {
+                &["v"]
+            }
+            fn prepare(
+                &self,
+                all: &[RecordBatch],
+            ) -> std::result::Result<BatchResolver, arrow::error::ArrowError> {
+                let rows = all.iter().map(RecordBatch::num_rows).sum();
+                self.0.store(rows, std::sync::atomic::Ordering::Relaxed);
+                Hundredfold.prepare(all)
+            }
+        }
+
+        #[tokio::test]
+        async fn table_wide_columns_of_sealed_files_are_read_once_and_follow_the_files() {
+            let dir = tempfile::tempdir().unwrap();
+            let store = store(dir.path());
+            let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let provider = Arc::new(
+                SegmentTable::new(store.table("t"), "start_time")
+                    .with_resolver(Arc::new(Wide(seen.clone()))),
+            );
+            let ctx = SessionContext::new();
+            ctx.register_table("t", provider.clone()).unwrap();
+            let seen = || seen.load(std::sync::atomic::Ordering::Relaxed);
+            run(&ctx, "SELECT v FROM t WHERE trace_id = 't007'").await;
+            assert_eq!(seen(), 1001, "every row, sealed and hot");
+            assert_eq!(provider.table_wide.lock().len(), 2, "both files kept");
+            run(&ctx, "SELECT v FROM t WHERE trace_id = 't008'").await;
+            assert_eq!(seen(), 1001, "the same rows from the kept columns");
+            // A third file, then a compaction that replaces all three.
+            store.table("t").append(traces(200, 209)).unwrap();
+            store.seal(&NoState).unwrap().unwrap();
+            run(&ctx, "SELECT v FROM t WHERE trace_id = 't007'").await;
+            assert_eq!(seen(), 1101);
+            assert_eq!(provider.table_wide.lock().len(), 3);
+            store.compact().unwrap();
+            run(&ctx, "SELECT v FROM t WHERE trace_id = 't007'").await;
+            assert_eq!(seen(), 1101, "no row lost or doubled by the compaction");
+            let mut kept: Vec<u64> = provider.table_wide.lock().keys().copied().collect();
+            kept.sort();
+            let files: Vec<u64> = store.table("t").sealed().iter().map(|f| f.id).collect();
+            assert_eq!(files.len(), 1, "compacted");
+            assert_eq!(kept, files, "only the files in the table are kept");
         }
 
         /// [`Hundredfold`], counting the rows it resolves.
