@@ -881,6 +881,22 @@ mod tests {
             }
         }
 
+        #[tokio::test]
+        async fn sealed_files_are_read_under_a_relative_data_dir() {
+            // `seam serve --data-dir data`: a path relative to the working
+            // directory.
+            let dir = tempfile::tempdir_in(".").unwrap();
+            let cwd = std::env::current_dir().unwrap();
+            let relative = dir.path().strip_prefix(&cwd).unwrap_or(dir.path());
+            assert!(relative.is_relative());
+            let store = store(relative);
+            let ctx = SessionContext::new();
+            let table = SegmentTable::new(store.table("t"), "start_time");
+            ctx.register_table("t", Arc::new(table)).unwrap();
+            let rows = run(&ctx, "SELECT count(*) FROM t WHERE trace_id = 't042'").await;
+            assert_eq!(first_count(&rows), 10);
+        }
+
         /// Reads `v` across the table and records how many rows it saw.
         struct Wide(Arc<std::sync::atomic::AtomicUsize>);
         impl Resolve for Wide {

@@ -249,6 +249,10 @@ impl Store {
         wal_config: WalConfig,
         specs: Vec<TableSpec>,
     ) -> Result<Opened, SealError> {
+        // Absolute, because queries read the files by URL: a relative
+        // `--data-dir` would name files no object store finds.
+        let data_dir = std::path::absolute(data_dir).map_err(io_error(data_dir))?;
+        let data_dir = data_dir.as_path();
         let segments_dir = data_dir.join("segments");
         std::fs::create_dir_all(&segments_dir).map_err(io_error(&segments_dir))?;
         let manifest = Manifest::load(&segments_dir)?;
