@@ -324,7 +324,15 @@ impl Pipeline {
                 resource
             })
             .collect();
-        let mut rows = Vec::with_capacity(capacity.rows.min(self.limits.max_spans_per_request));
+        // A large request is built into its own batch as its spans are
+        // normalized; a small one's rows wait for the shared builder.
+        let mut builder = (capacity.rows >= SMALL_REQUEST).then(|| {
+            SpanBatchBuilder::with_capacity(Capacity {
+                rows: capacity.rows.min(self.limits.max_spans_per_request),
+                ..capacity
+            })
+        });
+        let mut rows = Vec::new();
         for (resource_spans, resource) in request.resource_spans.iter().zip(&resources) {
             for scope_spans in &resource_spans.scope_spans {
                 let scope = ScopeContext::new(scope_spans.scope.as_ref());
@@ -352,7 +360,10 @@ impl Pipeline {
                                     observed.push(o);
                                 }
                             }
-                            rows.push(row);
+                            match &mut builder {
+                                Some(builder) => builder.append(&row),
+                                None => rows.push(row),
+                            }
                             outcome.accepted += 1;
                         }
                         Err(why) => {
@@ -384,8 +395,12 @@ impl Pipeline {
         }
         // Logging, storing and correlating are one step for a seal: it
         // cuts before or after all three, never between.
+        let batch = match &mut builder {
+            Some(builder) if outcome.accepted > 0 => Some(builder.finish()?),
+            _ => None,
+        };
         let _step = self.gate.enter();
-        if !rows.is_empty() {
+        if outcome.accepted > 0 {
             if let Some(wal) = &self.wal {
                 match log {
                     Log::Encode => wal.append(&request.encode_to_vec())?,
@@ -393,21 +408,13 @@ impl Pipeline {
                     Log::No => {}
                 }
             }
-            if rows.len() < SMALL_REQUEST {
-                self.spans.append_pending(|b: &mut SmallRequests| {
+            match batch {
+                Some(batch) => self.spans.append(batch)?,
+                None => self.spans.append_pending(|b: &mut SmallRequests| {
                     for row in &rows {
                         b.0.append(row);
                     }
-                })?;
-            } else {
-                let mut builder = SpanBatchBuilder::with_capacity(Capacity {
-                    rows: rows.len(),
-                    ..capacity
-                });
-                for row in &rows {
-                    builder.append(row);
-                }
-                self.spans.append(builder.finish()?)?;
+                })?,
             }
         }
         if let Some(correlator) = &self.correlator {

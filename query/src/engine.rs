@@ -205,11 +205,15 @@ impl QueryEngine {
     /// boundaries between them. `None` when no span of the flow is stored.
     pub async fn flow(&self, trace_id: TraceId) -> Result<Option<FlowResult>, QueryError> {
         let trace_ids = self.view.flow_members(&trace_id);
-        let spans = self.sql(&flow_spans_sql(&trace_ids)).await?;
+        // Both queries at once: each is mostly planning and waiting on its
+        // own files, so the answer takes the longer of the two, not both.
+        let (spans_sql, boundaries_sql) =
+            (flow_spans_sql(&trace_ids), flow_boundaries_sql(&trace_ids));
+        let (spans, boundaries) = futures::join!(self.sql(&spans_sql), self.sql(&boundaries_sql));
+        let (spans, boundaries) = (spans?, boundaries?);
         if spans.num_rows() == 0 {
             return Ok(None);
         }
-        let boundaries = self.sql(&flow_boundaries_sql(&trace_ids)).await?;
         Ok(Some(FlowResult {
             flow_id: self.view.flow_id(&trace_id),
             trace_ids,
