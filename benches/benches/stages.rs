@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use prost::Message;
-use seam_benches::{flat, hybrid, server};
+use seam_benches::{first_trace, flat, hybrid, server};
 use seam_collector::decode::{Encoding, decode};
 use seam_model::TraceId;
-use seam_query::{Correlation, QueryConfig, QueryEngine};
+use seam_query::QueryEngine;
 use seam_store::parquet_file::{self, FileShape};
 
 fn spans(
@@ -105,18 +105,8 @@ fn engine(
     if sealed {
         s.store.seal(s.correlator.as_ref()).expect("seal");
     }
-    let middle = &requests[requests.len() / 2].resource_spans[0].scope_spans[0].spans[0];
-    let trace = TraceId::from_bytes(&middle.trace_id).expect("a trace id");
-    let engine = QueryEngine::with_correlation(
-        s.store.table("spans"),
-        Correlation {
-            boundaries: s.store.table("boundaries"),
-            orphans: s.store.table("orphans"),
-            view: s.correlator.view(),
-        },
-        QueryConfig::default(),
-    )
-    .expect("engine");
+    let trace = first_trace(&requests[requests.len() / 2]);
+    let engine = s.engine();
     (dir, s, engine, trace)
 }
 

@@ -19,10 +19,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use seam_benches::{NOW, server};
+use seam_benches::{NOW, first_trace, server};
 use seam_loadgen::{Generator, SpanShape};
-use seam_model::TraceId;
-use seam_query::{Correlation, QueryConfig, QueryEngine};
 
 const PER_REQUEST: usize = 512;
 const SEAL_EVERY: usize = 1_000_000;
@@ -91,18 +89,7 @@ fn main() {
         spans_table.hot_rows,
     );
 
-    let engine = Arc::new(
-        QueryEngine::with_correlation(
-            s.store.table("spans"),
-            Correlation {
-                boundaries: s.store.table("boundaries"),
-                orphans: s.store.table("orphans"),
-                view: s.correlator.view(),
-            },
-            QueryConfig::default(),
-        )
-        .expect("engine"),
-    );
+    let engine = Arc::new(s.engine());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -172,13 +159,6 @@ fn main() {
         })
         .collect();
     report("attribute search (one span matches), LIMIT 20", times);
-}
-
-fn first_trace(
-    request: &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
-) -> TraceId {
-    let span = &request.resource_spans[0].scope_spans[0].spans[0];
-    TraceId::from_bytes(&span.trace_id).expect("a trace id")
 }
 
 /// The `http.route` value of the request's first span.

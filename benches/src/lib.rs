@@ -8,6 +8,8 @@ use prost::Message;
 use seam_collector::{Pipeline, ReceiverConfig, store_tables};
 use seam_correlate::{CorrelationConfig, Correlator};
 use seam_loadgen::{Generator, SpanShape};
+use seam_model::TraceId;
+use seam_query::{Correlation, QueryConfig, QueryEngine};
 use seam_store::{Opened, RetentionConfig, StorageConfig, Store, WalConfig};
 
 /// A fixed start time, so runs are comparable.
@@ -44,6 +46,28 @@ pub struct Server {
     pub store: Arc<Store>,
     pub correlator: Arc<Correlator>,
     pub pipeline: Pipeline,
+}
+
+impl Server {
+    /// A query engine over this server's tables, as `seam serve` builds it.
+    pub fn engine(&self) -> QueryEngine {
+        QueryEngine::with_correlation(
+            self.store.table("spans"),
+            Correlation {
+                boundaries: self.store.table("boundaries"),
+                orphans: self.store.table("orphans"),
+                view: self.correlator.view(),
+            },
+            QueryConfig::default(),
+        )
+        .expect("engine")
+    }
+}
+
+/// The trace of `request`'s first span.
+pub fn first_trace(request: &ExportTraceServiceRequest) -> TraceId {
+    let span = &request.resource_spans[0].scope_spans[0].spans[0];
+    TraceId::from_bytes(&span.trace_id).expect("a trace id")
 }
 
 pub fn server(dir: &std::path::Path, wal: bool) -> Server {

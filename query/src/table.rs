@@ -231,7 +231,8 @@ impl SegmentTable {
         .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let mut cache = self.table_wide.lock();
         cache.extend(read);
-        cache.retain(|id, _| snapshot.sealed.iter().any(|f| f.id == *id));
+        let live: std::collections::HashSet<u64> = snapshot.sealed.iter().map(|f| f.id).collect();
+        cache.retain(|id, _| live.contains(id));
         for file in snapshot.sealed.iter() {
             all.extend(cache.get(&file.id).into_iter().flatten().cloned());
         }
@@ -897,36 +898,18 @@ mod tests {
             assert_eq!(first_count(&rows), 10);
         }
 
-        /// Reads `v` across the table and records how many rows it saw.
-        struct Wide(Arc<std::sync::atomic::AtomicUsize>);
-        impl Resolve for Wide {
-            fn columns(&self) -> &[&'static str] {
-                Hundredfold.columns()
-            }
-            fn needed(&self, projection: Option<&Vec<usize>>) -> bool {
-                Hundredfold.needed(projection)
-            }
-            fn table_wide(&self) -> &[&'static str] {
-                &["v"]
-            }
-            fn prepare(
-                &self,
-                all: &[RecordBatch],
-            ) -> std::result::Result<BatchResolver, arrow::error::ArrowError> {
-                let rows = all.iter().map(RecordBatch::num_rows).sum();
-                self.0.store(rows, std::sync::atomic::Ordering::Relaxed);
-                Hundredfold.prepare(all)
-            }
-        }
-
         #[tokio::test]
         async fn table_wide_columns_of_sealed_files_are_read_once_and_follow_the_files() {
             let dir = tempfile::tempdir().unwrap();
             let store = store(dir.path());
             let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let resolver = Recording {
+                wide: true,
+                seen: seen.clone(),
+                ..Recording::default()
+            };
             let provider = Arc::new(
-                SegmentTable::new(store.table("t"), "start_time")
-                    .with_resolver(Arc::new(Wide(seen.clone()))),
+                SegmentTable::new(store.table("t"), "start_time").with_resolver(Arc::new(resolver)),
             );
             let ctx = SessionContext::new();
             ctx.register_table("t", provider.clone()).unwrap();
@@ -952,21 +935,32 @@ mod tests {
             assert_eq!(kept, files, "only the files in the table are kept");
         }
 
-        /// [`Hundredfold`], counting the rows it resolves.
-        struct Counting(Arc<std::sync::atomic::AtomicUsize>);
-        impl Resolve for Counting {
+        /// [`Hundredfold`], counting the rows it resolves and the rows of
+        /// its table-wide columns (`v`, when `wide`).
+        #[derive(Default)]
+        struct Recording {
+            wide: bool,
+            resolved: Arc<std::sync::atomic::AtomicUsize>,
+            seen: Arc<std::sync::atomic::AtomicUsize>,
+        }
+        impl Resolve for Recording {
             fn columns(&self) -> &[&'static str] {
                 Hundredfold.columns()
             }
             fn needed(&self, projection: Option<&Vec<usize>>) -> bool {
                 Hundredfold.needed(projection)
             }
+            fn table_wide(&self) -> &[&'static str] {
+                if self.wide { &["v"] } else { &[] }
+            }
             fn prepare(
                 &self,
                 all: &[RecordBatch],
             ) -> std::result::Result<BatchResolver, arrow::error::ArrowError> {
+                let rows = all.iter().map(RecordBatch::num_rows).sum();
+                self.seen.store(rows, std::sync::atomic::Ordering::Relaxed);
                 let inner = Hundredfold.prepare(all)?;
-                let count = self.0.clone();
+                let count = self.resolved.clone();
                 Ok(Arc::new(move |batch: &RecordBatch| {
                     count.fetch_add(batch.num_rows(), std::sync::atomic::Ordering::Relaxed);
                     inner(batch)
@@ -982,8 +976,12 @@ mod tests {
             store.table("t").append(traces(100, 149)).unwrap();
             let resolved = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let ctx = SessionContext::new();
-            let table = SegmentTable::new(store.table("t"), "start_time")
-                .with_resolver(Arc::new(Counting(resolved.clone())));
+            let table = SegmentTable::new(store.table("t"), "start_time").with_resolver(Arc::new(
+                Recording {
+                    resolved: resolved.clone(),
+                    ..Recording::default()
+                },
+            ));
             ctx.register_table("t", Arc::new(table)).unwrap();
             let rows = run(&ctx, "SELECT * FROM t WHERE trace_id = 't007'").await;
             let values: Vec<i64> = rows

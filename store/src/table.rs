@@ -305,9 +305,10 @@ impl Table {
         if builder.rows() >= Self::PENDING_ROWS {
             self.finish_pending(&mut pending)?;
         } else {
-            let mut inner = self.inner.write();
-            inner.oldest.get_or_insert_with(Instant::now);
-            inner.snapshot = None;
+            // The seal's age trigger counts gathered rows too. The cached
+            // snapshot stays: a snapshot finishes gathered rows first,
+            // and that append clears it.
+            self.inner.write().oldest.get_or_insert_with(Instant::now);
         }
         Ok(())
     }
@@ -488,6 +489,21 @@ mod tests {
         .unwrap()
     }
 
+    /// Column `v` of every segment, in order.
+    fn values(snapshot: &Snapshot) -> Vec<i64> {
+        snapshot
+            .segments
+            .iter()
+            .flat_map(|s| {
+                s.batch
+                    .column(1)
+                    .as_primitive::<arrow::datatypes::Int64Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect()
+    }
+
     #[test]
     fn appends_are_visible_and_merged_in_order() {
         let table = Table::new(schema(), "t").with_merge_rows(4);
@@ -506,17 +522,7 @@ mod tests {
             "first four rows merged, one in the tail"
         );
         assert_eq!(now.segments[0].time_range, Some((1, 9)));
-        let values: Vec<i64> = now
-            .segments
-            .iter()
-            .flat_map(|s| {
-                s.batch
-                    .column(1)
-                    .as_primitive::<arrow::datatypes::Int64Type>()
-                    .values()
-                    .to_vec()
-            })
-            .collect();
+        let values = values(&now);
         assert_eq!(values, vec![5, 1, 9, 7, 3]);
         assert!(now.segments[1].overlaps(0, 3));
         assert!(!now.segments[1].overlaps(4, 10));
@@ -536,17 +542,7 @@ mod tests {
             .collect();
         assert_eq!(sizes[0], 192, "three merges of 64 grew one batch");
         assert_eq!(sizes[1..], [1; 8], "eight wait in the tail");
-        let values: Vec<i64> = snapshot
-            .segments
-            .iter()
-            .flat_map(|s| {
-                s.batch
-                    .column(1)
-                    .as_primitive::<arrow::datatypes::Int64Type>()
-                    .values()
-                    .to_vec()
-            })
-            .collect();
+        let values = values(&snapshot);
         assert_eq!(values, (0..200).collect::<Vec<_>>(), "in order, none twice");
         assert_eq!(snapshot.segments[0].time_range, Some((0, 191)));
     }
