@@ -5,9 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
-use seam_collector::{MemoryGauge, Pipeline};
+use seam_collector::{IngestError, MemoryGauge, Pipeline};
 use seam_correlate::Correlator;
 use seam_query::{ApiState, Correlation, QueryEngine, Readiness};
 use seam_store::{Replay, Store, SyncPolicy, Wal};
@@ -214,18 +212,16 @@ fn recover(pipeline: &Pipeline, replay: Replay) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let (mut requests, mut spans, mut undecodable) = (0u64, 0u64, 0u64);
     for record in &replay.records {
-        match ExportTraceServiceRequest::decode(record.as_slice()) {
-            Ok(request) => {
-                let outcome = pipeline
-                    .replay(&request)
-                    .context("storing a request from the write-ahead log")?;
+        match pipeline.replay(record) {
+            Ok(outcome) => {
                 requests += 1;
                 spans += outcome.accepted;
             }
-            Err(e) => {
+            Err(IngestError::Malformed(e)) => {
                 undecodable += 1;
                 warn!(error = %e, "skipping an undecodable write-ahead log record");
             }
+            Err(e) => return Err(e).context("storing a request from the write-ahead log"),
         }
     }
     info!(

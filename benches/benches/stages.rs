@@ -15,6 +15,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use prost::Message;
 use seam_benches::{first_trace, flat, hybrid, server};
 use seam_collector::decode::{Encoding, decode};
+use seam_collector::view::wire;
 use seam_model::TraceId;
 use seam_query::QueryEngine;
 use seam_store::parquet_file::{self, FileShape};
@@ -36,8 +37,23 @@ fn decode_protobuf(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("protobuf", batch), &body, |b, body| {
             b.iter(|| decode(body, Encoding::Protobuf).expect("decodes"))
         });
+        // What the pipeline does with protobuf: read it in place.
+        group.bench_with_input(BenchmarkId::new("in_place", batch), &body, |b, body| {
+            b.iter(|| wire::read(body).expect("reads"))
+        });
     }
     group.finish();
+}
+
+/// How a benchmark hands requests to the pipeline.
+#[derive(Clone, Copy, PartialEq)]
+enum Input {
+    /// As prost structs ([`seam_collector::Pipeline::ingest`]): the
+    /// stages after decoding.
+    Decoded,
+    /// As the receivers do, protobuf bytes
+    /// ([`seam_collector::Pipeline::ingest_protobuf`]): decoding included.
+    Protobuf,
 }
 
 /// Ingests `requests` into a fresh store per iteration (in a temporary
@@ -47,7 +63,9 @@ fn bench_ingest(
     id: BenchmarkId,
     requests: &[opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest],
     wal: bool,
+    input: Input,
 ) {
+    let bodies: Vec<Vec<u8>> = requests.iter().map(Message::encode_to_vec).collect();
     group.throughput(Throughput::Elements(spans(requests)));
     group.bench_function(id, |b| {
         b.iter_batched(
@@ -61,9 +79,16 @@ fn bench_ingest(
                 let s = server(dir.path(), wal);
                 (dir, s)
             },
-            |(_dir, s)| {
-                for r in requests {
-                    s.pipeline.ingest(r).expect("ingest");
+            |(_dir, s)| match input {
+                Input::Decoded => {
+                    for r in requests {
+                        s.pipeline.ingest(r).expect("ingest");
+                    }
+                }
+                Input::Protobuf => {
+                    for body in &bodies {
+                        s.pipeline.ingest_protobuf(body).expect("ingest");
+                    }
                 }
             },
             criterion::BatchSize::PerIteration,
@@ -76,12 +101,14 @@ fn ingest(c: &mut Criterion) {
     group.sample_size(20);
     for batch in [64, 512, 4096] {
         let id = BenchmarkId::new("flat", batch);
-        bench_ingest(&mut group, id, &flat(64, batch, 2), false);
+        bench_ingest(&mut group, id, &flat(64, batch, 2), false, Input::Decoded);
     }
+    let id = BenchmarkId::new("flat_from_protobuf", 512);
+    bench_ingest(&mut group, id, &flat(64, 512, 2), false, Input::Protobuf);
     let id = BenchmarkId::from_parameter("hybrid_stitching");
-    bench_ingest(&mut group, id, &hybrid(30_000, 3), false);
+    bench_ingest(&mut group, id, &hybrid(30_000, 3), false, Input::Decoded);
     let id = BenchmarkId::from_parameter("flat_512_with_wal_every_batch");
-    bench_ingest(&mut group, id, &flat(64, 512, 4), true);
+    bench_ingest(&mut group, id, &flat(64, 512, 4), true, Input::Decoded);
     group.finish();
 }
 

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
 use seam_collector::{Pipeline, ReceiverConfig, store_tables};
 use seam_correlate::{CorrelationConfig, Correlator};
 use seam_loadgen::{Generator, SpanShape};
@@ -113,8 +112,7 @@ pub fn start(dir: &std::path::Path, wal: bool) -> (Server, u64) {
     }
     let mut replayed = 0;
     for record in &replay.records {
-        let request = ExportTraceServiceRequest::decode(record.as_slice()).expect("decode");
-        replayed += pipeline.replay(&request).expect("replay").accepted;
+        replayed += pipeline.replay(record).expect("replay").accepted;
     }
     (
         Server {

@@ -1,7 +1,9 @@
 //! Decoding of OTLP/HTTP bodies: media type, content encoding, size limits,
 //! protobuf and OTLP JSON.
 //!
-//! gRPC bodies are decoded by tonic; everything here is what HTTP adds.
+//! gRPC framing is tonic's, and protobuf requests of both receivers are
+//! read by the pipeline ([`crate::view`]); everything here is what HTTP
+//! adds, and OTLP JSON.
 //! Limits apply to the decompressed size too, read incrementally, so a
 //! small compressed body cannot expand into gigabytes before it is refused.
 
@@ -283,7 +285,7 @@ mod tests {
         let attr = &req.resource_spans[0].scope_spans[0].spans[0].attributes[1];
         assert_eq!(attr.key, "kind");
         assert_eq!(
-            crate::normalize::attributes::render(attr.value.as_ref()),
+            crate::normalize::attributes::render(&attr.value.as_ref().unwrap().into()),
             "SPAN_KIND_SERVER"
         );
     }

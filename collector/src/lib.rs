@@ -1,9 +1,9 @@
 //! Seam's collector: OTLP in, normalized Arrow batches out.
 //!
 //! ```text
-//! receive::grpc ─┐
-//!                ├─▶ decode ─▶ Pipeline::ingest ─▶ normalize ─▶ SpanBatchBuilder ─▶ Table
-//! receive::http ─┘
+//! receive::grpc ─┐           protobuf ─▶ view::wire ─┐
+//!                ├─▶ decode ─┤                        ├─▶ view ─▶ Pipeline ─▶ normalize ─▶ SpanBatchBuilder ─▶ Table
+//! receive::http ─┘           JSON ─▶ prost structs ───┘
 //! ```
 //!
 //! Receivers only frame and answer; [`Pipeline`] decides what is accepted;
@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod receive;
 pub mod rpc_status;
 pub mod tables;
+pub mod view;
 
 pub use config::ReceiverConfig;
 pub use limits::{LimitsConfig, MemoryGauge};

@@ -1,6 +1,7 @@
-//! The ingest pipeline behind both receivers: normalize every span of a
-//! decoded request, build one Arrow batch, append it to the store, and say
-//! what was accepted.
+//! The ingest pipeline behind both receivers: read a request (in place
+//! from its protobuf bytes where it can, see [`crate::view`]), normalize
+//! every span, build one Arrow batch, append it to the store, and say what
+//! was accepted.
 //!
 //! A request is written to the write-ahead log and appended to the store as
 //! one batch before it is acknowledged, so an acknowledged span survives a
@@ -25,6 +26,7 @@ use tracing::{debug, error};
 use crate::config::ReceiverConfig;
 use crate::limits::{Admission, LimitsConfig, MemoryGauge};
 use crate::normalize::{self, ResourceContext, ScopeContext};
+use crate::view::Export;
 
 /// What happened to one export request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -64,6 +66,9 @@ pub enum IngestError {
     /// Every turn to store was taken for longer than `limits.queue_wait`.
     #[error("the server is busy storing other exports; retry later")]
     Busy,
+    /// The bytes are not an OTLP protobuf request; nothing was stored.
+    #[error("malformed OTLP protobuf: {0}")]
+    Malformed(#[from] prost::DecodeError),
 }
 
 impl IngestError {
@@ -128,57 +133,80 @@ enum Log<'a> {
     /// Nothing: it is being replayed from the log.
     No,
     /// The request, encoded as protobuf.
-    Encode,
-    /// The protobuf bytes it was decoded from.
+    Encode(&'a ExportTraceServiceRequest),
+    /// The protobuf bytes it was read from.
     Received(&'a [u8]),
 }
 
-/// Requests with fewer accepted spans than this share one builder
-/// ([`SmallRequests`]) instead of building a batch each.
-const SMALL_REQUEST: usize = 128;
+/// Requests with fewer accepted spans than this, nearly all of them,
+/// share one builder ([`Shared`]); larger ones build a batch of their own.
+const OWN_BATCH: usize = Table::DEFAULT_MERGE_ROWS;
 
-/// The `spans` table's shared builder for small requests: functions
-/// export a few spans per invocation, and a batch of the spans schema
-/// costs tens of microseconds to finish whatever its size.
-struct SmallRequests(SpanBatchBuilder);
+/// The `spans` table's shared builder. It is finished when it holds a
+/// merged segment's rows, so rows are copied into Arrow once: building a
+/// batch per request and merging those into segments copied every row
+/// twice (the merge was a tenth of ingest CPU), and a batch of the spans
+/// schema costs tens of microseconds to finish however few rows it has
+/// (functions export two or three spans per invocation).
+struct Shared {
+    builder: SpanBatchBuilder,
+    /// Room for the next segment: measured on the last full one.
+    room: Capacity,
+}
 
-impl PendingRows for SmallRequests {
-    fn rows(&self) -> usize {
-        self.0.len()
-    }
-
-    fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
-        let batch = self.0.finish()?;
-        // The next rows start from a builder sized for what is gathered.
-        self.0 = SpanBatchBuilder::with_capacity(gathered());
-        Ok(batch)
+impl Shared {
+    fn new() -> Self {
+        Self {
+            builder: SpanBatchBuilder::with_capacity(gathered()),
+            room: gathered(),
+        }
     }
 }
 
-/// Room for the rows [`SmallRequests`] gathers before it is finished.
+impl PendingRows for Shared {
+    fn rows(&self) -> usize {
+        self.builder.len()
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        let batch = self.builder.finish()?;
+        let rows = batch.num_rows();
+        if rows >= OWN_BATCH {
+            // The next segment of a steady stream is this one's size.
+            self.room = Capacity::measured(&batch);
+        }
+        self.builder = SpanBatchBuilder::with_capacity(self.room);
+        if rows >= OWN_BATCH / 2 {
+            return Ok(batch);
+        }
+        // Finished early for a snapshot: a copy of the rows, so the batch
+        // does not hold (and count against the seal size) a segment's room.
+        let all = arrow::array::UInt32Array::from_iter_values(0..rows as u32);
+        arrow::compute::take_record_batch(&batch, &all)
+    }
+}
+
+/// Room for the rows [`Shared`] gathers before it is finished.
 fn gathered() -> Capacity {
     Capacity {
-        rows: Table::PENDING_ROWS,
-        attributes: Table::PENDING_ROWS * 8,
-        links: 64,
-        events: 64,
+        rows: OWN_BATCH,
+        attributes: OWN_BATCH * 8,
+        links: 256,
+        events: 256,
+        text: None,
     }
 }
 
 /// What `request` holds, to size its batch's builders.
-fn capacity(request: &ExportTraceServiceRequest) -> Capacity {
+fn capacity(request: &Export<'_>) -> Capacity {
     let mut c = Capacity {
         rows: 0,
         attributes: 0,
         links: 0,
         events: 0,
+        text: None,
     };
-    for span in request
-        .resource_spans
-        .iter()
-        .flat_map(|r| &r.scope_spans)
-        .flat_map(|s| &s.spans)
-    {
+    for span in request.spans() {
         c.rows += 1;
         c.attributes += span.attributes.len();
         c.links += span.links.len();
@@ -195,7 +223,7 @@ pub fn now_unix_nano() -> i64 {
 
 impl Pipeline {
     pub fn new(spans: Arc<Table>, config: ReceiverConfig) -> Self {
-        spans.gather_in(|| Box::new(SmallRequests(SpanBatchBuilder::with_capacity(gathered()))));
+        spans.gather_in(|| Box::new(Shared::new()));
         Self {
             tokens: BearerTokens::new(config.bearer_tokens.clone()),
             spans,
@@ -255,25 +283,29 @@ impl Pipeline {
         &self.tokens
     }
 
-    /// Normalizes, logs and stores every valid span of `request`.
+    /// Normalizes, logs and stores every valid span of `request` (decoded
+    /// by prost: from OTLP JSON, or built by the caller).
     pub fn ingest(
         &self,
         request: &ExportTraceServiceRequest,
     ) -> Result<IngestOutcome, IngestError> {
         self.admit()?;
-        self.process(request, Log::Encode)
+        self.process(&Export::from(request), Log::Encode(request))
     }
 
-    /// [`Pipeline::ingest`] for a request decoded from `received`, its
-    /// protobuf bytes as they arrived, which the log keeps as they are
-    /// (encoding the request again cost a fifth of ingest).
-    pub fn ingest_received(
-        &self,
-        request: &ExportTraceServiceRequest,
-        received: &[u8],
-    ) -> Result<IngestOutcome, IngestError> {
+    /// [`Pipeline::ingest`] for a request's protobuf bytes as they arrived:
+    /// read in place, and logged as they are (encoding the request again
+    /// cost a fifth of ingest). Bytes that are not a request are counted
+    /// as malformed and refused with [`IngestError::Malformed`].
+    pub fn ingest_protobuf(&self, received: &[u8]) -> Result<IngestOutcome, IngestError> {
         self.admit()?;
-        self.process(request, Log::Received(received))
+        Export::decode_then(received, |request| {
+            self.process(request, Log::Received(received))
+        })
+        .unwrap_or_else(|e| {
+            self.record_malformed();
+            Err(IngestError::Malformed(e))
+        })
     }
 
     /// Counts a request and refuses it above the memory limit.
@@ -291,19 +323,12 @@ impl Pipeline {
     }
 
     /// Stores a request read back from the write-ahead log at start: the
-    /// same path as [`Pipeline::ingest`], without logging it again.
-    pub fn replay(
-        &self,
-        request: &ExportTraceServiceRequest,
-    ) -> Result<IngestOutcome, IngestError> {
-        self.process(request, Log::No)
+    /// same path as [`Pipeline::ingest_protobuf`], without logging it again.
+    pub fn replay(&self, record: &[u8]) -> Result<IngestOutcome, IngestError> {
+        Export::decode_then(record, |request| self.process(request, Log::No))?
     }
 
-    fn process(
-        &self,
-        request: &ExportTraceServiceRequest,
-        log: Log<'_>,
-    ) -> Result<IngestOutcome, IngestError> {
+    fn process(&self, request: &Export<'_>, log: Log<'_>) -> Result<IngestOutcome, IngestError> {
         let rules = self.config.rules();
         let capacity = capacity(request);
         let mut outcome = IngestOutcome::default();
@@ -319,20 +344,20 @@ impl Pipeline {
             .resource_spans
             .iter()
             .map(|r| {
-                let mut resource = ResourceContext::new(r.resource.as_ref());
+                let mut resource = ResourceContext::new(r.resource.as_deref().unwrap_or_default());
                 truncated += self.limits.apply(&mut resource.attributes);
                 resource
             })
             .collect();
         // A large request is built into its own batch as its spans are
         // normalized; a small one's rows wait for the shared builder.
-        let mut builder = (capacity.rows >= SMALL_REQUEST).then(|| {
+        let mut builder = (capacity.rows >= OWN_BATCH).then(|| {
             SpanBatchBuilder::with_capacity(Capacity {
                 rows: capacity.rows.min(self.limits.max_spans_per_request),
                 ..capacity
             })
         });
-        let mut rows = Vec::new();
+        let mut rows = Vec::with_capacity(if builder.is_none() { capacity.rows } else { 0 });
         for (resource_spans, resource) in request.resource_spans.iter().zip(&resources) {
             for scope_spans in &resource_spans.scope_spans {
                 let scope = ScopeContext::new(scope_spans.scope.as_ref());
@@ -372,7 +397,7 @@ impl Pipeline {
                                 format!(
                                     "span {:?} (span_id {}): {why}",
                                     span.name,
-                                    const_hex::encode(&span.span_id)
+                                    const_hex::encode(span.span_id)
                                 )
                             });
                         }
@@ -403,16 +428,16 @@ impl Pipeline {
         if outcome.accepted > 0 {
             if let Some(wal) = &self.wal {
                 match log {
-                    Log::Encode => wal.append(&request.encode_to_vec())?,
+                    Log::Encode(request) => wal.append(&request.encode_to_vec())?,
                     Log::Received(bytes) => wal.append(bytes)?,
                     Log::No => {}
                 }
             }
             match batch {
                 Some(batch) => self.spans.append(batch)?,
-                None => self.spans.append_pending(|b: &mut SmallRequests| {
+                None => self.spans.append_pending(|b: &mut Shared| {
                     for row in &rows {
-                        b.0.append(row);
+                        b.builder.append(row);
                     }
                 })?,
             }
@@ -530,18 +555,15 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn small_requests_share_a_batch_and_large_ones_have_their_own() {
+    fn requests_share_a_builder_and_only_a_segment_sized_one_has_its_own() {
         let (table, p) = pipeline();
         for _ in 0..20 {
             p.ingest(&request(2)).unwrap();
         }
+        p.ingest(&request(200)).unwrap();
         let snapshot = table.snapshot();
-        assert_eq!(snapshot.num_rows(), 40);
-        assert_eq!(
-            snapshot.segments.len(),
-            1,
-            "twenty small requests, one batch"
-        );
+        assert_eq!(snapshot.num_rows(), 240);
+        assert_eq!(snapshot.segments.len(), 1, "twenty-one requests, one batch");
         let names = snapshot.segments[0]
             .batch
             .column_by_name(col::NAME)
@@ -551,17 +573,59 @@ pub(crate) mod tests {
             .flatten()
             .filter(|n| *n == "op-2")
             .count();
-        assert_eq!(names, 20, "the rows themselves, not only their count");
-        p.ingest(&request(SMALL_REQUEST as u8)).unwrap();
+        assert_eq!(names, 21, "the rows themselves, not only their count");
+        // A request of a whole segment's spans is its own batch.
+        let mut large = request(1);
+        let spans = &mut large.resource_spans[0].scope_spans[0].spans;
+        let one = spans[0].clone();
+        *spans = (0..OWN_BATCH as u64)
+            .map(|i| Span {
+                span_id: (i + 1).to_be_bytes().to_vec(),
+                ..one.clone()
+            })
+            .collect();
+        p.ingest(&large).unwrap();
         p.ingest(&request(1)).unwrap();
         let snapshot = table.snapshot();
-        assert_eq!(snapshot.num_rows(), 40 + SMALL_REQUEST + 1);
+        assert_eq!(snapshot.num_rows(), 240 + OWN_BATCH + 1);
         let sizes: Vec<usize> = snapshot
             .segments
             .iter()
             .map(|s| s.batch.num_rows())
             .collect();
-        assert_eq!(sizes, vec![40, SMALL_REQUEST, 1]);
+        assert_eq!(sizes, vec![240, OWN_BATCH, 1]);
+    }
+
+    #[test]
+    fn a_builder_finished_early_keeps_no_room_for_a_segment() {
+        let (table, p) = pipeline();
+        p.ingest(&request(3)).unwrap();
+        let (hot, _) = table.hot_usage();
+        assert_eq!(hot, 0, "gathered rows are counted when finished");
+        let snapshot = table.snapshot();
+        let (hot, _) = table.hot_usage();
+        assert_eq!(hot, snapshot.segments[0].batch.get_array_memory_size());
+        // A segment's room would be megabytes; three spans are not.
+        assert!(hot < 64 * 1024, "{hot} bytes for three spans");
+    }
+
+    #[test]
+    fn bytes_that_are_not_a_request_are_refused_counted_and_lose_nothing() {
+        let (table, p) = pipeline();
+        p.ingest_protobuf(&request(2).encode_to_vec()).unwrap();
+        let err = p.ingest_protobuf(&[0x0a, 0x05, 0xff]).unwrap_err();
+        assert!(matches!(err, IngestError::Malformed(_)), "{err}");
+        assert!(!err.retryable() && !err.is_pushback());
+        assert!(err.to_string().contains("malformed OTLP protobuf"), "{err}");
+        let stats = p.stats();
+        assert_eq!((stats.requests, stats.malformed_requests), (2, 1));
+        assert_eq!(table.snapshot().num_rows(), 2, "earlier spans stay");
+        // Read back from the log, the same bytes are skipped, not counted.
+        assert!(matches!(
+            p.replay(&[0x0a, 0x05, 0xff]),
+            Err(IngestError::Malformed(_))
+        ));
+        assert_eq!(p.stats().malformed_requests, 1);
     }
 
     #[test]
@@ -577,7 +641,7 @@ pub(crate) mod tests {
         received.extend_from_slice(&[0x98, 0x06, 0x01]);
         let decoded = ExportTraceServiceRequest::decode(received.as_slice()).unwrap();
         assert_ne!(decoded.encode_to_vec(), received);
-        p.ingest_received(&decoded, &received).unwrap();
+        p.ingest_protobuf(&received).unwrap();
         p.ingest(&request(1)).unwrap();
         assert_eq!(table.snapshot().num_rows(), 3);
         drop(p);

@@ -34,9 +34,10 @@ fuzz_target!(|body: &[u8]| {
         .flat_map(|r| &r.scope_spans)
         .map(|s| s.spans.len())
         .sum();
+    // The receivers' path: the bytes, read in place where they can be.
     let outcome = pipeline
-        .ingest(&request)
-        .expect("an in-memory ingest does not fail");
+        .ingest_protobuf(body)
+        .expect("an in-memory ingest of a decodable request does not fail");
     assert_eq!((outcome.accepted + outcome.rejected) as usize, total);
     assert_eq!(spans.num_rows(), outcome.accepted as usize);
     correlator.tick(i64::MAX).expect("expiring everything");

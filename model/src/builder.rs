@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, Int64Builder, ListArray, MapBuilder, MapFieldNames,
-    RecordBatch, StringBuilder, StringDictionaryBuilder, StructArray, TimestampNanosecondBuilder,
+    Array, ArrayBuilder, ArrayRef, AsArray, BooleanBuilder, Int64Builder, ListArray, MapBuilder,
+    MapFieldNames, RecordBatch, StringBuilder, StringDictionaryBuilder, StructArray,
+    TimestampNanosecondBuilder,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, Int32Type};
@@ -17,8 +18,9 @@ use crate::schema::{event_fields, link_fields, spans_schema};
 type Dict = StringDictionaryBuilder<Int32Type>;
 type AttrBuilder = MapBuilder<StringBuilder, StringBuilder>;
 
-/// A map builder for `maps` maps of `entries` entries in all.
-fn attr_builder(entries: usize, maps: usize) -> AttrBuilder {
+/// A map builder for `maps` maps of `entries` entries in all, of
+/// `bytes` (keys, values) of text.
+fn attr_builder(entries: usize, maps: usize, bytes: (usize, usize)) -> AttrBuilder {
     let names = MapFieldNames {
         entry: "entries".into(),
         key: "keys".into(),
@@ -26,8 +28,8 @@ fn attr_builder(entries: usize, maps: usize) -> AttrBuilder {
     };
     MapBuilder::with_capacity(
         Some(names),
-        StringBuilder::with_capacity(entries, entries * 16),
-        StringBuilder::with_capacity(entries, entries * 16),
+        StringBuilder::with_capacity(entries, bytes.0),
+        StringBuilder::with_capacity(entries, bytes.1),
         maps,
     )
 }
@@ -79,6 +81,20 @@ pub struct Capacity {
     pub attributes: usize,
     pub links: usize,
     pub events: usize,
+    /// The text the largest columns hold, when a batch of the same stream
+    /// measured it ([`Capacity::measured`]); estimated per row otherwise.
+    pub text: Option<Text>,
+}
+
+/// Text bytes (and resource attribute entries) over all rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Text {
+    pub name: usize,
+    pub attribute_keys: usize,
+    pub attribute_values: usize,
+    pub resource_attributes: usize,
+    pub resource_keys: usize,
+    pub resource_values: usize,
 }
 
 impl Default for Capacity {
@@ -89,6 +105,57 @@ impl Default for Capacity {
             attributes: 1024,
             links: 0,
             events: 0,
+            text: None,
+        }
+    }
+}
+
+impl Capacity {
+    /// What `batch`, a batch of the spans table, holds, with a tenth more:
+    /// the room for the next batch of a steady stream, so that its
+    /// builders do not grow (growing copies every byte, and was as costly
+    /// as the merge it replaced).
+    pub fn measured(batch: &RecordBatch) -> Self {
+        use crate::schema::col;
+        let more = |n: usize| n + n / 10;
+        let string_bytes = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_string_opt::<i32>())
+                .map_or(0, |s| s.values().len())
+        };
+        // (entries, key bytes, value bytes) of a map column.
+        let map = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_map_opt())
+                .map_or((0, 0, 0), |m| {
+                    let bytes =
+                        |a: &ArrayRef| a.as_string_opt::<i32>().map_or(0, |s| s.values().len());
+                    (m.entries().len(), bytes(m.keys()), bytes(m.values()))
+                })
+        };
+        let list = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_list_opt::<i32>())
+                .map_or(0, |l| l.values().len())
+        };
+        let (attributes, attribute_keys, attribute_values) = map(col::ATTRIBUTES);
+        let (resource_attributes, resource_keys, resource_values) = map(col::RESOURCE_ATTRIBUTES);
+        Self {
+            rows: more(batch.num_rows()),
+            attributes: more(attributes),
+            links: more(list(col::LINKS)),
+            events: more(list(col::EVENTS)),
+            text: Some(Text {
+                name: more(string_bytes(col::NAME)),
+                attribute_keys: more(attribute_keys),
+                attribute_values: more(attribute_values),
+                resource_attributes: more(resource_attributes),
+                resource_keys: more(resource_keys),
+                resource_values: more(resource_values),
+            }),
         }
     }
 }
@@ -150,7 +217,18 @@ impl SpanBatchBuilder {
             attributes,
             links,
             events,
+            text,
         } = capacity;
+        // A typical resource has a handful of attributes; 16 bytes is a
+        // typical key or value.
+        let text = text.unwrap_or(Text {
+            name: rows * 24,
+            attribute_keys: attributes * 16,
+            attribute_values: attributes * 16,
+            resource_attributes: rows * 4,
+            resource_keys: rows * 4 * 16,
+            resource_values: rows * 4 * 16,
+        });
         let string =
             |bytes_per_row: usize| StringBuilder::with_capacity(rows, rows * bytes_per_row);
         // Low-cardinality columns: few distinct values per request.
@@ -161,7 +239,7 @@ impl SpanBatchBuilder {
             span_id: string(16),
             parent_span_id: string(16),
             flow_id: StringBuilder::with_capacity(rows, 0),
-            name: string(24),
+            name: StringBuilder::with_capacity(rows, text.name),
             kind: dict(),
             service_name: dict(),
             platform: dict(),
@@ -179,22 +257,29 @@ impl SpanBatchBuilder {
             messaging_destination: dict(),
             messaging_message_id: string(0),
             faas_trigger: dict(),
-            attributes: attr_builder(attributes, rows),
-            // Each span carries its resource's attributes; a typical
-            // resource has a handful.
-            resource_attributes: attr_builder(rows * 4, rows),
+            attributes: attr_builder(
+                attributes,
+                rows,
+                (text.attribute_keys, text.attribute_values),
+            ),
+            // Each span carries its resource's attributes.
+            resource_attributes: attr_builder(
+                text.resource_attributes,
+                rows,
+                (text.resource_keys, text.resource_values),
+            ),
             links: LinksBuilder {
                 offsets: offsets(rows),
                 trace_id: StringBuilder::with_capacity(links, links * 32),
                 span_id: StringBuilder::with_capacity(links, links * 16),
                 trace_state: StringBuilder::with_capacity(links, 0),
-                attributes: attr_builder(links, links),
+                attributes: attr_builder(links, links, (links * 16, links * 16)),
             },
             events: EventsBuilder {
                 offsets: offsets(rows),
                 time: utc(TimestampNanosecondBuilder::with_capacity(events)),
                 name: StringBuilder::with_capacity(events, events * 16),
-                attributes: attr_builder(events, events),
+                attributes: attr_builder(events, events, (events * 16, events * 16)),
             },
             faas_invocation_id: string(0),
             trace_state: string(0),
@@ -421,5 +506,34 @@ mod tests {
         assert_eq!(links.value(1).len(), 1);
         // The builder is reusable after finish.
         assert_eq!(b.finish().unwrap().num_rows(), 0);
+    }
+
+    #[test]
+    fn capacity_is_measured_on_a_finished_batch_with_a_tenth_more() {
+        let resource: Attributes = vec![(Cow::Borrowed("service.name"), Cow::Borrowed("checkout"))];
+        let mut b = SpanBatchBuilder::new();
+        for n in 1..=20 {
+            b.append(&row(&resource, n));
+        }
+        let batch = b.finish().unwrap();
+        let c = Capacity::measured(&batch);
+        assert_eq!((c.rows, c.attributes, c.links, c.events), (22, 22, 22, 0));
+        let text = c.text.unwrap();
+        // 20 of "GET /checkout" (13 bytes), "http.route" (10), "/checkout" (9).
+        assert_eq!(text.name, 286);
+        assert_eq!((text.attribute_keys, text.attribute_values), (220, 198));
+        // "service.name" (12) and "checkout" (8) on every row.
+        assert_eq!(
+            (
+                text.resource_attributes,
+                text.resource_keys,
+                text.resource_values
+            ),
+            (22, 264, 176)
+        );
+        // A builder sized so is the same builder: same rows out.
+        let mut sized = SpanBatchBuilder::with_capacity(c);
+        sized.append(&row(&resource, 1));
+        assert_eq!(sized.finish().unwrap().num_rows(), 1);
     }
 }

@@ -13,7 +13,7 @@ pub mod row;
 pub mod schema;
 
 pub use auth::BearerTokens;
-pub use builder::{Capacity, SpanBatchBuilder};
+pub use builder::{Capacity, SpanBatchBuilder, Text};
 pub use id::{SpanId, TraceId};
 pub use row::{
     Attributes, ColdStartSource, ColdStartType, EventRow, LinkRow, Platform, SpanKind, SpanRow,

@@ -280,9 +280,6 @@ impl Table {
         (self.schema.field(i).data_type() == &arrow::datatypes::DataType::Utf8).then_some(i)
     }
 
-    /// Rows a shared builder gathers before it is finished into a batch.
-    pub const PENDING_ROWS: usize = 1024;
-
     /// Gathers small appends in the builder `make` returns, unless one is
     /// installed already.
     pub fn gather_in(&self, make: impl FnOnce() -> Box<dyn PendingRows>) {
@@ -291,7 +288,9 @@ impl Table {
 
     /// Appends rows through the shared builder of type `B` installed with
     /// [`Table::gather_in`]; they are visible to every snapshot taken after
-    /// this returns.
+    /// this returns. The builder becomes a batch when it holds a merged
+    /// segment's rows (so no merge copies them again), or when a snapshot
+    /// or a seal needs its rows.
     pub fn append_pending<B: PendingRows>(
         &self,
         fill: impl FnOnce(&mut B),
@@ -302,7 +301,7 @@ impl Table {
             .and_then(|b| (b as &mut dyn std::any::Any).downcast_mut::<B>())
             .ok_or(StoreError::NoPendingRows)?;
         fill(builder);
-        if builder.rows() >= Self::PENDING_ROWS {
+        if builder.rows() >= self.merge_rows {
             self.finish_pending(&mut pending)?;
         } else {
             // The seal's age trigger counts gathered rows too. The cached
@@ -328,36 +327,56 @@ impl Table {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let segment = Segment::new(batch, self.time_column);
         let mut inner = self.inner.write();
-        inner.tail_rows += segment.batch.num_rows();
-        inner.hot_bytes += segment.batch.get_array_memory_size();
+        inner.hot_bytes += batch.get_array_memory_size();
         inner.oldest.get_or_insert_with(Instant::now);
-        inner.tail.push(segment);
         inner.snapshot = None;
-        if inner.tail_rows >= self.merge_rows || inner.tail.len() >= Self::MERGE_BATCHES {
-            // A slow table (boundaries gain a row or two per request) fills
-            // its tail by count, not rows: its small merged segment grows
-            // until it holds merge_rows, so scans see few batches either way.
-            let grow = inner
-                .merged
-                .last()
-                .is_some_and(|last| last.batch.num_rows() < self.merge_rows);
-            let mut batches: Vec<RecordBatch> = Vec::with_capacity(inner.tail.len() + 1);
-            if grow && let Some(last) = inner.merged.pop() {
-                batches.push(last.batch);
-            }
-            batches.extend(inner.tail.iter().map(|s| s.batch.clone()));
-            let merged = concat_batches(&self.schema, &batches)?;
-            let before: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
-            let after = merged.get_array_memory_size();
-            inner.hot_bytes = (inner.hot_bytes + after).saturating_sub(before);
-            inner.tail.clear();
-            inner.tail_rows = 0;
-            inner
-                .merged
-                .push(Segment::keyed(merged, self.time_column, self.key_column()));
+        if batch.num_rows() >= self.merge_rows {
+            // Built at segment size (the shared builder, or a large
+            // request): a segment as it is, after what the tail holds.
+            self.merge_tail(&mut inner)?;
+            let segment = Segment::keyed(batch, self.time_column, self.key_column());
+            inner.merged.push(segment);
+            return Ok(());
         }
+        inner.tail_rows += batch.num_rows();
+        inner.tail.push(Segment::new(batch, self.time_column));
+        if inner.tail_rows >= self.merge_rows || inner.tail.len() >= Self::MERGE_BATCHES {
+            self.merge_tail(&mut inner)?;
+        }
+        Ok(())
+    }
+
+    /// Merges the tail's batches into one segment.
+    fn merge_tail(&self, inner: &mut Inner) -> Result<(), StoreError> {
+        if inner.tail.is_empty() {
+            return Ok(());
+        }
+        // A slow table (boundaries gain a row or two per request) fills
+        // its tail by count, not rows: its small merged segment grows
+        // up to merge_rows, so scans see few batches either way.
+        let tail_rows = inner.tail_rows;
+        let grow = inner
+            .merged
+            .last()
+            .is_some_and(|last| last.batch.num_rows() + tail_rows <= self.merge_rows);
+        let mut batches: Vec<RecordBatch> = Vec::with_capacity(inner.tail.len() + 1);
+        if grow && let Some(last) = inner.merged.pop() {
+            batches.push(last.batch);
+        }
+        batches.extend(inner.tail.iter().map(|s| s.batch.clone()));
+        let merged = match batches.as_slice() {
+            [one] => one.clone(),
+            _ => concat_batches(&self.schema, &batches)?,
+        };
+        let before: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
+        let after = merged.get_array_memory_size();
+        inner.hot_bytes = (inner.hot_bytes + after).saturating_sub(before);
+        inner.tail.clear();
+        inner.tail_rows = 0;
+        inner
+            .merged
+            .push(Segment::keyed(merged, self.time_column, self.key_column()));
         Ok(())
     }
 
@@ -589,11 +608,35 @@ mod tests {
             "a freeze takes the gathered rows too"
         );
         assert_eq!(table.snapshot().num_rows(), 22, "no row read twice");
-        // Past PENDING_ROWS the builder is finished without a reader.
+        // At a segment's rows the builder is finished without a reader,
+        // and the batch is a segment as it is.
+        let rows = Table::DEFAULT_MERGE_ROWS;
         table
-            .append_pending(|b: &mut Times| b.0.extend(0..Table::PENDING_ROWS as i64))
+            .append_pending(|b: &mut Times| b.0.extend(0..rows as i64))
             .unwrap();
-        assert_eq!(table.inner.read().tail_rows, Table::PENDING_ROWS);
+        let inner = table.inner.read();
+        assert_eq!(inner.tail_rows, 0);
+        let last = inner.merged.last().unwrap();
+        assert_eq!(last.batch.num_rows(), rows);
+    }
+
+    #[test]
+    fn a_batch_of_a_segment_rows_is_not_copied_by_the_merge() {
+        let table = Table::new(schema(), "t").with_merge_rows(4);
+        let full = batch(&[1, 2, 3, 4]);
+        let values = full.column(0).to_data().buffers()[0].as_ptr();
+        table.append(full).unwrap();
+        let inner = table.inner.read();
+        assert!(inner.tail.is_empty());
+        let kept = &inner.merged[0].batch;
+        assert_eq!(kept.column(0).to_data().buffers()[0].as_ptr(), values);
+        drop(inner);
+        // Smaller batches are still merged into one.
+        table.append(batch(&[5, 6])).unwrap();
+        table.append(batch(&[7, 8])).unwrap();
+        let inner = table.inner.read();
+        let sizes: Vec<usize> = inner.merged.iter().map(|s| s.batch.num_rows()).collect();
+        assert_eq!(sizes, [4, 4]);
     }
 
     #[test]

@@ -10,49 +10,43 @@
 use std::borrow::Cow;
 
 use base64::Engine as _;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value as Pb};
 use seam_model::Attributes;
 
+use crate::view::{KeyValue, Value};
+
 /// Flattens a list of OTLP key-values, borrowing strings where possible.
-pub fn flatten(kvs: &[KeyValue]) -> Attributes<'_> {
+pub fn flatten<'a>(kvs: &[KeyValue<'a>]) -> Attributes<'a> {
     kvs.iter()
-        .map(|kv| (Cow::Borrowed(kv.key.as_str()), render(kv.value.as_ref())))
+        .map(|kv| (Cow::Borrowed(kv.key), render(&kv.value)))
         .collect()
 }
 
 /// One value as text; an absent value is the empty string.
-pub fn render(value: Option<&AnyValue>) -> Cow<'_, str> {
-    match value.and_then(|v| v.value.as_ref()) {
-        None => Cow::Borrowed(""),
-        Some(Value::StringValue(s)) => Cow::Borrowed(s.as_str()),
-        Some(Value::BoolValue(b)) => Cow::Borrowed(if *b { "true" } else { "false" }),
-        Some(Value::IntValue(i)) => Cow::Owned(i.to_string()),
-        Some(Value::DoubleValue(d)) => Cow::Owned(d.to_string()),
-        Some(Value::BytesValue(b)) => {
-            Cow::Owned(base64::engine::general_purpose::STANDARD.encode(b))
-        }
-        Some(other @ (Value::ArrayValue(_) | Value::KvlistValue(_))) => {
-            Cow::Owned(to_json(other).to_string())
-        }
-        // Newer protocol revisions add value kinds (string-table references);
-        // keep the attribute visible rather than dropping it.
-        #[allow(unreachable_patterns)]
-        Some(_) => Cow::Borrowed(""),
+pub fn render<'a>(value: &Value<'a>) -> Cow<'a, str> {
+    match value {
+        Value::Empty => Cow::Borrowed(""),
+        Value::String(s) => Cow::Borrowed(s),
+        Value::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+        Value::Int(i) => Cow::Owned(i.to_string()),
+        Value::Double(d) => Cow::Owned(d.to_string()),
+        Value::Bytes(b) => Cow::Owned(base64::engine::general_purpose::STANDARD.encode(b)),
+        Value::Nested(v) => Cow::Owned(any_to_json(v).to_string()),
     }
 }
 
-fn to_json(value: &Value) -> serde_json::Value {
+fn to_json(value: &Pb) -> serde_json::Value {
     use serde_json::Value as J;
     match value {
-        Value::StringValue(s) => J::String(s.clone()),
-        Value::BoolValue(b) => J::Bool(*b),
-        Value::IntValue(i) => J::from(*i),
-        Value::DoubleValue(d) => {
+        Pb::StringValue(s) => J::String(s.clone()),
+        Pb::BoolValue(b) => J::Bool(*b),
+        Pb::IntValue(i) => J::from(*i),
+        Pb::DoubleValue(d) => {
             serde_json::Number::from_f64(*d).map_or_else(|| J::String(d.to_string()), J::Number)
         }
-        Value::BytesValue(b) => J::String(base64::engine::general_purpose::STANDARD.encode(b)),
-        Value::ArrayValue(a) => J::Array(a.values.iter().map(any_to_json).collect()),
-        Value::KvlistValue(kv) => J::Object(
+        Pb::BytesValue(b) => J::String(base64::engine::general_purpose::STANDARD.encode(b)),
+        Pb::ArrayValue(a) => J::Array(a.values.iter().map(any_to_json).collect()),
+        Pb::KvlistValue(kv) => J::Object(
             kv.values
                 .iter()
                 .map(|kv| {
@@ -73,49 +67,54 @@ fn any_to_json(v: &AnyValue) -> serde_json::Value {
 }
 
 /// The string value of `key`, if present and non-empty.
-pub fn get<'a>(kvs: &'a [KeyValue], key: &str) -> Option<Cow<'a, str>> {
+pub fn get<'a>(kvs: &[KeyValue<'a>], key: &str) -> Option<Cow<'a, str>> {
     let kv = kvs.iter().find(|kv| kv.key == key)?;
-    let v = render(kv.value.as_ref());
+    let v = render(&kv.value);
     (!v.is_empty()).then_some(v)
 }
 
 /// A boolean attribute; accepts `true`, and the strings `"true"`/`"false"`
 /// some instrumentations send instead.
-pub fn get_bool(kvs: &[KeyValue], key: &str) -> Option<bool> {
+pub fn get_bool(kvs: &[KeyValue<'_>], key: &str) -> Option<bool> {
     let kv = kvs.iter().find(|kv| kv.key == key)?;
-    match kv.value.as_ref()?.value.as_ref()? {
-        Value::BoolValue(b) => Some(*b),
-        Value::StringValue(s) if s.eq_ignore_ascii_case("true") => Some(true),
-        Value::StringValue(s) if s.eq_ignore_ascii_case("false") => Some(false),
-        Value::IntValue(i) => Some(*i != 0),
+    match kv.value {
+        Value::Bool(b) => Some(b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        Value::Int(i) => Some(i != 0),
         _ => None,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+    use opentelemetry_proto::tonic::common::v1::{self as pb, ArrayValue, KeyValueList};
 
     use super::*;
+    use crate::view::key_values;
 
-    fn kv(key: &str, value: Value) -> KeyValue {
-        KeyValue {
+    fn kv(key: &str, value: Pb) -> pb::KeyValue {
+        pb::KeyValue {
             key: key.into(),
             value: Some(AnyValue { value: Some(value) }),
             ..Default::default()
         }
     }
 
+    fn rendered(value: Option<&AnyValue>) -> String {
+        render(&value.map_or(Value::Empty, Value::from)).into_owned()
+    }
+
     #[test]
     fn scalars_render_as_typed() {
         let kvs = vec![
-            kv("s", Value::StringValue("GET".into())),
-            kv("b", Value::BoolValue(true)),
-            kv("i", Value::IntValue(-42)),
-            kv("d", Value::DoubleValue(1.5)),
-            kv("bytes", Value::BytesValue(vec![0xde, 0xad])),
+            kv("s", Pb::StringValue("GET".into())),
+            kv("b", Pb::BoolValue(true)),
+            kv("i", Pb::IntValue(-42)),
+            kv("d", Pb::DoubleValue(1.5)),
+            kv("bytes", Pb::BytesValue(vec![0xde, 0xad])),
         ];
-        let flat = flatten(&kvs);
+        let flat = flatten(&key_values(&kvs));
         let got: Vec<(&str, &str)> = flat.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
         assert_eq!(
             got,
@@ -131,33 +130,34 @@ mod tests {
 
     #[test]
     fn arrays_and_maps_render_as_json() {
-        let arr = Value::ArrayValue(ArrayValue {
+        let arr = Pb::ArrayValue(ArrayValue {
             values: vec![
                 AnyValue {
-                    value: Some(Value::StringValue("a".into())),
+                    value: Some(Pb::StringValue("a".into())),
                 },
                 AnyValue {
-                    value: Some(Value::IntValue(2)),
+                    value: Some(Pb::IntValue(2)),
                 },
             ],
         });
-        let map = Value::KvlistValue(KeyValueList {
-            values: vec![kv("k", Value::BoolValue(false))],
+        let map = Pb::KvlistValue(KeyValueList {
+            values: vec![kv("k", Pb::BoolValue(false))],
         });
-        assert_eq!(render(Some(&AnyValue { value: Some(arr) })), r#"["a",2]"#);
+        assert_eq!(rendered(Some(&AnyValue { value: Some(arr) })), r#"["a",2]"#);
         assert_eq!(
-            render(Some(&AnyValue { value: Some(map) })),
+            rendered(Some(&AnyValue { value: Some(map) })),
             r#"{"k":false}"#
         );
-        assert_eq!(render(None), "");
+        assert_eq!(rendered(None), "");
     }
 
     #[test]
     fn bools_accept_strings() {
         let kvs = vec![
-            kv("a", Value::StringValue("TRUE".into())),
-            kv("b", Value::BoolValue(false)),
+            kv("a", Pb::StringValue("TRUE".into())),
+            kv("b", Pb::BoolValue(false)),
         ];
+        let kvs = key_values(&kvs);
         assert_eq!(get_bool(&kvs, "a"), Some(true));
         assert_eq!(get_bool(&kvs, "b"), Some(false));
         assert_eq!(get_bool(&kvs, "c"), None);

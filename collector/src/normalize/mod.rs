@@ -12,14 +12,13 @@ pub mod semconv;
 
 use std::borrow::Cow;
 
-use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::Span;
 use seam_model::id::IdError;
 use seam_model::{
     Attributes, ColdStartSource, ColdStartType, EventRow, LinkRow, Platform, SpanId, SpanKind,
     SpanRow, StatusCode, TraceId,
 };
+
+use crate::view::{KeyValue, Scope, Span};
 
 /// Why one span was refused; the rest of its request is still accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,8 +64,8 @@ pub struct ResourceContext<'a> {
 }
 
 impl<'a> ResourceContext<'a> {
-    pub fn new(resource: Option<&'a Resource>) -> Self {
-        let raw: &[KeyValue] = resource.map_or(&[], |r| r.attributes.as_slice());
+    /// `raw` is the resource's attributes (empty when it has none).
+    pub fn new(raw: &[KeyValue<'a>]) -> Self {
         Self {
             attributes: attributes::flatten(raw),
             service_name: service_name(raw),
@@ -85,17 +84,17 @@ pub struct ScopeContext<'a> {
 }
 
 impl<'a> ScopeContext<'a> {
-    pub fn new(scope: Option<&'a InstrumentationScope>) -> Self {
+    pub fn new(scope: Option<&Scope<'a>>) -> Self {
         scope.map_or_else(Self::default, |s| Self {
-            name: &s.name,
-            version: &s.version,
+            name: s.name,
+            version: s.version,
         })
     }
 }
 
 /// `service.name`, else `faas.name`, else `unknown_service`. An SDK's
 /// placeholder (`unknown_service:python`) loses to a real function name.
-fn service_name(raw: &[KeyValue]) -> Cow<'_, str> {
+fn service_name<'a>(raw: &[KeyValue<'a>]) -> Cow<'a, str> {
     let service = attributes::get(raw, semconv::SERVICE_NAME);
     match service {
         Some(s) if !s.starts_with("unknown_service") => s,
@@ -107,7 +106,7 @@ fn service_name(raw: &[KeyValue]) -> Cow<'_, str> {
 
 /// DESIGN §4: an explicit `cloud.platform` decides; otherwise the presence of
 /// `k8s.*`, then `faas.*`, then `container.*`, then `host.*` attributes.
-fn platform(raw: &[KeyValue]) -> Platform {
+fn platform(raw: &[KeyValue<'_>]) -> Platform {
     if let Some(cloud) = attributes::get(raw, semconv::CLOUD_PLATFORM) {
         let cloud = cloud.as_ref();
         if semconv::KUBERNETES_PLATFORMS.contains(&cloud) {
@@ -137,7 +136,7 @@ fn platform(raw: &[KeyValue]) -> Platform {
     }
 }
 
-fn first<'a>(raw: &'a [KeyValue], keys: &[&str]) -> Option<Cow<'a, str>> {
+fn first<'a>(raw: &[KeyValue<'a>], keys: &[&str]) -> Option<Cow<'a, str>> {
     keys.iter().find_map(|k| attributes::get(raw, k))
 }
 
@@ -150,15 +149,15 @@ fn nanos(t: u64) -> i64 {
 /// and counted in `dropped_links` rather than refusing the whole span: the
 /// span itself is still good evidence.
 pub fn normalize<'a>(
-    span: &'a Span,
+    span: &Span<'a>,
     resource: &'a ResourceContext<'a>,
     scope: &ScopeContext<'a>,
     rules: Rules,
     dropped_links: &mut u64,
 ) -> Result<SpanRow<'a>, Rejection> {
-    let trace_id = TraceId::from_bytes(&span.trace_id).map_err(Rejection::TraceId)?;
-    let span_id = SpanId::from_bytes(&span.span_id).map_err(Rejection::SpanId)?;
-    let parent_span_id = match span.parent_span_id.as_slice() {
+    let trace_id = TraceId::from_bytes(span.trace_id).map_err(Rejection::TraceId)?;
+    let span_id = SpanId::from_bytes(span.span_id).map_err(Rejection::SpanId)?;
+    let parent_span_id = match span.parent_span_id {
         [] => None,
         // All zeroes is how some exporters spell "no parent".
         bytes if bytes.iter().all(|b| *b == 0) && bytes.len() == SpanId::LEN => None,
@@ -174,28 +173,25 @@ pub fn normalize<'a>(
     }
 
     let attrs = span.attributes.as_slice();
-    let (status_code, status_message) =
-        span.status
-            .as_ref()
-            .map_or((StatusCode::Unset, Cow::Borrowed("")), |s| {
-                (
-                    StatusCode::from_otlp(s.code),
-                    Cow::Borrowed(s.message.as_str()),
-                )
-            });
+    let (status_code, status_message) = span
+        .status
+        .as_ref()
+        .map_or((StatusCode::Unset, Cow::Borrowed("")), |s| {
+            (StatusCode::from_otlp(s.code), Cow::Borrowed(s.message))
+        });
     let cold_start = attributes::get_bool(attrs, semconv::FAAS_COLDSTART);
 
     let links = span
         .links
         .iter()
         .filter_map(|l| {
-            let ids = TraceId::from_bytes(&l.trace_id)
-                .and_then(|t| SpanId::from_bytes(&l.span_id).map(|s| (t, s)));
+            let ids = TraceId::from_bytes(l.trace_id)
+                .and_then(|t| SpanId::from_bytes(l.span_id).map(|s| (t, s)));
             match ids {
                 Ok((trace_id, span_id)) => Some(LinkRow {
                     trace_id,
                     span_id,
-                    trace_state: Cow::Borrowed(l.trace_state.as_str()),
+                    trace_state: Cow::Borrowed(l.trace_state),
                     attributes: attributes::flatten(&l.attributes),
                 }),
                 Err(_) => {
@@ -210,7 +206,7 @@ pub fn normalize<'a>(
         .iter()
         .map(|e| EventRow {
             time_unix_nano: nanos(e.time_unix_nano),
-            name: Cow::Borrowed(e.name.as_str()),
+            name: Cow::Borrowed(e.name),
             attributes: attributes::flatten(&e.attributes),
         })
         .collect();
@@ -219,8 +215,8 @@ pub fn normalize<'a>(
         trace_id,
         span_id,
         parent_span_id,
-        trace_state: Cow::Borrowed(span.trace_state.as_str()),
-        name: Cow::Borrowed(span.name.as_str()),
+        trace_state: Cow::Borrowed(span.trace_state),
+        name: Cow::Borrowed(span.name),
         kind: SpanKind::from_otlp(span.kind),
         service_name: resource.service_name.clone(),
         platform: resource.platform,

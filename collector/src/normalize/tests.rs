@@ -5,6 +5,7 @@ use opentelemetry_proto::tonic::trace::v1::{Span, Status};
 use proptest::prelude::*;
 
 use super::*;
+use crate::view::{self, key_values};
 
 fn kv(key: &str, value: &str) -> KeyValue {
     KeyValue {
@@ -39,7 +40,7 @@ fn span(attrs: &[(&str, &str)]) -> Span {
 fn run<'a>(span: &'a Span, ctx: &'a ResourceContext<'a>) -> Result<SpanRow<'a>, Rejection> {
     let mut dropped = 0;
     normalize(
-        span,
+        &view::Span::from(span),
         ctx,
         &ScopeContext::default(),
         Rules::default(),
@@ -54,7 +55,7 @@ fn kubernetes_service_is_recognised() {
         ("k8s.pod.name", "checkout-7d9f-abc"),
         ("k8s.namespace.name", "shop"),
     ]);
-    let ctx = ResourceContext::new(Some(&r));
+    let ctx = ResourceContext::new(&key_values(&r.attributes));
     assert_eq!(ctx.platform, Platform::Kubernetes);
     assert_eq!(ctx.service_name, "checkout");
     assert_eq!(ctx.instance.as_deref(), Some("checkout-7d9f-abc"));
@@ -68,7 +69,7 @@ fn lambda_function_is_recognised_and_named() {
         ("faas.name", "invoice"),
         ("faas.instance", "2021/06/28/[$LATEST]2f39"),
     ]);
-    let ctx = ResourceContext::new(Some(&r));
+    let ctx = ResourceContext::new(&key_values(&r.attributes));
     assert_eq!(ctx.platform, Platform::Faas);
     assert_eq!(
         ctx.service_name, "invoice",
@@ -80,10 +81,13 @@ fn lambda_function_is_recognised_and_named() {
 #[test]
 fn explicit_cloud_platform_beats_attribute_prefixes() {
     let r = resource(&[("cloud.platform", "gcp_cloud_run"), ("k8s.pod.name", "x")]);
-    assert_eq!(ResourceContext::new(Some(&r)).platform, Platform::Faas);
+    assert_eq!(
+        ResourceContext::new(&key_values(&r.attributes)).platform,
+        Platform::Faas
+    );
     let r = resource(&[("cloud.platform", "aws_eks"), ("faas.name", "x")]);
     assert_eq!(
-        ResourceContext::new(Some(&r)).platform,
+        ResourceContext::new(&key_values(&r.attributes)).platform,
         Platform::Kubernetes
     );
 }
@@ -91,21 +95,21 @@ fn explicit_cloud_platform_beats_attribute_prefixes() {
 #[test]
 fn fallbacks_for_platform_service_and_instance() {
     let r = resource(&[("container.id", "abc"), ("host.name", "node-1")]);
-    let ctx = ResourceContext::new(Some(&r));
+    let ctx = ResourceContext::new(&key_values(&r.attributes));
     assert_eq!(ctx.platform, Platform::Container);
     assert_eq!(ctx.service_name, "unknown_service");
     assert_eq!(ctx.instance.as_deref(), Some("node-1"));
     assert_eq!(
-        ResourceContext::new(Some(&resource(&[("host.name", "vm")]))).platform,
+        ResourceContext::new(&key_values(&resource(&[("host.name", "vm")]).attributes)).platform,
         Platform::Host
     );
-    assert_eq!(ResourceContext::new(None).platform, Platform::Unknown);
+    assert_eq!(ResourceContext::new(&[]).platform, Platform::Unknown);
 }
 
 #[test]
 fn both_messaging_generations_give_the_same_row() {
     let r = resource(&[("service.name", "billing")]);
-    let ctx = ResourceContext::new(Some(&r));
+    let ctx = ResourceContext::new(&key_values(&r.attributes));
     let current = span(&[
         ("messaging.system", "aws_sqs"),
         ("messaging.operation.type", "process"),
@@ -131,7 +135,7 @@ fn both_messaging_generations_give_the_same_row() {
 #[test]
 fn faas_fields_and_cold_start_flag() {
     let r = resource(&[("cloud.platform", "aws_lambda"), ("faas.name", "invoice")]);
-    let ctx = ResourceContext::new(Some(&r));
+    let ctx = ResourceContext::new(&key_values(&r.attributes));
     let mut s = span(&[("faas.trigger", "pubsub"), ("faas.execution", "req-1")]);
     s.attributes.push(KeyValue {
         key: "faas.coldstart".into(),
@@ -170,7 +174,7 @@ fn faas_fields_and_cold_start_flag() {
         let mut pairs = vec![("cloud.platform", "aws_lambda")];
         pairs.extend(resource_value.map(|v| ("aws.lambda.initialization_type", v)));
         let r = resource(&pairs);
-        let ctx = ResourceContext::new(Some(&r));
+        let ctx = ResourceContext::new(&key_values(&r.attributes));
         let mut s = span(&[]);
         s.attributes
             .extend(span_value.map(|v| kv("faas.initialization_type", v)));
@@ -196,7 +200,7 @@ fn coldstart_true() -> KeyValue {
 
 #[test]
 fn status_and_parent_are_carried() {
-    let ctx = ResourceContext::new(None);
+    let ctx = ResourceContext::new(&[]);
     let mut s = span(&[]);
     s.parent_span_id = vec![3; 8];
     s.status = Some(Status {
@@ -217,7 +221,7 @@ fn status_and_parent_are_carried() {
 
 #[test]
 fn invalid_ids_and_times_are_rejected_with_reasons() {
-    let ctx = ResourceContext::new(None);
+    let ctx = ResourceContext::new(&[]);
     let mut s = span(&[]);
     s.trace_id = vec![1; 15];
     assert_eq!(
@@ -258,7 +262,7 @@ fn invalid_ids_and_times_are_rejected_with_reasons() {
 
 #[test]
 fn invalid_links_are_dropped_and_counted() {
-    let ctx = ResourceContext::new(None);
+    let ctx = ResourceContext::new(&[]);
     let mut s = span(&[]);
     s.links = vec![
         Link {
@@ -274,7 +278,7 @@ fn invalid_links_are_dropped_and_counted() {
     ];
     let mut dropped = 0;
     let row = normalize(
-        &s,
+        &view::Span::from(&s),
         &ctx,
         &ScopeContext::default(),
         Rules::default(),
@@ -339,7 +343,7 @@ proptest! {
         res_attrs in arb_attrs(),
     ) {
         let r = Resource { attributes: to_kvs(&res_attrs), ..Default::default() };
-        let ctx = ResourceContext::new(Some(&r));
+        let ctx = ResourceContext::new(&key_values(&r.attributes));
         let s = Span {
             trace_id: trace_id.clone(),
             span_id: span_id.clone(),
@@ -371,7 +375,7 @@ proptest! {
     #[test]
     fn resource_derivations_follow_the_rules(res_attrs in arb_attrs()) {
         let r = Resource { attributes: to_kvs(&res_attrs), ..Default::default() };
-        let ctx = ResourceContext::new(Some(&r));
+        let ctx = ResourceContext::new(&key_values(&r.attributes));
         prop_assert!(!ctx.service_name.is_empty());
         let cloud = res_attrs.iter().find(|(k, _)| k == "cloud.platform").map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
         let has = |p: &str| res_attrs.iter().any(|(k, _)| k.starts_with(p));

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use seam_model::BearerTokens;
 use tokio::net::TcpListener;
@@ -21,23 +19,20 @@ use tonic::server::{NamedService, UnaryService};
 use tonic::{Request, Response, Status};
 use tracing::{error, warn};
 
-use crate::pipeline::Pipeline;
+use crate::pipeline::{IngestError, Pipeline};
 use crate::rpc_status;
 
 /// The one method of `opentelemetry.proto.collector.trace.v1.TraceService`.
 const EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
-/// An export as it arrived: its protobuf bytes (decompressed) and the
-/// request decoded from them. The write-ahead log keeps the bytes as they
-/// are instead of encoding the request again.
-pub struct Received {
-    pub bytes: Bytes,
-    pub request: ExportTraceServiceRequest,
-}
+/// An export as it arrived: its protobuf bytes, decompressed. The
+/// pipeline reads the request in place from them and the write-ahead log
+/// keeps them as they are.
+pub struct Received(pub Bytes);
 
 /// The protobuf codec of the generated TraceService server, except that
-/// the decoder keeps the message's bytes (this is why the service below is
-/// written out rather than generated).
+/// the decoder keeps the message's bytes for the pipeline to read (this is
+/// why the service below is written out rather than generated).
 #[derive(Debug, Clone, Copy, Default)]
 struct ReceivedCodec;
 
@@ -65,13 +60,7 @@ impl Decoder for ReceivedDecoder {
     type Error = Status;
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Received>, Status> {
-        let bytes = buf.copy_to_bytes(buf.remaining());
-        let request = ExportTraceServiceRequest::decode(bytes.clone()).map_err(|e| {
-            Status::invalid_argument(format!(
-                "the request is not a valid OTLP protobuf message: {e}"
-            ))
-        })?;
-        Ok(Some(Received { bytes, request }))
+        Ok(Some(Received(buf.copy_to_bytes(buf.remaining()))))
     }
 }
 
@@ -172,19 +161,20 @@ impl GrpcReceiver {
         // Ingest syncs the write-ahead log: off the async workers, so a slow
         // disk delays this export, not every connection.
         let pipeline = self.pipeline.clone();
-        let Received { bytes, request } = request.into_inner();
+        let Received(bytes) = request.into_inner();
         let ingested = match self.pipeline.turn().await {
-            Ok(_turn) => {
-                tokio::task::spawn_blocking(move || pipeline.ingest_received(&request, &bytes))
-                    .await
-                    .map_err(|e| Status::internal(format!("ingest task failed: {e}")))?
-            }
+            Ok(_turn) => tokio::task::spawn_blocking(move || pipeline.ingest_protobuf(&bytes))
+                .await
+                .map_err(|e| Status::internal(format!("ingest task failed: {e}")))?,
             Err(busy) => Err(busy),
         };
         match ingested {
             Ok(outcome) => Ok(Response::new(ExportTraceServiceResponse {
                 partial_success: outcome.partial_success(),
             })),
+            Err(IngestError::Malformed(e)) => Err(Status::invalid_argument(format!(
+                "the request is not a valid OTLP protobuf message: {e}"
+            ))),
             Err(e) if e.is_pushback() => {
                 warn!(error = %e, "pushing back on an OTLP/gRPC export");
                 let details =

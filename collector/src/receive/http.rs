@@ -45,6 +45,12 @@ pub async fn serve_http(
         .await
 }
 
+/// A body as the pipeline takes it.
+enum Received {
+    Protobuf(Bytes),
+    Json(opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest),
+}
+
 async fn export(State(pipeline): State<Arc<Pipeline>>, headers: HeaderMap, body: Body) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -87,12 +93,15 @@ async fn export(State(pipeline): State<Arc<Pipeline>>, headers: HeaderMap, body:
             .await
             .map_err(|_| DecodeError::TooLarge { limit })?;
         let raw = decode::decompress(wire, compression, limit)?;
-        let request = decode::decode(&raw, encoding)?;
-        // Protobuf bodies go to the write-ahead log as they arrived.
-        Ok((request, (encoding == Encoding::Protobuf).then_some(raw)))
+        // Protobuf bodies are read in place by the pipeline, and go to the
+        // write-ahead log as they arrived.
+        Ok(match encoding {
+            Encoding::Protobuf => Received::Protobuf(raw),
+            Encoding::Json => Received::Json(decode::decode_json(&raw)?),
+        })
     }
     .await;
-    let (request, received) = match result {
+    let received = match result {
         Ok(r) => r,
         Err(e) => {
             let status = match e {
@@ -112,8 +121,8 @@ async fn export(State(pipeline): State<Arc<Pipeline>>, headers: HeaderMap, body:
         Err(busy) => return refusal(encoding, &busy),
     };
     let stored = tokio::task::spawn_blocking(move || match received {
-        Some(bytes) => worker.ingest_received(&request, &bytes),
-        None => worker.ingest(&request),
+        Received::Protobuf(bytes) => worker.ingest_protobuf(&bytes),
+        Received::Json(request) => worker.ingest(&request),
     })
     .await;
     drop(turn);
@@ -131,6 +140,17 @@ async fn export(State(pipeline): State<Arc<Pipeline>>, headers: HeaderMap, body:
     };
     match ingested {
         Ok(outcome) => success(encoding, &outcome),
+        // Counted as malformed by the pipeline, which read it.
+        Err(IngestError::Malformed(e)) => {
+            let error = DecodeError::Protobuf(e);
+            debug!(%error, "refused an OTLP/HTTP export");
+            status_body(
+                encoding,
+                StatusCode::BAD_REQUEST,
+                code::INVALID_ARGUMENT,
+                error.to_string(),
+            )
+        }
         Err(e) if e.is_pushback() => refusal(encoding, &e),
         Err(e) if e.retryable() => {
             error!(error = %e, "logging an OTLP/HTTP export failed; asking to retry");
