@@ -9,6 +9,7 @@ fn layout(sort_by: &[&str], bloom: &[&str]) -> Layout {
     Layout {
         sort_by: sort_by.iter().map(|s| (*s).to_owned()).collect(),
         bloom: bloom.iter().map(|s| (*s).to_owned()).collect(),
+        distinct: Vec::new(),
     }
 }
 
@@ -21,7 +22,10 @@ pub fn store_tables() -> Vec<TableSpec> {
             name: "spans".into(),
             schema: spans_schema(),
             time_column: col::START_TIME.into(),
-            layout: layout(&[col::TRACE_ID, col::START_TIME], &[col::TRACE_ID]),
+            layout: Layout {
+                distinct: vec![col::SPAN_ID.into(), col::PARENT_SPAN_ID.into()],
+                ..layout(&[col::TRACE_ID, col::START_TIME], &[col::TRACE_ID])
+            },
         },
         TableSpec {
             name: "boundaries".into(),

@@ -759,6 +759,7 @@ mod tests {
                 layout: Layout {
                     sort_by: vec!["trace_id".into()],
                     bloom: vec!["trace_id".into()],
+                    ..Layout::default()
                 },
             };
             let config = StorageConfig {
@@ -850,6 +851,7 @@ mod tests {
             let layout = Layout {
                 sort_by: Vec::new(),
                 bloom: vec!["trace_id".into()],
+                ..Layout::default()
             };
             let table =
                 Arc::new(Table::named("t", schema(), "start_time", layout).with_merge_rows(100));

@@ -180,6 +180,9 @@ pub struct Layout {
     /// Columns with a bloom filter per row group, for equality lookups of
     /// values the min/max statistics cannot rule out.
     pub bloom: Vec<String>,
+    /// Columns whose values are nearly all distinct (span ids): written
+    /// without a dictionary, which would only be built to be abandoned.
+    pub distinct: Vec<String>,
 }
 
 struct Inner {

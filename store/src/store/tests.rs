@@ -27,6 +27,7 @@ fn specs() -> Vec<TableSpec> {
             layout: Layout {
                 sort_by: vec!["trace_id".into(), "t".into()],
                 bloom: vec!["trace_id".into()],
+                ..Layout::default()
             },
         })
         .collect()
