@@ -113,10 +113,22 @@ fn numeric(field: Field<'_>, fixed32: bool) -> Read<()> {
     }
 }
 
-fn resource_spans(bytes: &[u8]) -> Read<ResourceSpans<'_>> {
-    let mut out = ResourceSpans::default();
+/// Reads the fields of one message into `out`, in order; `field` takes
+/// each (returning `Err` for one it cannot take), unknown ones included.
+fn message<'a, T>(
+    bytes: &'a [u8],
+    mut out: T,
+    mut field: impl FnMut(&mut T, u32, Field<'a>) -> Read<()>,
+) -> Read<T> {
     let mut fields = Fields(bytes);
-    while let Some((tag, field)) = fields.next()? {
+    while let Some((tag, f)) = fields.next()? {
+        field(&mut out, tag, f)?;
+    }
+    Ok(out)
+}
+
+fn resource_spans(bytes: &[u8]) -> Read<ResourceSpans<'_>> {
+    message(bytes, ResourceSpans::default(), |out, tag, field| {
         match (tag, field) {
             (1, Field::Bytes(b)) if out.resource.is_none() => out.resource = Some(resource(b)?),
             (2, Field::Bytes(b)) => out.scope_spans.push(scope_spans(b)?),
@@ -126,14 +138,12 @@ fn resource_spans(bytes: &[u8]) -> Read<ResourceSpans<'_>> {
             (1..=3, _) => return Err(Unread),
             _ => {}
         }
-    }
-    Ok(out)
+        Ok(())
+    })
 }
 
 fn resource(bytes: &[u8]) -> Read<Vec<KeyValue<'_>>> {
-    let mut attributes = Vec::new();
-    let mut fields = Fields(bytes);
-    while let Some((tag, field)) = fields.next()? {
+    message(bytes, Vec::new(), |attributes, tag, field| {
         match (tag, field) {
             (1, Field::Bytes(b)) => attributes.push(key_value(b)?),
             (2, f) => numeric(f, false)?, // dropped_attributes_count
@@ -141,31 +151,33 @@ fn resource(bytes: &[u8]) -> Read<Vec<KeyValue<'_>>> {
             (1 | 3, _) => return Err(Unread),
             _ => {}
         }
-    }
-    Ok(attributes)
+        Ok(())
+    })
 }
 
 fn scope_spans(bytes: &[u8]) -> Read<ScopeSpans<'_>> {
-    let mut out = ScopeSpans {
-        scope: None,
-        spans: Vec::with_capacity(count(bytes, 2)),
-    };
-    let mut fields = Fields(bytes);
-    while let Some((tag, field)) = fields.next()? {
-        match (tag, field) {
-            (1, Field::Bytes(b)) if out.scope.is_none() => out.scope = Some(scope(b)?),
-            (2, Field::Bytes(b)) => {
-                let hint = out.spans.last().map_or(0, |s| s.attributes.len());
-                out.spans.push(span(b, hint)?);
+    message(
+        bytes,
+        ScopeSpans {
+            scope: None,
+            spans: Vec::with_capacity(count(bytes, 2)),
+        },
+        |out, tag, field| {
+            match (tag, field) {
+                (1, Field::Bytes(b)) if out.scope.is_none() => out.scope = Some(scope(b)?),
+                (2, Field::Bytes(b)) => {
+                    let hint = out.spans.last().map_or(0, |s| s.attributes.len());
+                    out.spans.push(span(b, hint)?);
+                }
+                (3, Field::Bytes(b)) => {
+                    text(b)?; // schema_url
+                }
+                (1..=3, _) => return Err(Unread),
+                _ => {}
             }
-            (3, Field::Bytes(b)) => {
-                text(b)?; // schema_url
-            }
-            (1..=3, _) => return Err(Unread),
-            _ => {}
-        }
-    }
-    Ok(out)
+            Ok(())
+        },
+    )
 }
 
 /// How many fields `tag` has at the top level of `bytes`, to size a list
@@ -180,9 +192,7 @@ fn count(bytes: &[u8], tag: u32) -> usize {
 }
 
 fn scope(bytes: &[u8]) -> Read<Scope<'_>> {
-    let mut out = Scope::default();
-    let mut fields = Fields(bytes);
-    while let Some((tag, field)) = fields.next()? {
+    message(bytes, Scope::default(), |out, tag, field| {
         match (tag, field) {
             (1, Field::Bytes(b)) => out.name = text(b)?,
             (2, Field::Bytes(b)) => out.version = text(b)?,
@@ -193,60 +203,58 @@ fn scope(bytes: &[u8]) -> Read<Scope<'_>> {
             (1..=3, _) => return Err(Unread),
             _ => {}
         }
-    }
-    Ok(out)
+        Ok(())
+    })
 }
 
 /// `attributes` is the previous span's attribute count: spans of one
 /// scope tend to carry the same, so the list is sized once.
 fn span(bytes: &[u8], attributes: usize) -> Read<Span<'_>> {
-    let mut out = Span {
-        attributes: Vec::with_capacity(attributes),
-        ..Span::default()
-    };
-    let mut fields = Fields(bytes);
-    while let Some((tag, field)) = fields.next()? {
-        match (tag, field) {
-            (1, Field::Bytes(b)) => out.trace_id = b,
-            (2, Field::Bytes(b)) => out.span_id = b,
-            (3, Field::Bytes(b)) => out.trace_state = text(b)?,
-            (4, Field::Bytes(b)) => out.parent_span_id = b,
-            (5, Field::Bytes(b)) => out.name = text(b)?,
-            // An enum is an int32: the low 32 bits of the varint.
-            (6, Field::Varint(v)) => out.kind = v as i32,
-            (7, Field::Fixed64(v)) => out.start_time_unix_nano = v,
-            (8, Field::Fixed64(v)) => out.end_time_unix_nano = v,
-            (9, Field::Bytes(b)) => out.attributes.push(key_value(b)?),
-            (10 | 12 | 14, f) => numeric(f, false)?, // dropped counts
-            (11, Field::Bytes(b)) => out.events.push(event(b)?),
-            (13, Field::Bytes(b)) => out.links.push(link(b)?),
-            (15, Field::Bytes(b)) if out.status.is_none() => out.status = Some(status(b)?),
-            (16, f) => numeric(f, true)?, // flags
-            (1..=15, _) => return Err(Unread),
-            _ => {}
-        }
-    }
-    Ok(out)
+    message(
+        bytes,
+        Span {
+            attributes: Vec::with_capacity(attributes),
+            ..Span::default()
+        },
+        |out, tag, field| {
+            match (tag, field) {
+                (1, Field::Bytes(b)) => out.trace_id = b,
+                (2, Field::Bytes(b)) => out.span_id = b,
+                (3, Field::Bytes(b)) => out.trace_state = text(b)?,
+                (4, Field::Bytes(b)) => out.parent_span_id = b,
+                (5, Field::Bytes(b)) => out.name = text(b)?,
+                // An enum is an int32: the low 32 bits of the varint.
+                (6, Field::Varint(v)) => out.kind = v as i32,
+                (7, Field::Fixed64(v)) => out.start_time_unix_nano = v,
+                (8, Field::Fixed64(v)) => out.end_time_unix_nano = v,
+                (9, Field::Bytes(b)) => out.attributes.push(key_value(b)?),
+                (10 | 12 | 14, f) => numeric(f, false)?, // dropped counts
+                (11, Field::Bytes(b)) => out.events.push(event(b)?),
+                (13, Field::Bytes(b)) => out.links.push(link(b)?),
+                (15, Field::Bytes(b)) if out.status.is_none() => out.status = Some(status(b)?),
+                (16, f) => numeric(f, true)?, // flags
+                (1..=15, _) => return Err(Unread),
+                _ => {}
+            }
+            Ok(())
+        },
+    )
 }
 
 fn status(bytes: &[u8]) -> Read<Status<'_>> {
-    let mut out = Status::default();
-    let mut fields = Fields(bytes);
-    while let Some((tag, field)) = fields.next()? {
+    message(bytes, Status::default(), |out, tag, field| {
         match (tag, field) {
             (2, Field::Bytes(b)) => out.message = text(b)?,
             (3, Field::Varint(v)) => out.code = v as i32,
             (2 | 3, _) => return Err(Unread),
             _ => {}
         }
-    }
-    Ok(out)
+        Ok(())
+    })
 }
 
 fn event(bytes: &[u8]) -> Read<Event<'_>> {
-    let mut out = Event::default();
-    let mut fields = Fields(bytes);
-    while let Some((tag, field)) = fields.next()? {
+    message(bytes, Event::default(), |out, tag, field| {
         match (tag, field) {
             (1, Field::Fixed64(v)) => out.time_unix_nano = v,
             (2, Field::Bytes(b)) => out.name = text(b)?,
@@ -255,14 +263,12 @@ fn event(bytes: &[u8]) -> Read<Event<'_>> {
             (1..=3, _) => return Err(Unread),
             _ => {}
         }
-    }
-    Ok(out)
+        Ok(())
+    })
 }
 
 fn link(bytes: &[u8]) -> Read<Link<'_>> {
-    let mut out = Link::default();
-    let mut fields = Fields(bytes);
-    while let Some((tag, field)) = fields.next()? {
+    message(bytes, Link::default(), |out, tag, field| {
         match (tag, field) {
             (1, Field::Bytes(b)) => out.trace_id = b,
             (2, Field::Bytes(b)) => out.span_id = b,
@@ -273,8 +279,8 @@ fn link(bytes: &[u8]) -> Read<Link<'_>> {
             (1..=4, _) => return Err(Unread),
             _ => {}
         }
-    }
-    Ok(out)
+        Ok(())
+    })
 }
 
 fn key_value(bytes: &[u8]) -> Read<KeyValue<'_>> {
