@@ -349,8 +349,9 @@ impl Pipeline {
                 resource
             })
             .collect();
-        // A large request is built into its own batch as its spans are
-        // normalized; a small one's rows wait for the shared builder.
+        // A request of a segment's spans or more is built into its own
+        // batch as its spans are normalized; the others' rows go to the
+        // shared builder in one step.
         let mut builder = (capacity.rows >= OWN_BATCH).then(|| {
             SpanBatchBuilder::with_capacity(Capacity {
                 rows: capacity.rows.min(self.limits.max_spans_per_request),

@@ -125,7 +125,7 @@ impl<'a> Export<'a> {
         }
     }
 
-    /// Every span, with its resource's and scope's position.
+    /// Every span of every resource and scope, in order.
     pub fn spans(&self) -> impl Iterator<Item = &Span<'a>> {
         self.resource_spans
             .iter()
