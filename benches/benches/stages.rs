@@ -14,7 +14,6 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use prost::Message;
 use seam_benches::{first_trace, flat, hybrid, server};
-use seam_collector::decode::{Encoding, decode};
 use seam_collector::view::wire;
 use seam_model::TraceId;
 use seam_query::QueryEngine;
@@ -35,7 +34,12 @@ fn decode_protobuf(c: &mut Criterion) {
         let body = flat(1, batch, 1)[0].encode_to_vec();
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_with_input(BenchmarkId::new("protobuf", batch), &body, |b, body| {
-            b.iter(|| decode(body, Encoding::Protobuf).expect("decodes"))
+            b.iter(|| {
+                opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(
+                    body.as_slice(),
+                )
+                .expect("decodes")
+            })
         });
         // What the pipeline does with protobuf: read it in place.
         group.bench_with_input(BenchmarkId::new("in_place", batch), &body, |b, body| {

@@ -11,7 +11,6 @@ use std::io::Read;
 
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
 
 /// How the body is encoded, from `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,14 +121,6 @@ pub fn decompress(
         return Err(DecodeError::TooLarge { limit });
     }
     Ok(out.into())
-}
-
-/// Decodes an export request in either encoding.
-pub fn decode(body: &[u8], encoding: Encoding) -> Result<ExportTraceServiceRequest, DecodeError> {
-    match encoding {
-        Encoding::Protobuf => Ok(ExportTraceServiceRequest::decode(body)?),
-        Encoding::Json => decode_json(body),
-    }
 }
 
 /// OTLP JSON. The fast path is a straight serde decode of the spec's form
@@ -247,7 +238,7 @@ mod tests {
 
     #[test]
     fn spec_json_decodes_with_all_its_traps() {
-        let req = decode(SPEC_JSON.as_bytes(), Encoding::Json).unwrap();
+        let req = decode_json(SPEC_JSON.as_bytes()).unwrap();
         let span = &req.resource_spans[0].scope_spans[0].spans[0];
         assert_eq!(
             span.trace_id,
@@ -266,7 +257,7 @@ mod tests {
             .replace(r#""code":2"#, r#""code":"STATUS_CODE_ERROR""#)
             .replace("resourceSpans", "resource_spans")
             .replace("startTimeUnixNano", "start_time_unix_nano");
-        let req = decode(body.as_bytes(), Encoding::Json).unwrap();
+        let req = decode_json(body.as_bytes()).unwrap();
         let span = &req.resource_spans[0].scope_spans[0].spans[0];
         assert_eq!(span.kind, 5);
         assert_eq!(span.status.as_ref().unwrap().code, 2);
@@ -281,7 +272,7 @@ mod tests {
                 r#""key":"kind","value":{"stringValue":"SPAN_KIND_SERVER"}"#,
             )
             .replace(r#""kind":2"#, r#""kind":"SPAN_KIND_SERVER""#);
-        let req = decode(body.as_bytes(), Encoding::Json).unwrap();
+        let req = decode_json(body.as_bytes()).unwrap();
         let attr = &req.resource_spans[0].scope_spans[0].spans[0].attributes[1];
         assert_eq!(attr.key, "kind");
         assert_eq!(
@@ -292,13 +283,11 @@ mod tests {
 
     #[test]
     fn malformed_json_reports_the_original_error() {
-        let err = decode(br#"{"resourceSpans": [ {"#, Encoding::Json).unwrap_err();
+        let err = decode_json(br#"{"resourceSpans": [ {"#).unwrap_err();
         assert!(matches!(err, DecodeError::Json(_)), "{err}");
-        let err = decode(
-            br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz"}]}]}]}"#,
-            Encoding::Json,
-        )
-        .unwrap_err();
+        let err =
+            decode_json(br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz"}]}]}]}"#)
+                .unwrap_err();
         assert!(err.to_string().contains("malformed OTLP JSON"), "{err}");
     }
 

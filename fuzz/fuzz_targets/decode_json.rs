@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use seam_collector::decode::{Encoding, decode};
+use seam_collector::decode::decode_json;
 
 fuzz_target!(|body: &[u8]| {
-    let _ = decode(body, Encoding::Json);
+    let _ = decode_json(body);
 });

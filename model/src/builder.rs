@@ -113,8 +113,8 @@ impl Default for Capacity {
 impl Capacity {
     /// What `batch`, a batch of the spans table, holds, with a tenth more:
     /// the room for the next batch of a steady stream, so that its
-    /// builders do not grow (growing copies every byte, and was as costly
-    /// as the merge it replaced).
+    /// builders reserve once instead of growing (each growth copies what
+    /// the column holds so far).
     pub fn measured(batch: &RecordBatch) -> Self {
         use crate::schema::col;
         let more = |n: usize| n + n / 10;
