@@ -8,7 +8,8 @@
 //! time on the server's runtime:
 //! - trace by id (`GET /api/v1/traces/{id}`'s query) for traces spread
 //!   over the whole store, hot and sealed;
-//! - flow by id (`GET /api/v1/traces/{id}/flow`) for hybrid journeys;
+//! - flow by id (`GET /api/v1/traces/{id}/flow`) for hybrid journeys, and
+//!   its two queries (the spans, the boundaries) apart for stitched ones;
 //! - `SELECT service_name, count(*) FROM spans GROUP BY 1`;
 //! - a search by attribute value.
 //!
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use seam_benches::{NOW, first_trace, server};
 use seam_loadgen::{Generator, SpanShape};
+use seam_query::correlation::{flow_boundaries_sql, flow_spans_sql};
 
 const PER_REQUEST: usize = 512;
 const SEAL_EVERY: usize = 1_000_000;
@@ -141,6 +143,33 @@ fn main() {
         })
         .collect();
     report("flow by id (hybrid journeys)", times);
+    // Its two queries apart, to tell which one the lookup waits on.
+    let members: Vec<Vec<_>> = journeys
+        .iter()
+        .map(|&id| {
+            let flow = runtime.block_on(engine.flow(id)).expect("flow");
+            flow.expect("a stored journey").trace_ids
+        })
+        // Stitched ones: a trace alone has no boundaries.
+        .filter(|ids| ids.len() > 1)
+        .collect();
+    for (name, sql) in [
+        ("flow: its spans", flow_spans_sql as fn(&[_]) -> String),
+        ("flow: its boundaries", flow_boundaries_sql),
+    ] {
+        let times = members
+            .iter()
+            .map(|ids| {
+                timed(&|| {
+                    runtime
+                        .block_on(engine.sql(&sql(ids)))
+                        .expect("sql")
+                        .num_rows()
+                })
+            })
+            .collect();
+        report(name, times);
+    }
     let group = "SELECT service_name, count(*) FROM spans GROUP BY 1";
     let times = (0..30)
         .map(|_| timed(&|| runtime.block_on(engine.sql(group)).expect("sql").num_rows()))

@@ -36,7 +36,7 @@ use tracing::{debug, warn};
 pub use config::{ColdStartConfig, CorrelationConfig};
 pub use half::{Extractor, INVOCATION_SQL, Observed, SpanKey};
 pub use tables::{boundaries_schema, boundary_col, orphan_col, orphans_schema};
-pub use view::CorrelationView;
+pub use view::{CorrelationView, Deliveries};
 
 use crate::coldstart::{ColdStarts, Overlay};
 use crate::flows::{Flows, Join};

@@ -200,7 +200,7 @@ impl CorrelationView {
         let groups = Self::deliveries(all)?;
         selected
             .iter()
-            .map(|b| self.resolve_boundaries_with(&groups, b))
+            .map(|b| self.resolve_boundaries_with(&[&groups], b))
             .collect()
     }
 
@@ -249,10 +249,13 @@ impl CorrelationView {
         Ok(groups)
     }
 
-    /// Resolves one batch of `boundaries` against counted `groups`.
+    /// Resolves one batch of `boundaries` against deliveries counted in
+    /// parts of the table: `groups` (sealed rows and rows in memory, say),
+    /// whose counts add up and whose earliest delivery is the earliest of
+    /// any part.
     pub fn resolve_boundaries_with(
         &self,
-        groups: &Deliveries,
+        groups: &[&Deliveries],
         batch: &RecordBatch,
     ) -> Result<RecordBatch, ArrowError> {
         use boundary_col::*;
@@ -277,11 +280,18 @@ impl CorrelationView {
                     ps.value(i).to_owned(),
                     csvc.value(i).to_owned(),
                 );
-                match groups.get(&key) {
+                let found = groups.iter().filter_map(|g| g.get(&key));
+                let merged = found.fold(None, |acc: Option<(i64, &(i64, String))>, (n, first)| {
+                    Some(match acc {
+                        Some((count, earliest)) => (count + n, earliest.min(first)),
+                        None => (*n, first),
+                    })
+                });
+                match merged {
                     Some((count, earliest)) => {
-                        deliveries.push(*count);
+                        deliveries.push(count);
                         redelivery.push(
-                            *count > 1
+                            count > 1
                                 && (ct.value(i), cs.value(i)) != (earliest.0, earliest.1.as_str()),
                         );
                     }

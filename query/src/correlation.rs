@@ -64,10 +64,20 @@ pub fn flow_spans_sql(traces: &[TraceId]) -> String {
 }
 
 /// Boundaries touching a flow's traces, in consumer time order.
+///
+/// Usually both ends of a boundary are in the flow, but not always: a
+/// merge `max_flow_traces` refused, or a flow the index evicted, leaves
+/// one end outside, so both ends are looked up. Two lookups of one column
+/// each, not one `OR` across both: only a filter on a single column lets
+/// bloom filters and hot segment keys rule anything out. The second skips
+/// rows the first returned (`producer_trace_id` is never null).
 pub fn flow_boundaries_sql(traces: &[TraceId]) -> String {
     let ids = id_list(traces);
     format!(
-        "SELECT * FROM boundaries WHERE producer_trace_id IN ({ids}) OR consumer_trace_id IN ({ids}) \
+        "SELECT * FROM boundaries WHERE producer_trace_id IN ({ids}) \
+         UNION ALL \
+         SELECT * FROM boundaries WHERE consumer_trace_id IN ({ids}) \
+           AND producer_trace_id NOT IN ({ids}) \
          ORDER BY consumer_time, producer_span_id, consumer_span_id"
     )
 }
@@ -382,4 +392,105 @@ pub fn cold_starts_from(result: &QueryResult) -> Result<Vec<FunctionColdStarts>,
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::TimestampNanosecondArray;
+    use arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
+    use arrow::datatypes::DataType;
+    use datafusion::prelude::SessionContext;
+    use seam_correlate::{boundaries_schema, boundary_col as b};
+    use seam_store::{Layout, Table};
+
+    use super::*;
+    use crate::table::SegmentTable;
+
+    fn trace(n: u8) -> TraceId {
+        TraceId::parse_hex(&format!("{n:032x}")).unwrap()
+    }
+
+    /// Async boundary rows of (producer trace, consumer trace), the
+    /// consumer time falling with the row's position. A producer trace
+    /// sends one message: its boundaries to the one consumer service are
+    /// deliveries of it.
+    pub(crate) fn boundaries(rows: &[(u8, u8)], first: i64) -> RecordBatch {
+        let schema = boundaries_schema();
+        let n = rows.len();
+        let columns = schema.fields().iter().map(|f| -> ArrayRef {
+            let text = |v: &dyn Fn(usize) -> String| {
+                Arc::new(StringArray::from_iter_values((0..n).map(v)))
+            };
+            match (f.name().as_str(), f.data_type()) {
+                (b::PRODUCER_TRACE_ID, _) => text(&|i| trace(rows[i].0).to_hex()),
+                (b::CONSUMER_TRACE_ID, _) => text(&|i| trace(rows[i].1).to_hex()),
+                (b::PRODUCER_SPAN_ID, _) => text(&|i| format!("{:016x}", rows[i].0)),
+                (b::CONSUMER_SPAN_ID, _) => text(&|i| format!("{:016x}", first + i as i64)),
+                (b::KIND, _) => text(&|_| "async".into()),
+                (_, DataType::Utf8) => text(&|_| "x".into()),
+                (_, DataType::Timestamp(..)) => Arc::new(
+                    TimestampNanosecondArray::from_iter_values(
+                        (0..n).map(|i| 1_000 - first - i as i64),
+                    )
+                    .with_timezone("UTC"),
+                ),
+                (_, DataType::Int64) => Arc::new(Int64Array::from(vec![1; n])),
+                (_, DataType::Boolean) => Arc::new(BooleanArray::from(vec![false; n])),
+                (name, other) => panic!("{name}: {other}"),
+            }
+        });
+        RecordBatch::try_new(schema.clone(), columns.collect()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_flow_has_every_boundary_touching_its_traces_once() {
+        let layout = Layout {
+            bloom: vec![b::PRODUCER_TRACE_ID.into(), b::CONSUMER_TRACE_ID.into()],
+            ..Layout::default()
+        };
+        let table = Table::named("boundaries", boundaries_schema(), b::CONSUMER_TIME, layout)
+            .with_merge_rows(4);
+        let table = Arc::new(table);
+        // The flow is traces 1 and 2. Inside it, a boundary from the
+        // producer's side, one from the consumer's side (the other end in a
+        // trace a capped merge left out), and boundaries of other flows, in
+        // keyed segments and in the tail.
+        table
+            .append(boundaries(&[(1, 2), (7, 8), (7, 8), (8, 9)], 0))
+            .unwrap();
+        table
+            .append(boundaries(&[(5, 6), (2, 3), (6, 5), (9, 7)], 10))
+            .unwrap();
+        table.append(boundaries(&[(4, 1), (1, 1)], 20)).unwrap();
+        assert_eq!(table.snapshot().segments.len(), 3);
+        let ctx = SessionContext::new();
+        let provider = SegmentTable::new(table, b::CONSUMER_TIME);
+        ctx.register_table("boundaries", Arc::new(provider))
+            .unwrap();
+
+        let sql = flow_boundaries_sql(&[trace(1), trace(2)]);
+        let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        let found = boundaries_from(&QueryResult {
+            schema: boundaries_schema(),
+            batches,
+        })
+        .unwrap();
+        let ends: Vec<(String, String)> = found
+            .iter()
+            .map(|b| (b.producer_trace_id.clone(), b.consumer_trace_id.clone()))
+            .collect();
+        let hex = |n| trace(n).to_hex();
+        // Consumer time order: the latest appended first.
+        assert_eq!(
+            ends,
+            [
+                (hex(1), hex(1)),
+                (hex(4), hex(1)),
+                (hex(2), hex(3)),
+                (hex(1), hex(2))
+            ]
+        );
+    }
 }

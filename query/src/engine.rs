@@ -143,10 +143,8 @@ impl QueryEngine {
             view: correlation.view.clone(),
             schema: spans.schema(),
         };
-        let boundaries_resolver = BoundariesResolver {
-            view: correlation.view.clone(),
-            schema: correlation.boundaries.schema(),
-        };
+        let boundaries_resolver =
+            BoundariesResolver::new(correlation.view.clone(), correlation.boundaries.schema());
         let tables: [(&str, SegmentTable); 3] = [
             (
                 "spans",

@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
-use seam_correlate::{CorrelationView, boundary_col};
+use parking_lot::Mutex;
+use seam_correlate::{CorrelationView, Deliveries, boundary_col};
 use seam_model::schema::col;
 
 use crate::resolve_exec::BatchResolver;
-use crate::table::Resolve;
+use crate::table::{Resolve, Wide};
 
 const SPAN_COLUMNS: [&str; 5] = [
     col::FLOW_ID,
@@ -53,7 +53,7 @@ impl Resolve for SpansResolver {
         reads_any(&self.schema, projection, &SPAN_COLUMNS)
     }
 
-    fn prepare(&self, _all: &[RecordBatch]) -> Result<BatchResolver, ArrowError> {
+    fn prepare(&self, _all: &Wide) -> Result<BatchResolver, ArrowError> {
         let view = self.view.clone();
         Ok(Arc::new(move |batch| view.resolve_spans(batch)))
     }
@@ -63,6 +63,33 @@ impl Resolve for SpansResolver {
 pub struct BoundariesResolver {
     pub view: CorrelationView,
     pub schema: SchemaRef,
+    /// Deliveries counted over the sealed files named, kept until a seal
+    /// or a compaction changes them: counting every sealed row on every
+    /// query cost a flow lookup more than its reads.
+    sealed: Mutex<Option<(Vec<u64>, Arc<Deliveries>)>>,
+}
+
+impl BoundariesResolver {
+    pub fn new(view: CorrelationView, schema: SchemaRef) -> Self {
+        Self {
+            view,
+            schema,
+            sealed: Mutex::new(None),
+        }
+    }
+
+    /// Deliveries in the sealed files of `wide`, counted once per set of
+    /// files.
+    fn sealed(&self, wide: &Wide) -> Result<Arc<Deliveries>, ArrowError> {
+        if let Some((files, groups)) = &*self.sealed.lock()
+            && *files == wide.sealed_files
+        {
+            return Ok(groups.clone());
+        }
+        let groups = Arc::new(CorrelationView::deliveries(&wide.sealed)?);
+        *self.sealed.lock() = Some((wide.sealed_files.clone(), groups.clone()));
+        Ok(groups)
+    }
 }
 
 impl Resolve for BoundariesResolver {
@@ -80,11 +107,64 @@ impl Resolve for BoundariesResolver {
         &CorrelationView::DELIVERY_COLUMNS
     }
 
-    fn prepare(&self, all: &[RecordBatch]) -> Result<BatchResolver, ArrowError> {
-        let groups = Arc::new(CorrelationView::deliveries(all)?);
+    fn prepare(&self, wide: &Wide) -> Result<BatchResolver, ArrowError> {
+        let sealed = self.sealed(wide)?;
+        let hot = CorrelationView::deliveries(&wide.hot)?;
         let view = self.view.clone();
         Ok(Arc::new(move |batch| {
-            view.resolve_boundaries_with(&groups, batch)
+            view.resolve_boundaries_with(&[&sealed, &hot], batch)
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{AsArray, RecordBatch};
+    use arrow::datatypes::Int64Type;
+    use seam_correlate::boundaries_schema;
+
+    use super::*;
+    use crate::correlation::tests::boundaries;
+
+    /// (deliveries, redelivery) of each row of `batch`, resolved.
+    fn resolved(r: &BoundariesResolver, wide: &Wide, batch: &RecordBatch) -> Vec<(i64, bool)> {
+        let out = r.prepare(wide).unwrap()(batch).unwrap();
+        let n = out
+            .column_by_name("deliveries")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let again = out.column_by_name("redelivery").unwrap().as_boolean();
+        (0..out.num_rows())
+            .map(|i| (n.value(i), again.value(i)))
+            .collect()
+    }
+
+    #[test]
+    fn deliveries_add_up_across_sealed_and_hot_rows_and_sealed_counts_are_kept() {
+        let r = BoundariesResolver::new(CorrelationView::empty(), boundaries_schema());
+        // Trace 1's message is delivered twice: sealed at t=1000, and again
+        // in memory at t=990, the earlier one.
+        let sealed = boundaries(&[(1, 2)], 0);
+        let hot = boundaries(&[(1, 3), (5, 6)], 10);
+        let wide = Wide {
+            sealed_files: vec![1],
+            sealed: vec![sealed.clone()],
+            hot: vec![hot.clone()],
+        };
+        assert_eq!(resolved(&r, &wide, &sealed), [(2, true)]);
+        assert_eq!(resolved(&r, &wide, &hot), [(2, false), (1, false)]);
+
+        // The same sealed files: their counts are not read again.
+        let cached = Wide {
+            sealed: Vec::new(),
+            ..wide
+        };
+        assert_eq!(resolved(&r, &cached, &hot), [(2, false), (1, false)]);
+        // Other sealed files (the old one compacted away): counted anew.
+        let changed = Wide {
+            sealed_files: vec![2],
+            ..cached
+        };
+        assert_eq!(resolved(&r, &changed, &hot), [(1, false), (1, false)]);
     }
 }

@@ -45,7 +45,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::union::UnionExec;
-use seam_store::{SealedFile, Segment, Table};
+use seam_store::{KeyFilters, SealedFile, Segment, Table};
 
 use crate::parquet_reader::PageIndexed;
 use crate::resolve_exec::{BatchResolver, ResolveExec};
@@ -66,15 +66,41 @@ pub trait Resolve: Send + Sync {
     }
     /// Prepares resolving for one scan; `all` holds [`Resolve::table_wide`]
     /// of every row of the table.
-    fn prepare(
-        &self,
-        all: &[RecordBatch],
-    ) -> std::result::Result<BatchResolver, arrow::error::ArrowError>;
+    fn prepare(&self, all: &Wide) -> std::result::Result<BatchResolver, arrow::error::ArrowError>;
+}
+
+/// [`Resolve::table_wide`] columns of every row of a table at one
+/// snapshot, sealed rows apart from rows in memory: sealed files never
+/// change, so what a resolver derives from them holds for as long as the
+/// same files are sealed.
+#[derive(Debug, Default)]
+pub struct Wide {
+    /// Ids of the sealed files `sealed` was read from, oldest first.
+    pub sealed_files: Vec<u64>,
+    pub sealed: Vec<RecordBatch>,
+    pub hot: Vec<RecordBatch>,
+}
+
+impl Wide {
+    /// Every row, sealed and in memory.
+    pub fn all(&self) -> impl Iterator<Item = &RecordBatch> {
+        self.sealed.iter().chain(&self.hot)
+    }
 }
 
 /// The values a row's `column` must equal one of, by a filter `column =
-/// 'v'` or `column IN ('v', …)`; `None` when no filter says.
+/// 'v'`, `column IN ('v', …)` or an `OR` of those (the form DataFusion
+/// rewrites a short `IN` list to); `None` when no filter says.
 fn key_literals<'a>(filters: &'a [Expr], column: &str) -> Option<Vec<&'a str>> {
+    filters.iter().find_map(|f| {
+        let mut values = Vec::new();
+        literals_of(f, column, &mut values).then_some(values)
+    })
+}
+
+/// Whether `expr` holds only for rows whose `column` is one of the text
+/// literals it names, which it adds to `values`.
+fn literals_of<'a>(expr: &'a Expr, column: &str, values: &mut Vec<&'a str>) -> bool {
     let text = |e: &'a Expr| match e {
         Expr::Literal(
             ScalarValue::Utf8(Some(v))
@@ -85,25 +111,32 @@ fn key_literals<'a>(filters: &'a [Expr], column: &str) -> Option<Vec<&'a str>> {
         _ => None,
     };
     let is_column = |e: &Expr| matches!(e, Expr::Column(c) if c.name == column);
-    filters.iter().find_map(|f| match f {
+    match expr {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Or,
+            right,
+        }) => literals_of(left, column, values) && literals_of(right, column, values),
         Expr::BinaryExpr(BinaryExpr {
             left,
             op: Operator::Eq,
             right,
         }) => {
-            if is_column(left) {
-                text(right).map(|v| vec![v])
+            let value = if is_column(left) {
+                text(right)
             } else if is_column(right) {
-                text(left).map(|v| vec![v])
+                text(left)
             } else {
                 None
-            }
+            };
+            value.map(|v| values.push(v)).is_some()
         }
         Expr::InList(list) if !list.negated && is_column(&list.expr) => {
-            list.list.iter().map(text).collect()
+            let found: Option<Vec<&str>> = list.list.iter().map(text).collect();
+            found.map(|found| values.extend(found)).is_some()
         }
-        _ => None,
-    })
+        _ => false,
+    }
 }
 
 /// A store [`Table`] exposed to SQL, pruned by its time column.
@@ -113,6 +146,8 @@ pub struct SegmentTable {
     resolver: Option<Arc<dyn Resolve>>,
     /// [`Resolve::table_wide`] columns of sealed files, by file id.
     table_wide: parking_lot::Mutex<std::collections::HashMap<u64, Vec<RecordBatch>>>,
+    /// Bloom filters of the key columns of sealed files, by file id.
+    key_filters: parking_lot::Mutex<std::collections::HashMap<u64, Arc<KeyFilters>>>,
 }
 
 impl fmt::Debug for SegmentTable {
@@ -131,6 +166,7 @@ impl SegmentTable {
             time_column: time_column.to_owned(),
             resolver: None,
             table_wide: Default::default(),
+            key_filters: Default::default(),
         }
     }
 
@@ -149,18 +185,14 @@ impl SegmentTable {
         limit: Option<usize>,
     ) -> Vec<&'a Segment> {
         let range = TimeRange::from_filters(filters, &self.time_column);
-        let key_column = self
-            .store
-            .key_column()
-            .map(|i| self.store.schema().field(i).name().clone());
-        let keys = key_column.and_then(|c| key_literals(filters, &c));
+        let keys = self.keys(filters);
         let mut rows = 0;
         let mut selected = Vec::new();
         for segment in segments {
             if limit.is_some_and(|limit| rows >= limit) {
                 break;
             }
-            let keyed = keys.as_ref().is_none_or(|k| segment.may_contain(k));
+            let keyed = keys.iter().all(|(i, _, k)| segment.may_contain(*i, k));
             if keyed && (range.is_unbounded() || segment.overlaps(range.start, range.end)) {
                 rows += segment.batch.num_rows();
                 selected.push(segment);
@@ -169,13 +201,76 @@ impl SegmentTable {
         selected
     }
 
-    /// The sealed files that may hold rows passing `filters`.
-    fn select_files<'a>(&self, files: &'a [SealedFile], filters: &[Expr]) -> Vec<&'a SealedFile> {
+    /// The values `filters` require of each key column, as (column index,
+    /// name, values).
+    fn keys<'a>(&self, filters: &'a [Expr]) -> Vec<(usize, String, Vec<&'a str>)> {
+        let schema = self.store.schema();
+        let keys = self.store.key_columns().iter().filter_map(|&i| {
+            let name = schema.field(i).name();
+            Some((i, name.clone(), key_literals(filters, name)?))
+        });
+        keys.collect()
+    }
+
+    /// The sealed files that may hold rows passing `filters`: by time
+    /// range, then by the key columns' bloom filters, read once per file
+    /// and kept while the file is in the table.
+    async fn select_files<'a>(
+        &self,
+        files: &'a [SealedFile],
+        filters: &[Expr],
+    ) -> Result<Vec<&'a SealedFile>> {
         let range = TimeRange::from_filters(filters, &self.time_column);
-        files
+        let files: Vec<&SealedFile> = files
             .iter()
             .filter(|f| range.is_unbounded() || f.overlaps(range.start, range.end))
-            .collect()
+            .collect();
+        let keys = self.keys(filters);
+        if keys.is_empty() || files.is_empty() {
+            return Ok(files);
+        }
+        let missing: Vec<(u64, std::path::PathBuf)> = {
+            let cache = self.key_filters.lock();
+            let missing = files.iter().filter(|f| !cache.contains_key(&f.id));
+            missing.map(|f| (f.id, f.path.clone())).collect()
+        };
+        if !missing.is_empty() {
+            let schema = self.store.schema();
+            let columns: Vec<String> = self
+                .store
+                .key_columns()
+                .iter()
+                .map(|&i| schema.field(i).name().clone())
+                .collect();
+            let read = tokio::task::spawn_blocking(move || {
+                let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+                missing
+                    .into_iter()
+                    .map(|(id, path)| KeyFilters::read(&path, &columns).map(|k| (id, Arc::new(k))))
+                    .collect::<std::result::Result<Vec<_>, _>>()
+            })
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            self.key_filters.lock().extend(read);
+        }
+        let cache = self.key_filters.lock();
+        Ok(files
+            .into_iter()
+            .filter(|f| {
+                cache.get(&f.id).is_none_or(|filters| {
+                    keys.iter()
+                        .all(|(_, column, values)| filters.may_contain(column, values))
+                })
+            })
+            .collect())
+    }
+
+    /// Drops what is kept of files no longer in the table.
+    fn forget_files(&self, sealed: &[SealedFile]) {
+        let live: std::collections::HashSet<u64> = sealed.iter().map(|f| f.id).collect();
+        self.table_wide.lock().retain(|id, _| live.contains(id));
+        self.key_filters.lock().retain(|id, _| live.contains(id));
     }
 
     /// The Parquet predicate: every filter not on a resolved column.
@@ -206,8 +301,8 @@ impl SegmentTable {
         &self,
         snapshot: &seam_store::Snapshot,
         columns: &[&'static str],
-    ) -> Result<Vec<RecordBatch>> {
-        let mut all: Vec<RecordBatch> = snapshot.segments.iter().map(|s| s.batch.clone()).collect();
+    ) -> Result<Wide> {
+        let hot = snapshot.segments.iter().map(|s| s.batch.clone()).collect();
         let missing: Vec<(u64, std::path::PathBuf)> = {
             let cache = self.table_wide.lock();
             snapshot
@@ -231,12 +326,15 @@ impl SegmentTable {
         .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let mut cache = self.table_wide.lock();
         cache.extend(read);
-        let live: std::collections::HashSet<u64> = snapshot.sealed.iter().map(|f| f.id).collect();
-        cache.retain(|id, _| live.contains(id));
+        let mut sealed = Vec::new();
         for file in snapshot.sealed.iter() {
-            all.extend(cache.get(&file.id).into_iter().flatten().cloned());
+            sealed.extend(cache.get(&file.id).into_iter().flatten().cloned());
         }
-        Ok(all)
+        Ok(Wide {
+            sealed_files: snapshot.sealed.iter().map(|f| f.id).collect(),
+            sealed,
+            hot,
+        })
     }
 }
 
@@ -266,8 +364,9 @@ impl TableProvider for SegmentTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let snapshot = self.store.snapshot();
         let schema = snapshot.schema.clone();
+        self.forget_files(&snapshot.sealed);
         let selected = self.select(&snapshot.segments, filters, limit);
-        let files = self.select_files(&snapshot.sealed, filters);
+        let files = self.select_files(&snapshot.sealed, filters).await?;
         tracing::debug!(
             segments = snapshot.segments.len(),
             selected = selected.len(),
@@ -279,7 +378,7 @@ impl TableProvider for SegmentTable {
             Some(resolver) => {
                 let wide = resolver.table_wide();
                 let all = if wide.is_empty() {
-                    Vec::new()
+                    Wide::default()
                 } else {
                     self.table_wide(&snapshot, wide).await?
                 };
@@ -735,7 +834,7 @@ mod tests {
             }
             fn prepare(
                 &self,
-                _all: &[RecordBatch],
+                _all: &Wide,
             ) -> std::result::Result<BatchResolver, arrow::error::ArrowError> {
                 Ok(Arc::new(|batch: &RecordBatch| {
                     let v = batch
@@ -831,14 +930,24 @@ mod tests {
                 )
                 .await,
             );
-            // Ten row groups in two files: the other file's five are ruled
-            // out (by statistics or its bloom filters), four of this
-            // file's by statistics; one is read.
+            // Ten row groups in two files: the other file is never opened
+            // (its bloom filters, kept in memory, rule it out), four of
+            // this file's five row groups are ruled out by statistics; one
+            // is read.
+            let (files, opened) = pruning(&plan, "files_ranges_pruned_statistics");
+            assert_eq!((files, opened), (1, 1), "{plan}");
             let (groups, after_stats) = pruning(&plan, "row_groups_pruned_statistics");
             let (_, after_bloom) = pruning(&plan, "row_groups_pruned_bloom_filter");
-            assert_eq!(groups, 10, "{plan}");
+            assert_eq!(groups, 5, "{plan}");
             assert_eq!(after_stats, 1, "statistics leave one row group:\n{plan}");
             assert_eq!(after_bloom, 1, "one row group read:\n{plan}");
+
+            // A short IN list, which DataFusion rewrites to an OR.
+            let sql = "EXPLAIN ANALYZE SELECT * FROM t WHERE trace_id IN ('t007', 't008')";
+            let plan = text(&run(&ctx, sql).await);
+            assert!(plan.contains("t007 OR"), "{plan}");
+            let (files, opened) = pruning(&plan, "files_ranges_pruned_statistics");
+            assert_eq!((files, opened), (1, 1), "{plan}");
 
             let missing = run(&ctx, "SELECT * FROM t WHERE trace_id = 't500'").await;
             assert_eq!(missing.iter().map(RecordBatch::num_rows).sum::<usize>(), 0);
@@ -873,6 +982,16 @@ mod tests {
             assert_eq!(read(lit("t025").eq(col("trace_id"))), 2);
             let two = col("trace_id").in_list(vec![lit("t001"), lit("t025")], false);
             assert_eq!(read(two), 3);
+            let or = col("trace_id")
+                .eq(lit("t001"))
+                .or(col("trace_id").eq(lit("t025")));
+            assert_eq!(
+                read(or),
+                3,
+                "an OR of equalities, as DataFusion rewrites IN"
+            );
+            let mixed = col("trace_id").eq(lit("t001")).or(col("v").eq(lit(25)));
+            assert_eq!(read(mixed), 4, "an OR with another column prunes nothing");
             assert_eq!(read(col("trace_id").eq(lit("t999"))), 1, "only the tail");
             assert_eq!(read(col("trace_id").not_eq(lit("t015"))), 4, "no pruning");
 
@@ -882,6 +1001,73 @@ mod tests {
                 let sql = format!("SELECT count(*) FROM t WHERE trace_id = '{id}'");
                 assert_eq!(first_count(&run(&ctx, &sql).await), rows, "{sql}");
             }
+        }
+
+        #[tokio::test]
+        async fn lookups_skip_merged_segments_by_every_key_column() {
+            // A boundaries-like table: keyed by both ends' trace ids.
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("producer", DataType::Utf8, false),
+                Field::new("consumer", DataType::Utf8, false),
+                Field::new(
+                    "start_time",
+                    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+                    false,
+                ),
+            ]));
+            let rows = |first: i64| {
+                let n = first..first + 10;
+                RecordBatch::try_new(
+                    schema.clone(),
+                    vec![
+                        Arc::new(StringArray::from_iter_values(
+                            n.clone().map(|i| format!("p{i}")),
+                        )),
+                        Arc::new(StringArray::from_iter_values(
+                            n.clone().map(|i| format!("c{i}")),
+                        )),
+                        Arc::new(
+                            TimestampNanosecondArray::from_iter_values(n).with_timezone("UTC"),
+                        ),
+                    ],
+                )
+                .unwrap()
+            };
+            let layout = Layout {
+                bloom: vec!["producer".into(), "consumer".into()],
+                ..Layout::default()
+            };
+            let table = Arc::new(
+                Table::named("b", schema.clone(), "start_time", layout).with_merge_rows(10),
+            );
+            for first in [0, 10, 20] {
+                table.append(rows(first)).unwrap();
+            }
+            assert_eq!(table.key_columns(), &[0, 1]);
+            let provider = SegmentTable::new(table.clone(), "start_time");
+            let snapshot = table.snapshot();
+            assert_eq!(snapshot.segments.len(), 3);
+            let read = |filters: &[Expr]| provider.select(&snapshot.segments, filters, None).len();
+            assert_eq!(read(&[col("consumer").eq(lit("c15"))]), 1);
+            assert_eq!(read(&[col("producer").eq(lit("p25"))]), 1);
+            let either = col("consumer").in_list(vec![lit("c1"), lit("c25")], false);
+            assert_eq!(read(&[either]), 2);
+            // Both conditions must hold: no segment has p1 with c25.
+            let both = [
+                col("producer").eq(lit("p1")),
+                col("consumer").eq(lit("c25")),
+            ];
+            assert_eq!(read(&both), 0);
+            // An OR across the columns says nothing about either.
+            let or = col("producer")
+                .eq(lit("p1"))
+                .or(col("consumer").eq(lit("c25")));
+            assert_eq!(read(&[or]), 3);
+
+            let ctx = SessionContext::new();
+            ctx.register_table("b", Arc::new(provider)).unwrap();
+            let sql = "SELECT count(*) FROM b WHERE consumer IN ('c3', 'c27', 'c99')";
+            assert_eq!(first_count(&run(&ctx, sql).await), 2);
         }
 
         #[tokio::test]
@@ -927,9 +1113,11 @@ mod tests {
             run(&ctx, "SELECT v FROM t WHERE trace_id = 't007'").await;
             assert_eq!(seen(), 1101);
             assert_eq!(provider.table_wide.lock().len(), 3);
+            assert_eq!(provider.key_filters.lock().len(), 3, "every file's filters");
             store.compact().unwrap();
             run(&ctx, "SELECT v FROM t WHERE trace_id = 't007'").await;
             assert_eq!(seen(), 1101, "no row lost or doubled by the compaction");
+            assert_eq!(provider.key_filters.lock().len(), 1, "the compacted file's");
             let mut kept: Vec<u64> = provider.table_wide.lock().keys().copied().collect();
             kept.sort();
             let files: Vec<u64> = store.table("t").sealed().iter().map(|f| f.id).collect();
@@ -957,9 +1145,9 @@ mod tests {
             }
             fn prepare(
                 &self,
-                all: &[RecordBatch],
+                all: &Wide,
             ) -> std::result::Result<BatchResolver, arrow::error::ArrowError> {
-                let rows = all.iter().map(RecordBatch::num_rows).sum();
+                let rows = all.all().map(RecordBatch::num_rows).sum();
                 self.seen.store(rows, std::sync::atomic::Ordering::Relaxed);
                 let inner = Hundredfold.prepare(all)?;
                 let count = self.resolved.clone();

@@ -20,7 +20,7 @@ pub mod table;
 pub mod wal;
 
 pub use manifest::{ManifestError, write_atomic};
-pub use parquet_file::{FileError, FileShape};
+pub use parquet_file::{FileError, FileShape, KeyFilters};
 pub use store::{
     CutGate, CutState, Opened, RetentionConfig, RetentionReport, SealError, SealReport,
     StorageConfig, Store, StoreStats, TableSpec, TableStats,

@@ -29,6 +29,8 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::bloom_filter::Sbbf;
+use parquet::file::metadata::ParquetMetaDataReader;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
@@ -83,6 +85,15 @@ pub struct Written {
     pub bytes: u64,
 }
 
+/// Largest dictionary a column chunk keeps before it falls back to plain
+/// values. Reading any page of a chunk decompresses its whole dictionary,
+/// so with Parquet's default of 1 MiB a lookup of one trace spent most of
+/// its time on the dictionaries of trace ids, times and attribute values,
+/// columns with too many distinct values for a dictionary to pay; the
+/// columns a dictionary suits (services, names, attribute keys) stay far
+/// under this.
+const DICTIONARY_PAGE_BYTES: usize = 64 * 1024;
+
 /// Rows interleaved into one batch at a time while writing: the memory a
 /// seal needs beyond the rows it seals.
 const WRITE_CHUNK_ROWS: usize = 8 * 1024;
@@ -122,7 +133,8 @@ pub fn write(
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(shape.row_group_rows.max(1)))
         .set_max_row_group_bytes(Some(shape.row_group_bytes.max(1)))
-        .set_data_page_row_count_limit(shape.page_rows.max(1));
+        .set_data_page_row_count_limit(shape.page_rows.max(1))
+        .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES);
     let per_group = rows.min(shape.row_group_rows).max(1) as u64;
     for column in unpruned(schema, layout).map_err(parquet_err)? {
         props = props.set_column_statistics_enabled(column, EnabledStatistics::None);
@@ -273,6 +285,81 @@ pub fn read(path: &Path, columns: Option<&[&str]>) -> Result<Vec<RecordBatch>, F
         .map_err(|source| FileError::Arrow { path: name, source })
 }
 
+/// The bloom filters of a file's key columns, every row group's, held in
+/// memory so that a lookup by key rules the file out without opening it.
+///
+/// Trace ids are random, so every file's statistics span nearly all of
+/// them and prune no file; opening each one (its footer, its statistics,
+/// its bloom filters read from disk) cost a lookup at 10M spans most of
+/// its time, for the one file that holds the trace.
+#[derive(Debug, Clone, Default)]
+pub struct KeyFilters {
+    /// By column name: one filter per row group, `None` where the row
+    /// group has none.
+    columns: Vec<(String, Vec<Option<Sbbf>>)>,
+    bytes: usize,
+}
+
+impl KeyFilters {
+    /// Reads the bloom filters of `columns` (top-level columns) of the
+    /// file at `path`.
+    pub fn read(path: &Path, columns: &[&str]) -> Result<Self, FileError> {
+        let name = path.display().to_string();
+        let parquet_err = |source| FileError::Parquet {
+            path: name.clone(),
+            source,
+        };
+        let file = File::open(path).map_err(|source| FileError::Io {
+            path: name.clone(),
+            source,
+        })?;
+        let metadata = ParquetMetaDataReader::new()
+            .parse_and_finish(&file)
+            .map_err(parquet_err)?;
+        let schema = metadata.file_metadata().schema_descr();
+        let (mut out, mut bytes) = (Vec::new(), 0);
+        for column in columns {
+            let Some(index) = (0..schema.num_columns()).find(|&i| {
+                let path = schema.column(i).path().parts().to_vec();
+                path.len() == 1 && path[0] == *column
+            }) else {
+                continue;
+            };
+            let mut filters = Vec::with_capacity(metadata.num_row_groups());
+            for group in metadata.row_groups() {
+                let chunk = group.column(index);
+                let filter = Sbbf::read_from_column_chunk(chunk, &file).map_err(parquet_err)?;
+                bytes += filter.as_ref().map_or(0, |_| {
+                    chunk.bloom_filter_length().unwrap_or_default().max(0) as usize
+                });
+                filters.push(filter);
+            }
+            out.push(((*column).to_owned(), filters));
+        }
+        Ok(Self {
+            columns: out,
+            bytes,
+        })
+    }
+
+    /// Whether any row of column `column` may hold one of `values`: false
+    /// only when every row group has a filter and no filter has a value.
+    pub fn may_contain(&self, column: &str, values: &[&str]) -> bool {
+        let Some((_, filters)) = self.columns.iter().find(|(c, _)| c == column) else {
+            return true;
+        };
+        filters.iter().any(|f| {
+            f.as_ref()
+                .is_none_or(|f| values.iter().any(|v| f.check(*v)))
+        })
+    }
+
+    /// Bytes the filters took in the file: about what they take in memory.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -341,6 +428,19 @@ mod tests {
             "trace_id has a bloom filter"
         );
         assert!(group.column(1).bloom_filter_offset().is_none());
+
+        // The filters, held in memory, answer for every row group.
+        let filters = KeyFilters::read(&path, &["trace_id", "name", "nope"]).unwrap();
+        assert!(filters.bytes() > 0);
+        for id in ["a", "c", "e"] {
+            assert!(filters.may_contain("trace_id", &[id]), "{id}");
+        }
+        assert!(filters.may_contain("trace_id", &["zz", "d"]));
+        assert!(!filters.may_contain("trace_id", &["zz"]));
+        assert!(!filters.may_contain("trace_id", &[]));
+        // No filter on `name`, no column `nope`: nothing is ruled out.
+        assert!(filters.may_contain("name", &["zz"]));
+        assert!(filters.may_contain("nope", &["zz"]));
     }
 
     #[test]

@@ -63,12 +63,15 @@ pub struct Segment {
     /// Smallest and largest value of the table's time column, in ns since
     /// the epoch; `None` when the segment has no rows.
     pub time_range: Option<(i64, i64)>,
-    /// Hashes of the values of the layout's first bloom column (the trace
-    /// id), on merged segments: what the bloom filter is to a sealed file,
-    /// so that a lookup by id reads one segment of a million hot rows, not
-    /// all of them.
-    keys: Option<Arc<HashSet<u64>>>,
+    /// Hashes of the values of each of the layout's string bloom columns
+    /// (trace ids), on merged segments, by column index: what the bloom
+    /// filters are to a sealed file, so that a lookup by id reads one
+    /// segment of a million hot rows, not all of them.
+    keys: Option<Arc<[KeySet]>>,
 }
+
+/// The hashed values of one key column (by index) of a segment.
+type KeySet = (usize, HashSet<u64>);
 
 impl Segment {
     fn new(batch: RecordBatch, time_column: usize) -> Self {
@@ -80,13 +83,15 @@ impl Segment {
         }
     }
 
-    /// A segment that also knows the values of string column `key`.
-    fn keyed(batch: RecordBatch, time_column: usize, key: Option<usize>) -> Self {
-        let keys = key
-            .and_then(|k| batch.column(k).as_string_opt::<i32>())
-            .map(|values| Arc::new(values.iter().flatten().map(key_hash).collect()));
+    /// A segment that also knows the values of the string columns `keys`.
+    fn keyed(batch: RecordBatch, time_column: usize, keys: &[usize]) -> Self {
+        let sets = keys.iter().filter_map(|&k| {
+            let values = batch.column(k).as_string_opt::<i32>()?;
+            Some((k, values.iter().flatten().map(key_hash).collect()))
+        });
+        let sets: Arc<[KeySet]> = sets.collect();
         Self {
-            keys,
+            keys: (!sets.is_empty()).then_some(sets),
             ..Self::new(batch, time_column)
         }
     }
@@ -96,12 +101,14 @@ impl Segment {
         overlaps(self.time_range, start, end)
     }
 
-    /// Whether any row may hold one of `values` in the keyed column; true
-    /// when the segment keeps no keys.
-    pub fn may_contain(&self, values: &[&str]) -> bool {
-        self.keys
-            .as_ref()
-            .is_none_or(|keys| values.iter().any(|v| keys.contains(&key_hash(v))))
+    /// Whether any row may hold one of `values` in key column `column`;
+    /// true when the segment keeps no keys of that column.
+    pub fn may_contain(&self, column: usize, values: &[&str]) -> bool {
+        let keyed = self.keys.as_deref().into_iter().flatten();
+        let Some((_, keys)) = keyed.into_iter().find(|(c, _)| *c == column) else {
+            return true;
+        };
+        values.iter().any(|v| keys.contains(&key_hash(v)))
     }
 }
 
@@ -209,6 +216,8 @@ pub struct Table {
     schema: SchemaRef,
     time_column: usize,
     layout: Layout,
+    /// See [`Table::key_columns`].
+    key_columns: Vec<usize>,
     merge_rows: usize,
     /// Taken before `inner` wherever both are held.
     pending: Mutex<Option<Box<dyn PendingRows>>>,
@@ -233,11 +242,18 @@ impl Table {
         let time_column = schema
             .index_of(time_column)
             .expect("time column is in the schema");
+        let key_columns = layout
+            .bloom
+            .iter()
+            .filter_map(|name| schema.index_of(name).ok())
+            .filter(|&i| schema.field(i).data_type() == &arrow::datatypes::DataType::Utf8)
+            .collect();
         Self {
             name: name.to_owned(),
             schema,
             time_column,
             layout,
+            key_columns,
             merge_rows: Self::DEFAULT_MERGE_ROWS,
             pending: Mutex::new(None),
             inner: RwLock::new(Inner {
@@ -275,12 +291,10 @@ impl Table {
         self.time_column
     }
 
-    /// The column merged segments keep the values of: the layout's first
-    /// bloom column, when it is a string column.
-    pub fn key_column(&self) -> Option<usize> {
-        let name = self.layout.bloom.first()?;
-        let i = self.schema.index_of(name).ok()?;
-        (self.schema.field(i).data_type() == &arrow::datatypes::DataType::Utf8).then_some(i)
+    /// The columns merged segments keep the values of: the layout's bloom
+    /// columns that are string columns.
+    pub fn key_columns(&self) -> &[usize] {
+        &self.key_columns
     }
 
     /// Gathers small appends in the builder `make` returns, unless one is
@@ -338,7 +352,7 @@ impl Table {
             // Built at segment size (the shared builder, or a large
             // request): a segment as it is, after what the tail holds.
             self.merge_tail(&mut inner)?;
-            let segment = Segment::keyed(batch, self.time_column, self.key_column());
+            let segment = Segment::keyed(batch, self.time_column, &self.key_columns);
             inner.merged.push(segment);
             return Ok(());
         }
@@ -379,7 +393,7 @@ impl Table {
         inner.tail_rows = 0;
         inner
             .merged
-            .push(Segment::keyed(merged, self.time_column, self.key_column()));
+            .push(Segment::keyed(merged, self.time_column, &self.key_columns));
         Ok(())
     }
 
