@@ -261,17 +261,25 @@ fn prefixes(column: &arrow::array::ArrayRef) -> Option<Vec<u64>> {
     )
 }
 
+fn open(path: &Path) -> Result<File, FileError> {
+    File::open(path).map_err(|source| FileError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+fn parquet_error(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> FileError + Copy + '_ {
+    move |source| FileError::Parquet {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
 /// Reads `path` whole, or only `columns` of it.
 pub fn read(path: &Path, columns: Option<&[&str]>) -> Result<Vec<RecordBatch>, FileError> {
     let name = path.display().to_string();
-    let parquet_err = |source| FileError::Parquet {
-        path: name.clone(),
-        source,
-    };
-    let file = File::open(path).map_err(|source| FileError::Io {
-        path: name.clone(),
-        source,
-    })?;
+    let parquet_err = parquet_error(path);
+    let file = open(path)?;
     let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(parquet_err)?
         .with_batch_size(64 * 1024);
@@ -304,15 +312,8 @@ impl KeyFilters {
     /// Reads the bloom filters of `columns` (top-level columns) of the
     /// file at `path`.
     pub fn read(path: &Path, columns: &[&str]) -> Result<Self, FileError> {
-        let name = path.display().to_string();
-        let parquet_err = |source| FileError::Parquet {
-            path: name.clone(),
-            source,
-        };
-        let file = File::open(path).map_err(|source| FileError::Io {
-            path: name.clone(),
-            source,
-        })?;
+        let parquet_err = parquet_error(path);
+        let file = open(path)?;
         let metadata = ParquetMetaDataReader::new()
             .parse_and_finish(&file)
             .map_err(parquet_err)?;
