@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use seam_benches::{NOW, first_trace, server};
 use seam_loadgen::{Generator, SpanShape};
 use seam_query::correlation::{flow_boundaries_sql, flow_spans_sql};
+use seam_store::KeyFilters;
 
 const PER_REQUEST: usize = 512;
 const SEAL_EVERY: usize = 1_000_000;
@@ -89,6 +90,18 @@ fn main() {
         spans_table.sealed_files,
         spans_table.sealed_bytes as f64 / 1048576.0,
         spans_table.hot_rows,
+    );
+    // What a lookup keeps in memory to skip files: their trace-id filters.
+    let filters: usize = (s.store.table("spans").sealed().iter())
+        .map(|f| {
+            let filters = KeyFilters::read(&f.path, &["trace_id"]).expect("filters");
+            filters.bytes()
+        })
+        .sum();
+    println!(
+        "trace-id bloom filters kept in memory: {:.1} MiB, {:.2} bytes per sealed span",
+        filters as f64 / 1048576.0,
+        filters as f64 / spans_table.sealed_rows.max(1) as f64,
     );
 
     let engine = Arc::new(s.engine());

@@ -81,13 +81,6 @@ pub struct Wide {
     pub hot: Vec<RecordBatch>,
 }
 
-impl Wide {
-    /// Every row, sealed and in memory.
-    pub fn all(&self) -> impl Iterator<Item = &RecordBatch> {
-        self.sealed.iter().chain(&self.hot)
-    }
-}
-
 /// The values a row's `column` must equal one of, by a filter `column =
 /// 'v'`, `column IN ('v', …)` or an `OR` of those (the form DataFusion
 /// rewrites a short `IN` list to); `None` when no filter says.
@@ -144,10 +137,72 @@ pub struct SegmentTable {
     store: Arc<Table>,
     time_column: String,
     resolver: Option<Arc<dyn Resolve>>,
-    /// [`Resolve::table_wide`] columns of sealed files, by file id.
-    table_wide: parking_lot::Mutex<std::collections::HashMap<u64, Vec<RecordBatch>>>,
-    /// Bloom filters of the key columns of sealed files, by file id.
-    key_filters: parking_lot::Mutex<std::collections::HashMap<u64, Arc<KeyFilters>>>,
+    /// [`Resolve::table_wide`] columns of sealed files.
+    table_wide: PerFile<Vec<RecordBatch>>,
+    /// Bloom filters of the key columns of sealed files.
+    key_filters: PerFile<Arc<KeyFilters>>,
+}
+
+/// What a table reads from each sealed file once and keeps while the file
+/// is in the table: sealed files never change.
+struct PerFile<T>(parking_lot::Mutex<std::collections::HashMap<u64, T>>);
+
+impl<T> Default for PerFile<T> {
+    fn default() -> Self {
+        Self(Default::default())
+    }
+}
+
+impl<T: Clone + Send + 'static> PerFile<T> {
+    /// What was read of each of `files`, in their order; files not read
+    /// yet are read with `read`, off the async runtime.
+    async fn get(
+        &self,
+        files: &[&SealedFile],
+        read: impl Fn(&std::path::Path) -> std::result::Result<T, seam_store::FileError>
+        + Send
+        + 'static,
+    ) -> Result<Vec<T>> {
+        // What is kept now is taken now: a scan of a newer snapshot may
+        // drop a file this one still reads.
+        let mut found: Vec<Option<T>> = {
+            let kept = self.0.lock();
+            files.iter().map(|f| kept.get(&f.id).cloned()).collect()
+        };
+        let missing: Vec<(usize, u64, std::path::PathBuf)> = (files.iter().zip(&found))
+            .enumerate()
+            .filter(|(_, (_, t))| t.is_none())
+            .map(|(i, (f, _))| (i, f.id, f.path.clone()))
+            .collect();
+        if !missing.is_empty() {
+            let read = tokio::task::spawn_blocking(move || {
+                let read =
+                    (missing.into_iter()).map(|(i, id, path)| read(&path).map(|t| (i, id, t)));
+                read.collect::<std::result::Result<Vec<_>, _>>()
+            })
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            let mut kept = self.0.lock();
+            for (i, id, t) in read {
+                kept.insert(id, t.clone());
+                found[i] = Some(t);
+            }
+        }
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// Drops the entries of files not in `live`.
+    fn retain(&self, live: &std::collections::HashSet<u64>) {
+        self.0.lock().retain(|id, _| live.contains(id));
+    }
+
+    #[cfg(test)]
+    fn ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.0.lock().keys().copied().collect();
+        ids.sort();
+        ids
+    }
 }
 
 impl fmt::Debug for SegmentTable {
@@ -229,48 +284,32 @@ impl SegmentTable {
         if keys.is_empty() || files.is_empty() {
             return Ok(files);
         }
-        let missing: Vec<(u64, std::path::PathBuf)> = {
-            let cache = self.key_filters.lock();
-            let missing = files.iter().filter(|f| !cache.contains_key(&f.id));
-            missing.map(|f| (f.id, f.path.clone())).collect()
-        };
-        if !missing.is_empty() {
-            let schema = self.store.schema();
-            let columns: Vec<String> = self
-                .store
-                .key_columns()
-                .iter()
-                .map(|&i| schema.field(i).name().clone())
-                .collect();
-            let read = tokio::task::spawn_blocking(move || {
+        let schema = self.store.schema();
+        let columns: Vec<String> = (self.store.key_columns().iter())
+            .map(|&i| schema.field(i).name().clone())
+            .collect();
+        let filters = self
+            .key_filters
+            .get(&files, move |path| {
                 let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
-                missing
-                    .into_iter()
-                    .map(|(id, path)| KeyFilters::read(&path, &columns).map(|k| (id, Arc::new(k))))
-                    .collect::<std::result::Result<Vec<_>, _>>()
+                KeyFilters::read(path, &columns).map(Arc::new)
             })
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-            self.key_filters.lock().extend(read);
-        }
-        let cache = self.key_filters.lock();
+            .await?;
+        let may_hold = |filters: &KeyFilters| {
+            (keys.iter()).all(|(_, column, values)| filters.may_contain(column, values))
+        };
         Ok(files
             .into_iter()
-            .filter(|f| {
-                cache.get(&f.id).is_none_or(|filters| {
-                    keys.iter()
-                        .all(|(_, column, values)| filters.may_contain(column, values))
-                })
-            })
+            .zip(filters)
+            .filter_map(|(file, filters)| may_hold(&filters).then_some(file))
             .collect())
     }
 
     /// Drops what is kept of files no longer in the table.
     fn forget_files(&self, sealed: &[SealedFile]) {
         let live: std::collections::HashSet<u64> = sealed.iter().map(|f| f.id).collect();
-        self.table_wide.lock().retain(|id, _| live.contains(id));
-        self.key_filters.lock().retain(|id, _| live.contains(id));
+        self.table_wide.retain(&live);
+        self.key_filters.retain(&live);
     }
 
     /// The Parquet predicate: every filter not on a resolved column.
@@ -303,33 +342,14 @@ impl SegmentTable {
         columns: &[&'static str],
     ) -> Result<Wide> {
         let hot = snapshot.segments.iter().map(|s| s.batch.clone()).collect();
-        let missing: Vec<(u64, std::path::PathBuf)> = {
-            let cache = self.table_wide.lock();
-            snapshot
-                .sealed
-                .iter()
-                .filter(|f| !cache.contains_key(&f.id))
-                .map(|f| (f.id, f.path.clone()))
-                .collect()
-        };
         let columns = columns.to_vec();
-        let read = tokio::task::spawn_blocking(move || {
-            missing
-                .into_iter()
-                .map(|(id, path)| {
-                    seam_store::parquet_file::read(&path, Some(&columns)).map(|b| (id, b))
-                })
-                .collect::<std::result::Result<Vec<_>, _>>()
-        })
-        .await
-        .map_err(|e| DataFusionError::External(Box::new(e)))?
-        .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let mut cache = self.table_wide.lock();
-        cache.extend(read);
-        let mut sealed = Vec::new();
-        for file in snapshot.sealed.iter() {
-            sealed.extend(cache.get(&file.id).into_iter().flatten().cloned());
-        }
+        let files: Vec<&SealedFile> = snapshot.sealed.iter().collect();
+        let per_file = (self.table_wide)
+            .get(&files, move |path| {
+                seam_store::parquet_file::read(path, Some(&columns))
+            })
+            .await?;
+        let sealed = per_file.into_iter().flatten().collect();
         Ok(Wide {
             sealed_files: snapshot.sealed.iter().map(|f| f.id).collect(),
             sealed,
@@ -1104,7 +1124,7 @@ mod tests {
             let seen = || seen.load(std::sync::atomic::Ordering::Relaxed);
             run(&ctx, "SELECT v FROM t WHERE trace_id = 't007'").await;
             assert_eq!(seen(), 1001, "every row, sealed and hot");
-            assert_eq!(provider.table_wide.lock().len(), 2, "both files kept");
+            assert_eq!(provider.table_wide.ids().len(), 2, "both files kept");
             run(&ctx, "SELECT v FROM t WHERE trace_id = 't008'").await;
             assert_eq!(seen(), 1001, "the same rows from the kept columns");
             // A third file, then a compaction that replaces all three.
@@ -1112,13 +1132,13 @@ mod tests {
             store.seal(&NoState).unwrap().unwrap();
             run(&ctx, "SELECT v FROM t WHERE trace_id = 't007'").await;
             assert_eq!(seen(), 1101);
-            assert_eq!(provider.table_wide.lock().len(), 3);
-            assert_eq!(provider.key_filters.lock().len(), 3, "every file's filters");
+            assert_eq!(provider.table_wide.ids().len(), 3);
+            assert_eq!(provider.key_filters.ids().len(), 3, "every file's filters");
             store.compact().unwrap();
             run(&ctx, "SELECT v FROM t WHERE trace_id = 't007'").await;
             assert_eq!(seen(), 1101, "no row lost or doubled by the compaction");
-            assert_eq!(provider.key_filters.lock().len(), 1, "the compacted file's");
-            let mut kept: Vec<u64> = provider.table_wide.lock().keys().copied().collect();
+            assert_eq!(provider.key_filters.ids().len(), 1, "the compacted file's");
+            let mut kept: Vec<u64> = provider.table_wide.ids();
             kept.sort();
             let files: Vec<u64> = store.table("t").sealed().iter().map(|f| f.id).collect();
             assert_eq!(files.len(), 1, "compacted");
@@ -1147,7 +1167,12 @@ mod tests {
                 &self,
                 all: &Wide,
             ) -> std::result::Result<BatchResolver, arrow::error::ArrowError> {
-                let rows = all.all().map(RecordBatch::num_rows).sum();
+                let rows = all
+                    .sealed
+                    .iter()
+                    .chain(&all.hot)
+                    .map(RecordBatch::num_rows)
+                    .sum();
                 self.seen.store(rows, std::sync::atomic::Ordering::Relaxed);
                 let inner = Hundredfold.prepare(all)?;
                 let count = self.resolved.clone();

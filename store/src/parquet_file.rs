@@ -320,10 +320,8 @@ impl KeyFilters {
         let schema = metadata.file_metadata().schema_descr();
         let (mut out, mut bytes) = (Vec::new(), 0);
         for column in columns {
-            let Some(index) = (0..schema.num_columns()).find(|&i| {
-                let path = schema.column(i).path().parts().to_vec();
-                path.len() == 1 && path[0] == *column
-            }) else {
+            let top_level = |c: &parquet::schema::types::ColumnDescPtr| matches!(c.path().parts(), [name] if name == column);
+            let Some(index) = schema.columns().iter().position(top_level) else {
                 continue;
             };
             let mut filters = Vec::with_capacity(metadata.num_row_groups());

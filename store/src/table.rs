@@ -104,8 +104,8 @@ impl Segment {
     /// Whether any row may hold one of `values` in key column `column`;
     /// true when the segment keeps no keys of that column.
     pub fn may_contain(&self, column: usize, values: &[&str]) -> bool {
-        let keyed = self.keys.as_deref().into_iter().flatten();
-        let Some((_, keys)) = keyed.into_iter().find(|(c, _)| *c == column) else {
+        let mut keyed = self.keys.as_deref().into_iter().flatten();
+        let Some((_, keys)) = keyed.find(|(c, _)| *c == column) else {
             return true;
         };
         values.iter().any(|v| keys.contains(&key_hash(v)))
