@@ -21,6 +21,7 @@ use std::time::Instant;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use bytesize::ByteSize;
+use datafusion::catalog::TableProvider;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
@@ -32,6 +33,7 @@ use seam_model::TraceId;
 use seam_model::schema::col as column;
 use seam_store::Table;
 use tokio::runtime::Runtime;
+use tokio::sync::OnceCell;
 
 use seam_correlate::{CorrelationView, boundary_col, orphan_col};
 
@@ -97,34 +99,33 @@ pub struct FlowResult {
 
 /// Runs SQL and the trace API's queries over the store.
 pub struct QueryEngine {
-    ctx: SessionContext,
+    /// Built by the first query, not at start: building it runs much of
+    /// DataFusion's code once (its function registry, the planner for the
+    /// `flows` view), which kept 30 MB of the binary resident in a server
+    /// that only receives (BENCHMARKS.md, build and footprint).
+    ctx: Arc<OnceCell<SessionContext>>,
+    tables: Arc<Tables>,
     config: QueryConfig,
     view: CorrelationView,
     /// `None` only while dropping; see [`Drop`].
     runtime: Option<Runtime>,
 }
 
-impl QueryEngine {
-    /// Registers `spans` over `spans` and starts the query runtime, with
-    /// empty correlation tables.
-    pub fn new(spans: Arc<Table>, config: QueryConfig) -> Result<Self, QueryError> {
-        Self::with_correlation(spans, Correlation::empty(), config)
-    }
+/// What the query context is built from.
+struct Tables {
+    providers: [(&'static str, Arc<dyn TableProvider>); 3],
+    threads: usize,
+    pool_bytes: usize,
+}
 
-    /// Registers `spans`, `boundaries`, `orphans` and the `flows` view, and
-    /// starts the query runtime.
-    pub fn with_correlation(
-        spans: Arc<Table>,
-        correlation: Correlation,
-        config: QueryConfig,
-    ) -> Result<Self, QueryError> {
-        let threads = config.threads.max(1);
+impl Tables {
+    /// The DataFusion context over the tables, with the `flows` view.
+    async fn context(&self) -> Result<SessionContext, QueryError> {
         let session = SessionConfig::new()
-            .with_target_partitions(threads)
+            .with_target_partitions(self.threads)
             .with_information_schema(true);
-        let pool_bytes = usize::try_from(config.memory_limit.as_u64()).unwrap_or(usize::MAX);
         let env = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(GreedyMemoryPool::new(pool_bytes)))
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(self.pool_bytes)))
             .with_disk_manager_builder(
                 DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
             )
@@ -139,60 +140,72 @@ impl QueryEngine {
             .with_physical_optimizer_rule(Arc::new(YieldEverywhere))
             .build();
         let ctx = SessionContext::new_with_state(state);
+        for (name, table) in &self.providers {
+            ctx.register_table(*name, table.clone())
+                .map_err(|e| QueryError::Internal(format!("registering the {name} table: {e}")))?;
+        }
+        sandbox::disable_functions(&ctx);
+        ctx.sql(FLOWS_VIEW)
+            .await
+            .map_err(|e| QueryError::Internal(format!("creating the flows view: {e}")))?;
+        Ok(ctx)
+    }
+}
+
+impl QueryEngine {
+    /// Registers `spans` over `spans` and starts the query runtime, with
+    /// empty correlation tables.
+    pub fn new(spans: Arc<Table>, config: QueryConfig) -> Result<Self, QueryError> {
+        Self::with_correlation(spans, Correlation::empty(), config)
+    }
+
+    /// Starts the query runtime over `spans`, `boundaries`, `orphans` and
+    /// the `flows` view; the tables are registered by the first query.
+    pub fn with_correlation(
+        spans: Arc<Table>,
+        correlation: Correlation,
+        config: QueryConfig,
+    ) -> Result<Self, QueryError> {
+        let threads = config.threads.max(1);
         let spans_resolver = SpansResolver {
             view: correlation.view.clone(),
             schema: spans.schema(),
         };
         let boundaries_resolver =
             BoundariesResolver::new(correlation.view.clone(), correlation.boundaries.schema());
-        let tables: [(&str, SegmentTable); 3] = [
-            (
-                "spans",
-                SegmentTable::new(spans, column::START_TIME)
-                    .with_resolver(Arc::new(spans_resolver)),
-            ),
-            (
-                "boundaries",
-                SegmentTable::new(correlation.boundaries, boundary_col::CONSUMER_TIME)
-                    .with_resolver(Arc::new(boundaries_resolver)),
-            ),
-            (
-                "orphans",
-                SegmentTable::new(correlation.orphans, orphan_col::TIME),
-            ),
-        ];
-        for (name, table) in tables {
-            ctx.register_table(name, Arc::new(table))
-                .map_err(|e| QueryError::Internal(format!("registering the {name} table: {e}")))?;
-        }
-        sandbox::disable_functions(&ctx);
+        let tables = Tables {
+            providers: [
+                (
+                    "spans",
+                    Arc::new(
+                        SegmentTable::new(spans, column::START_TIME)
+                            .with_resolver(Arc::new(spans_resolver)),
+                    ),
+                ),
+                (
+                    "boundaries",
+                    Arc::new(
+                        SegmentTable::new(correlation.boundaries, boundary_col::CONSUMER_TIME)
+                            .with_resolver(Arc::new(boundaries_resolver)),
+                    ),
+                ),
+                (
+                    "orphans",
+                    Arc::new(SegmentTable::new(correlation.orphans, orphan_col::TIME)),
+                ),
+            ],
+            threads,
+            pool_bytes: usize::try_from(config.memory_limit.as_u64()).unwrap_or(usize::MAX),
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("seam-query")
             .enable_all()
             .build()
             .map_err(|e| QueryError::Internal(format!("starting the query runtime: {e}")))?;
-        // Creating the view plans SQL, which is async; a thread of its own
-        // may block on the query runtime even when this is called from
-        // inside another runtime.
-        let created = std::thread::scope(|scope| {
-            scope.spawn(|| runtime.block_on(ctx.sql(FLOWS_VIEW))).join()
-        });
-        match created {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                return Err(QueryError::Internal(format!(
-                    "creating the flows view: {e}"
-                )));
-            }
-            Err(_) => {
-                return Err(QueryError::Internal(
-                    "creating the flows view panicked".into(),
-                ));
-            }
-        }
         Ok(Self {
-            ctx,
+            ctx: Arc::new(OnceCell::new()),
+            tables: Arc::new(tables),
             config,
             view: correlation.view,
             runtime: Some(runtime),
@@ -301,7 +314,7 @@ impl QueryEngine {
         F: FnOnce(SessionContext) -> Fut + Send + 'static,
         Fut: Future<Output = Result<DataFrame, QueryError>> + Send + 'static,
     {
-        let ctx = self.ctx.clone();
+        let (ctx, tables) = (self.ctx.clone(), self.tables.clone());
         let caps = Caps {
             rows: self.config.max_result_rows,
             bytes: self.config.max_result_bytes,
@@ -309,6 +322,7 @@ impl QueryEngine {
         };
         let started = Instant::now();
         let mut task = self.runtime().spawn(async move {
+            let ctx = ctx.get_or_try_init(|| tables.context()).await?.clone();
             let frame = plan(ctx).await?;
             collect(frame, caps).await
         });
@@ -446,6 +460,26 @@ mod tests {
             .column(0)
             .as_primitive::<Int64Type>()
             .value(0)
+    }
+
+    #[tokio::test]
+    async fn first_queries_at_once_share_one_context() {
+        let (table, engine) = engine();
+        let rows = table.snapshot().num_rows() as i64;
+        // The context is built by whichever query comes first; the others
+        // wait for it rather than registering the tables a second time.
+        let queries = [
+            "SELECT count(*) FROM spans",
+            "SELECT count(*) FROM flows",
+            "SELECT count(*) FROM boundaries",
+            "SELECT count(*) FROM spans",
+        ];
+        let results = futures::future::join_all(queries.iter().map(|q| engine.sql(q))).await;
+        let counts: Vec<i64> = results.iter().map(|r| count(r.as_ref().unwrap())).collect();
+        assert_eq!(counts[0], rows);
+        assert_eq!(counts[3], rows);
+        assert!(counts[1] > 0, "flows over the stored spans");
+        assert_eq!(counts[2], 0);
     }
 
     #[tokio::test]
