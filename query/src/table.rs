@@ -32,7 +32,9 @@ use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
+use datafusion::datasource::physical_plan::parquet::{
+    CachedParquetFileReaderFactory, ParquetAccessPlan,
+};
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
@@ -269,12 +271,13 @@ impl SegmentTable {
 
     /// The sealed files that may hold rows passing `filters`: by time
     /// range, then by the key columns' bloom filters, read once per file
-    /// and kept while the file is in the table.
+    /// and kept while the file is in the table. With each file, the row
+    /// groups that may hold them when a key filter says (by index).
     async fn select_files<'a>(
         &self,
         files: &'a [SealedFile],
         filters: &[Expr],
-    ) -> Result<Vec<&'a SealedFile>> {
+    ) -> Result<Vec<(&'a SealedFile, Option<Vec<bool>>)>> {
         let range = TimeRange::from_filters(filters, &self.time_column);
         let files: Vec<&SealedFile> = files
             .iter()
@@ -282,7 +285,7 @@ impl SegmentTable {
             .collect();
         let keys = self.keys(filters);
         if keys.is_empty() || files.is_empty() {
-            return Ok(files);
+            return Ok(files.into_iter().map(|f| (f, None)).collect());
         }
         let schema = self.store.schema();
         let columns: Vec<String> = (self.store.key_columns().iter())
@@ -295,13 +298,17 @@ impl SegmentTable {
                 KeyFilters::read(path, &columns).map(Arc::new)
             })
             .await?;
-        let may_hold = |filters: &KeyFilters| {
-            (keys.iter()).all(|(_, column, values)| filters.may_contain(column, values))
+        // Every key condition must hold: row groups are and-ed across them.
+        let groups = |filters: &KeyFilters| {
+            (keys.iter())
+                .filter_map(|(_, column, values)| filters.row_groups(column, values))
+                .reduce(|a, b| a.iter().zip(b).map(|(a, b)| *a && b).collect())
         };
         Ok(files
             .into_iter()
             .zip(filters)
-            .filter_map(|(file, filters)| may_hold(&filters).then_some(file))
+            .map(|(file, filters)| (file, groups(&filters)))
+            .filter(|(_, groups)| groups.as_ref().is_none_or(|g| g.contains(&true)))
             .collect())
     }
 
@@ -461,13 +468,26 @@ impl TableProvider for SegmentTable {
             if let Some(predicate) = &predicate {
                 source = source.with_predicate(predicate.clone());
             }
-            let n = partitions.clamp(1, files.len());
+            // A file whose key filters name its row groups is read as one
+            // part per row group, spread over the partitions: a flow's
+            // traces are usually in one file, in row groups apart.
+            let mut parts = Vec::new();
+            for (file, groups) in &files {
+                let whole = PartitionedFile::new(file.path.display().to_string(), file.bytes);
+                let Some(groups) = groups else {
+                    parts.push(whole);
+                    continue;
+                };
+                for (i, _) in groups.iter().enumerate().filter(|(_, may)| **may) {
+                    let mut plan = ParquetAccessPlan::new_none(groups.len());
+                    plan.scan(i);
+                    parts.push(whole.clone().with_extension(plan));
+                }
+            }
+            let n = partitions.clamp(1, parts.len());
             let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); n];
-            for (i, file) in files.iter().enumerate() {
-                groups[i % n].push(PartitionedFile::new(
-                    file.path.display().to_string(),
-                    file.bytes,
-                ));
+            for (i, part) in parts.into_iter().enumerate() {
+                groups[i % n].push(part);
             }
             let config =
                 FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
@@ -951,15 +971,15 @@ mod tests {
                 .await,
             );
             // Ten row groups in two files: the other file is never opened
-            // (its bloom filters, kept in memory, rule it out), four of
-            // this file's five row groups are ruled out by statistics; one
-            // is read.
+            // and four of this file's five row groups are never looked at
+            // (the bloom filters, kept in memory, rule them out); one is
+            // read.
             let (files, opened) = pruning(&plan, "files_ranges_pruned_statistics");
             assert_eq!((files, opened), (1, 1), "{plan}");
             let (groups, after_stats) = pruning(&plan, "row_groups_pruned_statistics");
             let (_, after_bloom) = pruning(&plan, "row_groups_pruned_bloom_filter");
-            assert_eq!(groups, 5, "{plan}");
-            assert_eq!(after_stats, 1, "statistics leave one row group:\n{plan}");
+            assert_eq!(groups, 1, "{plan}");
+            assert_eq!(after_stats, 1, "{plan}");
             assert_eq!(after_bloom, 1, "one row group read:\n{plan}");
 
             // A short IN list, which DataFusion rewrites to an OR.
@@ -968,6 +988,18 @@ mod tests {
             assert!(plan.contains("t007 OR"), "{plan}");
             let (files, opened) = pruning(&plan, "files_ranges_pruned_statistics");
             assert_eq!((files, opened), (1, 1), "{plan}");
+            let (groups, _) = pruning(&plan, "row_groups_pruned_statistics");
+            assert!(groups <= 2, "only the groups of the two ids:\n{plan}");
+            // Two row groups of one file, read as two parts: all rows of
+            // both traces, each once.
+            let both = "SELECT count(*) FROM t WHERE trace_id IN ('t007', 't042')";
+            assert_eq!(first_count(&run(&ctx, both).await), 21);
+            let plan = text(&run(&ctx, &format!("EXPLAIN ANALYZE {both}")).await);
+            assert_eq!(
+                pruning(&plan, "row_groups_pruned_statistics").0,
+                2,
+                "{plan}"
+            );
 
             let missing = run(&ctx, "SELECT * FROM t WHERE trace_id = 't500'").await;
             assert_eq!(missing.iter().map(RecordBatch::num_rows).sum::<usize>(), 0);

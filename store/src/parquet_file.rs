@@ -344,13 +344,20 @@ impl KeyFilters {
     /// Whether any row of column `column` may hold one of `values`: false
     /// only when every row group has a filter and no filter has a value.
     pub fn may_contain(&self, column: &str, values: &[&str]) -> bool {
-        let Some((_, filters)) = self.columns.iter().find(|(c, _)| c == column) else {
-            return true;
-        };
-        filters.iter().any(|f| {
+        self.row_groups(column, values)
+            .is_none_or(|groups| groups.contains(&true))
+    }
+
+    /// Which row groups may hold a row whose `column` is one of `values`,
+    /// by row group index (a group without a filter may); `None` when the
+    /// file has no column `column`.
+    pub fn row_groups(&self, column: &str, values: &[&str]) -> Option<Vec<bool>> {
+        let (_, filters) = self.columns.iter().find(|(c, _)| c == column)?;
+        let may = |f: &Option<Sbbf>| {
             f.as_ref()
                 .is_none_or(|f| values.iter().any(|v| f.check(*v)))
-        })
+        };
+        Some(filters.iter().map(may).collect())
     }
 
     /// Bytes the filters took in the file: about what they take in memory.
@@ -437,6 +444,13 @@ mod tests {
         assert!(filters.may_contain("trace_id", &["zz", "d"]));
         assert!(!filters.may_contain("trace_id", &["zz"]));
         assert!(!filters.may_contain("trace_id", &[]));
+        // Row groups of two rows: a b | c d | e.
+        let groups = |values: &[&str]| filters.row_groups("trace_id", values).unwrap();
+        assert_eq!(groups(&["a"]), [true, false, false]);
+        assert_eq!(groups(&["e", "c"]), [false, true, true]);
+        assert_eq!(groups(&["zz"]), [false, false, false]);
+        assert_eq!(filters.row_groups("name", &["zz"]), Some(vec![true; 3]));
+        assert_eq!(filters.row_groups("nope", &["zz"]), None);
         // No filter on `name`, no column `nope`: nothing is ruled out.
         assert!(filters.may_contain("name", &["zz"]));
         assert!(filters.may_contain("nope", &["zz"]));
