@@ -7,8 +7,8 @@
 //! resident; packed, it is tens of kilobytes. Needs GNU ld 2.38 or lld 15
 //! and glibc 2.36; a probe link decides, so older systems build as before.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 
 const FLAG: &str = "-Wl,-z,pack-relative-relocs";
 
@@ -24,30 +24,23 @@ fn main() {
     }
 }
 
-/// Whether the C compiler Cargo links with accepts the flag and makes a
-/// program that runs.
+/// Whether the linker rustc uses (`cc` unless Cargo configures another)
+/// accepts the flag and makes a program that runs.
 fn links_with_relr() -> bool {
-    let Some(out) = std::env::var_os("OUT_DIR") else {
+    let Some(out) = std::env::var_os("OUT_DIR").map(PathBuf::from) else {
         return false;
     };
-    let program = std::path::Path::new(&out).join("relr-probe");
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let child = Command::new(&cc)
-        .args(["-x", "c", "-", "-o"])
+    let (source, program) = (out.join("relr-probe.c"), out.join("relr-probe"));
+    if std::fs::write(&source, "int main(void) { return 0; }\n").is_err() {
+        return false;
+    }
+    let linker = std::env::var("RUSTC_LINKER").unwrap_or_else(|_| "cc".into());
+    let linked = Command::new(linker)
+        .arg(&source)
+        .arg("-o")
         .arg(&program)
         .arg(FLAG)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(mut child) = child else {
-        return false;
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(b"int main(void) { return 0; }\n");
-    }
-    if !child.wait().is_ok_and(|s| s.success()) {
-        return false;
-    }
-    Command::new(&program).status().is_ok_and(|s| s.success())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    linked && Command::new(&program).status().is_ok_and(|s| s.success())
 }

@@ -99,28 +99,33 @@ pub struct FlowResult {
 
 /// Runs SQL and the trace API's queries over the store.
 pub struct QueryEngine {
-    /// Built by the first query, not at start: building it runs much of
-    /// DataFusion's code once (its function registry, the planner for the
-    /// `flows` view), which kept 30 MB of the binary resident in a server
-    /// that only receives (BENCHMARKS.md, build and footprint).
-    ctx: Arc<OnceCell<SessionContext>>,
-    tables: Arc<Tables>,
+    ctx: Arc<LazyContext>,
     config: QueryConfig,
     view: CorrelationView,
     /// `None` only while dropping; see [`Drop`].
     runtime: Option<Runtime>,
 }
 
-/// What the query context is built from.
-struct Tables {
+/// The DataFusion context, built by the first query, not at start:
+/// building it runs much of DataFusion's code once (its function registry,
+/// the planner for the `flows` view), which kept 30 MB of the binary
+/// resident in a server that only receives (BENCHMARKS.md, build and
+/// footprint).
+struct LazyContext {
+    built: OnceCell<SessionContext>,
     providers: [(&'static str, Arc<dyn TableProvider>); 3],
     threads: usize,
     pool_bytes: usize,
 }
 
-impl Tables {
+impl LazyContext {
+    /// The context, built now if no query has built it yet.
+    async fn get(&self) -> Result<SessionContext, QueryError> {
+        self.built.get_or_try_init(|| self.build()).await.cloned()
+    }
+
     /// The DataFusion context over the tables, with the `flows` view.
-    async fn context(&self) -> Result<SessionContext, QueryError> {
+    async fn build(&self) -> Result<SessionContext, QueryError> {
         let session = SessionConfig::new()
             .with_target_partitions(self.threads)
             .with_information_schema(true);
@@ -173,7 +178,8 @@ impl QueryEngine {
         };
         let boundaries_resolver =
             BoundariesResolver::new(correlation.view.clone(), correlation.boundaries.schema());
-        let tables = Tables {
+        let ctx = LazyContext {
+            built: OnceCell::new(),
             providers: [
                 (
                     "spans",
@@ -204,8 +210,7 @@ impl QueryEngine {
             .build()
             .map_err(|e| QueryError::Internal(format!("starting the query runtime: {e}")))?;
         Ok(Self {
-            ctx: Arc::new(OnceCell::new()),
-            tables: Arc::new(tables),
+            ctx: Arc::new(ctx),
             config,
             view: correlation.view,
             runtime: Some(runtime),
@@ -314,7 +319,7 @@ impl QueryEngine {
         F: FnOnce(SessionContext) -> Fut + Send + 'static,
         Fut: Future<Output = Result<DataFrame, QueryError>> + Send + 'static,
     {
-        let (ctx, tables) = (self.ctx.clone(), self.tables.clone());
+        let ctx = self.ctx.clone();
         let caps = Caps {
             rows: self.config.max_result_rows,
             bytes: self.config.max_result_bytes,
@@ -322,7 +327,7 @@ impl QueryEngine {
         };
         let started = Instant::now();
         let mut task = self.runtime().spawn(async move {
-            let ctx = ctx.get_or_try_init(|| tables.context()).await?.clone();
+            let ctx = ctx.get().await?;
             let frame = plan(ctx).await?;
             collect(frame, caps).await
         });
@@ -463,11 +468,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn first_queries_at_once_share_one_context() {
+    async fn first_queries_at_once_each_find_every_table_and_the_flows_view() {
         let (table, engine) = engine();
         let rows = table.snapshot().num_rows() as i64;
-        // The context is built by whichever query comes first; the others
-        // wait for it rather than registering the tables a second time.
+        // No query has built the context yet: whichever comes first does,
+        // and the others wait for it.
         let queries = [
             "SELECT count(*) FROM spans",
             "SELECT count(*) FROM flows",
