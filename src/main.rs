@@ -1,7 +1,7 @@
 //! The `seam` binary: parses the command line and wires the stages together.
 //!
 //! ```text
-//! seam [serve]   receivers ─▶ pipeline ─▶ correlator ─▶ store ◀─ query engine ◀─ API
+//! seam [serve]   receivers ─▶ pipeline ─▶ store (log, rows) ─▶ correlation ─▶ store ◀─ query engine ◀─ API
 //! seam query     a client of the API that prints a table
 //! seam loadgen   an OTLP load generator that reports spans/s, latency, errors
 //! ```
@@ -13,6 +13,7 @@ mod metrics;
 mod query_cmd;
 mod serve;
 mod storage;
+mod supervise;
 mod tls;
 
 use clap::Parser;

@@ -7,14 +7,15 @@ use std::sync::Arc;
 use anyhow::Context;
 use seam_collector::{IngestError, MemoryGauge, Pipeline};
 use seam_correlate::Correlator;
+use seam_model::tables::{self, BOUNDARIES, ORPHANS, SPANS};
 use seam_query::{ApiState, Correlation, QueryEngine, Readiness};
-use seam_store::{Replay, Store, SyncPolicy, Wal};
+use seam_store::{Opened, Replay, Store, SyncPolicy, Wal};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::cli::ServeArgs;
 use crate::config::Config;
+use crate::supervise::Tasks;
 use crate::tls::Listener;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -67,43 +68,61 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
 
-    let opened = Store::open(
+    let memory = Arc::new(MemoryGauge::default());
+    match MemoryGauge::sample_rss() {
+        Some(rss) => memory.set(rss),
+        None => warn!(
+            limit = %config.limits.memory.display().iec(),
+            "resident memory cannot be read on this system (/proc/self/status): limits.memory is not enforced"
+        ),
+    }
+    let Opened {
+        store,
+        replay,
+        state,
+    } = Store::open(
         &config.data_dir,
         config.storage.clone(),
         config.retention.clone(),
         config.wal.clone(),
-        seam_collector::store_tables(),
+        tables::all(),
     )
     .context("opening the store")?;
-    let store = Arc::new(opened.store);
-    let spans = store.table("spans");
-    let correlator = Arc::new(Correlator::new(
-        config.correlation.clone(),
-        store.table("boundaries"),
-        store.table("orphans"),
-    ));
-    if let Some(state) = &opened.state {
+    let correlator = Arc::new(Correlator::new(config.correlation.clone()));
+    if let Some(state) = &state {
         restore(&correlator, state);
     }
-    let correlation = Correlation {
-        boundaries: store.table("boundaries"),
-        orphans: store.table("orphans"),
-        view: correlator.view(),
-    };
-    let wal = store.wal().clone();
-    let memory = Arc::new(MemoryGauge::default());
-    memory.set(MemoryGauge::sample_rss().unwrap_or(0));
+    let writer = Arc::new(
+        store
+            .follow(SPANS, correlator.clone())
+            .context("starting the correlation stage")?,
+    );
     let pipeline = Arc::new(
-        Pipeline::new(spans.clone(), config.receiver.clone())
-            .with_correlator(correlator.clone())
-            .with_wal(wal.clone(), store.gate().clone())
+        Pipeline::new(writer.clone(), &store.table(SPANS), config.receiver.clone())
+            .with_correlation(correlator.extractor().clone())
             .with_limits(config.limits.clone(), memory.clone()),
     );
-    recover(&pipeline, opened.replay)?;
+    let replay_task = {
+        let pipeline = pipeline.clone();
+        tokio::task::spawn_blocking(move || recover(&pipeline, replay))
+    };
+    replay_task
+        .await
+        .context("replaying the write-ahead log")??;
+    // Correlation has taken in what the log held before anything new comes.
+    store.settle().settled().await;
+    let correlation = Correlation {
+        boundaries: store.table(BOUNDARIES),
+        orphans: store.table(ORPHANS),
+        view: correlator.view(),
+        settle: store.settle(),
+    };
     let engine = Arc::new(
-        QueryEngine::with_correlation(spans.clone(), correlation, config.query.clone())
+        QueryEngine::with_correlation(store.table(SPANS), correlation, config.query.clone())
             .context("starting the query engine")?,
     );
+    let registry =
+        crate::metrics::registry(&pipeline, &correlator, &store, &engine, memory.clone());
     let readiness = Readiness::default();
 
     let tls = config.tls.load()?;
@@ -122,82 +141,93 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         "listening"
     );
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        }
-    };
-
+    let mut tasks = Tasks::default();
     let tls_for = |listener: Listener| tls.as_ref().filter(|t| t.serves(listener));
-    let grpc_task = tokio::spawn(seam_collector::serve_grpc(
-        grpc,
-        pipeline.clone(),
-        tls_for(Listener::Grpc).map(|t| t.pem.clone()),
-        stopped(),
-    ));
-    let http_task = tokio::spawn(serve_router(
-        http,
-        seam_collector::http_router(pipeline.clone()),
-        tls_for(Listener::Http).map(|t| t.rustls.clone()),
-        stopped(),
-    ));
-    let api_router = seam_query::api_router(ApiState::new(engine, readiness.clone()).with_metrics(
-        crate::metrics::renderer(pipeline.clone(), correlator.clone(), store.clone()),
-    ));
-    let api_task = tokio::spawn(serve_router(
-        api,
-        api_router,
-        tls_for(Listener::Api).map(|t| t.rustls.clone()),
-        stopped(),
-    ));
-    let memory_task = tokio::spawn(sample_memory(memory.clone(), stopped()));
-    let wal_task = (wal.config().sync == SyncPolicy::Interval)
-        .then(|| tokio::spawn(sync_wal(wal.clone(), stopped())));
-    let upkeep_task = tokio::spawn(crate::storage::upkeep(
-        store.clone(),
-        correlator.clone(),
-        memory.clone(),
-        config.limits.memory.as_u64(),
-        stopped(),
-    ));
+    let grpc_tls = tls_for(Listener::Grpc).map(|t| t.pem.clone());
+    let stopped = tasks.stopped();
+    let receiver = pipeline.clone();
+    tasks.spawn("the OTLP/gRPC receiver", async move {
+        Ok(seam_collector::serve_grpc(grpc, receiver, grpc_tls, stopped).await?)
+    });
+    let http_tls = tls_for(Listener::Http).map(|t| t.rustls.clone());
+    let router = seam_collector::http_router(pipeline.clone());
+    tasks.spawn(
+        "the OTLP/HTTP receiver",
+        serve_router(http, router, http_tls, tasks.stopped()),
+    );
+    let api_router = seam_query::api_router(
+        ApiState::new(engine, readiness.clone()).with_metrics(crate::metrics::renderer(registry)),
+    );
+    let api_tls = tls_for(Listener::Api).map(|t| t.rustls.clone());
+    tasks.spawn(
+        "the API",
+        serve_router(api, api_router, api_tls, tasks.stopped()),
+    );
+    tasks.spawn(
+        "memory sampling",
+        sample_memory(memory.clone(), tasks.stopped()),
+    );
+    let wal = store.wal().clone();
+    if wal.config().sync == SyncPolicy::Interval {
+        tasks.spawn("the log's sync", sync_wal(wal.clone(), tasks.stopped()));
+    }
+    tasks.spawn(
+        "upkeep (seals, compaction, retention)",
+        crate::storage::upkeep(
+            writer.clone(),
+            memory.clone(),
+            config.limits.memory.as_u64(),
+            tasks.stopped(),
+        ),
+    );
+    {
+        let writer = writer.clone();
+        let stopped = tasks.stopped();
+        tasks.spawn("the correlation stage", async move {
+            tokio::select! {
+                () = stopped => Ok(()),
+                () = writer.follower_stopped() => anyhow::bail!("its thread ended"),
+            }
+        });
+    }
     let demo_task = demo.then(|| {
         info!("demo: a simulated hybrid application is exporting to this server");
         tokio::spawn(seam_demo::run(
             target,
             seam_demo::DemoOptions::default(),
-            stopped(),
+            tasks.stopped(),
         ))
     });
     readiness.set_ready();
 
-    shutdown_signal().await;
-    info!("shutting down");
-    let _ = stop_tx.send(true);
-    if let Some(demo) = demo_task {
-        match demo.await {
-            Ok(Ok(stats)) => info!(
-                spans = stats.spans,
-                failures = stats.failures,
-                "demo stopped"
-            ),
-            Ok(Err(e)) => warn!(error = %e, "demo failed"),
-            Err(e) => warn!(error = %e, "demo task failed"),
-        }
+    let failed = tasks.supervise(shutdown_signal()).await;
+    match &failed {
+        Some(reason) => readiness.set_failed(reason.clone()),
+        None => info!("shutting down"),
     }
-    let (g, h, a) = tokio::join!(grpc_task, http_task, api_task);
-    g.context("gRPC receiver task")?.context("gRPC receiver")?;
-    h.context("HTTP receiver task")?.context("HTTP receiver")?;
-    a.context("API task")?.context("API server")?;
-    upkeep_task.await.context("correlation upkeep task")?;
-    memory_task.await.context("memory sampling task")?;
-    if let Some(task) = wal_task {
-        task.await.context("write-ahead log sync task")?;
+    let demo_stopped = async {
+        if let Some(demo) = demo_task {
+            match demo.await {
+                Ok(Ok(stats)) => info!(
+                    spans = stats.spans,
+                    failures = stats.failures,
+                    "demo stopped"
+                ),
+                Ok(Err(e)) => warn!(error = %e, "demo failed"),
+                Err(e) => warn!(error = %e, "demo task failed"),
+            }
+        }
+    };
+    let (failures, ()) = tokio::join!(tasks.stop(), demo_stopped);
+    for failure in &failures {
+        warn!(%failure, "a stage failed while stopping");
     }
     wal.sync().context("syncing the write-ahead log")?;
     // The receivers are closed: a last seal leaves nothing to replay.
-    crate::storage::seal(&store, &correlator).await;
+    crate::storage::seal(&store).await?;
+    if let Some(reason) = failed {
+        anyhow::bail!("stopped because {reason}");
+    }
     info!("stopped");
     Ok(())
 }
@@ -205,14 +235,12 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
 /// Stores what the write-ahead log holds, through the same pipeline as a
 /// live export (so correlation state is rebuilt too), before any receiver
 /// accepts new data.
-fn recover(pipeline: &Pipeline, replay: Replay) -> anyhow::Result<()> {
-    if replay.records.is_empty() {
-        return Ok(());
-    }
+fn recover(pipeline: &Pipeline, mut replay: Replay) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let (mut requests, mut spans, mut undecodable) = (0u64, 0u64, 0u64);
-    for record in &replay.records {
-        match pipeline.replay(record) {
+    for record in replay.by_ref() {
+        let record = record.context("reading the write-ahead log")?;
+        match pipeline.replay(&record) {
             Ok(outcome) => {
                 requests += 1;
                 spans += outcome.accepted;
@@ -224,11 +252,14 @@ fn recover(pipeline: &Pipeline, replay: Replay) -> anyhow::Result<()> {
             Err(e) => return Err(e).context("storing a request from the write-ahead log"),
         }
     }
+    if requests + undecodable == 0 && replay.skipped_bytes() == 0 {
+        return Ok(());
+    }
     info!(
         requests,
         spans,
         undecodable,
-        skipped_bytes = replay.skipped_bytes,
+        skipped_bytes = replay.skipped_bytes(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "recovered from the write-ahead log"
     );
@@ -238,12 +269,15 @@ fn recover(pipeline: &Pipeline, replay: Replay) -> anyhow::Result<()> {
 /// Keeps the resident-memory gauge the receivers check fresh: every
 /// 100 ms, so a flood of large requests is refused within a tenth of a
 /// second of crossing `limits.memory`.
-async fn sample_memory(gauge: Arc<MemoryGauge>, stopped: impl Future<Output = ()>) {
+async fn sample_memory(
+    gauge: Arc<MemoryGauge>,
+    stopped: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
     tokio::pin!(stopped);
     loop {
         tokio::select! {
-            _ = &mut stopped => return,
+            _ = &mut stopped => return Ok(()),
             _ = tick.tick() => {}
         }
         if let Some(rss) = MemoryGauge::sample_rss() {
@@ -253,20 +287,19 @@ async fn sample_memory(gauge: Arc<MemoryGauge>, stopped: impl Future<Output = ()
 }
 
 /// The `interval` sync policy: syncs the log every `sync_interval`.
-async fn sync_wal(wal: Arc<Wal>, stopped: impl Future<Output = ()>) {
+async fn sync_wal(wal: Arc<Wal>, stopped: impl Future<Output = ()>) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(wal.config().sync_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(stopped);
     loop {
         tokio::select! {
-            _ = &mut stopped => return,
+            _ = &mut stopped => return Ok(()),
             _ = tick.tick() => {}
         }
         let wal = wal.clone();
-        match tokio::task::spawn_blocking(move || wal.sync()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!(error = %e, "syncing the write-ahead log"),
-            Err(e) => warn!(error = %e, "write-ahead log sync task failed"),
+        // A failed sync is logged by the log, which moves to a new segment.
+        if let Err(e) = tokio::task::spawn_blocking(move || wal.sync()).await? {
+            warn!(error = %e, "syncing the write-ahead log");
         }
     }
 }
@@ -296,11 +329,11 @@ async fn serve_router(
     router: axum::Router,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> anyhow::Result<()> {
     let Some(tls) = tls else {
-        return axum::serve(listener, router)
+        return Ok(axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
-            .await;
+            .await?);
     };
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
@@ -308,10 +341,10 @@ async fn serve_router(
         shutdown.await;
         stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
-    axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+    Ok(axum_server::from_tcp_rustls(listener.into_std()?, tls)?
         .handle(handle)
         .serve(router.into_make_service())
-        .await
+        .await?)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (what Kubernetes and systemd send).

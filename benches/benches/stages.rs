@@ -134,7 +134,7 @@ fn engine(
         s.pipeline.ingest(r).expect("ingest");
     }
     if sealed {
-        s.store.seal(s.correlator.as_ref()).expect("seal");
+        s.store.seal().expect("seal");
     }
     let trace = first_trace(&requests[requests.len() / 2]);
     let engine = s.engine();

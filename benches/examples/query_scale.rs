@@ -75,13 +75,13 @@ fn main() {
         // The last million stays hot.
         if since_seal >= SEAL_EVERY && spans.saturating_sub(stored) >= SEAL_EVERY / 2 {
             let t = Instant::now();
-            s.store.seal(s.correlator.as_ref()).expect("seal");
+            s.store.seal().expect("seal");
             seals += t.elapsed();
             since_seal = 0;
         }
     }
-    let stats = s.store.stats();
-    let spans_table = &stats.tables[0];
+    let tables = s.store.table_stats();
+    let spans_table = &tables[0];
     println!(
         "stored {stored} spans in {:.1} s (seals {:.1} s): {} sealed in {} files ({:.0} MiB), {} hot",
         t.elapsed().as_secs_f64(),

@@ -62,8 +62,9 @@ fn main() {
     }
     let ingest = t.elapsed();
     let total = requests * PER_REQUEST as u64;
-    let stats = server.store.stats();
-    let hot = &stats.tables[0];
+    let tables = server.store.table_stats();
+    let hot = &tables[0];
+    let wal_bytes = server.store.wal().disk_bytes();
     println!(
         "stored {total} spans in {:.2} s ({:.0} spans/s, one thread, WAL every_batch)",
         ingest.as_secs_f64(),
@@ -71,8 +72,8 @@ fn main() {
     );
     println!(
         "write-ahead log {:.1} MiB = {:.0} bytes/span; hot Arrow {:.1} MiB = {:.0} bytes/span",
-        stats.wal_bytes as f64 / 1048576.0,
-        stats.wal_bytes as f64 / total as f64,
+        wal_bytes as f64 / 1048576.0,
+        wal_bytes as f64 / total as f64,
         hot.hot_bytes as f64 / 1048576.0,
         hot.hot_bytes as f64 / total as f64
     );
@@ -87,13 +88,9 @@ fn main() {
     );
 
     let t = Instant::now();
-    let report = server
-        .store
-        .seal(server.correlator.as_ref())
-        .expect("seal")
-        .expect("rows to seal");
-    let stats = server.store.stats();
-    let sealed = &stats.tables[0];
+    let report = server.store.seal().expect("seal").expect("rows to seal");
+    let tables = server.store.table_stats();
+    let sealed = &tables[0];
     println!(
         "sealed {} rows in {:.2} s; spans on disk {:.1} MiB = {:.1} bytes/span (zstd Parquet, {} files)",
         report.rows,

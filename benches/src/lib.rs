@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use seam_collector::{Pipeline, ReceiverConfig, store_tables};
-use seam_correlate::{CorrelationConfig, Correlator};
+use seam_collector::{Pipeline, ReceiverConfig};
+use seam_correlate::{CorrelationConfig, Correlator, Note};
 use seam_loadgen::{Generator, SpanShape};
 use seam_model::TraceId;
+use seam_model::tables::{self, BOUNDARIES, ORPHANS, SPANS};
 use seam_query::{Correlation, QueryConfig, QueryEngine};
-use seam_store::{Opened, RetentionConfig, StorageConfig, Store, WalConfig};
+use seam_store::{Opened, RetentionConfig, StorageConfig, Store, WalConfig, Writer};
 
 /// A fixed start time, so runs are comparable.
 pub const NOW: u64 = 1_790_000_000_000_000_000;
@@ -39,11 +40,13 @@ pub fn hybrid(spans: usize, seed: u64) -> Vec<ExportTraceServiceRequest> {
     out
 }
 
-/// A server's ingest side: the store in `dir`, a correlator, and a
-/// pipeline that logs to the write-ahead log when `wal` is set.
+/// A server's ingest side: the store in `dir`, a correlator following its
+/// writes, and a pipeline that logs to the write-ahead log when `wal` is
+/// set.
 pub struct Server {
     pub store: Arc<Store>,
     pub correlator: Arc<Correlator>,
+    pub writer: Arc<Writer<Note>>,
     pub pipeline: Pipeline,
 }
 
@@ -51,11 +54,12 @@ impl Server {
     /// A query engine over this server's tables, as `seam serve` builds it.
     pub fn engine(&self) -> QueryEngine {
         QueryEngine::with_correlation(
-            self.store.table("spans"),
+            self.store.table(SPANS),
             Correlation {
-                boundaries: self.store.table("boundaries"),
-                orphans: self.store.table("orphans"),
+                boundaries: self.store.table(BOUNDARIES),
+                orphans: self.store.table(ORPHANS),
                 view: self.correlator.view(),
+                settle: self.store.settle(),
             },
             QueryConfig::default(),
         )
@@ -91,33 +95,37 @@ pub fn start(dir: &std::path::Path, wal: bool) -> (Server, u64) {
         storage,
         RetentionConfig::default(),
         WalConfig::default(),
-        store_tables(),
+        tables::all(),
     )
     .expect("open the store");
-    let store = Arc::new(store);
-    let correlator = Arc::new(Correlator::new(
-        CorrelationConfig::default(),
-        store.table("boundaries"),
-        store.table("orphans"),
-    ));
+    let correlator = Arc::new(Correlator::new(CorrelationConfig::default()));
     if let Some(state) = state {
         correlator
             .restore_bytes(&state, "the state of the last seal")
             .expect("state");
     }
-    let mut pipeline = Pipeline::new(store.table("spans"), ReceiverConfig::default())
-        .with_correlator(correlator.clone());
-    if wal {
-        pipeline = pipeline.with_wal(store.wal().clone(), store.gate().clone());
+    let writer = Arc::new(store.follow(SPANS, correlator.clone()).expect("follow"));
+    let mut pipeline = Pipeline::new(
+        writer.clone(),
+        &store.table(SPANS),
+        ReceiverConfig::default(),
+    )
+    .with_correlation(correlator.extractor().clone());
+    if !wal {
+        pipeline = pipeline.without_log();
     }
     let mut replayed = 0;
-    for record in &replay.records {
-        replayed += pipeline.replay(record).expect("replay").accepted;
+    for record in replay {
+        replayed += pipeline
+            .replay(&record.expect("read the log"))
+            .expect("replay")
+            .accepted;
     }
     (
         Server {
             store,
             correlator,
+            writer,
             pipeline,
         },
         replayed,

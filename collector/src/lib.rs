@@ -13,16 +13,16 @@
 pub mod config;
 pub mod decode;
 pub mod limits;
+pub mod metrics;
 pub mod normalize;
 pub mod pipeline;
 pub mod receive;
 pub mod rpc_status;
-pub mod tables;
 pub mod view;
 
 pub use config::ReceiverConfig;
 pub use limits::{LimitsConfig, MemoryGauge};
+pub use metrics::IngestMetrics;
 pub use pipeline::{IngestError, IngestOutcome, Pipeline, StatsSnapshot, now_unix_nano};
 pub use receive::grpc::{GrpcReceiver, serve_grpc};
 pub use receive::http::{http_router, serve_http};
-pub use tables::store_tables;

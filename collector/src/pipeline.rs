@@ -1,16 +1,15 @@
 //! The ingest pipeline behind both receivers: read a request (in place
 //! from its protobuf bytes where it can, see [`crate::view`]), normalize
-//! every span, build one Arrow batch, append it to the store, and say what
-//! was accepted.
+//! every span, build its rows, hand them to the store's write protocol, and
+//! say what was accepted.
 //!
-//! A request is written to the write-ahead log and appended to the store as
-//! one batch before it is acknowledged, so an acknowledged span survives a
-//! crash and is visible to the very next query.
-//! What correlation needs of each span is taken while the rows are at hand
-//! and handed to the [`Correlator`] after the spans are stored.
+//! One [`Writer::write`] per request logs it, appends its rows and queues
+//! what correlation needs of its spans (taken while the rows are at hand),
+//! before it is acknowledged: an acknowledged span survives a crash and is
+//! visible to the very next query. The pipeline knows nothing of how the
+//! store keeps that promise.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::RecordBatch;
 use arrow::error::ArrowError;
@@ -18,13 +17,14 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest,
 };
 use prost::Message;
-use seam_correlate::Correlator;
-use seam_model::{BearerTokens, Capacity, SpanBatchBuilder};
-use seam_store::{CutGate, PendingRows, StoreError, Table, Wal, WalError};
-use tracing::{debug, error};
+use seam_correlate::{Extractor, Note};
+use seam_model::{BearerTokens, Capacity, SpanBatchBuilder, SpanRow};
+use seam_store::{PendingRows, Rows, StoreError, Table, WalError, Write, WriteError, Writer};
+use tracing::debug;
 
 use crate::config::ReceiverConfig;
 use crate::limits::{Admission, LimitsConfig, MemoryGauge};
+use crate::metrics::IngestMetrics;
 use crate::normalize::{self, ResourceContext, ScopeContext};
 use crate::view::Export;
 
@@ -60,6 +60,9 @@ pub enum IngestError {
     /// exporter should retry.
     #[error("{0}")]
     Wal(#[from] WalError),
+    /// The server is stopping (a stage it needs has stopped).
+    #[error("the server is stopping; retry")]
+    Stopping,
     /// Seam is above its memory limit; the exporter should retry later.
     #[error("the server is above its {limit} memory limit; retry later")]
     Overloaded { limit: String },
@@ -71,12 +74,25 @@ pub enum IngestError {
     Malformed(#[from] prost::DecodeError),
 }
 
+impl From<WriteError> for IngestError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Wal(e) => Self::Wal(e),
+            WriteError::Store(e) => Self::Store(e),
+            WriteError::FollowerStopped => Self::Stopping,
+        }
+    }
+}
+
 impl IngestError {
     /// Whether the exporter should send the same request again: the
     /// write-ahead log failing is a passing condition (a full or slow
     /// disk), and nothing of the request was kept.
     pub fn retryable(&self) -> bool {
-        matches!(self, Self::Wal(_) | Self::Overloaded { .. } | Self::Busy)
+        matches!(
+            self,
+            Self::Wal(_) | Self::Stopping | Self::Overloaded { .. } | Self::Busy
+        )
     }
 
     /// Whether this is Seam pushing back under load (retry after a pause),
@@ -86,20 +102,7 @@ impl IngestError {
     }
 }
 
-/// Counters for `/metrics` and the logs.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub requests: AtomicU64,
-    pub spans_accepted: AtomicU64,
-    pub spans_rejected: AtomicU64,
-    pub links_dropped: AtomicU64,
-    pub malformed_requests: AtomicU64,
-    pub attributes_truncated: AtomicU64,
-    pub refused_overloaded: AtomicU64,
-    pub refused_busy: AtomicU64,
-}
-
-/// A point-in-time copy of [`Stats`].
+/// A point-in-time copy of the pipeline's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StatsSnapshot {
     pub requests: u64,
@@ -108,25 +111,28 @@ pub struct StatsSnapshot {
     pub links_dropped: u64,
     pub malformed_requests: u64,
     pub attributes_truncated: u64,
+    pub strings_truncated: u64,
     pub refused_overloaded: u64,
     pub refused_busy: u64,
 }
 
 pub struct Pipeline {
-    spans: Arc<Table>,
+    writer: Arc<Writer<Note>>,
+    /// Whether requests are logged: always, but in benchmarks that
+    /// measure the rest of ingest.
+    logged: bool,
+    /// Text one of a request's own batches holds at most.
+    batch_bytes: usize,
     config: ReceiverConfig,
-    correlator: Option<Arc<Correlator>>,
-    wal: Option<Arc<Wal>>,
-    gate: Arc<CutGate>,
+    /// Reads what correlation needs of each span; `None` without correlation.
+    extractor: Option<Extractor>,
     tokens: BearerTokens,
     limits: LimitsConfig,
     memory: Arc<MemoryGauge>,
     admission: Admission,
-    stats: Stats,
+    metrics: IngestMetrics,
 }
 
-/// Nanoseconds since the epoch on this machine's clock: when a half
-/// arrived, for the correlation window.
 /// What the write-ahead log keeps of a request.
 #[derive(Clone, Copy)]
 enum Log<'a> {
@@ -141,6 +147,15 @@ enum Log<'a> {
 /// Requests with fewer accepted spans than this, nearly all of them,
 /// share one builder ([`Shared`]); larger ones build a batch of their own.
 const OWN_BATCH: usize = Table::DEFAULT_MERGE_ROWS;
+
+/// Requests whose rows hold more text than this build batches of their
+/// own too, so the shared builder stays far from the 2 GiB its columns'
+/// 32-bit offsets can address (it is finished at 256 MiB).
+const SHARED_MAX_BYTES: usize = 32 * 1024 * 1024;
+
+/// Text one batch of a request holds at most before another is started:
+/// whatever `limits.max_request_memory` says, no column overflows.
+const BATCH_BYTES: usize = 256 * 1024 * 1024;
 
 /// The `spans` table's shared builder. It is finished when it holds a
 /// merged segment's rows, so rows are copied into Arrow once: building a
@@ -168,6 +183,10 @@ impl PendingRows for Shared {
         self.builder.len()
     }
 
+    fn bytes(&self) -> usize {
+        self.builder.bytes()
+    }
+
     fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
         let batch = self.builder.finish()?;
         let rows = batch.num_rows();
@@ -183,6 +202,31 @@ impl PendingRows for Shared {
         // does not hold (and count against the seal size) a segment's room.
         let all = arrow::array::UInt32Array::from_iter_values(0..rows as u32);
         arrow::compute::take_record_batch(&batch, &all)
+    }
+}
+
+/// The batches of a request built apart from the shared builder, cut
+/// where their text reaches `batch_bytes`.
+struct Own {
+    builder: SpanBatchBuilder,
+    done: Vec<RecordBatch>,
+    batch_bytes: usize,
+}
+
+impl Own {
+    fn append(&mut self, row: &SpanRow<'_>) -> Result<(), ArrowError> {
+        if !self.builder.is_empty() && self.builder.bytes() + row.text_bytes() > self.batch_bytes {
+            self.done.push(self.builder.finish()?);
+        }
+        self.builder.append(row);
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Vec<RecordBatch>, ArrowError> {
+        if !self.builder.is_empty() {
+            self.done.push(self.builder.finish()?);
+        }
+        Ok(self.done)
     }
 }
 
@@ -215,6 +259,8 @@ fn capacity(request: &Export<'_>) -> Capacity {
     c
 }
 
+/// Nanoseconds since the epoch on this machine's clock: when a half
+/// arrived, for the correlation window.
 pub fn now_unix_nano() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -222,19 +268,21 @@ pub fn now_unix_nano() -> i64 {
 }
 
 impl Pipeline {
-    pub fn new(spans: Arc<Table>, config: ReceiverConfig) -> Self {
+    /// A pipeline writing through `writer`, whose ingest table is `spans`
+    /// (its small requests gather in one shared builder).
+    pub fn new(writer: Arc<Writer<Note>>, spans: &Table, config: ReceiverConfig) -> Self {
         spans.gather_in(|| Box::new(Shared::new()));
         Self {
             tokens: BearerTokens::new(config.bearer_tokens.clone()),
-            spans,
+            writer,
+            logged: true,
+            batch_bytes: BATCH_BYTES,
             config,
-            correlator: None,
-            wal: None,
-            gate: Arc::default(),
+            extractor: None,
             limits: LimitsConfig::default(),
             memory: Arc::new(MemoryGauge::default()),
             admission: Admission::new(&LimitsConfig::default()),
-            stats: Stats::default(),
+            metrics: IngestMetrics::default(),
         }
     }
 
@@ -254,23 +302,23 @@ impl Pipeline {
         match self.admission.turn().await {
             Some(turn) => Ok(turn),
             None => {
-                self.stats.refused_busy.fetch_add(1, Ordering::Relaxed);
+                self.metrics.refused_busy.inc();
                 Err(IngestError::Busy)
             }
         }
     }
 
-    /// Logs every request with accepted spans to `wal` before storing it,
-    /// inside `gate`, so a seal never cuts between the log and the tables.
-    pub fn with_wal(mut self, wal: Arc<Wal>, gate: Arc<CutGate>) -> Self {
-        self.wal = Some(wal);
-        self.gate = gate;
+    /// Stores requests without logging them: only for measuring what the
+    /// rest of ingest costs. Nothing stored this way survives a restart.
+    pub fn without_log(mut self) -> Self {
+        self.logged = false;
         self
     }
 
-    /// Hands every accepted span to `correlator` after it is stored.
-    pub fn with_correlator(mut self, correlator: Arc<Correlator>) -> Self {
-        self.correlator = Some(correlator);
+    /// Reads what correlation needs of every accepted span with
+    /// `extractor`, and hands it on with the span's write.
+    pub fn with_correlation(mut self, extractor: Extractor) -> Self {
+        self.extractor = Some(extractor);
         self
     }
 
@@ -310,11 +358,9 @@ impl Pipeline {
 
     /// Counts a request and refuses it above the memory limit.
     fn admit(&self) -> Result<(), IngestError> {
-        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.metrics.requests.inc();
         if self.memory.get() > self.limits.memory.as_u64() {
-            self.stats
-                .refused_overloaded
-                .fetch_add(1, Ordering::Relaxed);
+            self.metrics.refused_overloaded.inc();
             return Err(IngestError::Overloaded {
                 limit: self.limits.memory.display().iec().to_string(),
             });
@@ -334,9 +380,12 @@ impl Pipeline {
         let mut outcome = IngestOutcome::default();
         let mut first_rejection = None;
         let mut links_dropped = 0;
-        let mut truncated = 0;
+        let (mut truncated, mut strings_cut) = (0, 0);
         let mut spans_seen = 0usize;
-        let extractor = self.correlator.as_ref().map(|c| c.extractor());
+        let mut request_bytes = 0usize;
+        let max_request_bytes =
+            usize::try_from(self.limits.max_request_memory.as_u64()).unwrap_or(usize::MAX);
+        let extractor = self.extractor.as_ref();
         let mut observed = Vec::new();
         // Rows borrow their resource's attributes, so every resource is
         // read before the first row is made.
@@ -345,20 +394,24 @@ impl Pipeline {
             .iter()
             .map(|r| {
                 let mut resource = ResourceContext::new(r.resource.as_deref().unwrap_or_default());
-                truncated += self.limits.apply(&mut resource.attributes);
+                let (attributes, strings) = self.limits.apply_resource(&mut resource);
+                truncated += attributes;
+                strings_cut += strings;
                 resource
             })
             .collect();
-        // A request of a segment's spans or more is built into its own
-        // batch as its spans are normalized; the others' rows go to the
+        // A request of a segment's spans or more is built into batches of
+        // its own as its spans are normalized; the others' rows go to the
         // shared builder in one step.
-        let mut builder = (capacity.rows >= OWN_BATCH).then(|| {
-            SpanBatchBuilder::with_capacity(Capacity {
+        let mut own = (capacity.rows >= OWN_BATCH).then(|| Own {
+            builder: SpanBatchBuilder::with_capacity(Capacity {
                 rows: capacity.rows.min(self.limits.max_spans_per_request),
                 ..capacity
-            })
+            }),
+            done: Vec::new(),
+            batch_bytes: self.batch_bytes,
         });
-        let mut rows = Vec::with_capacity(if builder.is_none() { capacity.rows } else { 0 });
+        let mut rows = Vec::with_capacity(if own.is_none() { capacity.rows } else { 0 });
         for (resource_spans, resource) in request.resource_spans.iter().zip(&resources) {
             for scope_spans in &resource_spans.scope_spans {
                 let scope = ScopeContext::new(scope_spans.scope.as_ref());
@@ -371,23 +424,29 @@ impl Pipeline {
                     } else {
                         normalize::normalize(span, resource, &scope, rules, &mut links_dropped)
                     };
+                    let normalized = normalized.and_then(|mut row| {
+                        let (attributes, strings) = self.limits.apply_row(&mut row);
+                        truncated += attributes;
+                        strings_cut += strings;
+                        let bytes = row.text_bytes();
+                        if request_bytes + bytes > max_request_bytes {
+                            return Err(normalize::Rejection::RequestTooLarge(
+                                self.limits.max_request_memory,
+                            ));
+                        }
+                        request_bytes += bytes;
+                        Ok(row)
+                    });
                     match normalized {
-                        Ok(mut row) => {
-                            truncated += self.limits.apply(&mut row.attributes);
-                            for link in &mut row.links {
-                                truncated += self.limits.apply(&mut link.attributes);
-                            }
-                            for event in &mut row.events {
-                                truncated += self.limits.apply(&mut event.attributes);
-                            }
+                        Ok(row) => {
                             if let Some(extractor) = extractor {
                                 let o = extractor.observe(&row);
                                 if !o.is_empty() {
                                     observed.push(o);
                                 }
                             }
-                            match &mut builder {
-                                Some(builder) => builder.append(&row),
+                            match &mut own {
+                                Some(own) => own.append(&row)?,
                                 None => rows.push(row),
                             }
                             outcome.accepted += 1;
@@ -395,9 +454,9 @@ impl Pipeline {
                         Err(why) => {
                             outcome.rejected += 1;
                             first_rejection.get_or_insert_with(|| {
+                                let name = &span.name[..span.name.floor_char_boundary(128)];
                                 format!(
-                                    "span {:?} (span_id {}): {why}",
-                                    span.name,
+                                    "span {name:?} (span_id {}): {why}",
                                     const_hex::encode(span.span_id)
                                 )
                             });
@@ -405,6 +464,22 @@ impl Pipeline {
                     }
                 }
             }
+        }
+        // Rows with too much text for the shared builder get batches of
+        // their own after all.
+        if own.is_none() && request_bytes >= SHARED_MAX_BYTES {
+            let mut big = Own {
+                builder: SpanBatchBuilder::with_capacity(Capacity {
+                    rows: rows.len(),
+                    ..capacity
+                }),
+                done: Vec::new(),
+                batch_bytes: self.batch_bytes,
+            };
+            for row in rows.drain(..) {
+                big.append(&row)?;
+            }
+            own = Some(big);
         }
         if let Some(first) = first_rejection {
             let more = outcome.rejected - 1;
@@ -419,70 +494,68 @@ impl Pipeline {
                 "rejected spans"
             );
         }
-        // Logging, storing and correlating are one step for a seal: it
-        // cuts before or after all three, never between.
-        let batch = match &mut builder {
-            Some(builder) if outcome.accepted > 0 => Some(builder.finish()?),
-            _ => None,
-        };
-        let _step = self.gate.enter();
         if outcome.accepted > 0 {
-            if let Some(wal) = &self.wal {
-                match log {
-                    Log::Encode(request) => wal.append(&request.encode_to_vec())?,
-                    Log::Received(bytes) => wal.append(bytes)?,
-                    Log::No => {}
+            let batches = match own {
+                Some(own) => Some(own.finish()?),
+                None => None,
+            };
+            let encoded;
+            let log = match log {
+                _ if !self.logged => None,
+                Log::No => None,
+                Log::Received(bytes) => Some(bytes),
+                Log::Encode(request) => {
+                    encoded = request.encode_to_vec();
+                    Some(encoded.as_slice())
                 }
-            }
-            match batch {
-                Some(batch) => self.spans.append(batch)?,
-                None => self.spans.append_pending(|b: &mut Shared| {
-                    for row in &rows {
-                        b.builder.append(row);
-                    }
-                })?,
-            }
+            };
+            let mut gather = |b: &mut dyn PendingRows| {
+                let shared = (b as &mut dyn std::any::Any)
+                    .downcast_mut::<Shared>()
+                    .expect("the spans table gathers in the pipeline's builder");
+                for row in &rows {
+                    shared.builder.append(row);
+                }
+            };
+            let rows = match batches {
+                Some(batches) => Rows::Batches(batches),
+                None => Rows::Gathered(&mut gather),
+            };
+            let note = (!observed.is_empty()).then(|| Note {
+                observed,
+                arrived: now_unix_nano(),
+            });
+            self.writer.write(Write { log, rows, note })?;
         }
-        if let Some(correlator) = &self.correlator {
-            // The spans are stored and will be acknowledged; a failure to
-            // record what they stitch must not make the exporter resend them.
-            if let Err(e) = correlator.observe(observed, now_unix_nano()) {
-                error!(error = %e, "correlating an accepted request");
-            }
-        }
-        self.stats
-            .spans_accepted
-            .fetch_add(outcome.accepted, Ordering::Relaxed);
-        self.stats
-            .spans_rejected
-            .fetch_add(outcome.rejected, Ordering::Relaxed);
-        self.stats
-            .links_dropped
-            .fetch_add(links_dropped, Ordering::Relaxed);
-        self.stats
-            .attributes_truncated
-            .fetch_add(truncated, Ordering::Relaxed);
+        self.metrics.spans_accepted.inc_by(outcome.accepted);
+        self.metrics.spans_rejected.inc_by(outcome.rejected);
+        self.metrics.links_dropped.inc_by(links_dropped);
+        self.metrics.attributes_truncated.inc_by(truncated);
+        self.metrics.strings_truncated.inc_by(strings_cut);
         Ok(outcome)
     }
 
     /// Counts a request that could not be decoded at all.
     pub fn record_malformed(&self) {
-        self.stats
-            .malformed_requests
-            .fetch_add(1, Ordering::Relaxed);
+        self.metrics.malformed_requests.inc();
+    }
+
+    pub fn metrics(&self) -> &IngestMetrics {
+        &self.metrics
     }
 
     pub fn stats(&self) -> StatsSnapshot {
-        let s = &self.stats;
+        let m = &self.metrics;
         StatsSnapshot {
-            requests: s.requests.load(Ordering::Relaxed),
-            spans_accepted: s.spans_accepted.load(Ordering::Relaxed),
-            spans_rejected: s.spans_rejected.load(Ordering::Relaxed),
-            links_dropped: s.links_dropped.load(Ordering::Relaxed),
-            malformed_requests: s.malformed_requests.load(Ordering::Relaxed),
-            attributes_truncated: s.attributes_truncated.load(Ordering::Relaxed),
-            refused_overloaded: s.refused_overloaded.load(Ordering::Relaxed),
-            refused_busy: s.refused_busy.load(Ordering::Relaxed),
+            requests: m.requests.get(),
+            spans_accepted: m.spans_accepted.get(),
+            spans_rejected: m.spans_rejected.get(),
+            links_dropped: m.links_dropped.get(),
+            malformed_requests: m.malformed_requests.get(),
+            attributes_truncated: m.attributes_truncated.get(),
+            strings_truncated: m.strings_truncated.get(),
+            refused_overloaded: m.refused_overloaded.get(),
+            refused_busy: m.refused_busy.get(),
         }
     }
 }
@@ -493,7 +566,8 @@ pub(crate) mod tests {
     use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
     use opentelemetry_proto::tonic::resource::v1::Resource;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-    use seam_model::schema::{col, spans_schema};
+    use seam_model::schema::col;
+    use seam_model::tables::SPANS;
 
     use super::*;
 
@@ -531,17 +605,42 @@ pub(crate) mod tests {
         }
     }
 
-    fn pipeline() -> (Arc<Table>, Pipeline) {
-        let table = Arc::new(Table::new(spans_schema(), col::START_TIME));
-        (
-            table.clone(),
-            Pipeline::new(table, ReceiverConfig::default()),
-        )
+    /// A store in a temporary directory, and its spans table.
+    pub struct Fixture {
+        pub dir: tempfile::TempDir,
+        pub store: Arc<seam_store::Store>,
+        pub table: Arc<Table>,
+    }
+
+    impl Fixture {
+        pub fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let store = seam_store::Store::open(
+                dir.path(),
+                seam_store::StorageConfig::default(),
+                seam_store::RetentionConfig::default(),
+                seam_store::WalConfig::default(),
+                seam_model::tables::all(),
+            )
+            .unwrap()
+            .store;
+            let table = store.table(SPANS);
+            Self { dir, store, table }
+        }
+
+        pub fn pipeline(&self, config: ReceiverConfig) -> Pipeline {
+            Pipeline::new(Arc::new(self.store.writer(SPANS)), &self.table, config)
+        }
+    }
+
+    fn pipeline() -> (Arc<Table>, Pipeline, Fixture) {
+        let f = Fixture::new();
+        (f.table.clone(), f.pipeline(ReceiverConfig::default()), f)
     }
 
     #[test]
     fn valid_request_is_stored_before_ingest_returns() {
-        let (table, p) = pipeline();
+        let (table, p, _f) = pipeline();
         let out = p.ingest(&request(3)).unwrap();
         assert_eq!(
             out,
@@ -557,7 +656,7 @@ pub(crate) mod tests {
 
     #[test]
     fn requests_share_a_builder_and_only_a_segment_sized_one_has_its_own() {
-        let (table, p) = pipeline();
+        let (table, p, _f) = pipeline();
         for _ in 0..20 {
             p.ingest(&request(2)).unwrap();
         }
@@ -599,7 +698,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_builder_finished_early_keeps_no_room_for_a_segment() {
-        let (table, p) = pipeline();
+        let (table, p, _f) = pipeline();
         p.ingest(&request(3)).unwrap();
         let (hot, _) = table.hot_usage();
         assert_eq!(hot, 0, "gathered rows are counted when finished");
@@ -612,7 +711,7 @@ pub(crate) mod tests {
 
     #[test]
     fn bytes_that_are_not_a_request_are_refused_counted_and_lose_nothing() {
-        let (table, p) = pipeline();
+        let (table, p, _f) = pipeline();
         p.ingest_protobuf(&request(2).encode_to_vec()).unwrap();
         let err = p.ingest_protobuf(&[0x0a, 0x05, 0xff]).unwrap_err();
         assert!(matches!(err, IngestError::Malformed(_)), "{err}");
@@ -631,11 +730,7 @@ pub(crate) mod tests {
 
     #[test]
     fn the_log_keeps_received_bytes_as_they_arrived() {
-        let dir = tempfile::tempdir().unwrap();
-        let (wal, _) = Wal::open(dir.path(), seam_store::WalConfig::default()).unwrap();
-        let table = Arc::new(Table::new(spans_schema(), col::START_TIME));
-        let p = Pipeline::new(table.clone(), ReceiverConfig::default())
-            .with_wal(Arc::new(wal), Arc::default());
+        let (table, p, f) = pipeline();
         // A field this version does not know (number 99, a varint): decoding
         // skips it, encoding again would drop it.
         let mut received = request(2).encode_to_vec();
@@ -645,14 +740,16 @@ pub(crate) mod tests {
         p.ingest_protobuf(&received).unwrap();
         p.ingest(&request(1)).unwrap();
         assert_eq!(table.snapshot().num_rows(), 3);
-        drop(p);
-        let (_, replay) = Wal::open(dir.path(), seam_store::WalConfig::default()).unwrap();
-        assert_eq!(replay.records, vec![received, request(1).encode_to_vec()]);
+        drop((p, f.store));
+        let wal = f.dir.path().join("wal");
+        let (_, replay) = seam_store::Wal::open(&wal, seam_store::WalConfig::default()).unwrap();
+        let records: Vec<Vec<u8>> = replay.map(Result::unwrap).collect();
+        assert_eq!(records, vec![received, request(1).encode_to_vec()]);
     }
 
     #[test]
     fn invalid_spans_are_rejected_and_the_rest_kept() {
-        let (table, p) = pipeline();
+        let (table, p, _f) = pipeline();
         let mut req = request(4);
         let spans = &mut req.resource_spans[0].scope_spans[0].spans;
         spans[1].trace_id = vec![1; 8];
@@ -677,14 +774,16 @@ pub(crate) mod tests {
 
     #[test]
     fn limits_reject_extra_spans_and_cut_attributes_counting_both() {
-        let table = Arc::new(Table::new(spans_schema(), col::START_TIME));
+        let f = Fixture::new();
+        let table = f.table.clone();
         let limits = LimitsConfig {
             max_spans_per_request: 3,
             max_attributes_per_span: 1,
             max_attribute_value_length: 4,
             ..LimitsConfig::default()
         };
-        let p = Pipeline::new(table.clone(), ReceiverConfig::default())
+        let p = f
+            .pipeline(ReceiverConfig::default())
             .with_limits(limits, Arc::new(MemoryGauge::default()));
         let mut req = request(5);
         for span in &mut req.resource_spans[0].scope_spans[0].spans {
@@ -716,13 +815,15 @@ pub(crate) mod tests {
 
     #[test]
     fn above_the_memory_limit_exports_are_refused_as_retryable() {
-        let table = Arc::new(Table::new(spans_schema(), col::START_TIME));
+        let f = Fixture::new();
+        let table = f.table.clone();
         let gauge = Arc::new(MemoryGauge::default());
         let limits = LimitsConfig {
             memory: bytesize::ByteSize::mib(100),
             ..LimitsConfig::default()
         };
-        let p = Pipeline::new(table.clone(), ReceiverConfig::default())
+        let p = f
+            .pipeline(ReceiverConfig::default())
             .with_limits(limits, gauge.clone());
         gauge.set(101 * 1024 * 1024);
         let err = p.ingest(&request(2)).unwrap_err();
@@ -736,7 +837,7 @@ pub(crate) mod tests {
 
     #[test]
     fn empty_request_is_a_full_success() {
-        let (table, p) = pipeline();
+        let (table, p, _f) = pipeline();
         let out = p.ingest(&ExportTraceServiceRequest::default()).unwrap();
         assert_eq!(out.partial_success(), None);
         assert_eq!(table.snapshot().num_rows(), 0);

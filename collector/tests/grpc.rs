@@ -6,8 +6,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use seam_collector::{Pipeline, ReceiverConfig, serve_grpc};
-use seam_model::schema::{col, spans_schema};
-use seam_store::Table;
+use seam_model::tables::{self, SPANS};
+use seam_store::{RetentionConfig, StorageConfig, Store, Table, WalConfig};
 use tonic::codec::CompressionEncoding;
 
 fn request(n: usize, attr_bytes: usize) -> ExportTraceServiceRequest {
@@ -32,21 +32,46 @@ fn request(n: usize, attr_bytes: usize) -> ExportTraceServiceRequest {
     }
 }
 
-async fn start(config: ReceiverConfig) -> (Arc<Table>, String, tokio::sync::oneshot::Sender<()>) {
-    let table = Arc::new(Table::new(spans_schema(), col::START_TIME));
-    let pipeline = Arc::new(Pipeline::new(table.clone(), config));
+/// A server on a store in a temporary directory; the directory, the stop
+/// signal and the table are the caller's to keep.
+struct Started {
+    table: Arc<Table>,
+    addr: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(config: ReceiverConfig) -> Started {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        StorageConfig::default(),
+        RetentionConfig::default(),
+        WalConfig::default(),
+        tables::all(),
+    )
+    .unwrap()
+    .store;
+    let table = store.table(SPANS);
+    let pipeline = Arc::new(Pipeline::new(Arc::new(store.writer(SPANS)), &table, config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(serve_grpc(listener, pipeline, None, async {
         let _ = rx.await;
     }));
-    (table, addr, tx)
+    Started {
+        table,
+        addr,
+        _stop: tx,
+        _dir: dir,
+    }
 }
 
 #[tokio::test]
 async fn exports_plain_and_gzip_and_reports_partial_success() {
-    let (table, addr, _stop) = start(ReceiverConfig::default()).await;
+    let started = start(ReceiverConfig::default()).await;
+    let (table, addr) = (started.table.clone(), started.addr.clone());
     let mut client = TraceServiceClient::connect(addr.clone()).await.unwrap();
     let resp = client.export(request(5, 10)).await.unwrap().into_inner();
     assert_eq!(resp.partial_success, None);
@@ -75,7 +100,8 @@ async fn oversized_messages_are_refused_and_the_server_keeps_serving() {
         grpc_max_message_size: bytesize::ByteSize::kib(16),
         ..Default::default()
     };
-    let (table, addr, _stop) = start(config).await;
+    let started = start(config).await;
+    let (table, addr) = (started.table.clone(), started.addr.clone());
     let mut client = TraceServiceClient::connect(addr).await.unwrap();
     let err = client.export(request(10, 4096)).await.unwrap_err();
     assert_ne!(err.code(), tonic::Code::Ok);

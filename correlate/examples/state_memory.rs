@@ -11,14 +11,11 @@
 //! spare capacity, as a running server would.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::time::Instant;
 
-use seam_correlate::{
-    CorrelationConfig, Correlator, boundaries_schema, boundary_col, orphan_col, orphans_schema,
-};
+use seam_correlate::{CorrelationConfig, Correlator};
 use seam_model::{Attributes, LinkRow, Platform, SpanId, SpanKind, SpanRow, TraceId};
-use seam_store::Table;
+use seam_store::Derived;
 
 static NO_ATTRS: Attributes<'static> = Vec::new();
 
@@ -100,11 +97,7 @@ fn main() {
         max_pending: usize::MAX,
         ..CorrelationConfig::default()
     };
-    let correlator = Correlator::new(
-        config,
-        Arc::new(Table::new(boundaries_schema(), boundary_col::CONSUMER_TIME)),
-        Arc::new(Table::new(orphans_schema(), orphan_col::TIME)),
-    );
+    let correlator = Correlator::new(config);
     let now = 1_760_000_000_000_000_000;
     let batch = 512;
 
@@ -116,7 +109,9 @@ fn main() {
             .iter()
             .map(|r| correlator.extractor().observe(r))
             .collect();
-        correlator.observe(observed, now).expect("observe");
+        correlator
+            .observe(observed, now, &mut Derived::default())
+            .expect("observe");
     }
     let producers_took = started.elapsed();
     let after = rss_bytes();
@@ -128,27 +123,21 @@ fn main() {
         n as f64 / producers_took.as_secs_f64()
     );
 
-    let dir = std::env::temp_dir().join(format!("seam-state-memory-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("correlation.state");
     let started = Instant::now();
-    correlator.checkpoint(&path).expect("checkpoint");
+    let captured = correlator.capture().expect("capture");
     let wrote = started.elapsed();
-    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
-    let restored = Correlator::new(
-        CorrelationConfig {
-            max_pending: usize::MAX,
-            ..CorrelationConfig::default()
-        },
-        Arc::new(Table::new(boundaries_schema(), boundary_col::CONSUMER_TIME)),
-        Arc::new(Table::new(orphans_schema(), orphan_col::TIME)),
-    );
+    let size = captured.len() as u64;
+    let restored = Correlator::new(CorrelationConfig {
+        max_pending: usize::MAX,
+        ..CorrelationConfig::default()
+    });
     let started = Instant::now();
-    restored.restore(&path).expect("restore");
+    restored
+        .restore_bytes(&captured, "the captured state")
+        .expect("restore");
     let read = started.elapsed();
-    let _ = std::fs::remove_dir_all(&dir);
     println!(
-        "checkpoint of {pending} halves: {} MiB ({:.0} bytes each), written in {:.2} s, read back in {:.2} s",
+        "state of {pending} halves: {} MiB ({:.0} bytes each), captured in {:.2} s, installed in {:.2} s",
         size >> 20,
         size as f64 / pending as f64,
         wrote.as_secs_f64(),
@@ -163,7 +152,9 @@ fn main() {
             .iter()
             .map(|r| correlator.extractor().observe(r))
             .collect();
-        correlator.observe(observed, now).expect("observe");
+        correlator
+            .observe(observed, now, &mut Derived::default())
+            .expect("observe");
     }
     let took = started.elapsed();
     let stats = correlator.stats();

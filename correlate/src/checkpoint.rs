@@ -5,12 +5,10 @@
 //!  "SEAMCORR" | version u32 | crc32 u32 | length u64 | postcard payload
 //! ```
 //!
-//! Written to a temporary file, synced, then renamed over the old one: a
-//! crash mid-write leaves the previous checkpoint intact. A file that fails
+//! The store writes it beside each seal (synced, then renamed into place),
+//! so a crash mid-write leaves the previous one intact. A file that fails
 //! its checksum is refused with an error naming it; the server then starts
 //! with empty state rather than with wrong state.
-
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -43,13 +41,6 @@ pub struct Saved {
     overlay: Overlay,
 }
 
-fn io_error(path: &Path) -> impl Fn(std::io::Error) -> CorrelateError + '_ {
-    move |source| CorrelateError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 pub(crate) fn encode(
     config: &CorrelationConfig,
     pending: &Pending,
@@ -75,19 +66,6 @@ pub(crate) fn encode(
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     out.extend_from_slice(&payload);
     Ok(out)
-}
-
-pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), CorrelateError> {
-    seam_store::write_atomic(path, bytes).map_err(|(at, e)| io_error(&at)(e))
-}
-
-pub(crate) fn read(path: &Path) -> Result<Option<Saved>, CorrelateError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_error(path)(e)),
-    };
-    decode(&bytes, &path.display().to_string()).map(Some)
 }
 
 /// Decodes what [`encode`] wrote; `source` names it in errors.

@@ -2,39 +2,45 @@
 //! platforms, flows of traces, orphans, and cold starts (DESIGN §5).
 //!
 //! ```text
-//!  normalize ─▶ SpanRow ─▶ Extractor::observe ─▶ Observed ─▶ Correlator::observe
-//!                                                              │
+//!  normalize ─▶ SpanRow ─▶ Extractor::observe ─▶ Observed ─▶ (a committed write's Note)
+//!                                                              │ the store's follower thread
+//!                                                              ▼
+//!                                                   Correlator::observe
 //!        ┌─────────────────────────────────────────────────────┼──────────────────────────┐
 //!        ▼                                                     ▼                          ▼
-//!  stitch::Pending (halves waiting) ─▶ boundaries table   flows::Flows           coldstart::ColdStarts
-//!        │ tick: window ran out ─▶ orphans table              └────── view::CorrelationView ◀── queries
-//!        └─ checkpoint: <data_dir>/correlation.state                    (flow_id, cold columns)
+//!  stitch::Pending (halves waiting) ─▶ boundaries rows    flows::Flows           coldstart::ColdStarts
+//!        │ tick: window ran out ─▶ orphans rows               └────── view::CorrelationView ◀── queries
+//!        └─ capture at each seal's cut (checkpoint.rs)                   (flow_id, cold columns)
 //! ```
 //!
-//! The stage never touches a stored span: what it learns is appended to
-//! its own tables (`boundaries`, `orphans`) or kept as state that queries
-//! apply when they read (`flow_id`, cold-start verdicts).
+//! The stage never touches a stored span: what it learns becomes rows of
+//! its own tables (`boundaries`, `orphans`), which the store appends, or
+//! state that queries apply when they read (`flow_id`, cold-start
+//! verdicts). It follows the store's committed writes
+//! ([`seam_store::Follower`]), so it sees every acknowledged span once, in
+//! commit order, and its state is captured at every seal's cut.
 
 pub mod checkpoint;
 pub mod coldstart;
 pub mod config;
 pub mod flows;
 pub mod half;
+pub mod metrics;
 pub mod role;
 pub mod stitch;
 pub mod tables;
 pub mod view;
 
-use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
-use seam_store::{CutState, StoreError, Table};
+use seam_model::tables::{BOUNDARIES, ORPHANS};
+use seam_store::{Derived, Follower, StoreError};
 use tracing::{debug, warn};
 
 pub use config::{ColdStartConfig, CorrelationConfig};
 pub use half::{Extractor, INVOCATION_SQL, Observed, SpanKey};
+pub use metrics::CorrelationMetrics;
 pub use tables::{boundaries_schema, boundary_col, orphan_col, orphans_schema};
 pub use view::{CorrelationView, Deliveries};
 
@@ -49,25 +55,8 @@ pub enum CorrelateError {
     Arrow(#[from] arrow::error::ArrowError),
     #[error("storing a correlation batch: {0}")]
     Store(#[from] StoreError),
-    #[error("correlation checkpoint {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
     #[error("correlation checkpoint {path} is unreadable: {why}")]
     Corrupt { path: String, why: String },
-}
-
-/// Counters for `/metrics` and the logs.
-#[derive(Debug, Default)]
-struct Stats {
-    boundaries: AtomicU64,
-    orphans: AtomicU64,
-    unconsumed: AtomicU64,
-    evicted: AtomicU64,
-    duplicates: AtomicU64,
-    merges_refused: AtomicU64,
-    flow_traces_forgotten: AtomicU64,
 }
 
 /// A point-in-time copy of the correlation counters and sizes.
@@ -90,24 +79,29 @@ struct State {
     cold: ColdStarts,
 }
 
-/// The correlation stage. One per server; `observe` and `tick` may be
-/// called from any thread.
+/// What one committed write hands to correlation: its spans as
+/// correlation sees them, and when they arrived (ns since the epoch, on
+/// Seam's clock, for the correlation window).
+#[derive(Debug, Default)]
+pub struct Note {
+    pub observed: Vec<Observed>,
+    pub arrived: i64,
+}
+
+/// The correlation stage. One per server; it follows the store's
+/// committed writes on the store's follower thread (`observe` and `tick`
+/// may also be called directly, from any thread).
 pub struct Correlator {
     config: CorrelationConfig,
     extractor: Extractor,
     state: Mutex<State>,
     view: CorrelationView,
-    boundaries: Arc<Table>,
-    orphans: Arc<Table>,
-    stats: Stats,
-    /// Set when the state changed since the last checkpoint.
-    dirty: AtomicBool,
+    metrics: CorrelationMetrics,
 }
 
 impl Correlator {
-    /// A correlator that appends to `boundaries` and `orphans` (tables
-    /// under [`boundaries_schema`] and [`orphans_schema`]).
-    pub fn new(config: CorrelationConfig, boundaries: Arc<Table>, orphans: Arc<Table>) -> Self {
+    /// A correlator whose rows go to the `boundaries` and `orphans` tables.
+    pub fn new(config: CorrelationConfig) -> Self {
         let flows = Flows::new(config.max_flow_traces, config.max_indexed_traces);
         Self {
             extractor: Extractor::new(&config),
@@ -119,10 +113,13 @@ impl Correlator {
                 flows: Arc::new(RwLock::new(flows)),
                 overlay: Arc::new(RwLock::new(Overlay::default())),
             },
-            boundaries,
-            orphans,
-            stats: Stats::default(),
-            dirty: AtomicBool::new(false),
+            metrics: {
+                let metrics = CorrelationMetrics::default();
+                metrics
+                    .max_pending_halves
+                    .set(i64::try_from(config.max_pending).unwrap_or(i64::MAX));
+                metrics
+            },
             config,
         }
     }
@@ -142,8 +139,14 @@ impl Correlator {
     }
 
     /// Takes in the spans of one request, arrived at `now` (ns since the
-    /// epoch on Seam's clock), and records every boundary they complete.
-    pub fn observe(&self, observed: Vec<Observed>, now: i64) -> Result<(), CorrelateError> {
+    /// epoch on Seam's clock); the rows of every boundary they complete go
+    /// to `out`.
+    pub fn observe(
+        &self,
+        observed: Vec<Observed>,
+        now: i64,
+        out: &mut Derived,
+    ) -> Result<(), CorrelateError> {
         if observed.is_empty() {
             return Ok(());
         }
@@ -168,14 +171,14 @@ impl Correlator {
             }
             drop(overlay);
             self.apply_joins(&effects);
+            self.measure(&state);
         }
-        self.dirty.store(true, Ordering::Release);
-        self.record(effects)
+        self.record(effects, out)
     }
 
-    /// Lets halves whose window ran out go (recording orphans) and forgets
-    /// instances not seen for their TTL.
-    pub fn tick(&self, now: i64) -> Result<(), CorrelateError> {
+    /// Lets halves whose window ran out go (their orphan rows to `out`)
+    /// and forgets instances not seen for their TTL.
+    pub fn tick(&self, now: i64, out: &mut Derived) -> Result<(), CorrelateError> {
         let mut effects = Effects::default();
         {
             let mut state = self.state.lock();
@@ -186,11 +189,19 @@ impl Correlator {
             if forgotten > 0 {
                 debug!(forgotten, "forgot idle function instances");
             }
+            self.measure(&state);
         }
-        if !effects.orphans.is_empty() {
-            self.dirty.store(true, Ordering::Release);
-        }
-        self.record(effects)
+        self.record(effects, out)
+    }
+
+    /// Sets the size gauges from the state just changed.
+    fn measure(&self, state: &State) {
+        let m = &self.metrics;
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        m.pending_halves.set(gauge(state.pending.len()));
+        m.instances.set(gauge(state.cold.instances()));
+        m.indexed_traces
+            .set(gauge(self.view.flows.read().indexed_traces()));
     }
 
     fn apply_joins(&self, effects: &Effects) {
@@ -201,21 +212,18 @@ impl Correlator {
         for (a, b) in &effects.joins {
             let (outcome, forgotten) = flows.join(*a, *b);
             if outcome == Join::Refused {
-                self.stats.merges_refused.fetch_add(1, Ordering::Relaxed);
+                self.metrics.merges_refused.inc();
             }
             if forgotten > 0 {
-                self.stats
-                    .flow_traces_forgotten
-                    .fetch_add(forgotten as u64, Ordering::Relaxed);
+                self.metrics.flow_traces_forgotten.inc_by(forgotten as u64);
             }
         }
     }
 
-    fn record(&self, effects: Effects) -> Result<(), CorrelateError> {
-        let s = &self.stats;
-        s.evicted.fetch_add(effects.evicted, Ordering::Relaxed);
-        s.duplicates
-            .fetch_add(effects.duplicates, Ordering::Relaxed);
+    fn record(&self, effects: Effects, out: &mut Derived) -> Result<(), CorrelateError> {
+        let m = &self.metrics;
+        m.evicted.inc_by(effects.evicted);
+        m.duplicates.inc_by(effects.duplicates);
         if effects.evicted > 0 {
             warn!(
                 evicted = effects.evicted,
@@ -224,76 +232,53 @@ impl Correlator {
             );
         }
         if !effects.boundaries.is_empty() {
-            s.boundaries
-                .fetch_add(effects.boundaries.len() as u64, Ordering::Relaxed);
-            self.boundaries
-                .append(tables::boundaries_batch(&effects.boundaries)?)?;
+            m.boundaries.inc_by(effects.boundaries.len() as u64);
+            out.push(BOUNDARIES, tables::boundaries_batch(&effects.boundaries)?);
         }
         if !effects.orphans.is_empty() {
             for o in &effects.orphans {
                 match o.kind {
-                    tables::OrphanKind::Orphan => s.orphans.fetch_add(1, Ordering::Relaxed),
-                    tables::OrphanKind::Unconsumed => s.unconsumed.fetch_add(1, Ordering::Relaxed),
+                    tables::OrphanKind::Orphan => m.orphans.inc(),
+                    tables::OrphanKind::Unconsumed => m.unconsumed.inc(),
                 };
             }
-            self.orphans
-                .append(tables::orphans_batch(&effects.orphans)?)?;
+            out.push(ORPHANS, tables::orphans_batch(&effects.orphans)?);
         }
         Ok(())
     }
 
+    pub fn metrics(&self) -> &CorrelationMetrics {
+        &self.metrics
+    }
+
+    /// The counters and sizes now (sizes as of the last change).
     pub fn stats(&self) -> CorrelationStats {
-        let (pending_halves, instances) = {
-            let state = self.state.lock();
-            (state.pending.len(), state.cold.instances())
-        };
-        let s = &self.stats;
+        let m = &self.metrics;
+        let size = |g: &prometheus_client::metrics::gauge::Gauge| g.get().max(0) as usize;
         CorrelationStats {
-            pending_halves,
-            indexed_traces: self.view.flows.read().indexed_traces(),
-            instances,
-            boundaries: s.boundaries.load(Ordering::Relaxed),
-            orphans: s.orphans.load(Ordering::Relaxed),
-            unconsumed: s.unconsumed.load(Ordering::Relaxed),
-            evicted: s.evicted.load(Ordering::Relaxed),
-            duplicates: s.duplicates.load(Ordering::Relaxed),
-            merges_refused: s.merges_refused.load(Ordering::Relaxed),
-            flow_traces_forgotten: s.flow_traces_forgotten.load(Ordering::Relaxed),
+            pending_halves: size(&m.pending_halves),
+            indexed_traces: size(&m.indexed_traces),
+            instances: size(&m.instances),
+            boundaries: m.boundaries.get(),
+            orphans: m.orphans.get(),
+            unconsumed: m.unconsumed.get(),
+            evicted: m.evicted.get(),
+            duplicates: m.duplicates.get(),
+            merges_refused: m.merges_refused.get(),
+            flow_traces_forgotten: m.flow_traces_forgotten.get(),
         }
     }
 
-    /// Writes the state to `path` if it changed since the last write.
-    /// Returns whether it wrote.
-    pub fn checkpoint(&self, path: &Path) -> Result<bool, CorrelateError> {
-        if !self.dirty.swap(false, Ordering::AcqRel) {
-            return Ok(false);
-        }
-        let bytes = {
-            let state = self.state.lock();
-            let flows = self.view.flows.read();
-            let overlay = self.view.overlay.read();
-            checkpoint::encode(&self.config, &state.pending, &state.cold, &flows, &overlay)
-        };
-        match bytes.and_then(|b| checkpoint::write(path, &b)) {
-            Ok(()) => Ok(true),
-            Err(e) => {
-                self.dirty.store(true, Ordering::Release);
-                Err(e)
-            }
-        }
+    /// Encodes the state (waiting halves, flows, known instances): what a
+    /// seal keeps, so a restart replays the log after it into exactly this.
+    pub fn capture(&self) -> Result<Vec<u8>, CorrelateError> {
+        let state = self.state.lock();
+        let flows = self.view.flows.read();
+        let overlay = self.view.overlay.read();
+        checkpoint::encode(&self.config, &state.pending, &state.cold, &flows, &overlay)
     }
 
-    /// Reads the state written by [`Correlator::checkpoint`]; a missing
-    /// file is a fresh start.
-    pub fn restore(&self, path: &Path) -> Result<bool, CorrelateError> {
-        let Some(saved) = checkpoint::read(path)? else {
-            return Ok(false);
-        };
-        self.install(saved);
-        Ok(true)
-    }
-
-    /// Installs state captured by [`CutState::capture`]; `source` names
+    /// Installs state encoded by [`Correlator::capture`]; `source` names
     /// it in errors.
     pub fn restore_bytes(&self, bytes: &[u8], source: &str) -> Result<(), CorrelateError> {
         self.install(checkpoint::decode(bytes, source)?);
@@ -308,18 +293,28 @@ impl Correlator {
         checkpoint::apply(saved, &self.config, pending, cold, &mut flows, &mut overlay);
         flows.set_caps(self.config.max_flow_traces, self.config.max_indexed_traces);
         cold.settle();
+        drop((flows, overlay));
+        self.measure(&state);
     }
 }
 
-/// The store keeps the correlation state with every seal: a restart
-/// replays the log after the seal into exactly the state at it.
-impl CutState for Correlator {
-    fn capture(&self) -> Result<Vec<u8>, String> {
-        let state = self.state.lock();
-        let flows = self.view.flows.read();
-        let overlay = self.view.overlay.read();
-        checkpoint::encode(&self.config, &state.pending, &state.cold, &flows, &overlay)
+/// Correlation follows the store's committed writes; the store keeps its
+/// state with every seal, so a restart replays the log after the seal into
+/// exactly the state at it.
+impl Follower for Correlator {
+    type Note = Note;
+
+    fn follow(&self, note: Note, out: &mut Derived) -> Result<(), String> {
+        self.observe(note.observed, note.arrived, out)
             .map_err(|e| e.to_string())
+    }
+
+    fn tick(&self, now: i64, out: &mut Derived) -> Result<(), String> {
+        Correlator::tick(self, now, out).map_err(|e| e.to_string())
+    }
+
+    fn capture(&self) -> Result<Vec<u8>, String> {
+        Correlator::capture(self).map_err(|e| e.to_string())
     }
 }
 

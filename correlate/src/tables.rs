@@ -1,116 +1,21 @@
-//! The Arrow schemas of the `boundaries` and `orphans` tables (DESIGN §6)
-//! and the rows correlation appends to them.
+//! The rows correlation derives for the `boundaries` and `orphans` tables
+//! (their schemas are the model's, [`seam_model::schema`]).
 //!
 //! Columns whose value can change after a row is stored (`flow_id`,
 //! `deliveries`, `redelivery`, `consumer_cold_start`) are stored as
 //! written at stitch time and resolved again when a query reads them
 //! (see [`crate::view`]).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use arrow::array::{
     BooleanBuilder, Int64Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use seam_model::Platform;
-use seam_model::schema::timestamp_type;
+pub use seam_model::schema::{boundaries_schema, boundary_col, orphan_col, orphans_schema};
 
 use crate::half::SpanKey;
-
-/// Column names of `boundaries`.
-pub mod boundary_col {
-    pub const FLOW_ID: &str = "flow_id";
-    pub const KIND: &str = "kind";
-    pub const STITCHED_BY: &str = "stitched_by";
-    pub const CORRELATION_KEY: &str = "correlation_key";
-    pub const CORRELATION_VALUE: &str = "correlation_value";
-    pub const PRODUCER_TRACE_ID: &str = "producer_trace_id";
-    pub const PRODUCER_SPAN_ID: &str = "producer_span_id";
-    pub const PRODUCER_SERVICE: &str = "producer_service";
-    pub const PRODUCER_PLATFORM: &str = "producer_platform";
-    pub const CONSUMER_TRACE_ID: &str = "consumer_trace_id";
-    pub const CONSUMER_SPAN_ID: &str = "consumer_span_id";
-    pub const CONSUMER_SERVICE: &str = "consumer_service";
-    pub const CONSUMER_PLATFORM: &str = "consumer_platform";
-    pub const SYSTEM: &str = "system";
-    pub const DESTINATION: &str = "destination";
-    pub const PRODUCER_TIME: &str = "producer_time";
-    pub const CONSUMER_TIME: &str = "consumer_time";
-    pub const LATENCY_NS: &str = "latency_ns";
-    pub const FLAGGED: &str = "flagged";
-    pub const CLOCK_SKEW: &str = "clock_skew";
-    pub const CONSUMER_COLD_START: &str = "consumer_cold_start";
-    pub const DELIVERIES: &str = "deliveries";
-    pub const REDELIVERY: &str = "redelivery";
-}
-
-/// Column names of `orphans`.
-pub mod orphan_col {
-    pub const KIND: &str = "kind";
-    pub const TRACE_ID: &str = "trace_id";
-    pub const SPAN_ID: &str = "span_id";
-    pub const SERVICE_NAME: &str = "service_name";
-    pub const SYSTEM: &str = "system";
-    pub const DESTINATION: &str = "destination";
-    pub const CORRELATION_KEY: &str = "correlation_key";
-    pub const CORRELATION_VALUE: &str = "correlation_value";
-    pub const TIME: &str = "time";
-}
-
-static BOUNDARIES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    use boundary_col::*;
-    let s = |name| Field::new(name, DataType::Utf8, false);
-    let s_null = |name| Field::new(name, DataType::Utf8, true);
-    Arc::new(Schema::new(vec![
-        s_null(FLOW_ID),
-        s(KIND),
-        s(STITCHED_BY),
-        s_null(CORRELATION_KEY),
-        s_null(CORRELATION_VALUE),
-        s(PRODUCER_TRACE_ID),
-        s(PRODUCER_SPAN_ID),
-        s(PRODUCER_SERVICE),
-        s(PRODUCER_PLATFORM),
-        s(CONSUMER_TRACE_ID),
-        s(CONSUMER_SPAN_ID),
-        s(CONSUMER_SERVICE),
-        s(CONSUMER_PLATFORM),
-        s_null(SYSTEM),
-        s_null(DESTINATION),
-        Field::new(PRODUCER_TIME, timestamp_type(), false),
-        Field::new(CONSUMER_TIME, timestamp_type(), false),
-        Field::new(LATENCY_NS, DataType::Int64, false),
-        Field::new(FLAGGED, DataType::Boolean, false),
-        Field::new(CLOCK_SKEW, DataType::Boolean, false),
-        Field::new(CONSUMER_COLD_START, DataType::Boolean, false),
-        Field::new(DELIVERIES, DataType::Int64, false),
-        Field::new(REDELIVERY, DataType::Boolean, false),
-    ]))
-});
-
-static ORPHANS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    use orphan_col::*;
-    Arc::new(Schema::new(vec![
-        Field::new(KIND, DataType::Utf8, false),
-        Field::new(TRACE_ID, DataType::Utf8, false),
-        Field::new(SPAN_ID, DataType::Utf8, false),
-        Field::new(SERVICE_NAME, DataType::Utf8, false),
-        Field::new(SYSTEM, DataType::Utf8, true),
-        Field::new(DESTINATION, DataType::Utf8, true),
-        Field::new(CORRELATION_KEY, DataType::Utf8, true),
-        Field::new(CORRELATION_VALUE, DataType::Utf8, true),
-        Field::new(TIME, timestamp_type(), false),
-    ]))
-});
-
-pub fn boundaries_schema() -> SchemaRef {
-    BOUNDARIES_SCHEMA.clone()
-}
-
-pub fn orphans_schema() -> SchemaRef {
-    ORPHANS_SCHEMA.clone()
-}
 
 /// `async` through a queue or bus, `sync` for a call across platforms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

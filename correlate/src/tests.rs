@@ -3,7 +3,6 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -93,17 +92,52 @@ fn with_attr(mut s: SpanRow<'static>, key: &'static str, value: &str) -> SpanRow
     s
 }
 
-fn correlator(config: CorrelationConfig) -> Correlator {
-    Correlator::new(
-        config,
-        Arc::new(Table::new(boundaries_schema(), boundary_col::CONSUMER_TIME)),
-        Arc::new(Table::new(orphans_schema(), orphan_col::TIME)),
-    )
+/// A correlator with the tables the store would append its rows to.
+struct Tested {
+    correlator: Correlator,
+    boundaries: Table,
+    orphans: Table,
 }
 
-fn feed(c: &Correlator, rows: &[SpanRow<'static>], now: i64) {
+impl std::ops::Deref for Tested {
+    type Target = Correlator;
+    fn deref(&self) -> &Correlator {
+        &self.correlator
+    }
+}
+
+impl Tested {
+    fn keep(&self, out: Derived) {
+        for (table, batch) in out.into_rows() {
+            match table {
+                BOUNDARIES => self.boundaries.append(batch).unwrap(),
+                ORPHANS => self.orphans.append(batch).unwrap(),
+                other => panic!("rows for {other}"),
+            }
+        }
+    }
+
+    fn tick(&self, now: i64) -> Result<(), CorrelateError> {
+        let mut out = Derived::default();
+        self.correlator.tick(now, &mut out)?;
+        self.keep(out);
+        Ok(())
+    }
+}
+
+fn correlator(config: CorrelationConfig) -> Tested {
+    Tested {
+        correlator: Correlator::new(config),
+        boundaries: Table::new(boundaries_schema(), boundary_col::CONSUMER_TIME),
+        orphans: Table::new(orphans_schema(), orphan_col::TIME),
+    }
+}
+
+fn feed(c: &Tested, rows: &[SpanRow<'static>], now: i64) {
     let observed = rows.iter().map(|r| c.extractor().observe(r)).collect();
-    c.observe(observed, now).unwrap();
+    let mut out = Derived::default();
+    c.observe(observed, now, &mut out).unwrap();
+    c.keep(out);
 }
 
 /// One boundary row as text, for comparisons.
@@ -128,7 +162,7 @@ fn text(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
     c.is_valid(i).then(|| c.value(i).to_owned())
 }
 
-fn boundary_rows(c: &Correlator) -> Vec<Row> {
+fn boundary_rows(c: &Tested) -> Vec<Row> {
     let batches: Vec<RecordBatch> = c
         .boundaries
         .snapshot()
@@ -174,7 +208,7 @@ fn boundary_rows(c: &Correlator) -> Vec<Row> {
     rows
 }
 
-fn orphan_rows(c: &Correlator) -> Vec<(String, String, String)> {
+fn orphan_rows(c: &Tested) -> Vec<(String, String, String)> {
     let mut rows = Vec::new();
     for s in c.orphans.snapshot().segments.iter() {
         let b = &s.batch;
@@ -488,7 +522,7 @@ fn init_span(
     s
 }
 
-fn verdict(c: &Correlator, trace: u64, id: u64) -> Option<coldstart::Verdict> {
+fn verdict(c: &Tested, trace: u64, id: u64) -> Option<coldstart::Verdict> {
     c.view().verdict(&SpanKey::new(tid(trace), sid(id)))
 }
 
@@ -551,8 +585,6 @@ fn the_earliest_invocation_of_an_instance_is_the_cold_one() {
 
 #[test]
 fn a_checkpoint_keeps_waiting_halves_flows_and_known_instances() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("correlation.state");
     let config = CorrelationConfig::default();
     let before = correlator(config.clone());
     feed(&before, &[producer(1, 10, "checkout", "orders", T0)], T0);
@@ -565,11 +597,10 @@ fn a_checkpoint_keeps_waiting_halves_flows_and_known_instances() {
         ],
         T0,
     );
-    assert!(before.checkpoint(&path).unwrap());
-    assert!(!before.checkpoint(&path).unwrap(), "nothing changed since");
+    let captured = before.capture().unwrap();
 
     let after = correlator(config);
-    assert!(after.restore(&path).unwrap());
+    after.restore_bytes(&captured, "the test's state").unwrap();
     feed(
         &after,
         &[link(consumer(2, 20, "invoice", "orders", T0 + S), 1, 10)],
@@ -588,11 +619,10 @@ fn a_checkpoint_keeps_waiting_halves_flows_and_known_instances() {
         "a known instance is not cold again"
     );
 
-    std::fs::write(&path, b"SEAMCORR garbage").unwrap();
     let err = correlator(CorrelationConfig::default())
-        .restore(&path)
+        .restore_bytes(b"SEAMCORR garbage", "cut-7.state")
         .unwrap_err();
-    assert!(err.to_string().contains("correlation.state"), "{err}");
+    assert!(err.to_string().contains("cut-7.state"), "{err}");
 }
 
 // ---- order independence -------------------------------------------------
@@ -641,7 +671,7 @@ fn system() -> Vec<SpanRow<'static>> {
     rows
 }
 
-fn flows_of(c: &Correlator) -> Vec<(TraceId, TraceId)> {
+fn flows_of(c: &Tested) -> Vec<(TraceId, TraceId)> {
     (1..=14)
         .map(|t| (tid(t), c.view().flow_id(&tid(t))))
         .collect()
@@ -655,7 +685,7 @@ fn run(
     cuts: &[bool],
     gaps: &[u16],
     resend: bool,
-) -> (Vec<Row>, Vec<(TraceId, TraceId)>, Correlator) {
+) -> (Vec<Row>, Vec<(TraceId, TraceId)>, Tested) {
     let c = correlator(CorrelationConfig::default());
     let mut now = T0;
     let mut request = Vec::new();

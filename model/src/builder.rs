@@ -194,6 +194,8 @@ pub struct SpanBatchBuilder {
     scope_version: Dict,
     cold_start_source: Dict,
     rows: usize,
+    /// Text appended since the last finish ([`SpanRow::text_bytes`]).
+    bytes: usize,
 }
 
 impl Default for SpanBatchBuilder {
@@ -287,6 +289,7 @@ impl SpanBatchBuilder {
             scope_version: dict(),
             cold_start_source: dict(),
             rows: 0,
+            bytes: 0,
         }
     }
 
@@ -297,6 +300,13 @@ impl SpanBatchBuilder {
 
     pub fn is_empty(&self) -> bool {
         self.rows == 0
+    }
+
+    /// Bytes of text appended since the last [`finish`](Self::finish):
+    /// a column's text is at most this, so a caller that finishes well
+    /// below 2 GiB never overflows Arrow's 32-bit offsets.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Appends one span.
@@ -358,6 +368,7 @@ impl SpanBatchBuilder {
         self.scope_name.append_value(&row.scope_name);
         self.scope_version.append_value(&row.scope_version);
         self.rows += 1;
+        self.bytes += row.text_bytes();
     }
 
     /// Finishes the rows appended so far into a batch and resets the builder.
@@ -423,6 +434,7 @@ impl SpanBatchBuilder {
             Arc::new(self.cold_start_source.finish()),
         ];
         self.rows = 0;
+        self.bytes = 0;
         // Builders allocate for a thousand rows or more; a request's batch
         // stays in memory until it is merged or sealed, so it keeps only
         // what its rows use.

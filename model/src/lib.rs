@@ -11,6 +11,7 @@ pub mod builder;
 pub mod id;
 pub mod row;
 pub mod schema;
+pub mod tables;
 
 pub use auth::BearerTokens;
 pub use builder::{Capacity, SpanBatchBuilder, Text};

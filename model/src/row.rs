@@ -228,7 +228,45 @@ pub struct SpanRow<'a> {
     pub events: Vec<EventRow<'a>>,
 }
 
+/// Bytes of keys and values of `attributes`.
+pub fn attributes_bytes(attributes: &Attributes<'_>) -> usize {
+    attributes.iter().map(|(k, v)| k.len() + v.len()).sum()
+}
+
 impl<'a> SpanRow<'a> {
+    /// Bytes of text the row adds to a batch (ids as hex included): what
+    /// bounds a builder before any column's 32-bit offsets could overflow,
+    /// and what a request's rows cost in memory, its resource counted with
+    /// every span.
+    pub fn text_bytes(&self) -> usize {
+        let opt = |s: &Option<Cow<'_, str>>| s.as_ref().map_or(0, |s| s.len());
+        64 + self.name.len()
+            + self.trace_state.len()
+            + self.service_name.len()
+            + opt(&self.instance)
+            + self.status_message.len()
+            + opt(&self.messaging_system)
+            + opt(&self.messaging_operation)
+            + opt(&self.messaging_destination)
+            + opt(&self.messaging_message_id)
+            + opt(&self.faas_trigger)
+            + opt(&self.faas_invocation_id)
+            + self.scope_name.len()
+            + self.scope_version.len()
+            + attributes_bytes(&self.attributes)
+            + attributes_bytes(self.resource_attributes)
+            + self
+                .links
+                .iter()
+                .map(|l| 48 + l.trace_state.len() + attributes_bytes(&l.attributes))
+                .sum::<usize>()
+            + self
+                .events
+                .iter()
+                .map(|e| e.name.len() + attributes_bytes(&e.attributes))
+                .sum::<usize>()
+    }
+
     /// A span with its identity, times and resource, and every other field
     /// empty: the starting point for generated spans and test fixtures.
     pub fn new(

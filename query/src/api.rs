@@ -15,7 +15,6 @@
 //! error, including axum's own rejections, leaves as an [`AppError`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -37,21 +36,38 @@ use crate::span_json::{SpanJson, spans_from_batches};
 
 /// Whether the server is ready for traffic; cloned handles share one flag.
 #[derive(Debug, Clone, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+pub struct Readiness(Arc<parking_lot::RwLock<Phase>>);
+
+#[derive(Debug, Clone, Default)]
+enum Phase {
+    #[default]
+    Starting,
+    Serving,
+    /// A stage stopped; the server is shutting down.
+    Failed(String),
+}
 
 impl Readiness {
     pub fn set_ready(&self) {
-        self.0.store(true, Ordering::Release);
+        let mut ready = self.0.write();
+        if matches!(*ready, Phase::Starting) {
+            *ready = Phase::Serving;
+        }
+    }
+
+    /// Not ready for good: `reason` is what `/readyz` says.
+    pub fn set_failed(&self, reason: String) {
+        *self.0.write() = Phase::Failed(reason);
     }
 
     pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        matches!(*self.0.read(), Phase::Serving)
     }
 }
 
-/// Renders the Prometheus text exposition of the server's counters; the
-/// binary supplies it, since the counters live in stages this crate does
-/// not depend on.
+/// Renders the server's metrics in the OpenMetrics text format; the binary
+/// supplies it, since the metrics live in stages this crate does not
+/// depend on.
 pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// What the handlers share.
@@ -137,10 +153,15 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<ApiState>) -> Response {
-    if state.readiness.is_ready() {
-        (StatusCode::OK, "ready").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    let ready = state.readiness.0.read().clone();
+    match ready {
+        Phase::Serving => (StatusCode::OK, "ready").into_response(),
+        Phase::Starting => (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response(),
+        Phase::Failed(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("stopping: {reason}"),
+        )
+            .into_response(),
     }
 }
 
@@ -152,7 +173,7 @@ async fn metrics(State(state): State<ApiState>) -> Result<Response, AppError> {
     Ok((
         [(
             header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         render(),
     )

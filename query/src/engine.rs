@@ -31,7 +31,7 @@ use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, col, lit};
 use futures::StreamExt;
 use seam_model::TraceId;
 use seam_model::schema::col as column;
-use seam_store::Table;
+use seam_store::{Settle, Table};
 use tokio::runtime::Runtime;
 use tokio::sync::OnceCell;
 
@@ -43,6 +43,7 @@ use crate::correlation::{
     edges_from, edges_sql, flow_boundaries_sql, flow_spans_sql,
 };
 use crate::error::QueryError;
+use crate::metrics::QueryMetrics;
 use crate::resolve::{BoundariesResolver, SpansResolver};
 use crate::sandbox;
 use crate::search::{self, SearchParams, TraceSummary};
@@ -69,6 +70,9 @@ pub struct Correlation {
     pub boundaries: Arc<Table>,
     pub orphans: Arc<Table>,
     pub view: CorrelationView,
+    /// What a query waits on to see everything correlation derived from
+    /// the writes acknowledged before it started.
+    pub settle: Arc<Settle>,
 }
 
 impl Correlation {
@@ -84,6 +88,7 @@ impl Correlation {
                 orphan_col::TIME,
             )),
             view: CorrelationView::empty(),
+            settle: Arc::default(),
         }
     }
 }
@@ -102,6 +107,8 @@ pub struct QueryEngine {
     ctx: Arc<LazyContext>,
     config: QueryConfig,
     view: CorrelationView,
+    settle: Arc<Settle>,
+    metrics: QueryMetrics,
     /// `None` only while dropping; see [`Drop`].
     runtime: Option<Runtime>,
 }
@@ -213,6 +220,8 @@ impl QueryEngine {
             ctx: Arc::new(ctx),
             config,
             view: correlation.view,
+            settle: correlation.settle,
+            metrics: QueryMetrics::default(),
             runtime: Some(runtime),
         })
     }
@@ -220,6 +229,7 @@ impl QueryEngine {
     /// The whole flow of `trace_id`: every member trace's spans and the
     /// boundaries between them. `None` when no span of the flow is stored.
     pub async fn flow(&self, trace_id: TraceId) -> Result<Option<FlowResult>, QueryError> {
+        self.settled().await?;
         let trace_ids = self.view.flow_members(&trace_id);
         // Both queries at once: each is mostly planning and waiting on its
         // own files, so the answer takes the longer of the two, not both.
@@ -249,6 +259,10 @@ impl QueryEngine {
         window: TimeWindow,
     ) -> Result<Vec<FunctionColdStarts>, QueryError> {
         cold_starts_from(&self.sql(&cold_starts_sql(window)).await?)
+    }
+
+    pub fn metrics(&self) -> &QueryMetrics {
+        &self.metrics
     }
 
     pub fn config(&self) -> &QueryConfig {
@@ -306,6 +320,15 @@ impl QueryEngine {
         search::summaries(&result)
     }
 
+    /// Waits until correlation has taken in every write acknowledged
+    /// before now (at once, unless a seal is capturing its state), within
+    /// the query's time limit.
+    async fn settled(&self) -> Result<(), QueryError> {
+        tokio::time::timeout(self.config.timeout, self.settle.settled())
+            .await
+            .map_err(|_| QueryError::Timeout(self.config.timeout))
+    }
+
     fn runtime(&self) -> &Runtime {
         self.runtime
             .as_ref()
@@ -319,6 +342,7 @@ impl QueryEngine {
         F: FnOnce(SessionContext) -> Fut + Send + 'static,
         Fut: Future<Output = Result<DataFrame, QueryError>> + Send + 'static,
     {
+        self.settled().await?;
         let ctx = self.ctx.clone();
         let caps = Caps {
             rows: self.config.max_result_rows,
@@ -350,7 +374,16 @@ impl QueryEngine {
                 Err(QueryError::Timeout(self.config.timeout))
             }
         };
-        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let elapsed = started.elapsed();
+        self.metrics.observe(
+            match &outcome {
+                Ok(_) => "ok",
+                Err(QueryError::Internal(_)) => "failed",
+                Err(_) => "refused",
+            },
+            elapsed.as_secs_f64(),
+        );
+        let elapsed_ms = elapsed.as_millis() as u64;
         match &outcome {
             Ok(result) => tracing::debug!(rows = result.num_rows(), elapsed_ms, "query finished"),
             Err(QueryError::Internal(error)) => tracing::error!(elapsed_ms, %error, "query failed"),

@@ -814,9 +814,8 @@ mod tests {
 
     mod sealed {
         use arrow::array::{AsArray, StringArray};
-        use seam_store::{
-            CutState, Layout, Opened, RetentionConfig, StorageConfig, Store, TableSpec, WalConfig,
-        };
+        use seam_model::tables::{Source, TableDef};
+        use seam_store::{Layout, Opened, RetentionConfig, StorageConfig, Store, WalConfig};
 
         use super::*;
         use crate::resolve_exec::BatchResolver;
@@ -856,13 +855,6 @@ mod tests {
             .unwrap()
         }
 
-        struct NoState;
-        impl CutState for NoState {
-            fn capture(&self) -> Result<Vec<u8>, String> {
-                Ok(Vec::new())
-            }
-        }
-
         /// `v` is resolved at read time to 100 × its stored value.
         struct Hundredfold;
         impl Resolve for Hundredfold {
@@ -890,16 +882,15 @@ mod tests {
 
         /// Two sealed files of 50 traces each (five row groups of 100 rows
         /// apiece), and one hot row of trace t007.
-        fn store(dir: &std::path::Path) -> Store {
-            let spec = TableSpec {
-                name: "t".into(),
+        fn store(dir: &std::path::Path) -> Arc<Store> {
+            let spec = TableDef {
+                name: "t",
                 schema: schema(),
-                time_column: "start_time".into(),
-                layout: Layout {
-                    sort_by: vec!["trace_id".into()],
-                    bloom: vec!["trace_id".into()],
-                    ..Layout::default()
-                },
+                source: Source::Ingest,
+                time_column: "start_time",
+                sort_by: &["trace_id"],
+                keys: &["trace_id"],
+                distinct: &[],
             };
             let config = StorageConfig {
                 row_group_rows: 100,
@@ -919,9 +910,9 @@ mod tests {
             let table = store.table("t");
             table.append(traces(25, 49)).unwrap();
             table.append(traces(0, 24)).unwrap();
-            store.seal(&NoState).unwrap().unwrap();
+            store.seal().unwrap().unwrap();
             table.append(traces(50, 99)).unwrap();
-            store.seal(&NoState).unwrap().unwrap();
+            store.seal().unwrap().unwrap();
             table.append(traces(7, 7).slice(0, 1)).unwrap();
             store
         }
@@ -1161,7 +1152,7 @@ mod tests {
             assert_eq!(seen(), 1001, "the same rows from the kept columns");
             // A third file, then a compaction that replaces all three.
             store.table("t").append(traces(200, 209)).unwrap();
-            store.seal(&NoState).unwrap().unwrap();
+            store.seal().unwrap().unwrap();
             run(&ctx, "SELECT v FROM t WHERE trace_id = 't007'").await;
             assert_eq!(seen(), 1101);
             assert_eq!(provider.table_wide.ids().len(), 3);

@@ -1,12 +1,15 @@
 //! Seam's store: where normalized spans live once they are accepted.
 //!
 //! ```text
-//!  collector ──append──▶ Wal (durable, replayed on start)
-//!            ──append──▶ Table: hot Arrow batches ──seal──▶ Parquet files ──retention──▶ gone
-//!                              └──────────── snapshot ────────────┘
-//!                                              ▼
-//!                                      query (DataFusion)
+//!  collector ──Writer::write──▶ Wal (durable, replayed on start)
+//!                           ──▶ ingest Table: hot Arrow ──seal──▶ Parquet files ──retention──▶ gone
+//!                           ──▶ follower (correlation) ──▶ derived Tables ─┘
+//!                                 └──────────── snapshot ────────────┘
+//!                                                 ▼
+//!                                         query (DataFusion)
 //! ```
+//!
+//! [`write`] is the protocol every row enters by.
 //!
 //! The query side asks a table for a [`Snapshot`]: the in-memory
 //! [`Segment`]s and the [`SealedFile`]s at one instant, each with time
@@ -14,16 +17,20 @@
 //! them consistent across seals, compactions and restarts.
 
 pub mod manifest;
+pub mod metrics;
 pub mod parquet_file;
 pub mod store;
 pub mod table;
 pub mod wal;
+pub mod write;
 
 pub use manifest::{ManifestError, write_atomic};
+pub use metrics::StoreMetrics;
 pub use parquet_file::{FileError, FileShape, KeyFilters};
 pub use store::{
-    CutGate, CutState, Opened, RetentionConfig, RetentionReport, SealError, SealReport,
-    StorageConfig, Store, StoreStats, TableSpec, TableStats,
+    Opened, RetentionConfig, RetentionReport, SealError, SealReport, StorageConfig, Store,
+    TableStats,
 };
 pub use table::{Layout, PendingRows, SealedFile, Segment, Snapshot, StoreError, Table};
 pub use wal::{Replay, SyncPolicy, Wal, WalConfig, WalError};
+pub use write::{Derived, Follower, Rows, Settle, Write, WriteError, Writer};

@@ -107,13 +107,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), (std::path::PathBuf
     file.sync_all().map_err(err)?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(|e| (path.to_owned(), e))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")));
-    Ok(())
+    let dir = path.parent().unwrap_or(Path::new("."));
+    sync_dir(dir).map_err(|e| (dir.to_owned(), e))
 }
 
-/// Makes renames and creations in `dir` durable; not every platform allows it.
-pub(crate) fn sync_dir(dir: &Path) {
-    if let Ok(dir) = std::fs::File::open(dir) {
-        let _ = dir.sync_all();
-    }
+/// Makes renames, creations and deletions in `dir` durable: until the
+/// directory is synced, a power loss can take a renamed file back to its
+/// old name, or lose a new file whose data was synced.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }

@@ -98,6 +98,9 @@ const DICTIONARY_PAGE_BYTES: usize = 64 * 1024;
 /// seal needs beyond the rows it seals.
 const WRITE_CHUNK_ROWS: usize = 8 * 1024;
 
+/// Memory one interleaved chunk aims at, for tables of large rows.
+const WRITE_CHUNK_BYTES: usize = 64 * 1024 * 1024;
+
 /// Sorts `batches` by `layout` and writes them to `path`.
 ///
 /// Only the sort columns are copied to sort; rows are then gathered in
@@ -150,22 +153,68 @@ pub fn write(
             .set_column_bloom_filter_max_ndv(column, per_group);
     }
     let tmp = path.with_extension("parquet.tmp");
-    let file = File::create(&tmp).map_err(io_err)?;
-    let mut writer =
-        ArrowWriter::try_new(file, schema.clone(), Some(props.build())).map_err(parquet_err)?;
-    for chunk in order.chunks(WRITE_CHUNK_ROWS) {
-        let part = interleave_record_batch(&batches, chunk).map_err(arrow_err)?;
-        writer.write(&part).map_err(parquet_err)?;
-    }
-    let file = writer.into_inner().map_err(parquet_err)?;
-    file.sync_all().map_err(io_err)?;
-    let bytes = file.metadata().map_err(io_err)?.len();
-    drop(file);
+    let written = (|| {
+        let file = File::create(&tmp).map_err(io_err)?;
+        let mut writer =
+            ArrowWriter::try_new(file, schema.clone(), Some(props.build())).map_err(parquet_err)?;
+        for chunk in order.chunks(chunk_rows(&batches, rows)) {
+            write_gathered(&mut writer, &batches, chunk, &name)?;
+        }
+        let file = writer.into_inner().map_err(parquet_err)?;
+        file.sync_all().map_err(io_err)?;
+        file.metadata().map_err(io_err).map(|m| m.len())
+    })();
+    let bytes = match written {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            // A full disk must not stay full of a file nobody will read.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
     std::fs::rename(&tmp, path).map_err(io_err)?;
+    // The rename is durable only once the directory is synced: without
+    // it a power loss could leave the manifest naming a missing file.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    crate::manifest::sync_dir(dir).map_err(io_err)?;
     Ok(Written {
         rows: rows as u64,
         bytes,
     })
+}
+
+/// Rows gathered per chunk: up to [`WRITE_CHUNK_ROWS`], fewer when rows
+/// are large, so a chunk holds about [`WRITE_CHUNK_BYTES`].
+fn chunk_rows(batches: &[&RecordBatch], rows: usize) -> usize {
+    let bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
+    let per_row = bytes / rows.max(1) + 1;
+    (WRITE_CHUNK_BYTES / per_row).clamp(1, WRITE_CHUNK_ROWS)
+}
+
+/// Gathers the rows at `positions` into one batch and writes it; when
+/// they hold more text than one column can address (a run of very large
+/// rows), in halves.
+fn write_gathered(
+    writer: &mut ArrowWriter<File>,
+    batches: &[&RecordBatch],
+    positions: &[(usize, usize)],
+    name: &str,
+) -> Result<(), FileError> {
+    match interleave_record_batch(batches, positions) {
+        Ok(part) => writer.write(&part).map_err(|source| FileError::Parquet {
+            path: name.to_owned(),
+            source,
+        }),
+        Err(_) if positions.len() > 1 => {
+            let (a, b) = positions.split_at(positions.len() / 2);
+            write_gathered(writer, batches, a, name)?;
+            write_gathered(writer, batches, b, name)
+        }
+        Err(source) => Err(FileError::Arrow {
+            path: name.to_owned(),
+            source,
+        }),
+    }
 }
 
 /// The Parquet columns whose statistics would prune nothing: those inside

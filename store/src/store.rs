@@ -11,12 +11,21 @@
 //!
 //! # Sealing is a cut
 //! A seal holds ingest for a moment (the [`CutGate`]) and, with nothing in
-//! flight, starts a new log segment, freezes every table's hot rows and
-//! captures the caller's state (the correlation state). The frozen rows
-//! then go to Parquet and the manifest moves the replay point to the new
-//! segment. Rows of the log before the cut are in the files; rows after it
-//! are replayed into a state exactly as it was at the cut, so a restart
-//! stores and stitches every acknowledged span once.
+//! flight, starts a new log segment, freezes the ingest tables' hot rows
+//! and queues a cut for the follower (correlation), which freezes its own
+//! tables and captures its state when it reaches it, while ingest goes on
+//! (see [`crate::write`]). The frozen rows then go to Parquet and the
+//! manifest moves the replay point to the new segment. Rows of the log
+//! before the cut are in the files; rows after it are replayed into a state
+//! exactly as it was at the cut, so a restart stores and stitches every
+//! acknowledged span once.
+//!
+//! # Durability of a seal
+//! Each new file is synced, renamed into place and its directory synced
+//! before the manifest names it; the manifest is replaced the same way;
+//! only then are the log segments it covers deleted. A power loss at any
+//! point leaves either the old manifest with the old log, or the new one
+//! with every file it names.
 //!
 //! # Invariants
 //! - Only files the manifest names are read; anything else in the
@@ -29,20 +38,22 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
 use bytesize::ByteSize;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
+use seam_model::tables::{Source, TableDef};
+
 use crate::manifest::{self, Manifest, ManifestError};
+use crate::metrics::StoreMetrics;
 use crate::parquet_file::{self, FileError, FileShape};
 use crate::table::{Layout, SealedFile, StoreError, Table, time_range};
 use crate::wal::{Replay, Wal, WalConfig, WalError};
+use crate::write::{CutQueue, Follower, Settle, Writer};
 
 /// The `storage:` section of the config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,16 +107,6 @@ impl Default for RetentionConfig {
     }
 }
 
-/// A table the store keeps.
-#[derive(Debug, Clone)]
-pub struct TableSpec {
-    pub name: String,
-    pub schema: SchemaRef,
-    /// Nanosecond timestamp column that time pruning and retention use.
-    pub time_column: String,
-    pub layout: Layout,
-}
-
 /// Why opening, sealing or upkeep failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
@@ -124,6 +125,8 @@ pub enum SealError {
     State(String),
     #[error("finishing the rows to seal: {0}")]
     Rows(#[from] StoreError),
+    #[error("the correlation stage has stopped; nothing can be sealed")]
+    FollowerStopped,
 }
 
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> SealError + '_ {
@@ -133,13 +136,6 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> SealError + '_ {
     }
 }
 
-/// State kept beside each seal and handed back on open: whatever, besides
-/// the tables, a replay of the log after the cut must start from.
-pub trait CutState: Send + Sync {
-    /// Encodes the state; called while ingest is held at the cut.
-    fn capture(&self) -> Result<Vec<u8>, String>;
-}
-
 /// Holds ingest at a cut. Every step that logs and stores rows (or
 /// changes the captured state) runs inside [`CutGate::enter`]; a seal
 /// takes the gate exclusively for the instant of the cut.
@@ -147,7 +143,7 @@ pub trait CutState: Send + Sync {
 pub struct CutGate(RwLock<()>);
 
 impl CutGate {
-    pub fn enter(&self) -> RwLockReadGuard<'_, ()> {
+    pub(crate) fn enter(&self) -> RwLockReadGuard<'_, ()> {
         self.0.read()
     }
 
@@ -158,41 +154,16 @@ impl CutGate {
 
 /// What opening found: the log to replay and the state to start it from.
 pub struct Opened {
-    pub store: Store,
+    pub store: Arc<Store>,
     /// Records logged after the last seal, oldest first.
     pub replay: Replay,
     /// The state captured at the last seal.
     pub state: Option<Vec<u8>>,
 }
 
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
-struct Counters {
-    seals: AtomicU64,
-    seal_failures: AtomicU64,
-    compactions: AtomicU64,
-    deleted_age_files: AtomicU64,
-    deleted_age_rows: AtomicU64,
-    deleted_disk_files: AtomicU64,
-    deleted_disk_rows: AtomicU64,
-}
-
-/// Per-table sizes and the store's counters.
-#[derive(Debug, Clone, Default)]
-pub struct StoreStats {
-    /// Per table: (name, hot bytes, sealed files, sealed rows, sealed bytes).
-    pub tables: Vec<TableStats>,
-    pub wal_bytes: u64,
-    pub seals: u64,
-    pub seal_failures: u64,
-    pub compactions: u64,
-    pub deleted_age_files: u64,
-    pub deleted_age_rows: u64,
-    pub deleted_disk_files: u64,
-    pub deleted_disk_rows: u64,
-}
-
-#[derive(Debug, Clone, Default)]
+/// Sizes of one table, read from what the table keeps (nothing is
+/// finished, snapshotted or read from disk to get them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableStats {
     pub name: String,
     pub hot_rows: u64,
@@ -208,6 +179,8 @@ pub struct SealReport {
     pub rows: u64,
     pub bytes: u64,
     pub files: usize,
+    /// How long ingest was held at the cut.
+    pub pause: Duration,
     pub elapsed: Duration,
 }
 
@@ -225,15 +198,20 @@ pub struct Store {
     config: StorageConfig,
     retention: RetentionConfig,
     tables: Vec<Arc<Table>>,
+    /// Who writes each table, by index.
+    sources: Vec<Source>,
     wal: Arc<Wal>,
-    gate: Arc<CutGate>,
+    gate: CutGate,
     manifest: Mutex<Manifest>,
+    /// The follower's queue, once a writer with a follower exists.
+    follower: Mutex<Option<Arc<dyn CutQueue>>>,
+    settle: Arc<Settle>,
     /// One upkeep step at a time.
     upkeep: Mutex<()>,
     /// Files out of the manifest, deleted once their grace ends.
     graveyard: Mutex<Vec<(Instant, PathBuf)>>,
     last_seal: Mutex<Instant>,
-    counters: Counters,
+    metrics: StoreMetrics,
 }
 
 impl Store {
@@ -241,13 +219,13 @@ impl Store {
     /// than a query may run.
     pub const GRACE: Duration = Duration::from_secs(120);
 
-    /// Opens (creating) the store under `data_dir`.
+    /// Opens (creating) the store under `data_dir`, with `tables`.
     pub fn open(
         data_dir: &Path,
         config: StorageConfig,
         retention: RetentionConfig,
         wal_config: WalConfig,
-        specs: Vec<TableSpec>,
+        tables: Vec<TableDef>,
     ) -> Result<Opened, SealError> {
         // Absolute, because queries read the files by URL: a relative
         // `--data-dir` would name files no object store finds.
@@ -256,19 +234,25 @@ impl Store {
         let segments_dir = data_dir.join("segments");
         std::fs::create_dir_all(&segments_dir).map_err(io_error(&segments_dir))?;
         let manifest = Manifest::load(&segments_dir)?;
-        let tables: Vec<Arc<Table>> = specs
-            .into_iter()
-            .map(|spec| {
-                let dir = segments_dir.join(&spec.name);
+        let sources = tables.iter().map(|t| t.source).collect();
+        let tables: Vec<Arc<Table>> = tables
+            .iter()
+            .map(|def| {
+                let dir = segments_dir.join(def.name);
                 std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
-                let table = Table::named(&spec.name, spec.schema, &spec.time_column, spec.layout);
+                let table = Table::named(
+                    def.name,
+                    def.schema.clone(),
+                    def.time_column,
+                    Layout::from(def),
+                );
                 let files = manifest
                     .tables
-                    .get(&spec.name)
+                    .get(def.name)
                     .into_iter()
                     .flatten()
                     .map(|f| SealedFile {
-                        path: segments_dir.join(manifest::file_name(&spec.name, f.id)),
+                        path: segments_dir.join(manifest::file_name(def.name, f.id)),
                         ..f.clone()
                     })
                     .collect();
@@ -294,22 +278,68 @@ impl Store {
             );
         }
         Ok(Opened {
-            store: Self {
+            store: Arc::new(Self {
                 segments_dir,
                 config,
                 retention,
                 tables,
+                sources,
                 wal: Arc::new(wal),
-                gate: Arc::new(CutGate::default()),
+                gate: CutGate::default(),
                 manifest: Mutex::new(manifest),
+                follower: Mutex::new(None),
+                settle: Arc::new(Settle::default()),
                 upkeep: Mutex::new(()),
                 graveyard: Mutex::new(Vec::new()),
                 last_seal: Mutex::new(Instant::now()),
-                counters: Counters::default(),
-            },
+                metrics: StoreMetrics::default(),
+            }),
             replay,
             state,
         })
+    }
+
+    /// The writer of the ingest table `table`, with no follower: notes
+    /// are dropped and seals capture no state.
+    pub fn writer<N: Send + 'static>(self: &Arc<Self>, table: &str) -> Writer<N> {
+        Writer::unfollowed(self.clone(), self.table(table))
+    }
+
+    /// The writer of the ingest table `table`, whose notes `follower`
+    /// takes in on a thread of its own; the derived tables are its to
+    /// write, and its state is captured with every seal. One per store.
+    pub fn follow<F: Follower>(
+        self: &Arc<Self>,
+        table: &str,
+        follower: Arc<F>,
+    ) -> Result<Writer<F::Note>, SealError> {
+        let mut slot = self.follower.lock();
+        assert!(slot.is_none(), "a store has one follower");
+        let derived = self
+            .tables
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.sources[*i] == Source::Derived)
+            .map(|(i, t)| (i, t.clone()))
+            .collect();
+        let (writer, cuts) = Writer::followed(
+            self.clone(),
+            self.table(table),
+            follower,
+            derived,
+            self.settle.clone(),
+        )
+        .map_err(|e| SealError::Io {
+            path: "the correlation thread".into(),
+            source: e,
+        })?;
+        *slot = Some(cuts);
+        Ok(writer)
+    }
+
+    /// What queries wait on to see everything acknowledged before them.
+    pub fn settle(&self) -> Arc<Settle> {
+        self.settle.clone()
     }
 
     /// The table called `name`; panics on a name the store was not opened with.
@@ -325,12 +355,16 @@ impl Store {
         &self.wal
     }
 
-    pub fn gate(&self) -> &Arc<CutGate> {
+    pub(crate) fn gate(&self) -> &CutGate {
         &self.gate
     }
 
     pub fn config(&self) -> &StorageConfig {
         &self.config
+    }
+
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.metrics
     }
 
     /// Memory the hot rows of every table hold.
@@ -351,64 +385,94 @@ impl Store {
 
     /// Seals every table's hot rows into Parquet files and moves the log's
     /// replay point past them. `None` when there was nothing to seal.
-    pub fn seal(&self, state: &dyn CutState) -> Result<Option<SealReport>, SealError> {
+    pub fn seal(&self) -> Result<Option<SealReport>, SealError> {
         let _one = self.upkeep.lock();
         let started = Instant::now();
-        let result = self.seal_locked(state, started);
+        let result = self.seal_locked(started);
         *self.last_seal.lock() = Instant::now();
         match &result {
             Ok(Some(report)) => {
-                self.counters.seals.fetch_add(1, Ordering::Relaxed);
+                self.metrics.seals.inc();
+                self.metrics
+                    .seal_duration
+                    .observe(report.elapsed.as_secs_f64());
                 info!(
                     rows = report.rows,
                     bytes = report.bytes,
                     files = report.files,
+                    pause_us = report.pause.as_micros() as u64,
                     elapsed_ms = report.elapsed.as_millis() as u64,
                     "sealed"
                 );
             }
             Ok(None) => {}
             Err(_) => {
-                self.counters.seal_failures.fetch_add(1, Ordering::Relaxed);
+                self.metrics.seal_failures.inc();
             }
         }
         result
     }
 
-    fn seal_locked(
-        &self,
-        state: &dyn CutState,
-        started: Instant,
-    ) -> Result<Option<SealReport>, SealError> {
+    fn seal_locked(&self, started: Instant) -> Result<Option<SealReport>, SealError> {
         let wal_start = self.manifest.lock().wal_start;
-        let (cut, frozen, captured) = {
+        let follower = self.follower.lock().clone();
+        let derived_idle = || {
+            self.tables
+                .iter()
+                .zip(&self.sources)
+                .all(|(t, s)| *s == Source::Ingest || t.hot_usage().1.is_none())
+        };
+        let (cut, mut frozen, captured, pause) = {
+            let held = Instant::now();
             let _held = self.gate.hold();
             let cut = self.wal.cut()?;
-            let frozen = self
-                .tables
-                .iter()
-                .map(|t| t.freeze())
-                .collect::<Result<Vec<Vec<RecordBatch>>, _>>()?;
-            if cut == wal_start && frozen.iter().all(Vec::is_empty) {
+            let mut frozen: Vec<(usize, Vec<RecordBatch>)> = Vec::new();
+            for (i, table) in self.tables.iter().enumerate() {
+                if self.sources[i] == Source::Ingest || follower.is_none() {
+                    frozen.push((i, table.freeze()?));
+                }
+            }
+            let nothing = frozen.iter().all(|(_, b)| b.is_empty());
+            if cut == wal_start && nothing && derived_idle() {
                 return Ok(None);
             }
-            (cut, frozen, state.capture().map_err(SealError::State))
+            let captured = match &follower {
+                Some(queue) => Some(queue.cut().map_err(|_| SealError::FollowerStopped)?),
+                None => None,
+            };
+            (cut, frozen, captured, held.elapsed())
         };
-        let captured = captured?;
+        self.metrics.seal_pause.observe(pause.as_secs_f64());
+        let state = match captured {
+            Some(reply) => {
+                let captured = reply
+                    .recv()
+                    .map_err(|_| SealError::FollowerStopped)?
+                    .map_err(SealError::State)?;
+                frozen.extend(captured.frozen);
+                Some(captured.state)
+            }
+            None => None,
+        };
         let mut next = self.manifest.lock().clone();
         let mut written: Vec<(usize, SealedFile)> = Vec::new();
         let outcome = (|| {
-            for (i, batches) in frozen.iter().enumerate() {
+            for (i, batches) in &frozen {
                 if batches.iter().all(|b| b.num_rows() == 0) {
                     continue;
                 }
-                let file = self.write_file(&mut next, &self.tables[i], batches)?;
-                written.push((i, file));
+                let file = self.write_file(&mut next, &self.tables[*i], batches)?;
+                written.push((*i, file));
             }
-            let name = format!("cut-{cut:020}.state");
-            let path = self.segments_dir.join(&name);
-            manifest::write_atomic(&path, &captured).map_err(|(p, e)| io_error(&p)(e))?;
-            let previous = next.state.replace(name);
+            let previous = match &state {
+                Some(state) => {
+                    let name = format!("cut-{cut:020}.state");
+                    let path = self.segments_dir.join(&name);
+                    manifest::write_atomic(&path, state).map_err(|(p, e)| io_error(&p)(e))?;
+                    next.state.replace(name)
+                }
+                None => None,
+            };
             next.wal_start = cut;
             next.save(&self.segments_dir)?;
             Ok::<_, SealError>(previous)
@@ -425,7 +489,10 @@ impl Store {
             }
         };
         *self.manifest.lock() = next;
-        let mut report = SealReport::default();
+        let mut report = SealReport {
+            pause,
+            ..SealReport::default()
+        };
         let mut by_table: Vec<Option<SealedFile>> = vec![None; self.tables.len()];
         for (i, file) in written {
             report.rows += file.rows;
@@ -433,8 +500,8 @@ impl Store {
             report.files += 1;
             by_table[i] = Some(file);
         }
-        for (table, file) in self.tables.iter().zip(by_table) {
-            table.publish_sealed(file);
+        for (i, _) in &frozen {
+            self.tables[*i].publish_sealed(by_table[*i].take());
         }
         if let Err(e) = self.wal.remove_before(cut) {
             warn!(error = %e, "removing sealed write-ahead log segments; they are removed on the next start");
@@ -447,7 +514,9 @@ impl Store {
         Ok(Some(report))
     }
 
-    /// Writes `batches` as a new file of `table`, recorded in `manifest`.
+    /// Writes `batches` as a new file of `table`, recorded in `manifest`:
+    /// synced and in place, its directory synced, before the caller
+    /// commits the manifest.
     fn write_file(
         &self,
         manifest: &mut Manifest,
@@ -488,7 +557,8 @@ impl Store {
     }
 
     /// Merges one group of small sealed files per table into one sorted
-    /// file. Returns how many files were merged away.
+    /// file. Returns how many files were merged away. A failure leaves the
+    /// files and the manifest as they were.
     pub fn compact(&self) -> Result<usize, SealError> {
         let _one = self.upkeep.lock();
         let mut merged = 0;
@@ -526,7 +596,7 @@ impl Store {
             table.replace_sealed(&removed, vec![new]);
             self.bury(group.iter().map(|f| f.path.clone()));
             merged += group.len();
-            self.counters.compactions.fetch_add(1, Ordering::Relaxed);
+            self.metrics.compactions.inc();
         }
         Ok(merged)
     }
@@ -586,15 +656,7 @@ impl Store {
                 self.bury(files.iter().map(|f| f.path.clone()));
             }
         }
-        let c = &self.counters;
-        c.deleted_age_files
-            .fetch_add(report.age_files, Ordering::Relaxed);
-        c.deleted_age_rows
-            .fetch_add(report.age_rows, Ordering::Relaxed);
-        c.deleted_disk_files
-            .fetch_add(report.disk_files, Ordering::Relaxed);
-        c.deleted_disk_rows
-            .fetch_add(report.disk_rows, Ordering::Relaxed);
+        self.metrics.retention_deleted(&report);
         info!(
             by_age = report.age_files,
             by_disk = report.disk_files,
@@ -625,38 +687,9 @@ impl Store {
         });
     }
 
-    /// Sizes and counters, for `/metrics`.
-    pub fn stats(&self) -> StoreStats {
-        let c = &self.counters;
-        StoreStats {
-            tables: self
-                .tables
-                .iter()
-                .map(|t| {
-                    let snapshot = t.snapshot();
-                    TableStats {
-                        name: t.name().to_owned(),
-                        hot_rows: snapshot.hot_rows() as u64,
-                        hot_bytes: snapshot
-                            .segments
-                            .iter()
-                            .map(|s| s.batch.get_array_memory_size() as u64)
-                            .sum(),
-                        sealed_files: snapshot.sealed.len() as u64,
-                        sealed_rows: snapshot.sealed.iter().map(|f| f.rows).sum(),
-                        sealed_bytes: snapshot.sealed.iter().map(|f| f.bytes).sum(),
-                    }
-                })
-                .collect(),
-            wal_bytes: self.wal.disk_bytes(),
-            seals: c.seals.load(Ordering::Relaxed),
-            seal_failures: c.seal_failures.load(Ordering::Relaxed),
-            compactions: c.compactions.load(Ordering::Relaxed),
-            deleted_age_files: c.deleted_age_files.load(Ordering::Relaxed),
-            deleted_age_rows: c.deleted_age_rows.load(Ordering::Relaxed),
-            deleted_disk_files: c.deleted_disk_files.load(Ordering::Relaxed),
-            deleted_disk_rows: c.deleted_disk_rows.load(Ordering::Relaxed),
-        }
+    /// Sizes per table, for `/metrics`: read from counters the tables keep.
+    pub fn table_stats(&self) -> Vec<TableStats> {
+        self.tables.iter().map(|t| t.stats()).collect()
     }
 }
 

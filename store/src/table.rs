@@ -50,6 +50,10 @@ pub enum StoreError {
 pub trait PendingRows: std::any::Any + Send {
     /// Rows appended since the last finish.
     fn rows(&self) -> usize;
+    /// Bytes of variable-length data (text) appended since the last
+    /// finish: the builder is finished well before any column's 32-bit
+    /// offsets could overflow.
+    fn bytes(&self) -> usize;
     /// The rows appended so far, as one batch of the table's schema; the
     /// builder is empty afterwards.
     fn finish(&mut self) -> Result<RecordBatch, ArrowError>;
@@ -69,6 +73,15 @@ pub struct Segment {
     /// segment of a million hot rows, not all of them.
     keys: Option<Arc<[KeySet]>>,
 }
+
+/// Text a shared builder gathers before it is finished, whatever its
+/// rows: far below the 2 GiB a column's 32-bit offsets can address.
+pub const MAX_PENDING_BYTES: usize = 256 * 1024 * 1024;
+
+/// Memory a merged segment holds at most: batches are merged by rows, and
+/// a few rows of very large spans must not add up past what a column's
+/// 32-bit offsets can address.
+const MERGE_BYTES: usize = 256 * 1024 * 1024;
 
 /// The hashed values of one key column (by index) of a segment.
 type KeySet = (usize, HashSet<u64>);
@@ -192,6 +205,17 @@ pub struct Layout {
     pub distinct: Vec<String>,
 }
 
+impl From<&seam_model::tables::TableDef> for Layout {
+    fn from(def: &seam_model::tables::TableDef) -> Self {
+        let owned = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect();
+        Self {
+            sort_by: owned(def.sort_by),
+            bloom: owned(def.keys),
+            distinct: owned(def.distinct),
+        }
+    }
+}
+
 struct Inner {
     /// Sealed files, oldest first.
     sealed: Vec<SealedFile>,
@@ -202,6 +226,8 @@ struct Inner {
     /// Recent ingest batches not merged yet.
     tail: Vec<Segment>,
     tail_rows: usize,
+    /// Memory the tail's batches hold.
+    tail_bytes: usize,
     /// Memory the unfrozen hot batches hold.
     hot_bytes: usize,
     /// When the oldest unfrozen hot row was appended.
@@ -262,6 +288,7 @@ impl Table {
                 merged: Vec::new(),
                 tail: Vec::new(),
                 tail_rows: 0,
+                tail_bytes: 0,
                 hot_bytes: 0,
                 oldest: None,
                 snapshot: None,
@@ -303,22 +330,19 @@ impl Table {
         self.pending.lock().get_or_insert_with(make);
     }
 
-    /// Appends rows through the shared builder of type `B` installed with
+    /// Appends rows through the shared builder installed with
     /// [`Table::gather_in`]; they are visible to every snapshot taken after
     /// this returns. The builder becomes a batch when it holds a merged
     /// segment's rows (so no merge copies them again), or when a snapshot
     /// or a seal needs its rows.
-    pub fn append_pending<B: PendingRows>(
+    pub(crate) fn append_gathered(
         &self,
-        fill: impl FnOnce(&mut B),
+        fill: &mut dyn FnMut(&mut dyn PendingRows),
     ) -> Result<(), StoreError> {
         let mut pending = self.pending.lock();
-        let builder = pending
-            .as_deref_mut()
-            .and_then(|b| (b as &mut dyn std::any::Any).downcast_mut::<B>())
-            .ok_or(StoreError::NoPendingRows)?;
+        let builder = pending.as_deref_mut().ok_or(StoreError::NoPendingRows)?;
         fill(builder);
-        if builder.rows() >= self.merge_rows {
+        if builder.rows() >= self.merge_rows || builder.bytes() >= MAX_PENDING_BYTES {
             self.finish_pending(&mut pending)?;
         } else {
             // The seal's age trigger counts gathered rows too. The cached
@@ -336,19 +360,34 @@ impl Table {
         }
     }
 
-    /// Appends a batch; it is visible to every snapshot taken after this returns.
+    /// Appends a batch; it is visible to every snapshot taken after this
+    /// returns. Only the write protocol ([`crate::Writer`]) and the
+    /// follower's thread append to a store's tables; the `testing` feature
+    /// opens it to tests of the crates above.
+    #[cfg(not(any(test, feature = "testing")))]
+    pub(crate) fn append(&self, batch: RecordBatch) -> Result<(), StoreError> {
+        self.append_batch(batch)
+    }
+
+    /// See the other `append`: open to tests.
+    #[cfg(any(test, feature = "testing"))]
     pub fn append(&self, batch: RecordBatch) -> Result<(), StoreError> {
+        self.append_batch(batch)
+    }
+
+    fn append_batch(&self, batch: RecordBatch) -> Result<(), StoreError> {
         if batch.schema() != self.schema {
             return Err(StoreError::SchemaMismatch);
         }
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        let bytes = batch.get_array_memory_size();
         let mut inner = self.inner.write();
-        inner.hot_bytes += batch.get_array_memory_size();
+        inner.hot_bytes += bytes;
         inner.oldest.get_or_insert_with(Instant::now);
         inner.snapshot = None;
-        if batch.num_rows() >= self.merge_rows {
+        if batch.num_rows() >= self.merge_rows || bytes >= MERGE_BYTES {
             // Built at segment size (the shared builder, or a large
             // request): a segment as it is, after what the tail holds.
             self.merge_tail(&mut inner)?;
@@ -356,7 +395,11 @@ impl Table {
             inner.merged.push(segment);
             return Ok(());
         }
+        if inner.tail_bytes + bytes > MERGE_BYTES {
+            self.merge_tail(&mut inner)?;
+        }
         inner.tail_rows += batch.num_rows();
+        inner.tail_bytes += bytes;
         inner.tail.push(Segment::new(batch, self.time_column));
         if inner.tail_rows >= self.merge_rows || inner.tail.len() >= Self::MERGE_BATCHES {
             self.merge_tail(&mut inner)?;
@@ -372,11 +415,11 @@ impl Table {
         // A slow table (boundaries gain a row or two per request) fills
         // its tail by count, not rows: its small merged segment grows
         // up to merge_rows, so scans see few batches either way.
-        let tail_rows = inner.tail_rows;
-        let grow = inner
-            .merged
-            .last()
-            .is_some_and(|last| last.batch.num_rows() + tail_rows <= self.merge_rows);
+        let (tail_rows, tail_bytes) = (inner.tail_rows, inner.tail_bytes);
+        let grow = inner.merged.last().is_some_and(|last| {
+            last.batch.num_rows() + tail_rows <= self.merge_rows
+                && last.batch.get_array_memory_size() + tail_bytes <= MERGE_BYTES
+        });
         let mut batches: Vec<RecordBatch> = Vec::with_capacity(inner.tail.len() + 1);
         if grow && let Some(last) = inner.merged.pop() {
             batches.push(last.batch);
@@ -391,6 +434,7 @@ impl Table {
         inner.hot_bytes = (inner.hot_bytes + after).saturating_sub(before);
         inner.tail.clear();
         inner.tail_rows = 0;
+        inner.tail_bytes = 0;
         inner
             .merged
             .push(Segment::keyed(merged, self.time_column, &self.key_columns));
@@ -457,6 +501,7 @@ impl Table {
         sealing.append(merged);
         sealing.append(tail);
         inner.tail_rows = 0;
+        inner.tail_bytes = 0;
         inner.hot_bytes = 0;
         inner.oldest = None;
         inner.snapshot = None;
@@ -491,6 +536,27 @@ impl Table {
     /// The sealed files now.
     pub fn sealed(&self) -> Vec<SealedFile> {
         self.inner.read().sealed.clone()
+    }
+
+    /// Rows and bytes in memory and on disk, as the table keeps them: the
+    /// shared builder is not finished and no snapshot is taken, so asking
+    /// changes nothing (rows gathered in the builder count, their memory
+    /// not until they are a batch).
+    pub fn stats(&self) -> crate::store::TableStats {
+        let gathered = self.pending.lock().as_deref().map_or(0, |b| b.rows());
+        let inner = self.inner.read();
+        let hot = inner.sealing.iter().chain(&inner.merged).chain(&inner.tail);
+        let (rows, bytes) = hot.fold((gathered, 0), |(r, b), s| {
+            (r + s.batch.num_rows(), b + s.batch.get_array_memory_size())
+        });
+        crate::store::TableStats {
+            name: self.name.clone(),
+            hot_rows: rows as u64,
+            hot_bytes: bytes as u64,
+            sealed_files: inner.sealed.len() as u64,
+            sealed_rows: inner.sealed.iter().map(|f| f.rows).sum(),
+            sealed_bytes: inner.sealed.iter().map(|f| f.bytes).sum(),
+        }
     }
 }
 
@@ -591,23 +657,35 @@ mod tests {
         fn rows(&self) -> usize {
             self.0.len()
         }
+        fn bytes(&self) -> usize {
+            0
+        }
         fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
             Ok(batch(&std::mem::take(&mut self.0)))
         }
+    }
+
+    /// Appends through the shared builder, which is a [`Times`].
+    fn gather(table: &Table, fill: impl FnOnce(&mut Times)) -> Result<(), StoreError> {
+        let mut fill = Some(fill);
+        table.append_gathered(&mut |b| {
+            let times = (b as &mut dyn std::any::Any)
+                .downcast_mut::<Times>()
+                .unwrap();
+            (fill.take().unwrap())(times)
+        })
     }
 
     #[test]
     fn gathered_rows_are_one_batch_visible_at_once_and_frozen_with_the_rest() {
         let table = Table::new(schema(), "t");
         assert!(matches!(
-            table.append_pending(|t: &mut Times| t.0.push(1)),
+            gather(&table, |t| t.0.push(1)),
             Err(StoreError::NoPendingRows)
         ));
         table.gather_in(|| Box::new(Times::default()));
         for t in 0..10 {
-            table
-                .append_pending(|b: &mut Times| b.0.extend([t, t]))
-                .unwrap();
+            gather(&table, |b| b.0.extend([t, t])).unwrap();
         }
         assert!(
             table.hot_usage().1.is_some(),
@@ -617,7 +695,7 @@ mod tests {
         assert_eq!(snapshot.num_rows(), 20, "every gathered row is visible");
         assert_eq!(snapshot.segments.len(), 1, "ten appends made one batch");
         table.append(batch(&[100])).unwrap();
-        table.append_pending(|b: &mut Times| b.0.push(50)).unwrap();
+        gather(&table, |b| b.0.push(50)).unwrap();
         let frozen = table.freeze().unwrap();
         assert_eq!(
             frozen.iter().map(RecordBatch::num_rows).sum::<usize>(),
@@ -628,9 +706,7 @@ mod tests {
         // At a segment's rows the builder is finished without a reader,
         // and the batch is a segment as it is.
         let rows = Table::DEFAULT_MERGE_ROWS;
-        table
-            .append_pending(|b: &mut Times| b.0.extend(0..rows as i64))
-            .unwrap();
+        gather(&table, |b| b.0.extend(0..rows as i64)).unwrap();
         let inner = table.inner.read();
         assert_eq!(inner.tail_rows, 0);
         let last = inner.merged.last().unwrap();

@@ -7,25 +7,41 @@
 //! ```
 //!
 //! # Invariants
-//! - `append` returns only after the record is written, and, with
+//! - `append` returns `Ok` only after the record is written, and, with
 //!   [`SyncPolicy::EveryBatch`], synced to disk. Concurrent appends share
 //!   one sync (group commit): a sync covers every record written before it.
+//! - Nothing is appended after garbage. A write that fails part-way leaves
+//!   a partial record; the segment is cut back to its last complete record
+//!   (or, if even that fails, the log moves to a new segment) before the
+//!   next record is written.
+//! - A failed sync is never retried as if it had succeeded. After an
+//!   `fsync` error Linux may have dropped the dirty pages and cleared the
+//!   error, so a second `fsync` would report success for data that is
+//!   gone. Every record of the segment not covered by an earlier good sync
+//!   fails (with `EveryBatch` its export is refused and its bytes are cut
+//!   off where the file allows), and the log moves to a new segment.
 //! - A record is replayed only if its length and checksum hold. A torn or
 //!   corrupt record ends its segment: it and everything after it in that
-//!   segment are skipped with a warning, and the last segment is cut back
-//!   to its last good record so new records never follow garbage.
-//! - Replay returns records in the order they were appended.
+//!   segment are skipped with a warning. By the rules above that can only
+//!   be bytes no export was acknowledged for, unless the disk itself
+//!   corrupted them.
+//! - Replay reads one record at a time, in the order records were
+//!   appended; a reopened log appends to a new segment, so replay never
+//!   races the writer.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytesize::ByteSize;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
+
+use crate::manifest::sync_dir;
 
 /// When appended records reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +86,14 @@ pub enum WalError {
     Io { path: String, source: io::Error },
     #[error("a record of {0} bytes is larger than the log accepts (4 GiB)")]
     TooLarge(usize),
+    /// The sync that was to cover the record failed; the record may not be
+    /// on disk and must not be acknowledged.
+    #[error("write-ahead log {path}: syncing to disk failed: {source}")]
+    SyncFailed { path: String, source: io::Error },
+    /// An earlier sync failed for this record (another append's sync
+    /// covered it).
+    #[error("write-ahead log: syncing to disk failed for this record")]
+    SyncLost,
 }
 
 const HEADER: usize = 8;
@@ -106,63 +130,228 @@ fn segments(dir: &Path) -> Result<Vec<u64>, WalError> {
     Ok(numbers)
 }
 
-/// What replay found.
-#[derive(Debug, Default)]
-pub struct Replay {
-    /// Every intact record, oldest first.
-    pub records: Vec<Vec<u8>>,
-    /// Bytes skipped because a record was torn or corrupt.
-    pub skipped_bytes: u64,
+/// The file operations the log makes on a segment. Tests put faults
+/// between the log and the disk through it.
+pub(crate) trait SegmentFile: Send + Sync {
+    fn write_all(&self, bytes: &[u8]) -> io::Result<()>;
+    fn sync_data(&self) -> io::Result<()>;
+    fn set_len(&self, len: u64) -> io::Result<()>;
 }
 
-/// Reads the good records of one segment; returns them with the offset
-/// where good data ends.
-fn read_segment(path: &Path) -> Result<(Vec<Vec<u8>>, u64, u64), WalError> {
-    let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(io_err(path))?;
-    let mut records = Vec::new();
-    let mut at = 0usize;
-    while at < bytes.len() {
-        let Some(header) = bytes.get(at..at + HEADER) else {
-            break;
-        };
-        let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
-        let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
-        let Some(payload) = bytes.get(at + HEADER..at + HEADER + len) else {
-            break;
-        };
-        if crc32fast::hash(payload) != crc {
-            break;
-        }
-        records.push(payload.to_vec());
-        at += HEADER + len;
+impl SegmentFile for File {
+    fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+        Write::write_all(&mut &*self, bytes)
     }
-    let good = at as u64;
-    Ok((records, good, bytes.len() as u64 - good))
+
+    fn sync_data(&self) -> io::Result<()> {
+        File::sync_data(self)
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        File::set_len(self, len)
+    }
 }
 
-struct Writer {
-    file: File,
+/// Opens a segment for appending, creating it.
+pub(crate) type Opener = dyn Fn(&Path) -> io::Result<Arc<dyn SegmentFile>> + Send + Sync;
+
+fn open_segment(path: &Path) -> io::Result<Arc<dyn SegmentFile>> {
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    Ok(Arc::new(file))
+}
+
+/// The records of the segments a log was opened with, read one at a time.
+pub struct Replay {
+    segments: std::vec::IntoIter<PathBuf>,
+    reader: Option<SegmentReader>,
+    skipped_bytes: u64,
+    records: u64,
+}
+
+impl Replay {
+    fn new(segments: Vec<PathBuf>) -> Self {
+        Self {
+            segments: segments.into_iter(),
+            reader: None,
+            skipped_bytes: 0,
+            records: 0,
+        }
+    }
+
+    /// Bytes skipped so far because a record was torn or corrupt.
+    pub fn skipped_bytes(&self) -> u64 {
+        self.skipped_bytes
+    }
+
+    /// Records read so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+}
+
+/// Every intact record, oldest first; an `Err` when a segment cannot be
+/// read at all (and then nothing more).
+impl Iterator for Replay {
+    type Item = Result<Vec<u8>, WalError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.reader.is_none() {
+                let path = self.segments.next()?;
+                match SegmentReader::open(path) {
+                    Ok(reader) => self.reader = Some(reader),
+                    Err(e) => {
+                        self.segments = Vec::new().into_iter();
+                        return Some(Err(e));
+                    }
+                }
+            }
+            let reader = self.reader.as_mut().expect("opened above");
+            match reader.next_record() {
+                Ok(Some(record)) => {
+                    self.records += 1;
+                    return Some(Ok(record));
+                }
+                Ok(None) => {
+                    let skipped = reader.len - reader.at;
+                    if skipped > 0 {
+                        warn!(
+                            segment = %reader.path.display(),
+                            offset = reader.at,
+                            skipped_bytes = skipped,
+                            "write-ahead log: torn or corrupt record; skipping the rest of the segment"
+                        );
+                        self.skipped_bytes += skipped;
+                    }
+                    self.reader = None;
+                }
+                Err(e) => {
+                    self.reader = None;
+                    self.segments = Vec::new().into_iter();
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+/// Reads one segment record by record.
+struct SegmentReader {
     path: PathBuf,
-    number: u64,
+    file: BufReader<File>,
+    /// Where the next record starts, and the file's length.
+    at: u64,
+    len: u64,
+}
+
+impl SegmentReader {
+    fn open(path: PathBuf) -> Result<Self, WalError> {
+        let file = File::open(&path).map_err(io_err(&path))?;
+        let len = file.metadata().map_err(io_err(&path))?.len();
+        Ok(Self {
+            file: BufReader::with_capacity(1 << 20, file),
+            path,
+            at: 0,
+            len,
+        })
+    }
+
+    /// The next intact record; `None` at the end of the segment or at the
+    /// first torn or corrupt one.
+    fn next_record(&mut self) -> Result<Option<Vec<u8>>, WalError> {
+        let left = self.len - self.at;
+        if left < HEADER as u64 {
+            return Ok(None);
+        }
+        let mut header = [0u8; HEADER];
+        self.file
+            .read_exact(&mut header)
+            .map_err(io_err(&self.path))?;
+        let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as u64;
+        let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
+        // A length past the end is a torn record (or a corrupt length):
+        // checked before allocating for it.
+        if len > left - HEADER as u64 {
+            return Ok(None);
+        }
+        let mut payload = vec![0u8; len as usize];
+        self.file
+            .read_exact(&mut payload)
+            .map_err(io_err(&self.path))?;
+        if crc32fast::hash(&payload) != crc {
+            return Ok(None);
+        }
+        self.at += HEADER as u64 + len;
+        Ok(Some(payload))
+    }
+}
+
+/// A segment the writer left whose records may not be synced yet.
+struct Retired {
+    file: Arc<dyn SegmentFile>,
+    base: u64,
     size: u64,
 }
 
+struct Writer {
+    file: Arc<dyn SegmentFile>,
+    path: PathBuf,
+    number: u64,
+    /// Bytes of complete records in this segment.
+    size: u64,
+    /// Where this segment starts in the log's positions: a byte count
+    /// over all segments, in which sync progress is kept. Positions of
+    /// records that failed are never reused.
+    base: u64,
+    /// Set when the segment must take no more records: the next append
+    /// moves to a new segment first.
+    broken: Option<Broken>,
+    /// Earlier segments not known synced: the next sync covers them.
+    retired: Vec<Retired>,
+}
+
+impl Writer {
+    fn end(&self) -> u64 {
+        self.base + self.size
+    }
+}
+
+/// Why a segment takes no more records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Broken {
+    /// A write failed and could not be cut back: the segment may end in
+    /// garbage (its complete records are still good, and still synced).
+    Garbage,
+    /// A sync failed: syncing it again would prove nothing.
+    SyncFailed,
+}
+
 /// The log. Appends may come from any thread.
+///
+/// Only [`Wal::sync_through`] syncs, one sync at a time and never while
+/// holding the writer, so appends go on during a sync and the next sync
+/// covers all of them, and a sync's outcome is never raced by another.
 pub struct Wal {
     dir: PathBuf,
     config: WalConfig,
+    open: Box<Opener>,
     writer: Mutex<Writer>,
-    /// Bytes written in total (all segments) and bytes known synced.
-    written: AtomicU64,
-    synced: Mutex<u64>,
+    /// One sync at a time.
+    syncing: Mutex<()>,
+    /// Every record ending at or before this position is on disk.
+    synced: AtomicU64,
+    /// Every record ending at or before this position and after `synced`
+    /// failed its sync.
+    failed: AtomicU64,
+    /// Bytes the segment files hold, kept up to date for `/metrics`.
+    disk_bytes: AtomicU64,
+    /// Whether the last sync failed (cleared by the next good one).
+    unhealthy: AtomicBool,
 }
 
 impl Wal {
-    /// Opens (creating) the log in `dir` and reads back every intact
-    /// record. A torn tail is logged, skipped and cut off.
+    /// Opens (creating) the log in `dir`; the returned [`Replay`] reads back
+    /// every intact record. New records go to a new segment.
     pub fn open(dir: &Path, config: WalConfig) -> Result<(Self, Replay), WalError> {
         Self::open_from(dir, config, 0)
     }
@@ -174,6 +363,15 @@ impl Wal {
         config: WalConfig,
         start: u64,
     ) -> Result<(Self, Replay), WalError> {
+        Self::open_with(dir, config, start, Box::new(open_segment))
+    }
+
+    pub(crate) fn open_with(
+        dir: &Path,
+        config: WalConfig,
+        start: u64,
+        open: Box<Opener>,
+    ) -> Result<(Self, Replay), WalError> {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let mut numbers = segments(dir)?;
         for &n in numbers.iter().filter(|&&n| n < start) {
@@ -181,64 +379,65 @@ impl Wal {
             std::fs::remove_file(&path).map_err(io_err(&path))?;
         }
         numbers.retain(|&n| n >= start);
-        let mut replay = Replay::default();
+        let mut disk_bytes = 0;
+        let mut paths = Vec::with_capacity(numbers.len());
         for &n in &numbers {
             let path = segment_path(dir, n);
-            let (records, good, skipped) = read_segment(&path)?;
-            if skipped > 0 {
-                warn!(
-                    segment = %path.display(),
-                    offset = good,
-                    skipped_bytes = skipped,
-                    "write-ahead log: torn or corrupt record; skipping the rest of the segment"
-                );
-                replay.skipped_bytes += skipped;
-                if Some(&n) == numbers.last() {
-                    let file = OpenOptions::new()
-                        .write(true)
-                        .open(&path)
-                        .map_err(io_err(&path))?;
-                    file.set_len(good).map_err(io_err(&path))?;
-                    file.sync_all().map_err(io_err(&path))?;
-                }
-            }
-            replay.records.extend(records);
+            disk_bytes += std::fs::metadata(&path).map_err(io_err(&path))?.len();
+            paths.push(path);
         }
-        let number = numbers.last().copied().unwrap_or(start.max(1));
+        // Appends go to a new segment, so that replay reads segments no
+        // writer touches; an empty last segment is taken as it is.
+        let number = match numbers.last() {
+            Some(&last)
+                if std::fs::metadata(segment_path(dir, last)).is_ok_and(|m| m.len() == 0) =>
+            {
+                paths.pop();
+                last
+            }
+            Some(&last) => last + 1,
+            None => start.max(1),
+        };
         let path = segment_path(dir, number);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
-        let size = file.seek(SeekFrom::End(0)).map_err(io_err(&path))?;
-        if !replay.records.is_empty() {
+        let file = open(&path).map_err(io_err(&path))?;
+        sync_dir(dir).map_err(io_err(dir))?;
+        if !paths.is_empty() {
             info!(
-                records = replay.records.len(),
-                segments = numbers.len(),
-                "write-ahead log read"
+                segments = paths.len(),
+                bytes = disk_bytes,
+                "write-ahead log to replay"
             );
         }
         let wal = Self {
             dir: dir.to_owned(),
             config,
+            open,
             writer: Mutex::new(Writer {
                 file,
                 path,
                 number,
-                size,
+                size: 0,
+                base: 0,
+                broken: None,
+                retired: Vec::new(),
             }),
-            written: AtomicU64::new(0),
-            synced: Mutex::new(0),
+            syncing: Mutex::new(()),
+            synced: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            disk_bytes: AtomicU64::new(disk_bytes),
+            unhealthy: AtomicBool::new(false),
         };
-        Ok((wal, replay))
+        Ok((wal, Replay::new(paths)))
     }
 
     pub fn config(&self) -> &WalConfig {
         &self.config
     }
 
-    /// Appends one record; durable per the sync policy when this returns.
+    /// Appends one record; durable per the sync policy when this returns
+    /// `Ok`. On `Err` the caller refuses the export as retryable: the
+    /// record is not in the log, or (where a failed sync's bytes could not
+    /// be cut off) is there but was never acknowledged.
     pub fn append(&self, payload: &[u8]) -> Result<(), WalError> {
         let len = u32::try_from(payload.len()).map_err(|_| WalError::TooLarge(payload.len()))?;
         let mut record = Vec::with_capacity(HEADER + payload.len());
@@ -247,14 +446,23 @@ impl Wal {
         record.extend_from_slice(payload);
         let end = {
             let mut w = self.writer.lock();
+            if w.broken.is_some() {
+                self.rotate(&mut w)?;
+            }
             if w.size > 0 && w.size + record.len() as u64 > self.config.segment_size.as_u64() {
                 self.rotate(&mut w)?;
             }
-            w.file.write_all(&record).map_err(io_err(&w.path))?;
+            if let Err(source) = w.file.write_all(&record) {
+                self.cut_back(&mut w);
+                return Err(WalError::Io {
+                    path: w.path.display().to_string(),
+                    source,
+                });
+            }
             w.size += record.len() as u64;
-            self.written
-                .fetch_add(record.len() as u64, Ordering::AcqRel)
-                + record.len() as u64
+            self.disk_bytes
+                .fetch_add(record.len() as u64, Ordering::Relaxed);
+            w.end()
         };
         if self.config.sync == SyncPolicy::EveryBatch {
             self.sync_through(end)?;
@@ -262,26 +470,107 @@ impl Wal {
         Ok(())
     }
 
-    /// Syncs unless another append's sync already covered `end`.
+    /// After a failed write: cuts the segment back to its last complete
+    /// record, or, if that fails too, marks it so the next append starts
+    /// a new segment.
+    fn cut_back(&self, w: &mut Writer) {
+        match w.file.set_len(w.size) {
+            Ok(()) => warn!(
+                segment = %w.path.display(),
+                "write-ahead log: a write failed; cut the segment back to its last complete record"
+            ),
+            Err(e) => {
+                error!(
+                    segment = %w.path.display(),
+                    error = %e,
+                    "write-ahead log: a write failed and the segment could not be cut back; the next record starts a new segment"
+                );
+                w.broken = Some(Broken::Garbage);
+            }
+        }
+    }
+
+    /// Returns once every record ending at or before `end` is synced,
+    /// syncing unless another append's sync already covered it.
     fn sync_through(&self, end: u64) -> Result<(), WalError> {
-        let mut synced = self.synced.lock();
-        if *synced >= end {
+        if self.synced.load(Ordering::Acquire) >= end {
             return Ok(());
         }
-        // Everything written so far is covered by this sync.
-        let covered = self.written.load(Ordering::Acquire);
-        let file = {
+        let _one = self.syncing.lock();
+        if self.synced.load(Ordering::Acquire) >= end {
+            return Ok(());
+        }
+        if self.failed.load(Ordering::Acquire) >= end {
+            return Err(WalError::SyncLost);
+        }
+        let (files, path, covered) = {
             let w = self.writer.lock();
-            w.file.try_clone().map_err(io_err(&w.path))?
+            let mut files: Vec<Arc<dyn SegmentFile>> =
+                w.retired.iter().map(|r| r.file.clone()).collect();
+            files.push(w.file.clone());
+            (files, w.path.clone(), w.end())
         };
-        file.sync_data().map_err(io_err(&self.dir))?;
-        *synced = covered;
-        Ok(())
+        let outcome = files.iter().try_for_each(|f| f.sync_data());
+        let mut w = self.writer.lock();
+        match outcome {
+            Ok(()) => {
+                w.retired.retain(|r| r.base + r.size > covered);
+                self.synced.fetch_max(covered, Ordering::AcqRel);
+                self.unhealthy.store(false, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(source) => {
+                self.sync_failed(&mut w, &source);
+                Err(WalError::SyncFailed {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+        }
+    }
+
+    /// After a failed sync: every record not synced before fails, in every
+    /// segment; with `EveryBatch` (whose exports are refused) their bytes
+    /// are cut off where the file allows, so a replay does not bring back
+    /// what was refused; and the log moves to a new segment.
+    fn sync_failed(&self, w: &mut Writer, source: &io::Error) {
+        let synced = self.synced.load(Ordering::Acquire);
+        self.failed.fetch_max(w.end(), Ordering::AcqRel);
+        self.unhealthy.store(true, Ordering::Relaxed);
+        error!(
+            segment = %w.path.display(),
+            error = %source,
+            "write-ahead log: syncing to disk failed; the exports it covered are refused and the log moves to a new segment"
+        );
+        if self.config.sync == SyncPolicy::EveryBatch {
+            let keep = |base: u64, size: u64| synced.saturating_sub(base).min(size);
+            for r in &w.retired {
+                let kept = keep(r.base, r.size);
+                if r.file.set_len(kept).is_ok() {
+                    self.disk_bytes.fetch_sub(r.size - kept, Ordering::Relaxed);
+                }
+            }
+            let kept = keep(w.base, w.size);
+            if w.file.set_len(kept).is_ok() {
+                self.disk_bytes.fetch_sub(w.size - kept, Ordering::Relaxed);
+            }
+        }
+        w.retired.clear();
+        w.broken = Some(Broken::SyncFailed);
+        if let Err(e) = self.rotate(w) {
+            error!(error = %e, "write-ahead log: starting a new segment after a failed sync; the next append tries again");
+        }
     }
 
     /// Syncs everything written so far; the `interval` policy's tick.
     pub fn sync(&self) -> Result<(), WalError> {
-        self.sync_through(self.written.load(Ordering::Acquire))
+        let end = self.writer.lock().end();
+        self.sync_through(end)
+    }
+
+    /// Whether the last sync failed: the log is not taking records safely.
+    pub fn unhealthy(&self) -> bool {
+        self.unhealthy.load(Ordering::Relaxed)
     }
 
     /// Starts a new segment unless the current one is empty, and returns
@@ -289,7 +578,7 @@ impl Wal {
     /// numbered below it, every record appended after in it or later.
     pub fn cut(&self) -> Result<u64, WalError> {
         let mut w = self.writer.lock();
-        if w.size > 0 {
+        if w.size > 0 || w.broken.is_some() {
             self.rotate(&mut w)?;
         }
         Ok(w.number)
@@ -300,182 +589,54 @@ impl Wal {
     pub fn remove_before(&self, number: u64) -> Result<(), WalError> {
         for n in segments(&self.dir)?.into_iter().filter(|&n| n < number) {
             let path = segment_path(&self.dir, n);
+            let len = std::fs::metadata(&path).map_or(0, |m| m.len());
             std::fs::remove_file(&path).map_err(io_err(&path))?;
+            let _ = self
+                .disk_bytes
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                    Some(b.saturating_sub(len))
+                });
         }
         Ok(())
     }
 
-    /// Bytes the log's segment files hold now.
+    /// Bytes the log's segment files hold now (a counter: no file is read).
     pub fn disk_bytes(&self) -> u64 {
-        segments(&self.dir)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|n| std::fs::metadata(segment_path(&self.dir, n)).ok())
-            .map(|m| m.len())
-            .sum()
+        self.disk_bytes.load(Ordering::Relaxed)
     }
 
+    /// Moves to a new segment; the old one's records are synced by the
+    /// next sync (unless its sync failed, when there is nothing to prove).
     fn rotate(&self, w: &mut Writer) -> Result<(), WalError> {
-        // The old segment is complete: make it durable before moving on.
-        w.file.sync_data().map_err(io_err(&w.path))?;
         let number = w.number + 1;
         let path = segment_path(&self.dir, number);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
-        if let Ok(dir) = File::open(&self.dir) {
-            let _ = dir.sync_all();
+        let file = (self.open)(&path).map_err(io_err(&path))?;
+        sync_dir(&self.dir).map_err(io_err(&self.dir))?;
+        let base = w.end().max(self.failed.load(Ordering::Acquire));
+        let old = std::mem::replace(
+            w,
+            Writer {
+                file,
+                path,
+                number,
+                size: 0,
+                base,
+                broken: None,
+                retired: Vec::new(),
+            },
+        );
+        w.retired = old.retired;
+        let unsynced = self.synced.load(Ordering::Acquire) < old.base + old.size;
+        if old.size > 0 && unsynced && old.broken != Some(Broken::SyncFailed) {
+            w.retired.push(Retired {
+                file: old.file,
+                base: old.base,
+                size: old.size,
+            });
         }
-        *w = Writer {
-            file,
-            path,
-            number,
-            size: 0,
-        };
         Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config() -> WalConfig {
-        WalConfig {
-            segment_size: ByteSize::b(64),
-            ..WalConfig::default()
-        }
-    }
-
-    #[test]
-    fn records_come_back_in_order_across_segments_and_reopens() {
-        let dir = tempfile::tempdir().unwrap();
-        let (wal, replay) = Wal::open(dir.path(), config()).unwrap();
-        assert!(replay.records.is_empty());
-        for i in 0..10u8 {
-            wal.append(&[i; 20]).unwrap();
-        }
-        drop(wal);
-        assert!(
-            segments(dir.path()).unwrap().len() > 1,
-            "rotated past 64 bytes"
-        );
-        let (wal, replay) = Wal::open(dir.path(), config()).unwrap();
-        assert_eq!(replay.records.len(), 10);
-        assert_eq!(replay.skipped_bytes, 0);
-        wal.append(b"eleven").unwrap();
-        drop(wal);
-        let (_, replay) = Wal::open(dir.path(), config()).unwrap();
-        let firsts: Vec<u8> = replay.records[..10].iter().map(|r| r[0]).collect();
-        assert_eq!(firsts, (0..10).collect::<Vec<_>>());
-        assert_eq!(replay.records[10], b"eleven");
-    }
-
-    #[test]
-    fn a_torn_tail_is_skipped_cut_off_and_appends_continue() {
-        let dir = tempfile::tempdir().unwrap();
-        let big = WalConfig::default();
-        let (wal, _) = Wal::open(dir.path(), big.clone()).unwrap();
-        wal.append(b"first").unwrap();
-        wal.append(b"second").unwrap();
-        drop(wal);
-        let path = segment_path(dir.path(), 1);
-        // A crash in the middle of a write: a header and half a payload.
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(&100u32.to_le_bytes()).unwrap();
-        f.write_all(&7u32.to_le_bytes()).unwrap();
-        f.write_all(b"half").unwrap();
-        drop(f);
-        let (wal, replay) = Wal::open(dir.path(), big.clone()).unwrap();
-        assert_eq!(replay.records, vec![b"first".to_vec(), b"second".to_vec()]);
-        assert_eq!(replay.skipped_bytes, 12);
-        wal.append(b"third").unwrap();
-        drop(wal);
-        let (_, replay) = Wal::open(dir.path(), big).unwrap();
-        assert_eq!(
-            replay.records.len(),
-            3,
-            "the cut-off tail does not hide new records"
-        );
-        assert_eq!(replay.skipped_bytes, 0);
-    }
-
-    #[test]
-    fn a_corrupt_record_ends_its_segment() {
-        let dir = tempfile::tempdir().unwrap();
-        let (wal, _) = Wal::open(dir.path(), WalConfig::default()).unwrap();
-        wal.append(b"good").unwrap();
-        wal.append(b"flipped").unwrap();
-        drop(wal);
-        let path = segment_path(dir.path(), 1);
-        let mut bytes = std::fs::read(&path).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0xff;
-        std::fs::write(&path, bytes).unwrap();
-        let (_, replay) = Wal::open(dir.path(), WalConfig::default()).unwrap();
-        assert_eq!(replay.records, vec![b"good".to_vec()]);
-        assert_eq!(replay.skipped_bytes, 8 + 7);
-    }
-
-    #[test]
-    fn a_cut_splits_the_log_and_sealed_segments_are_not_replayed() {
-        let dir = tempfile::tempdir().unwrap();
-        let (wal, _) = Wal::open(dir.path(), WalConfig::default()).unwrap();
-        wal.append(b"before").unwrap();
-        let cut = wal.cut().unwrap();
-        assert_eq!(cut, 2);
-        assert_eq!(wal.cut().unwrap(), 2, "an empty segment is not cut again");
-        wal.append(b"after").unwrap();
-        drop(wal);
-        let (_, replay) = Wal::open(dir.path(), WalConfig::default()).unwrap();
-        assert_eq!(replay.records.len(), 2, "both segments are kept until told");
-        let (wal, replay) = Wal::open_from(dir.path(), WalConfig::default(), cut).unwrap();
-        assert_eq!(replay.records, vec![b"after".to_vec()]);
-        assert_eq!(segments(dir.path()).unwrap(), vec![2]);
-        wal.append(b"more").unwrap();
-        let next = wal.cut().unwrap();
-        wal.remove_before(next).unwrap();
-        assert_eq!(segments(dir.path()).unwrap(), vec![next]);
-        drop(wal);
-        let (_, replay) = Wal::open_from(dir.path(), WalConfig::default(), next).unwrap();
-        assert!(replay.records.is_empty());
-    }
-
-    #[test]
-    fn concurrent_appends_all_arrive() {
-        let dir = tempfile::tempdir().unwrap();
-        let (wal, _) = Wal::open(dir.path(), WalConfig::default()).unwrap();
-        let wal = std::sync::Arc::new(wal);
-        let threads: Vec<_> = (0..4u8)
-            .map(|t| {
-                let wal = wal.clone();
-                std::thread::spawn(move || {
-                    for i in 0..50u8 {
-                        wal.append(&[t, i]).unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        drop(wal);
-        let (_, replay) = Wal::open(dir.path(), WalConfig::default()).unwrap();
-        assert_eq!(replay.records.len(), 200);
-        for t in 0..4u8 {
-            let mine: Vec<u8> = replay
-                .records
-                .iter()
-                .filter(|r| r[0] == t)
-                .map(|r| r[1])
-                .collect();
-            assert_eq!(
-                mine,
-                (0..50).collect::<Vec<_>>(),
-                "each writer's records in its order"
-            );
-        }
-    }
-}
+mod tests;

@@ -33,6 +33,11 @@ pub enum Rejection {
     EndBeforeStart { by_ns: i64, tolerance_ns: i64 },
     #[error("the request has more than {0} spans (limits.max_spans_per_request)")]
     TooManySpans(usize),
+    #[error(
+        "the request's rows would take more than {} once each span carries its resource (limits.max_request_memory)",
+        .0.display().iec()
+    )]
+    RequestTooLarge(bytesize::ByteSize),
 }
 
 /// Knobs of normalization that come from configuration.

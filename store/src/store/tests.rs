@@ -1,9 +1,11 @@
 use std::sync::Arc;
+use std::sync::mpsc;
 
 use arrow::array::{AsArray, Int64Array, StringArray, TimestampNanosecondArray};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::*;
+use crate::write::{Derived, Rows, Write, WriteError, Writer};
 
 fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -17,18 +19,17 @@ fn schema() -> SchemaRef {
     ]))
 }
 
-fn specs() -> Vec<TableSpec> {
-    ["spans", "other"]
+fn specs() -> Vec<TableDef> {
+    [("spans", Source::Ingest), ("derived", Source::Derived)]
         .into_iter()
-        .map(|name| TableSpec {
-            name: name.into(),
+        .map(|(name, source)| TableDef {
+            name,
             schema: schema(),
-            time_column: "t".into(),
-            layout: Layout {
-                sort_by: vec!["trace_id".into(), "t".into()],
-                bloom: vec!["trace_id".into()],
-                ..Layout::default()
-            },
+            source,
+            time_column: "t",
+            sort_by: &["trace_id", "t"],
+            keys: &["trace_id"],
+            distinct: &[],
         })
         .collect()
 }
@@ -52,11 +53,34 @@ fn batch(rows: &[(&str, i64)]) -> RecordBatch {
     .unwrap()
 }
 
-struct Bytes(&'static [u8]);
+/// Follows writes by counting their notes and deriving one row per note;
+/// its state is the notes seen, as text. A capture can be held until the
+/// test lets it go.
+#[derive(Default)]
+struct Counter {
+    seen: Mutex<Vec<i64>>,
+    hold: Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
+}
 
-impl CutState for Bytes {
+impl Follower for Counter {
+    type Note = i64;
+
+    fn follow(&self, note: i64, out: &mut Derived) -> Result<(), String> {
+        self.seen.lock().push(note);
+        out.push("derived", batch(&[("n", note)]));
+        Ok(())
+    }
+
+    fn tick(&self, _now: i64, _out: &mut Derived) -> Result<(), String> {
+        Ok(())
+    }
+
     fn capture(&self) -> Result<Vec<u8>, String> {
-        Ok(self.0.to_vec())
+        if let Some((started, go)) = &*self.hold.lock() {
+            started.send(()).unwrap();
+            go.recv().unwrap();
+        }
+        Ok(format!("{:?}", self.seen.lock()).into_bytes())
     }
 }
 
@@ -88,11 +112,20 @@ fn values(table: &Table) -> Vec<i64> {
     out
 }
 
-/// Logs and stores a batch the way ingest does.
-fn ingest(store: &Store, record: &[u8], rows: &[(&str, i64)]) {
-    let _in = store.gate().enter();
-    store.wal().append(record).unwrap();
-    store.table("spans").append(batch(rows)).unwrap();
+/// Logs and stores a batch the way ingest does, with no note.
+fn ingest(store: &Arc<Store>, record: &[u8], rows: &[(&str, i64)]) {
+    let writer: Writer<i64> = store.writer("spans");
+    write(&writer, record, rows, None);
+}
+
+fn write(writer: &Writer<i64>, record: &[u8], rows: &[(&str, i64)], note: Option<i64>) {
+    writer
+        .write(Write {
+            log: Some(record),
+            rows: Rows::Batches(vec![batch(rows)]),
+            note,
+        })
+        .unwrap();
 }
 
 #[test]
@@ -107,25 +140,20 @@ fn a_seal_moves_rows_to_parquet_and_the_replay_point_past_them() {
         StorageConfig::default(),
         RetentionConfig::default(),
     );
-    assert!(replay.records.is_empty() && state.is_none());
+    assert!(replay.map(Result::unwrap).next().is_none() && state.is_none());
     ingest(&store, b"one", &[("b", 1), ("a", 2)]);
-    let report = store.seal(&Bytes(b"state at the cut")).unwrap().unwrap();
+    let report = store.seal().unwrap().unwrap();
     assert_eq!((report.rows, report.files), (2, 1));
-    assert!(
-        store.seal(&Bytes(b"unused")).unwrap().is_none(),
-        "nothing new to seal"
-    );
+    assert!(store.seal().unwrap().is_none(), "nothing new to seal");
     ingest(&store, b"two", &[("c", 3)]);
     let spans = store.table("spans");
     assert_eq!(values(&spans), [1, 2, 3]);
     assert_eq!(spans.snapshot().sealed.len(), 1);
-    let stats = store.stats();
-    assert_eq!(stats.seals, 1);
-    assert_eq!(stats.tables[0].sealed_rows, 2);
+    assert_eq!(store.metrics().seals.get(), 1);
+    assert_eq!(store.table_stats()[0].sealed_rows, 2);
     drop((store, spans));
 
-    // A restart: sealed rows from the files, the rest from the log, and
-    // the state as it was at the cut.
+    // A restart: sealed rows from the files, the rest from the log.
     let Opened {
         store,
         replay,
@@ -135,10 +163,13 @@ fn a_seal_moves_rows_to_parquet_and_the_replay_point_past_them() {
         StorageConfig::default(),
         RetentionConfig::default(),
     );
-    assert_eq!(replay.records, vec![b"two".to_vec()]);
-    assert_eq!(state.as_deref(), Some(&b"state at the cut"[..]));
+    assert_eq!(
+        replay.map(Result::unwrap).collect::<Vec<_>>(),
+        vec![b"two".to_vec()]
+    );
+    assert_eq!(state, None, "no follower, no state");
     assert_eq!(values(&store.table("spans")), [1, 2]);
-    assert!(values(&store.table("other")).is_empty());
+    assert!(values(&store.table("derived")).is_empty());
     // The sealed file is sorted by trace id.
     let file = &store.table("spans").sealed()[0];
     let back = parquet_file::read(&file.path, Some(&["trace_id"])).unwrap();
@@ -161,7 +192,7 @@ fn leftovers_of_an_unfinished_step_are_removed_on_open() {
         RetentionConfig::default(),
     );
     ingest(&store, b"one", &[("a", 1)]);
-    store.seal(&Bytes(b"s")).unwrap();
+    store.seal().unwrap();
     drop(store);
     let segments = dir.path().join("segments");
     let stray = segments.join("spans").join("00000000000000000099.parquet");
@@ -197,13 +228,13 @@ fn a_failed_seal_keeps_the_rows_in_memory_and_in_the_log() {
     let table_dir = dir.path().join("segments/spans");
     std::fs::remove_dir(&table_dir).unwrap();
     std::fs::write(&table_dir, b"in the way").unwrap();
-    assert!(store.seal(&Bytes(b"s")).is_err());
-    assert_eq!(store.stats().seal_failures, 1);
+    assert!(store.seal().is_err());
+    assert_eq!(store.metrics().seal_failures.get(), 1);
     assert_eq!(values(&store.table("spans")), [1], "still readable");
     std::fs::remove_file(&table_dir).unwrap();
     std::fs::create_dir(&table_dir).unwrap();
     ingest(&store, b"two", &[("b", 2)]);
-    let report = store.seal(&Bytes(b"s")).unwrap().unwrap();
+    let report = store.seal().unwrap().unwrap();
     assert_eq!(report.rows, 2, "the retry seals both");
     drop(store);
     let Opened { store, replay, .. } = open(
@@ -211,7 +242,7 @@ fn a_failed_seal_keeps_the_rows_in_memory_and_in_the_log() {
         StorageConfig::default(),
         RetentionConfig::default(),
     );
-    assert!(replay.records.is_empty());
+    assert!(replay.map(Result::unwrap).next().is_none());
     assert_eq!(values(&store.table("spans")), [1, 2]);
 }
 
@@ -225,7 +256,7 @@ fn small_files_are_compacted_into_one_sorted_file() {
     let Opened { store, .. } = open(dir.path(), config.clone(), RetentionConfig::default());
     for (i, id) in ["d", "b", "c", "a"].into_iter().enumerate() {
         ingest(&store, b"r", &[(id, i as i64)]);
-        store.seal(&Bytes(b"s")).unwrap();
+        store.seal().unwrap();
     }
     let spans = store.table("spans");
     let before = spans.sealed();
@@ -264,7 +295,7 @@ fn retention_deletes_by_age_then_oldest_first_by_disk() {
     let Opened { store, .. } = open(dir.path(), StorageConfig::default(), retention.clone());
     for t in [100, 2_000, 3_000] {
         ingest(&store, b"r", &[("a", t)]);
-        store.seal(&Bytes(b"s")).unwrap();
+        store.seal().unwrap();
     }
     // Now is 2_500: the file of t=100 is past max_age.
     let report = store.enforce_retention(2_500).unwrap();
@@ -277,7 +308,12 @@ fn retention_deletes_by_age_then_oldest_first_by_disk() {
         }
     );
     assert_eq!(values(&store.table("spans")), [2_000, 3_000]);
-    assert_eq!(store.stats().deleted_age_rows, 1);
+    let rows = store
+        .metrics()
+        .deleted_rows
+        .get_or_create(&[("reason", "age")])
+        .get();
+    assert_eq!(rows, 1);
     drop(store);
 
     let one_file = {
@@ -296,7 +332,12 @@ fn retention_deletes_by_age_then_oldest_first_by_disk() {
         [3_000],
         "the oldest went first"
     );
-    assert_eq!(store.stats().deleted_disk_files, 1);
+    let files = store
+        .metrics()
+        .deleted_files
+        .get_or_create(&[("reason", "disk")])
+        .get();
+    assert_eq!(files, 1);
 }
 
 #[test]
@@ -321,4 +362,123 @@ fn seal_is_due_by_size_or_by_age() {
     assert!(!store.seal_due());
     ingest(&store, b"r", &[("a", 1)]);
     assert!(store.seal_due(), "past the interval");
+}
+
+#[test]
+fn the_follower_captures_its_state_at_the_cut_while_ingest_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let Opened { store, .. } = open(
+        dir.path(),
+        StorageConfig::default(),
+        RetentionConfig::default(),
+    );
+    let counter = Arc::new(Counter::default());
+    let writer = store.follow("spans", counter.clone()).unwrap();
+    write(&writer, b"one", &[("a", 1)], Some(1));
+    write(&writer, b"two", &[("b", 2)], Some(2));
+    let (started, capturing) = mpsc::channel();
+    let (go, wait) = mpsc::channel();
+    *counter.hold.lock() = Some((started, wait));
+    let seal = {
+        let store = store.clone();
+        std::thread::spawn(move || store.seal())
+    };
+    capturing.recv().unwrap();
+    // The seal is capturing the state: ingest is not held meanwhile.
+    write(&writer, b"three", &[("c", 3)], Some(3));
+    assert_eq!(values(&store.table("spans")), [1, 2, 3]);
+    go.send(()).unwrap();
+    let report = seal.join().unwrap().unwrap().unwrap();
+    assert_eq!(
+        report.rows, 4,
+        "two spans and the two rows derived before the cut"
+    );
+    assert!(report.pause < report.elapsed);
+    let sealed: u64 = store.table("derived").sealed().iter().map(|f| f.rows).sum();
+    assert_eq!(sealed, 2);
+    drop((writer, store));
+
+    let Opened {
+        store,
+        replay,
+        state,
+    } = open(
+        dir.path(),
+        StorageConfig::default(),
+        RetentionConfig::default(),
+    );
+    assert_eq!(
+        state.as_deref(),
+        Some(&b"[1, 2]"[..]),
+        "the state covers exactly the writes before the cut"
+    );
+    assert_eq!(
+        replay.map(Result::unwrap).collect::<Vec<_>>(),
+        vec![b"three".to_vec()],
+        "and the log after it holds the rest"
+    );
+    assert_eq!(values(&store.table("spans")), [1, 2]);
+}
+
+#[test]
+fn queries_wait_for_what_the_follower_derives_from_acknowledged_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let Opened { store, .. } = open(
+        dir.path(),
+        StorageConfig::default(),
+        RetentionConfig::default(),
+    );
+    let writer = store.follow("spans", Arc::new(Counter::default())).unwrap();
+    let settle = store.settle();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    for n in 0..200 {
+        write(&writer, b"r", &[("a", n)], Some(n));
+        runtime.block_on(settle.settled());
+        assert_eq!(
+            store.table("derived").num_rows(),
+            n as usize + 1,
+            "every derived row of an acknowledged write is visible"
+        );
+    }
+    assert_eq!(settle.backlog(), 0);
+}
+
+#[test]
+fn a_stopped_follower_refuses_writes_and_fails_seals_without_losing_rows() {
+    struct Panics;
+    impl Follower for Panics {
+        type Note = i64;
+        fn follow(&self, _: i64, _: &mut Derived) -> Result<(), String> {
+            panic!("a bug in correlation")
+        }
+        fn tick(&self, _: i64, _: &mut Derived) -> Result<(), String> {
+            Ok(())
+        }
+        fn capture(&self) -> Result<Vec<u8>, String> {
+            Ok(Vec::new())
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Opened { store, .. } = open(
+        dir.path(),
+        StorageConfig::default(),
+        RetentionConfig::default(),
+    );
+    let writer = store.follow("spans", Arc::new(Panics)).unwrap();
+    write(&writer, b"one", &[("a", 1)], Some(1));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(writer.follower_stopped());
+    runtime.block_on(store.settle().settled());
+    let refused = writer.write(Write {
+        log: Some(b"two"),
+        rows: Rows::Batches(vec![batch(&[("b", 2)])]),
+        note: Some(2),
+    });
+    assert!(matches!(refused, Err(WriteError::FollowerStopped)));
+    assert!(matches!(store.seal(), Err(SealError::FollowerStopped)));
+    assert_eq!(values(&store.table("spans")), [1, 2], "the rows are kept");
 }

@@ -2,18 +2,18 @@ use std::io::Write;
 
 use http::Request;
 use http_body_util::BodyExt;
-use seam_model::schema::{col, spans_schema};
 use seam_store::Table;
 use tower::ServiceExt;
 
 use super::*;
 use crate::ReceiverConfig;
-use crate::pipeline::tests::request;
+use crate::pipeline::tests::{Fixture, request};
 
-fn setup(config: ReceiverConfig) -> (Arc<Table>, Router) {
-    let table = Arc::new(Table::new(spans_schema(), col::START_TIME));
-    let pipeline = Arc::new(Pipeline::new(table.clone(), config));
-    (table, http_router(pipeline))
+/// The router over a store in a temporary directory (kept by the fixture).
+fn setup(config: ReceiverConfig) -> (Arc<Table>, Router, Fixture) {
+    let f = Fixture::new();
+    let pipeline = Arc::new(f.pipeline(config));
+    (f.table.clone(), http_router(pipeline), f)
 }
 
 async fn send(router: &Router, req: Request<Body>) -> (StatusCode, HeaderMap, Bytes) {
@@ -52,7 +52,7 @@ fn json_body(trace_id_hex: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn protobuf_export_is_stored_and_fully_successful() {
-    let (table, router) = setup(ReceiverConfig::default());
+    let (table, router, _f) = setup(ReceiverConfig::default());
     let (status, headers, body) = send(
         &router,
         post("application/x-protobuf", None, request(3).encode_to_vec()),
@@ -67,7 +67,7 @@ async fn protobuf_export_is_stored_and_fully_successful() {
 
 #[tokio::test]
 async fn json_and_gzip_json_exports_are_stored() {
-    let (table, router) = setup(ReceiverConfig::default());
+    let (table, router, _f) = setup(ReceiverConfig::default());
     let (status, headers, body) = send(
         &router,
         post(
@@ -91,7 +91,7 @@ async fn json_and_gzip_json_exports_are_stored() {
 
 #[tokio::test]
 async fn partial_success_in_both_encodings() {
-    let (table, router) = setup(ReceiverConfig::default());
+    let (table, router, _f) = setup(ReceiverConfig::default());
     let mut req = request(2);
     req.resource_spans[0].scope_spans[0].spans[0].trace_id = vec![9; 10];
     let (status, _, body) = send(
@@ -130,7 +130,7 @@ async fn partial_success_in_both_encodings() {
 
 #[tokio::test]
 async fn malformed_bodies_get_400_with_rpc_status_and_keep_earlier_data() {
-    let (table, router) = setup(ReceiverConfig::default());
+    let (table, router, _f) = setup(ReceiverConfig::default());
     send(
         &router,
         post("application/x-protobuf", None, request(2).encode_to_vec()),
@@ -183,7 +183,7 @@ async fn malformed_bodies_get_400_with_rpc_status_and_keep_earlier_data() {
 
 #[tokio::test]
 async fn wrong_method_media_type_encoding_and_path() {
-    let (_, router) = setup(ReceiverConfig::default());
+    let (_, router, _f) = setup(ReceiverConfig::default());
     let (status, headers, body) = send(
         &router,
         Request::get("/v1/traces").body(Body::empty()).unwrap(),
@@ -222,7 +222,7 @@ async fn oversized_bodies_get_413_before_and_after_decompression() {
         http_max_body_size: bytesize::ByteSize::kib(64),
         ..Default::default()
     };
-    let (table, router) = setup(config);
+    let (table, router, _f) = setup(config);
     let big = vec![b' '; 100 * 1024];
     let (status, _, body) = send(&router, post("application/json", None, big.clone())).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);

@@ -1,0 +1,93 @@
+//! The tables Seam keeps, named once: what the store lays out and seals,
+//! what ingest and correlation write, and what SQL reads. The store, the
+//! collector and the query side all take them from here.
+
+use arrow::datatypes::SchemaRef;
+
+use crate::schema::{
+    boundaries_schema, boundary_col, col, orphan_col, orphans_schema, spans_schema,
+};
+
+pub const SPANS: &str = "spans";
+pub const BOUNDARIES: &str = "boundaries";
+pub const ORPHANS: &str = "orphans";
+
+/// Who appends a table's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Each export's write, logged first (the spans).
+    Ingest,
+    /// What follows the committed writes and derives rows from them
+    /// (correlation's boundaries and orphans); rebuilt from the log on
+    /// replay, never logged itself.
+    Derived,
+}
+
+/// One table: its name, schema, and how its rows are kept.
+#[derive(Debug, Clone)]
+pub struct TableDef {
+    pub name: &'static str,
+    pub schema: SchemaRef,
+    pub source: Source,
+    /// Nanosecond timestamp column that time pruning and retention use.
+    pub time_column: &'static str,
+    /// Columns sealed rows are sorted by, so the rows a lookup wants sit
+    /// together in one row group.
+    pub sort_by: &'static [&'static str],
+    /// Columns looked up by equality (trace ids): bloom filters per row
+    /// group in sealed files, sets of values per segment in memory.
+    pub keys: &'static [&'static str],
+    /// Columns whose values are nearly all distinct (span ids): written
+    /// without a dictionary, which would only be built to be abandoned.
+    pub distinct: &'static [&'static str],
+}
+
+/// `spans`: sorted by trace, so a trace is one run of rows in one row
+/// group.
+pub fn spans() -> TableDef {
+    TableDef {
+        name: SPANS,
+        schema: spans_schema(),
+        source: Source::Ingest,
+        time_column: col::START_TIME,
+        sort_by: &[col::TRACE_ID, col::START_TIME],
+        keys: &[col::TRACE_ID],
+        distinct: &[col::SPAN_ID, col::PARENT_SPAN_ID],
+    }
+}
+
+/// `boundaries`: sorted by consumer trace, with both trace ids as keys
+/// for flow lookups.
+pub fn boundaries() -> TableDef {
+    TableDef {
+        name: BOUNDARIES,
+        schema: boundaries_schema(),
+        source: Source::Derived,
+        time_column: boundary_col::CONSUMER_TIME,
+        sort_by: &[boundary_col::CONSUMER_TRACE_ID, boundary_col::CONSUMER_TIME],
+        keys: &[
+            boundary_col::PRODUCER_TRACE_ID,
+            boundary_col::CONSUMER_TRACE_ID,
+        ],
+        distinct: &[],
+    }
+}
+
+/// `orphans`: by trace.
+pub fn orphans() -> TableDef {
+    TableDef {
+        name: ORPHANS,
+        schema: orphans_schema(),
+        source: Source::Derived,
+        time_column: orphan_col::TIME,
+        sort_by: &[orphan_col::TRACE_ID],
+        keys: &[orphan_col::TRACE_ID],
+        distinct: &[],
+    }
+}
+
+/// Every stored table. (`flows` is a view over these, defined by the
+/// query side.)
+pub fn all() -> Vec<TableDef> {
+    vec![spans(), boundaries(), orphans()]
+}
