@@ -835,6 +835,156 @@ pub(crate) mod tests {
         assert_eq!(p.stats().refused_overloaded, 1);
     }
 
+    fn text(value: &str) -> Option<AnyValue> {
+        Some(AnyValue {
+            value: Some(Value::StringValue(value.into())),
+        })
+    }
+
+    #[test]
+    fn every_string_from_the_network_is_cut_at_the_limit_and_counted() {
+        let f = Fixture::new();
+        let limits = LimitsConfig {
+            max_attribute_value_length: 1000,
+            ..LimitsConfig::default()
+        };
+        let p = f
+            .pipeline(ReceiverConfig::default())
+            .with_limits(limits, Arc::new(MemoryGauge::default()));
+        let long = "é".repeat(50_000);
+        let mut req = request(1);
+        let resource = req.resource_spans[0].resource.as_mut().unwrap();
+        resource.attributes[0].value = text(&long);
+        resource.attributes.push(KeyValue {
+            key: long.clone(),
+            value: text("v"),
+            ..Default::default()
+        });
+        let span = &mut req.resource_spans[0].scope_spans[0].spans[0];
+        span.name = long.clone();
+        span.trace_state = long.clone();
+        span.status = Some(opentelemetry_proto::tonic::trace::v1::Status {
+            message: long.clone(),
+            code: 2,
+        });
+        span.events
+            .push(opentelemetry_proto::tonic::trace::v1::span::Event {
+                name: long.clone(),
+                ..Default::default()
+            });
+        span.attributes.push(KeyValue {
+            key: "messaging.destination.name".into(),
+            value: text(&long),
+            ..Default::default()
+        });
+        let out = p.ingest(&req).unwrap();
+        assert_eq!(out.accepted, 1);
+        let snapshot = table_rows(&f.table);
+        for column in [col::NAME, col::TRACE_STATE, col::STATUS_MESSAGE] {
+            let values = snapshot.column_by_name(column).unwrap().as_string::<i32>();
+            assert_eq!(values.value(0).len(), 1000, "{column}");
+            assert!(values.value(0).starts_with("éé"), "cut on a char boundary");
+        }
+        let service = arrow::compute::cast(
+            snapshot.column_by_name(col::SERVICE_NAME).unwrap(),
+            &arrow::datatypes::DataType::Utf8,
+        )
+        .unwrap();
+        assert_eq!(service.as_string::<i32>().value(0).len(), 1000);
+        let stats = p.stats();
+        // Name, trace state, status message, event name, the service and
+        // the destination read from the attributes.
+        assert_eq!(stats.strings_truncated, 6);
+        // The resource's value and key, the span's destination value.
+        assert_eq!(stats.attributes_truncated, 3);
+    }
+
+    /// Every row the table holds, as one batch.
+    fn table_rows(table: &Table) -> RecordBatch {
+        let snapshot = table.snapshot();
+        let batches: Vec<RecordBatch> = snapshot.segments.iter().map(|s| s.batch.clone()).collect();
+        arrow::compute::concat_batches(&snapshot.schema, &batches).unwrap()
+    }
+
+    #[test]
+    fn a_large_resource_over_many_spans_stops_at_the_request_memory() {
+        let f = Fixture::new();
+        let limits = LimitsConfig {
+            max_request_memory: bytesize::ByteSize::mib(1),
+            ..LimitsConfig::default()
+        };
+        let p = f
+            .pipeline(ReceiverConfig::default())
+            .with_limits(limits, Arc::new(MemoryGauge::default()));
+        // 32 KiB of resource, carried by each of 1,000 spans: 32 MiB of
+        // rows from a request of 40 KiB.
+        let mut req = request(1);
+        let resource = req.resource_spans[0].resource.as_mut().unwrap();
+        resource.attributes.push(KeyValue {
+            key: "big".into(),
+            value: text(&"x".repeat(32 * 1024)),
+            ..Default::default()
+        });
+        let spans = &mut req.resource_spans[0].scope_spans[0].spans;
+        let one = spans[0].clone();
+        *spans = (1..=1000u64)
+            .map(|i| Span {
+                span_id: i.to_be_bytes().to_vec(),
+                ..one.clone()
+            })
+            .collect();
+        let out = p.ingest(&req).unwrap();
+        assert_eq!(out.accepted, 31, "1 MiB of rows of 32 KiB and a little");
+        assert_eq!(out.rejected, 969);
+        let message = out.message.unwrap();
+        assert!(message.contains("limits.max_request_memory"), "{message}");
+        assert!(message.contains("1.0 MiB"), "{message}");
+        assert_eq!(f.table.num_rows(), 31);
+    }
+
+    #[test]
+    fn a_request_with_much_text_is_split_into_batches_below_the_offset_limit() {
+        let resource = Vec::new();
+        let row = |i: u64| {
+            let mut row = SpanRow::new(
+                seam_model::TraceId([1; 16]),
+                seam_model::SpanId(i.to_be_bytes()),
+                1,
+                2,
+                &resource,
+            );
+            row.name = "n".repeat(1000).into();
+            row
+        };
+        let bytes = row(0).text_bytes();
+        let mut own = Own {
+            builder: SpanBatchBuilder::new(),
+            done: Vec::new(),
+            batch_bytes: 10 * bytes,
+        };
+        for i in 0..95 {
+            own.append(&row(i)).unwrap();
+        }
+        let batches = own.finish().unwrap();
+        let sizes: Vec<usize> = batches.iter().map(RecordBatch::num_rows).collect();
+        assert_eq!(sizes, [10, 10, 10, 10, 10, 10, 10, 10, 10, 5]);
+        // Through the pipeline, every row is stored.
+        let f = Fixture::new();
+        let mut p = f.pipeline(ReceiverConfig::default());
+        p.batch_bytes = 64 * 1024;
+        let mut req = request(1);
+        let spans = &mut req.resource_spans[0].scope_spans[0].spans;
+        let one = spans[0].clone();
+        *spans = (1..=OWN_BATCH as u64 + 1)
+            .map(|i| Span {
+                span_id: i.to_be_bytes().to_vec(),
+                ..one.clone()
+            })
+            .collect();
+        p.ingest(&req).unwrap();
+        assert_eq!(f.table.num_rows(), OWN_BATCH + 1);
+    }
+
     #[test]
     fn empty_request_is_a_full_success() {
         let (table, p, _f) = pipeline();

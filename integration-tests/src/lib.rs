@@ -59,6 +59,27 @@ pub struct Seam {
 }
 
 impl Seam {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's peak resident memory so far (`VmHWM`), in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the server's /proc status");
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .expect("VmHWM");
+        let kib: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .expect("VmHWM in kB");
+        kib * 1024
+    }
+
     /// Starts Seam on free loopback ports with a fresh data directory.
     pub fn start() -> Self {
         Self::start_with(&[], &[])

@@ -18,6 +18,10 @@ pub struct QueryConfig {
     pub max_result_rows: usize,
     /// Size of the Arrow data a query may return.
     pub max_result_bytes: ByteSize,
+    /// What one scalar function call may build (one value, or its batch
+    /// of rows): larger results are refused, before they are built where
+    /// the arguments tell.
+    pub max_function_output: ByteSize,
     /// Worker threads of the query runtime, and DataFusion's target partitions.
     pub threads: usize,
     /// When set, the API, UI and `/metrics` require `Authorization: Bearer
@@ -33,6 +37,7 @@ impl Default for QueryConfig {
             memory_limit: ByteSize::mib(512),
             max_result_rows: 100_000,
             max_result_bytes: ByteSize::mib(64),
+            max_function_output: ByteSize::mib(64),
             threads: 2,
             bearer_tokens: Vec::new(),
         }

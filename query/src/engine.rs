@@ -37,6 +37,7 @@ use tokio::sync::OnceCell;
 
 use seam_correlate::{CorrelationView, boundary_col, orphan_col};
 
+use crate::bounded;
 use crate::config::QueryConfig;
 use crate::correlation::{
     EdgeJson, FLOWS_VIEW, FunctionColdStarts, TimeWindow, cold_starts_from, cold_starts_sql,
@@ -123,6 +124,7 @@ struct LazyContext {
     providers: [(&'static str, Arc<dyn TableProvider>); 3],
     threads: usize,
     pool_bytes: usize,
+    function_output: usize,
 }
 
 impl LazyContext {
@@ -157,6 +159,8 @@ impl LazyContext {
                 .map_err(|e| QueryError::Internal(format!("registering the {name} table: {e}")))?;
         }
         sandbox::disable_functions(&ctx);
+        bounded::bound_functions(&ctx, self.function_output)
+            .map_err(|e| QueryError::Internal(format!("bounding the SQL functions: {e}")))?;
         ctx.sql(FLOWS_VIEW)
             .await
             .map_err(|e| QueryError::Internal(format!("creating the flows view: {e}")))?;
@@ -209,6 +213,8 @@ impl QueryEngine {
             ],
             threads,
             pool_bytes: usize::try_from(config.memory_limit.as_u64()).unwrap_or(usize::MAX),
+            function_output: usize::try_from(config.max_function_output.as_u64())
+                .unwrap_or(usize::MAX),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)

@@ -8,6 +8,7 @@
 //! | [`QueryError::Timeout`] | 400 | the query asks for more work than the time limit allows |
 //! | [`QueryError::ResourcesExhausted`] | 400 | the query needs more memory than the limit |
 //! | [`QueryError::ResultTooLarge`] | 400 | the answer is larger than a client should receive at once |
+//! | [`QueryError::OutputTooLarge`] | 400 | one function call would build more than `query.max_function_output` |
 //! | [`QueryError::Internal`] | 500 | a fault in Seam or DataFusion; details go to the log only |
 //!
 //! A limit error is a 400 rather than a 5xx because retrying the same query
@@ -41,6 +42,9 @@ pub enum QueryError {
     },
     #[error("result exceeds {0}; add a LIMIT or aggregate")]
     ResultTooLarge(String),
+    /// A function call would build more than `query.max_function_output`.
+    #[error("{0}")]
+    OutputTooLarge(String),
     #[error("internal query error: {0}")]
     Internal(String),
 }
@@ -56,6 +60,9 @@ impl QueryError {
             root => root,
         };
         match root {
+            DataFusionError::External(e) if e.is::<crate::bounded::OutputTooLarge>() => {
+                Self::OutputTooLarge(e.to_string())
+            }
             DataFusionError::ResourcesExhausted(detail) => Self::ResourcesExhausted {
                 limit: memory_limit,
                 detail: detail.clone(),
@@ -124,7 +131,8 @@ impl From<QueryError> for AppError {
             QueryError::Invalid(_)
             | QueryError::Refused(_)
             | QueryError::Timeout(_)
-            | QueryError::ResultTooLarge(_) => StatusCode::BAD_REQUEST,
+            | QueryError::ResultTooLarge(_)
+            | QueryError::OutputTooLarge(_) => StatusCode::BAD_REQUEST,
         };
         Self::new(status, err.to_string())
     }

@@ -20,6 +20,7 @@
 //! - [`api`], [`error`]: routes, and the one place errors become statuses.
 
 pub mod api;
+pub mod bounded;
 mod columns;
 pub mod config;
 pub mod correlation;

@@ -329,6 +329,86 @@ async fn hostile_queries_end_in_errors_and_the_server_keeps_answering() {
     }
 }
 
+/// `replace` nested eight times over a ten-character literal asks for a
+/// billion characters; the others build large values from columns or by
+/// doubling through subqueries. Each is refused with the cap named, four at
+/// once as well, and ordinary uses of the same functions still answer.
+#[tokio::test]
+async fn functions_cannot_build_values_past_their_cap() {
+    let s = server_with(QueryConfig {
+        max_function_output: ByteSize::mib(1),
+        ..QueryConfig::default()
+    });
+    let x = "x".repeat(1000);
+    let mut nested = "'aaaaaaaaaa'".to_owned();
+    for _ in 0..8 {
+        nested = format!("replace({nested}, 'a', 'aaaaaaaaaa')");
+    }
+    let doubling = |step: &str| {
+        let steps: Vec<String> = (1..=30)
+            .map(|i| format!("a{i} AS (SELECT {step} AS v FROM a{})", i - 1))
+            .collect();
+        format!(
+            "WITH a0 AS (SELECT name AS v FROM spans), {} SELECT max(length(v)) FROM a30",
+            steps.join(", ")
+        )
+    };
+    let cases = [
+        format!("SELECT length({nested})"),
+        // From a column: a thousand times, twice.
+        format!("SELECT max(length(replace(replace(name, 'o', '{x}'), 'x', '{x}'))) FROM spans"),
+        format!(
+            "SELECT max(length(regexp_replace(regexp_replace(name, '', '{x}', 'g'), '', '{x}', 'g'))) FROM spans"
+        ),
+        doubling("concat(v, v)"),
+        // The operator is not a function in DataFusion; it is bounded too.
+        doubling("v || v"),
+    ];
+    let answers = futures::future::join_all(cases.iter().map(|q| sql(&s, q))).await;
+    for (query, answer) in cases.iter().zip(answers) {
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{query}: {}",
+            answer.text()
+        );
+        assert!(
+            answer
+                .error()
+                .contains("query.max_function_output (1.0 MiB)"),
+            "{query}: {}",
+            answer.error()
+        );
+    }
+    assert_alive(&s).await;
+    let fine = sql_ok(
+        &s,
+        "SELECT replace(name, 'op', 'operation') AS r, regexp_replace(name, '[0-9]', '#', 'g') AS g, concat(name, '!') AS c FROM spans LIMIT 1",
+    )
+    .await;
+    let row = &fine["rows"][0];
+    assert!(row[0].as_str().unwrap().len() >= 2, "{fine}");
+    assert!(row[2].as_str().unwrap().ends_with('!'), "{fine}");
+    assert_eq!(
+        sql_ok(&s, "SELECT array_to_string(make_array('a', 'b'), '-')").await["rows"][0][0],
+        "a-b"
+    );
+    // `||` keeps its meaning: null with a null side, other types as text,
+    // dictionary columns, lists concatenated, its own column name.
+    let answer = sql_ok(
+        &s,
+        "SELECT NULL || 'a' AS n, 'a' || 1 AS t, service_name || '!' AS d, [1] || [2] AS l, 'x' || 'y' FROM spans LIMIT 1",
+    )
+    .await;
+    let row = &answer["rows"][0];
+    assert_eq!(row[0], serde_json::Value::Null, "{answer}");
+    assert_eq!(row[1], "a1");
+    assert!(row[2].as_str().unwrap().ends_with('!'));
+    assert_eq!(row[3], serde_json::json!([1, 2]));
+    assert_eq!(row[4], "xy");
+    assert_eq!(answer["columns"][4], "Utf8(\"x\") || Utf8(\"y\")");
+}
+
 #[tokio::test]
 async fn result_caps_name_their_limit() {
     let s = strict();

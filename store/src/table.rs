@@ -714,6 +714,29 @@ mod tests {
     }
 
     #[test]
+    fn asking_for_sizes_changes_nothing() {
+        let table = Table::new(schema(), "t");
+        table.gather_in(|| Box::new(Times::default()));
+        gather(&table, |b| b.0.extend([1, 2, 3])).unwrap();
+        table.append(batch(&[4, 5])).unwrap();
+        let cached = table.snapshot();
+        gather(&table, |b| b.0.push(6)).unwrap();
+        let stats = table.stats();
+        assert_eq!(stats.hot_rows, 6, "gathered rows count");
+        assert_eq!(
+            table.pending.lock().as_deref().unwrap().rows(),
+            1,
+            "still gathered"
+        );
+        let inner = table.inner.read();
+        let batches = inner.merged.len() + inner.tail.len();
+        assert_eq!(batches, 2, "no batch was finished to answer");
+        assert!(inner.snapshot.is_some(), "and the cached snapshot stands");
+        drop(inner);
+        assert_eq!(cached.num_rows(), 5);
+    }
+
+    #[test]
     fn a_batch_of_a_segment_rows_is_not_copied_by_the_merge() {
         let table = Table::new(schema(), "t").with_merge_rows(4);
         let full = batch(&[1, 2, 3, 4]);

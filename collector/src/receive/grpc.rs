@@ -149,6 +149,19 @@ impl GrpcReceiver {
         &self,
         request: Request<Received>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let arrived = std::time::Instant::now();
+        let answer = self.answer(request).await;
+        self.pipeline
+            .metrics()
+            .ack_latency
+            .observe(arrived.elapsed().as_secs_f64());
+        answer
+    }
+
+    async fn answer(
+        &self,
+        request: Request<Received>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let authorization = request
             .metadata()
             .get("authorization")
@@ -186,6 +199,7 @@ impl GrpcReceiver {
                 ))
             }
             Err(e) if e.retryable() => {
+                self.pipeline.metrics().refused_unavailable.inc();
                 error!(error = %e, "logging an OTLP/gRPC export failed; asking to retry");
                 Err(Status::unavailable(format!(
                     "could not log the spans, retry: {e}"

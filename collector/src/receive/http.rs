@@ -45,13 +45,17 @@ pub async fn serve_http(
         .await
 }
 
-/// A body as the pipeline takes it.
-enum Received {
-    Protobuf(Bytes),
-    Json(opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest),
+async fn export(State(pipeline): State<Arc<Pipeline>>, headers: HeaderMap, body: Body) -> Response {
+    let arrived = std::time::Instant::now();
+    let response = answer(&pipeline, &headers, body).await;
+    pipeline
+        .metrics()
+        .ack_latency
+        .observe(arrived.elapsed().as_secs_f64());
+    response
 }
 
-async fn export(State(pipeline): State<Arc<Pipeline>>, headers: HeaderMap, body: Body) -> Response {
+async fn answer(pipeline: &Arc<Pipeline>, headers: &HeaderMap, body: Body) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
@@ -76,34 +80,50 @@ async fn export(State(pipeline): State<Arc<Pipeline>>, headers: HeaderMap, body:
         Ok(e) => e,
         Err(e) => {
             return failure(
-                &pipeline,
+                pipeline,
                 Encoding::Json,
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 &e,
             );
         }
     };
-    let result = async {
-        let content_encoding = headers
-            .get(header::CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok());
-        let compression = decode::compression(content_encoding)?;
-        let limit = pipeline.config().http_limit();
-        let wire = axum::body::to_bytes(body, limit)
-            .await
-            .map_err(|_| DecodeError::TooLarge { limit })?;
+    let content_encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    let compression = match decode::compression(content_encoding) {
+        Ok(c) => c,
+        Err(e) => return failure(pipeline, encoding, StatusCode::UNSUPPORTED_MEDIA_TYPE, &e),
+    };
+    let limit = pipeline.config().http_limit();
+    let wire = match axum::body::to_bytes(body, limit).await {
+        Ok(wire) => wire,
+        Err(_) => {
+            let e = DecodeError::TooLarge { limit };
+            return failure(pipeline, encoding, StatusCode::PAYLOAD_TOO_LARGE, &e);
+        }
+    };
+    let turn = match pipeline.turn().await {
+        Ok(turn) => turn,
+        Err(busy) => return refusal(encoding, &busy),
+    };
+    // Decompressing, decoding JSON and storing (which syncs the log) are
+    // the heavy part of an export: off the async workers, which serve
+    // every connection, and under the turn that bounds them.
+    let worker = pipeline.clone();
+    let stored = tokio::task::spawn_blocking(move || {
         let raw = decode::decompress(wire, compression, limit)?;
         // Protobuf bodies are read in place by the pipeline, and go to the
         // write-ahead log as they arrived.
         Ok(match encoding {
-            Encoding::Protobuf => Received::Protobuf(raw),
-            Encoding::Json => Received::Json(decode::decode_json(&raw)?),
+            Encoding::Protobuf => worker.ingest_protobuf(&raw),
+            Encoding::Json => worker.ingest(&decode::decode_json(&raw)?),
         })
-    }
+    })
     .await;
-    let received = match result {
-        Ok(r) => r,
-        Err(e) => {
+    drop(turn);
+    let ingested = match stored {
+        Ok(Ok(ingested)) => ingested,
+        Ok(Err(e)) => {
             let status = match e {
                 DecodeError::UnsupportedMediaType(_) | DecodeError::UnsupportedEncoding(_) => {
                     StatusCode::UNSUPPORTED_MEDIA_TYPE
@@ -111,23 +131,8 @@ async fn export(State(pipeline): State<Arc<Pipeline>>, headers: HeaderMap, body:
                 DecodeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 _ => StatusCode::BAD_REQUEST,
             };
-            return failure(&pipeline, encoding, status, &e);
+            return failure(pipeline, encoding, status, &e);
         }
-    };
-    // Ingest syncs the write-ahead log: off the async workers.
-    let worker = pipeline.clone();
-    let turn = match pipeline.turn().await {
-        Ok(turn) => turn,
-        Err(busy) => return refusal(encoding, &busy),
-    };
-    let stored = tokio::task::spawn_blocking(move || match received {
-        Received::Protobuf(bytes) => worker.ingest_protobuf(&bytes),
-        Received::Json(request) => worker.ingest(&request),
-    })
-    .await;
-    drop(turn);
-    let ingested = match stored {
-        Ok(ingested) => ingested,
         Err(e) => {
             error!(error = %e, "ingest task failed");
             return status_body(
@@ -153,6 +158,7 @@ async fn export(State(pipeline): State<Arc<Pipeline>>, headers: HeaderMap, body:
         }
         Err(e) if e.is_pushback() => refusal(encoding, &e),
         Err(e) if e.retryable() => {
+            pipeline.metrics().refused_unavailable.inc();
             error!(error = %e, "logging an OTLP/HTTP export failed; asking to retry");
             let mut response = status_body(
                 encoding,

@@ -209,3 +209,61 @@ fn grpc_errors_keep_accepted_data() {
     });
     assert_eq!(count(&seam, ""), 13);
 }
+
+/// The largest request the limits let through, built to grow once
+/// normalized: a resource of 256 attributes of 32 KiB, carried by each of
+/// 20,000 spans (160 GiB of rows if nothing stopped it), and span names of
+/// 2 MiB. The spans past `limits.max_request_memory` are rejected, the
+/// names are cut, and the server keeps serving within memory.
+#[test]
+fn the_worst_request_is_cut_down_and_the_server_keeps_serving() {
+    let seam = Seam::start();
+    let value = "v".repeat(32 * 1024);
+    let attributes: Vec<String> = (0..256)
+        .map(|i| format!(r#"{{"key":"attr.{i:03}","value":{{"stringValue":"{value}"}}}}"#))
+        .collect();
+    let long_name = "n".repeat(2 * 1024 * 1024);
+    let spans: Vec<String> = (0..20_000u64)
+        .map(|i| {
+            let name = if i < 2 { long_name.as_str() } else { "op" };
+            format!(
+                r#"{{"traceId":"{:032x}","spanId":"{:016x}","name":"{name}","kind":2,"startTimeUnixNano":"1760000000000000000","endTimeUnixNano":"1760000000000001000"}}"#,
+                i / 100 + 1,
+                i + 1
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"heavy"}}}},{}]}},"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+        attributes.join(","),
+        spans.join(",")
+    );
+    assert!(body.len() < 20 * 1024 * 1024, "{} bytes", body.len());
+    let (status, answer, _) = post(&seam, "application/json", None, body.into_bytes());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    let rejected: u64 = answer["partialSuccess"]["rejectedSpans"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let message = answer["partialSuccess"]["errorMessage"].as_str().unwrap();
+    assert!(message.contains("limits.max_request_memory"), "{message}");
+    assert!(message.len() < 1024, "the message quotes no 2 MiB name");
+    let accepted = 20_000 - rejected;
+    // 256 MiB of rows of a bit over 8 MiB each.
+    assert!((25..=32).contains(&accepted), "{accepted} accepted");
+    assert_eq!(count(&seam, "") as u64, accepted);
+    let longest = seam.sql("SELECT max(length(name)) FROM spans");
+    assert_eq!(longest["rows"][0][0], 32 * 1024, "names cut at the limit");
+    assert!(seam.metric("seam_receiver_strings_truncated_total") >= 2.0);
+
+    // The server keeps serving, within memory.
+    let (status, _) = post_protobuf(&seam, &request(3, 10, "after"));
+    assert_eq!(status, 200);
+    assert_eq!(count(&seam, "WHERE service_name = 'after'"), 10);
+    let (status, _) = seam.get("/readyz");
+    assert_eq!(status, 200);
+    let rss = seam.metric("process_resident_memory_bytes");
+    assert!(rss < 2.0 * 1024.0 * 1024.0 * 1024.0, "{rss} bytes resident");
+}

@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod common;
 mod demo;
+mod disk_full;
 mod durability;
 mod loadgen;
 mod otlp_json;

@@ -196,3 +196,58 @@ fn trace_and_search_endpoints() {
         "all data is from 2025"
     );
 }
+
+/// Eight nested `replace(…, 'a', 'aaaaaaaaaa')` calls ask for a
+/// billion-character string: four of them at once, while an exporter keeps
+/// sending, are each refused with a 400 that names the limit, the server
+/// stays inside `limits.memory`, and every export is acknowledged. (A small
+/// cap keeps the debug build quick; BENCHMARKS.md has the default's
+/// figures on a release build.)
+#[test]
+fn functions_that_would_build_gigabytes_are_refused_and_ingest_goes_on() {
+    let (seam, _cfg) =
+        seeded("limits:\n  memory: 768 MiB\nquery:\n  max_function_output: 256 KiB\n");
+    let mut nested = "'aaaaaaaaaa'".to_owned();
+    for _ in 0..8 {
+        nested = format!("replace({nested}, 'a', 'aaaaaaaaaa')");
+    }
+    let query = format!("SELECT length({nested}) AS n");
+    let exporting = std::sync::atomic::AtomicBool::new(true);
+    let (answers, exports) = std::thread::scope(|scope| {
+        let exporter = scope.spawn(|| {
+            let mut statuses = Vec::new();
+            while exporting.load(std::sync::atomic::Ordering::SeqCst) || statuses.len() < 20 {
+                let seed = 10 + (statuses.len() % 200) as u8;
+                statuses.push(post_protobuf(&seam, &request(seed, 50, "steady")).0);
+            }
+            statuses
+        });
+        let queries: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| seam.sql_response(&query)))
+            .collect();
+        let answers: Vec<_> = queries.into_iter().map(|q| q.join()).collect();
+        exporting.store(false, std::sync::atomic::Ordering::SeqCst);
+        (answers, exporter.join().unwrap())
+    });
+    for answer in answers {
+        let (status, answer) = answer.unwrap();
+        assert_eq!(status, 400, "{answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(error.contains("function 'replace'"), "{error}");
+        assert!(
+            error.contains("query.max_function_output (256.0 KiB)"),
+            "{error}"
+        );
+    }
+    assert!(
+        exports.iter().all(|s| *s == 200),
+        "every export during the queries acknowledged: {exports:?}"
+    );
+    let peak = seam.peak_rss();
+    assert!(
+        peak < 768 * 1024 * 1024,
+        "peak resident memory {peak} bytes"
+    );
+    let (status, _) = seam.get("/readyz");
+    assert_eq!(status, 200);
+}
