@@ -106,11 +106,30 @@ impl Seam {
         seam
     }
 
+    /// Starts `seam serve` under another program (`wrapper`, then the
+    /// binary and its arguments), such as `strace`.
+    pub fn start_under(wrapper: &[&str], args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let seam = Self::spawn_with(wrapper, &serve_args(args), envs);
+        seam.wait_ready();
+        seam
+    }
+
     /// Starts the binary and waits for its listening line.
     fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        Self::spawn_with(&[], args, envs)
+    }
+
+    fn spawn_with(wrapper: &[&str], args: &[&str], envs: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().expect("temp dir");
         let data_dir = tmp.path().join("data");
-        let mut cmd = Command::new(seam_bin());
+        let mut cmd = match wrapper {
+            [] => Command::new(seam_bin()),
+            [program, rest @ ..] => {
+                let mut cmd = Command::new(program);
+                cmd.args(rest).arg(seam_bin());
+                cmd
+            }
+        };
         cmd.args(args)
             .env("SEAM_LOG", "info")
             .env_remove("SEAM_CONFIG")

@@ -147,3 +147,194 @@ fn acknowledged_spans_survive_kill_9_exactly_once() {
     )));
     assert_eq!(producer[0]["n"], 1);
 }
+
+/// Power loss after a seal: the order of the seal's system calls, as
+/// `strace` sees them, is what makes it safe. Every file a manifest names
+/// is synced, renamed into place and its directory synced before the
+/// manifest is renamed into place; the manifest's directory is synced
+/// before any log segment or old state file it replaces is deleted.
+#[test]
+fn a_seal_makes_its_files_durable_before_the_manifest_and_deletes_only_after() {
+    let probe = Command::new("strace")
+        .args(["-o", "/dev/null", "true"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipping: strace is not installed or may not trace here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.txt");
+    let config = dir.path().join("seam.yaml");
+    std::fs::write(&config, "storage:\n  seal_interval: 1s\n").unwrap();
+    let wrapper = [
+        "strace",
+        "-f",
+        "-qq",
+        "-y",
+        "-e",
+        "trace=fsync,fdatasync,rename,renameat,renameat2,unlink,unlinkat",
+        "-o",
+        trace.to_str().unwrap(),
+    ];
+    let seam = Seam::start_under(&wrapper, &["--config", config.to_str().unwrap()], &[]);
+    let sealed = r#"seam_store_seals_total"#;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut round = 0u8;
+    while seam.metric(sealed) < 3.0 && Instant::now() < deadline {
+        // Spans of now: retention keeps them.
+        run_journeys(&seam, "http", &["parent"], &[]);
+        round += 1;
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        seam.metric(sealed) >= 3.0,
+        "{round} rounds, too few seals:\n{}",
+        seam.logs()
+    );
+    // Stop the server itself (SIGTERM to strace would only detach it).
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", seam.pid())).unwrap();
+    let server = children
+        .split_whitespace()
+        .next()
+        .expect("the traced server");
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", server])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = seam.terminate();
+    assert!(status.success(), "{status:?}");
+
+    let calls: Vec<Call> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .filter_map(Call::parse)
+        .collect();
+    let manifests: Vec<usize> = calls
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            c.renamed_to()
+                .is_some_and(|p| p.ends_with("/MANIFEST.json"))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        manifests.len() >= 3,
+        "{} manifests written",
+        manifests.len()
+    );
+    let synced =
+        |path: &str, before: usize| calls[..before].iter().any(|c| c.synced() == Some(path));
+    let synced_between = |path: &str, after: usize, before: usize| {
+        calls[after..before]
+            .iter()
+            .any(|c| c.synced() == Some(path))
+    };
+    let mut checked_files = 0;
+    for (i, call) in calls.iter().enumerate() {
+        let Some(target) = call.renamed_to() else {
+            continue;
+        };
+        let source = call.renamed_from().unwrap();
+        let dir = target.rsplit_once('/').unwrap().0;
+        // The content is on disk before it takes its name.
+        assert!(synced(source, i), "{source} renamed before it was synced");
+        // The name is on disk before any manifest that follows is.
+        let next_manifest = manifests.iter().copied().find(|&m| m >= i);
+        if target.ends_with(".parquet") || target.ends_with(".state") {
+            let m =
+                next_manifest.expect("a file renamed into place is named by a manifest after it");
+            assert!(
+                synced_between(dir, i + 1, m),
+                "{target}: its directory was not synced before the manifest"
+            );
+            checked_files += 1;
+        }
+    }
+    assert!(checked_files >= 3, "{checked_files} sealed files checked");
+    for (i, call) in calls.iter().enumerate() {
+        let Some(deleted) = call.unlinked() else {
+            continue;
+        };
+        if !(deleted.ends_with(".wal") || deleted.ends_with(".state")) {
+            continue;
+        }
+        // The manifest that made it unneeded is durable first.
+        let m = manifests
+            .iter()
+            .copied()
+            .rfind(|&m| m < i)
+            .unwrap_or_else(|| panic!("{deleted} deleted before any manifest"));
+        let manifest_dir = calls[m].renamed_to().unwrap().rsplit_once('/').unwrap().0;
+        assert!(
+            synced_between(manifest_dir, m + 1, i),
+            "{deleted} deleted before its manifest's directory was synced"
+        );
+    }
+}
+
+/// One traced system call: what was synced, renamed or deleted.
+struct Call {
+    name: String,
+    /// Quoted arguments (paths given by name).
+    names: Vec<String>,
+    /// Paths of file descriptor arguments, as `-y` prints them.
+    fds: Vec<String>,
+}
+
+impl Call {
+    /// Parses `123 fsync(7</a/b>) = 0` and `123 rename("/a", "/b") = 0`;
+    /// failed calls are left out.
+    fn parse(line: &str) -> Option<Self> {
+        let (_, call) = line.split_once(' ')?;
+        let (name, mut rest) = call.split_once('(')?;
+        if !rest.trim_end().ends_with("= 0") {
+            return None;
+        }
+        let (mut names, mut fds) = (Vec::new(), Vec::new());
+        while let Some(at) = rest.find(['"', '<']) {
+            let quoted = rest.as_bytes()[at] == b'"';
+            let after = &rest[at + 1..];
+            let end = after.find(if quoted { '"' } else { '>' })?;
+            let value = after[..end].to_owned();
+            if quoted {
+                names.push(value)
+            } else {
+                fds.push(value)
+            }
+            rest = &after[end + 1..];
+        }
+        Some(Self {
+            name: name.trim().to_owned(),
+            names,
+            fds,
+        })
+    }
+
+    fn synced(&self) -> Option<&str> {
+        matches!(self.name.as_str(), "fsync" | "fdatasync")
+            .then(|| self.fds.first().map(String::as_str))?
+    }
+
+    fn renamed_from(&self) -> Option<&str> {
+        self.name
+            .starts_with("rename")
+            .then(|| self.names.first().map(String::as_str))?
+    }
+
+    fn renamed_to(&self) -> Option<&str> {
+        self.name
+            .starts_with("rename")
+            .then(|| self.names.get(1).map(String::as_str))?
+    }
+
+    fn unlinked(&self) -> Option<&str> {
+        self.name
+            .starts_with("unlink")
+            .then(|| self.names.first().map(String::as_str))?
+    }
+}
