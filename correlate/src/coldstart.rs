@@ -1,4 +1,4 @@
-//! Cold starts (DESIGN §5.3): which invocation of a function instance (or
+//! Cold starts (docs/contract.md §5.3): which invocation of a function instance (or
 //! request to a pod) was its first, what kind of start it was, and how long
 //! initialisation took.
 //!

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Settings of the correlation stage (DESIGN §5).
+/// Settings of the correlation stage (docs/contract.md §5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CorrelationConfig {
@@ -56,7 +56,7 @@ impl Default for CorrelationConfig {
     }
 }
 
-/// DESIGN §5.1's default correlation keys.
+/// The default correlation keys (docs/contract.md §5.1).
 pub const DEFAULT_KEYS: &[&str] = &[
     "messaging.message.id",
     "messaging.message.conversation_id",
@@ -66,7 +66,7 @@ pub const DEFAULT_KEYS: &[&str] = &[
     "x-correlation-id",
 ];
 
-/// How cold starts are recognised (DESIGN §5.3).
+/// How cold starts are recognised (docs/contract.md §5.3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ColdStartConfig {

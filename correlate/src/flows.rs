@@ -1,4 +1,4 @@
-//! Flows: connected sets of traces (DESIGN §5.2), kept as a disjoint-set
+//! Flows: connected sets of traces (docs/contract.md §5.2), kept as a disjoint-set
 //! index of the traces that were joined to another one. A trace that was
 //! never joined is a flow of its own and takes no memory here.
 //!

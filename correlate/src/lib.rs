@@ -1,5 +1,5 @@
 //! Seam's correlation stage: boundaries across queues, event buses and
-//! platforms, flows of traces, orphans, and cold starts (DESIGN §5).
+//! platforms, flows of traces, orphans, and cold starts (docs/contract.md §5).
 //!
 //! ```text
 //!  normalize ─▶ SpanRow ─▶ Extractor::observe ─▶ Observed ─▶ (a committed write's Note)

@@ -1,4 +1,4 @@
-//! Which side of a boundary a span can be on (DESIGN §5.1), from its kind,
+//! Which side of a boundary a span can be on (docs/contract.md §5.1), from its kind,
 //! its messaging operation and its trigger. A pure function of one span.
 
 use seam_model::{Platform, SpanKind, SpanRow};

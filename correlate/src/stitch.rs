@@ -1,4 +1,4 @@
-//! Boundaries (DESIGN §5.1): the halves waiting for their other half, and
+//! Boundaries (docs/contract.md §5.1): the halves waiting for their other half, and
 //! the matching that turns a pair into a boundary.
 //!
 //! ```text

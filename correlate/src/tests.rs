@@ -327,9 +327,16 @@ fn thresholds_can_be_set_per_consumer_service() {
         T0,
     );
     let rows = boundary_rows(&c);
-    let flagged: Vec<bool> = rows.iter().map(|r| r.flagged).collect();
     assert_eq!(rows.len(), 2);
-    assert_eq!(flagged.iter().filter(|f| **f).count(), 1, "{rows:?}");
+    let flagged_for = |trace: u64| {
+        let consumer = rows
+            .iter()
+            .find(|r| r.consumer.starts_with(&tid(trace).to_hex()))
+            .unwrap_or_else(|| panic!("no boundary into trace {trace}: {rows:?}"));
+        consumer.flagged
+    };
+    assert!(!flagged_for(2), "invoice: 3 s is under its own 5 s");
+    assert!(flagged_for(3), "mailer: 3 s is over the 1 s default");
 }
 
 #[test]

@@ -242,6 +242,8 @@ impl Seam {
 
     /// The value of a `/metrics` series (`name` with its labels, as
     /// printed, e.g. `seam_store_sealed_rows{table="spans"}`); 0 when absent.
+    /// Panics when the series is not there: a renamed metric must not
+    /// read as zero.
     pub fn metric(&self, series: &str) -> f64 {
         let (status, body) = self.get("/metrics");
         assert_eq!(status, 200, "GET /metrics");
@@ -252,7 +254,7 @@ impl Seam {
                     .and_then(|rest| rest.strip_prefix(' '))
                     .and_then(|v| v.trim().parse().ok())
             })
-            .unwrap_or(0.0)
+            .unwrap_or_else(|| panic!("no series {series} in /metrics:\n{text}"))
     }
 
     /// Kills the server with SIGKILL, as a crash or the OOM killer would:

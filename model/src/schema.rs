@@ -1,5 +1,5 @@
 //! The Arrow schemas of the stored tables: `spans`, column by column as
-//! the query contract names them (docs/tables.md), followed by a few extra
+//! the query contract names them (docs/contract.md §6), followed by a few extra
 //! columns Seam keeps; `boundaries` and `orphans`, which correlation fills.
 //!
 //! Low-cardinality strings (kind, service, platform, …) are dictionary

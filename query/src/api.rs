@@ -1,4 +1,4 @@
-//! The HTTP API (DESIGN §6): SQL, traces, search, health.
+//! The HTTP API (docs/contract.md §6): SQL, traces, search, health.
 //!
 //! ```text
 //!  POST /api/v1/sql                {"sql": "..."} → {"columns", "rows"} | Arrow IPC stream

@@ -82,7 +82,7 @@ pub fn flow_boundaries_sql(traces: &[TraceId]) -> String {
     )
 }
 
-/// One boundary in API JSON (DESIGN §6 names; times as decimal ns strings).
+/// One boundary in API JSON (docs/contract.md §6 names; times as decimal ns strings).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BoundaryJson {
     pub flow_id: Option<String>,

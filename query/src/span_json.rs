@@ -1,4 +1,4 @@
-//! Spans as the trace API shows them (DESIGN §6), read from `spans` rows.
+//! Spans as the trace API shows them (docs/contract.md §6), read from `spans` rows.
 //!
 //! Times in nanoseconds since the epoch (`start_unix_nano`, `end_unix_nano`,
 //! an event's `time_unix_nano`) are decimal strings, as in OTLP/JSON:

@@ -420,7 +420,7 @@ async fn result_caps_name_their_limit() {
     );
 }
 
-/// Every key DESIGN §6 lists for a span, and no other.
+/// Every key docs/contract.md §6 lists for a span, and no other.
 const SPAN_KEYS: &[&str] = &[
     "trace_id",
     "span_id",
@@ -691,8 +691,21 @@ async fn health_and_readiness() {
         StatusCode::SERVICE_UNAVAILABLE
     );
     s.readiness.set_ready();
-    assert!(s.readiness.is_ready());
     assert_eq!(get(&s, "/readyz").await.status, StatusCode::OK);
+    // A stage that stopped turns it for good, with the reason.
+    s.readiness
+        .set_failed("upkeep failed: the disk went away".into());
+    let stopping = get(&s, "/readyz").await;
+    assert_eq!(stopping.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        &stopping.body[..],
+        &b"stopping: upkeep failed: the disk went away"[..]
+    );
+    s.readiness.set_ready();
+    assert_eq!(
+        get(&s, "/readyz").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 }
 
 #[tokio::test]
@@ -749,7 +762,13 @@ async fn correlation_endpoints_answer_in_their_shapes_and_refuse_bad_parameters(
     assert_eq!(edges.json(), json!({"edges": []}));
     let cold = get(&s, "/api/v1/cold-starts").await;
     assert_eq!(cold.status, StatusCode::OK, "{}", cold.text());
-    assert!(cold.json()["functions"].is_array());
+    let functions = &cold.json()["functions"];
+    assert_eq!(functions.as_array().unwrap().len(), 1, "{functions}");
+    assert_eq!(functions[0]["function"], "order-worker");
+    assert_eq!(
+        (&functions[0]["invocations"], &functions[0]["cold_starts"]),
+        (&json!(1), &json!(1))
+    );
     for (path, expected) in [
         ("/api/v1/boundaries?start=yesterday", "'start'"),
         (

@@ -34,7 +34,7 @@ pub struct StoreMetrics {
 
 impl Default for StoreMetrics {
     fn default() -> Self {
-        Self {
+        let metrics = Self {
             seals: Counter::default(),
             seal_failures: Counter::default(),
             compactions: Counter::default(),
@@ -44,7 +44,10 @@ impl Default for StoreMetrics {
             seal_duration: Histogram::new(exponential_buckets(0.001, 4.0, 10)),
             deleted_files: Family::default(),
             deleted_rows: Family::default(),
-        }
+        };
+        // Both reasons are series from the start, at zero.
+        metrics.retention_deleted(&RetentionReport::default());
+        metrics
     }
 }
 

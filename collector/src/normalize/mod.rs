@@ -1,5 +1,5 @@
 //! Normalization: one OTLP span, with its resource and scope, becomes one
-//! [`SpanRow`] of Seam's unified model (DESIGN §4).
+//! [`SpanRow`] of Seam's unified model (docs/contract.md §4).
 //!
 //! This is a pure function of its inputs, so it is tested with properties
 //! rather than fixtures, and fuzzed. Resource-level work (platform, service,
@@ -109,7 +109,7 @@ fn service_name<'a>(raw: &[KeyValue<'a>]) -> Cow<'a, str> {
     }
 }
 
-/// DESIGN §4: an explicit `cloud.platform` decides; otherwise the presence of
+/// docs/contract.md §4: an explicit `cloud.platform` decides; otherwise the presence of
 /// `k8s.*`, then `faas.*`, then `container.*`, then `host.*` attributes.
 fn platform(raw: &[KeyValue<'_>]) -> Platform {
     if let Some(cloud) = attributes::get(raw, semconv::CLOUD_PLATFORM) {

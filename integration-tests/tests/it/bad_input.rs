@@ -183,8 +183,11 @@ fn grpc_errors_keep_accepted_data() {
             span.name = "x".repeat(300);
         }
         let err = client.export(big).await.unwrap_err();
-        assert_ne!(err.code(), tonic::Code::Ok);
-        assert!(!err.message().is_empty());
+        assert_eq!(err.code(), tonic::Code::OutOfRange, "{err:?}");
+        assert!(
+            err.message().contains("the limit is: 65536 bytes"),
+            "{err:?}"
+        );
 
         // gzip-compressed, with one invalid span among valid ones.
         let mut gz = TraceServiceClient::connect(url)
@@ -264,6 +267,9 @@ fn the_worst_request_is_cut_down_and_the_server_keeps_serving() {
     assert_eq!(count(&seam, "WHERE service_name = 'after'"), 10);
     let (status, _) = seam.get("/readyz");
     assert_eq!(status, 200);
-    let rss = seam.metric("process_resident_memory_bytes");
-    assert!(rss < 2.0 * 1024.0 * 1024.0 * 1024.0, "{rss} bytes resident");
+    let peak = seam.peak_rss();
+    assert!(
+        peak < 2 * 1024 * 1024 * 1024,
+        "{peak} bytes resident at the peak"
+    );
 }

@@ -79,7 +79,7 @@ pub fn count(seam: &Seam, filter: &str) -> i64 {
         .unwrap_or_else(|| panic!("count in {answer}"))
 }
 
-/// Asserts that `span` has every field of the span JSON in DESIGN §6, with
+/// Asserts that `span` has every field of the span JSON in docs/contract.md §6, with
 /// the documented types.
 pub fn assert_span_shape(span: &serde_json::Value) {
     let obj = span

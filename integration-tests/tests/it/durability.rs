@@ -208,11 +208,7 @@ fn a_seal_makes_its_files_durable_before_the_manifest_and_deletes_only_after() {
     let status = seam.terminate();
     assert!(status.success(), "{status:?}");
 
-    let calls: Vec<Call> = std::fs::read_to_string(&trace)
-        .unwrap()
-        .lines()
-        .filter_map(Call::parse)
-        .collect();
+    let calls = Call::parse_all(&std::fs::read_to_string(&trace).unwrap());
     let manifests: Vec<usize> = calls
         .iter()
         .enumerate()
@@ -287,6 +283,36 @@ struct Call {
 }
 
 impl Call {
+    /// Every successful call of a trace, in the order the calls returned.
+    /// A call another thread interrupted is printed as `123 fsync(7</a/b>
+    /// <unfinished ...>` and later `123 <... fsync resumed>) = 0`; it is
+    /// put where it returned.
+    fn parse_all(trace: &str) -> Vec<Self> {
+        let mut unfinished: HashMap<&str, String> = HashMap::new();
+        let mut calls = Vec::new();
+        for line in trace.lines() {
+            let Some((pid, rest)) = line.split_once(' ') else {
+                continue;
+            };
+            if let Some(start) = rest.strip_suffix("<unfinished ...>") {
+                unfinished.insert(pid, format!("{pid} {start}"));
+                continue;
+            }
+            let whole = match rest.strip_prefix("<... ") {
+                Some(resumed) => {
+                    let Some(start) = unfinished.remove(pid) else {
+                        continue;
+                    };
+                    let end = resumed.split_once("resumed>").map_or("", |(_, e)| e);
+                    format!("{start}{end}")
+                }
+                None => line.to_owned(),
+            };
+            calls.extend(Self::parse(&whole));
+        }
+        calls
+    }
+
     /// Parses `123 fsync(7</a/b>) = 0` and `123 rename("/a", "/b") = 0`;
     /// failed calls are left out.
     fn parse(line: &str) -> Option<Self> {

@@ -163,4 +163,7 @@ fn hybrid_journeys_stitch_and_refusals_are_reported_by_code() {
         with_token["errors"].as_object().unwrap().is_empty(),
         "{with_token}"
     );
+    let acked = with_token["spans_acked"].as_u64().unwrap();
+    assert!(acked > 0, "the token lets spans in: {with_token}");
+    assert_eq!(with_token["spans_sent"].as_u64().unwrap(), acked);
 }

@@ -274,6 +274,10 @@ fn saturation_stays_near_the_memory_limit_and_loses_nothing_acknowledged() {
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let peak_mib = peak.join().unwrap() / 1048576.0;
+    assert!(
+        peak_mib > 0.0,
+        "resident memory was never sampled from /metrics"
+    );
     let stored = rows(&seam.sql(
         "SELECT count(*) AS n, count(DISTINCT trace_id || span_id) AS distinct_spans FROM spans WHERE service_name = 'saturation'",
     ));

@@ -49,17 +49,38 @@ fn sql_answers_and_refuses_what_it_must() {
         ("SELEC * FROM spans", "SELEC"),
         ("SELECT no_such_column FROM spans", "no_such_column"),
         ("SELECT * FROM no_such_table", "no_such_table"),
-        ("CREATE TABLE t AS SELECT * FROM spans", ""),
+        (
+            "CREATE TABLE t AS SELECT * FROM spans",
+            "only read-only queries are allowed: DDL",
+        ),
         (
             "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
-            "",
+            "only read-only queries are allowed: DDL",
         ),
-        ("COPY (SELECT 1) TO '/tmp/seam-copy-test.csv'", ""),
-        ("INSERT INTO spans SELECT * FROM spans", ""),
-        ("DROP TABLE spans", ""),
-        ("SET datafusion.execution.batch_size = 1", ""),
-        ("SELECT * FROM read_parquet('/etc/passwd')", ""),
-        ("SELECT * FROM read_csv('/etc/passwd')", ""),
+        (
+            "COPY (SELECT 1) TO '/tmp/seam-copy-test.csv'",
+            "only read-only queries are allowed: DML",
+        ),
+        (
+            "INSERT INTO spans SELECT * FROM spans",
+            "only read-only queries are allowed: DML",
+        ),
+        (
+            "DROP TABLE spans",
+            "only read-only queries are allowed: DDL",
+        ),
+        (
+            "SET datafusion.execution.batch_size = 1",
+            "only read-only queries are allowed: Statement",
+        ),
+        (
+            "SELECT * FROM read_parquet('/etc/passwd')",
+            "table function 'read_parquet' not found",
+        ),
+        (
+            "SELECT * FROM read_csv('/etc/passwd')",
+            "table function 'read_csv' not found",
+        ),
     ] {
         let (status, body) = seam.sql_response(sql);
         assert_eq!(status, 400, "{sql} → {body}");
@@ -154,7 +175,11 @@ fn trace_and_search_endpoints() {
         ("/api/v1/search?min_duration=soon", 400, "min_duration"),
         ("/api/v1/search?limit=-1", 400, "limit"),
         ("/api/v1/search?start=yesterday", 400, "start"),
-        ("/api/v1/nothing-here", 404, ""),
+        (
+            "/api/v1/nothing-here",
+            404,
+            "no route for get /api/v1/nothing-here",
+        ),
     ] {
         let (status, body) = seam.get(path);
         assert_eq!(status, code, "{path} → {body}");
