@@ -133,14 +133,7 @@ impl Bounded {
                         continue;
                     };
                     let grows = to.len().saturating_sub(from.len());
-                    let count = if grows == 0 {
-                        0
-                    } else if from.is_empty() {
-                        // An empty pattern matches between every character.
-                        s.chars().count() + 1
-                    } else {
-                        memchr::memmem::find_iter(s.as_bytes(), from.as_bytes()).count()
-                    };
+                    let count = occurrences(s, from, grows, self.cap);
                     add(s.len().saturating_add(count.saturating_mul(grows)));
                 }
             }
@@ -184,6 +177,30 @@ impl Bounded {
             return Err(self.refuse(bytes));
         }
         Ok(())
+    }
+}
+
+/// How often `from` occurs in `s`, counted only as far as it matters: up to
+/// the count at which replacing each by `grows` more bytes passes `cap`.
+fn occurrences(s: &str, from: &str, grows: usize, cap: usize) -> usize {
+    if grows == 0 {
+        return 0;
+    }
+    // At most one match per byte of `s` (and one more for an empty
+    // pattern): when even that stays under the cap, no need to count.
+    let most = s.len() / from.len().max(1) + 1;
+    if s.len().saturating_add(most.saturating_mul(grows)) <= cap {
+        return most;
+    }
+    let enough = cap.saturating_sub(s.len()) / grows + 1;
+    match from.as_bytes() {
+        [] => s.chars().take(enough).count() + 1,
+        // One byte: a plain count, which the compiler vectorizes; a
+        // searcher would stop at every match.
+        [byte] => s.bytes().filter(|b| b == byte).take(enough).count(),
+        pattern => memchr::memmem::find_iter(s.as_bytes(), pattern)
+            .take(enough)
+            .count(),
     }
 }
 
