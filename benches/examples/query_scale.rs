@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use seam_benches::{NOW, first_trace, server};
 use seam_loadgen::{Generator, SpanShape};
-use seam_query::correlation::{flow_boundaries_sql, flow_spans_sql};
+use seam_query::reports::flows::{flow_boundaries_sql, flow_spans_sql};
 use seam_store::KeyFilters;
 
 const PER_REQUEST: usize = 512;

@@ -27,11 +27,15 @@ use seam_model::{BearerTokens, TraceId};
 use serde::{Deserialize, Serialize};
 use tower_http::trace::TraceLayer;
 
-use crate::correlation::{BoundaryJson, EdgeJson, FunctionColdStarts, TimeWindow, boundaries_from};
-use crate::engine::{QueryEngine, QueryResult};
+use crate::engine::QueryEngine;
 use crate::error::AppError;
 use crate::json::{ARROW_STREAM, to_arrow_stream, to_json};
-use crate::search::{SearchParams, TraceSummary};
+use crate::reports::TimeWindow;
+use crate::reports::boundaries::EdgeJson;
+use crate::reports::cold_starts::FunctionColdStarts;
+use crate::reports::flows::{BoundaryJson, boundaries_from};
+use crate::reports::search::{SearchParams, TraceSummary};
+use crate::session::QueryResult;
 use crate::span_json::{SpanJson, spans_from_batches};
 
 /// Whether the server is ready for traffic; cloned handles share one flag.

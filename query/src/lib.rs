@@ -1,40 +1,48 @@
 //! Seam's query side: SQL over the store (DataFusion), the trace API, and
-//! the HTTP server for both.
+//! the HTTP server for both. Split along DataFusion's own lines:
 //!
 //! ```text
-//!  Table ──snapshot per scan──▶ SegmentTable ──▶ DataFusion (sandboxed, own runtime) ──▶ api (axum)
-//!  (seam-store)                     table.rs          engine.rs, sandbox.rs                  api.rs
-//!                                                                     │
-//!                                            json.rs (rows, Arrow IPC), span_json.rs, search.rs
+//!  store Table ─▶ provider.rs (TableProvider: the scan) ◀─ pruning.rs (PruningPredicate over
+//!                      │                                   time ranges, key sets, bloom filters)
+//!                 catalog.rs (spans, boundaries, orphans, the flows view)
+//!                      │
+//!                 session.rs (lazy context, own runtime, time/memory/result limits;
+//!                      │      sandbox.rs, bounded.rs, yielding.rs)
+//!                      │
+//!  engine.rs ──▶ reports/ (search, flows, boundaries, cold starts; shared time windows)
+//!      │
+//!  api.rs (axum) ─▶ json.rs, span_json.rs (answers), error.rs (statuses)
 //! ```
 //!
-//! - [`table`]: the store's segments and sealed files as a DataFusion table,
-//!   pruned by time, trace id and (in Parquet) statistics and bloom filters;
-//!   `parquet_reader` keeps each file's footer and page index parsed.
-//! - [`engine`]: the DataFusion context, its limits (time, memory, result size) and the
-//!   queries the API runs.
-//! - [`sandbox`]: what SQL may not do: write, read files, or call functions
-//!   whose output size is an argument.
-//! - [`json`], [`span_json`], [`search`]: results in the API's shapes.
-//! - [`yielding`]: makes every operator yield, so a timed-out query stops.
+//! - [`provider`]: a store table as DataFusion sees it, a snapshot per
+//!   scan; [`pruning`] decides what it may skip; [`resolve`] computes the
+//!   read-time columns (`flow_id`, cold starts, deliveries).
+//! - [`catalog`]: the tables and views SQL sees.
+//! - [`session`]: where a query runs and what bounds it.
+//! - [`sandbox`], [`bounded`]: what SQL may not do (write, read files,
+//!   build unbounded values); [`yielding`]: every operator yields, so a
+//!   timed-out query stops.
+//! - [`reports`]: the API's queries besides SQL; [`engine`] runs them.
 //! - [`api`], [`error`]: routes, and the one place errors become statuses.
 
 pub mod api;
 pub mod bounded;
+pub mod catalog;
 mod columns;
 pub mod config;
-pub mod correlation;
 pub mod engine;
 pub mod error;
 pub mod json;
 pub mod metrics;
 mod parquet_reader;
+pub mod provider;
+mod pruning;
+pub mod reports;
 pub mod resolve;
 pub mod resolve_exec;
 pub mod sandbox;
-pub mod search;
+pub mod session;
 pub mod span_json;
-pub mod table;
 pub mod yielding;
 
 #[cfg(test)]
@@ -42,10 +50,14 @@ pub mod yielding;
 mod testdata;
 
 pub use api::{ApiState, Readiness, api_router};
+pub use catalog::{Catalog, Correlation};
 pub use config::QueryConfig;
-pub use engine::{Correlation, FlowResult, QueryEngine, QueryResult};
+pub use engine::QueryEngine;
 pub use error::{AppError, QueryError};
 pub use metrics::QueryMetrics;
-pub use search::{SearchError, SearchParams, TraceSummary};
+pub use provider::SegmentTable;
+pub use reports::ParamError;
+pub use reports::flows::FlowResult;
+pub use reports::search::{SearchParams, TraceSummary};
+pub use session::QueryResult;
 pub use span_json::SpanJson;
-pub use table::SegmentTable;

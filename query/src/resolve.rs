@@ -10,8 +10,8 @@ use parking_lot::Mutex;
 use seam_correlate::{CorrelationView, Deliveries, boundary_col};
 use seam_model::schema::col;
 
+use crate::provider::{Resolve, Wide};
 use crate::resolve_exec::BatchResolver;
-use crate::table::{Resolve, Wide};
 
 const SPAN_COLUMNS: [&str; 5] = [
     col::FLOW_ID,
@@ -124,7 +124,7 @@ mod tests {
     use seam_correlate::boundaries_schema;
 
     use super::*;
-    use crate::correlation::tests::boundaries;
+    use crate::reports::flows::tests::boundaries;
 
     /// (deliveries, redelivery) of each row of `batch`, resolved.
     fn resolved(r: &BoundariesResolver, wide: &Wide, batch: &RecordBatch) -> Vec<(i64, bool)> {

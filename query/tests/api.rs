@@ -650,7 +650,7 @@ async fn search_filters_by_each_parameter() {
 async fn search_refuses_unknown_and_bad_parameters() {
     let s = server();
     for (query, expected) in [
-        ("servce=checkout", "unknown search parameter 'servce'"),
+        ("servce=checkout", "unknown parameter 'servce'"),
         ("limit=0", "'limit'"),
         ("limit=5000", "'limit'"),
         ("min_duration=slow", "'min_duration'"),
@@ -777,7 +777,7 @@ async fn correlation_endpoints_answer_in_their_shapes_and_refuse_bad_parameters(
         ),
         (
             "/api/v1/cold-starts?service=x",
-            "unknown search parameter 'service'",
+            "unknown parameter 'service'",
         ),
     ] {
         let answer = get(&s, path).await;

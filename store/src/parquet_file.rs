@@ -393,6 +393,11 @@ impl KeyFilters {
     /// Which row groups may hold a row whose `column` is one of `values`,
     /// by row group index (a group without a filter may); `None` when the
     /// file has no column `column`.
+    /// Row groups of the file; `None` when no column has filters.
+    pub fn row_group_count(&self) -> Option<usize> {
+        self.columns.first().map(|(_, filters)| filters.len())
+    }
+
     pub fn row_groups(&self, column: &str, values: &[&str]) -> Option<Vec<bool>> {
         let (_, filters) = self.columns.iter().find(|(c, _)| c == column)?;
         let may = |f: &Option<Sbbf>| {

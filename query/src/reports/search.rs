@@ -26,7 +26,6 @@ use std::collections::BTreeSet;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
 use datafusion::error::Result as DfResult;
 use datafusion::functions_aggregate::expr_fn::{array_agg, count, first_value, max, min, sum};
 use datafusion::logical_expr::ExprFunctionExt;
@@ -34,9 +33,10 @@ use datafusion::prelude::{DataFrame, Expr, JoinType, SessionContext, cast, col, 
 use seam_model::schema::col as column;
 use serde::Serialize;
 
+use super::{DURATION, ParamError, TIME, parse_bool, parse_duration, parse_time, timestamp};
 use crate::columns::{int64s, strings};
-use crate::engine::QueryResult;
 use crate::error::QueryError;
+use crate::session::QueryResult;
 
 /// Traces returned when `limit` is not given.
 pub const DEFAULT_LIMIT: usize = 20;
@@ -79,28 +79,9 @@ impl Default for SearchParams {
     }
 }
 
-/// Why search parameters were refused; the message names the parameter.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SearchError {
-    #[error("unknown search parameter '{0}'")]
-    Unknown(String),
-    #[error("search parameter '{0}' is given more than once")]
-    Repeated(String),
-    #[error("invalid value '{value}' for search parameter '{name}': {expected}")]
-    Invalid {
-        name: String,
-        value: String,
-        expected: &'static str,
-    },
-    #[error("search parameter 'start' is after 'end'")]
-    EmptyTimeRange,
-    #[error("search parameter 'min_duration' is larger than 'max_duration'")]
-    EmptyDurationRange,
-}
-
 impl SearchParams {
     /// Reads query-string pairs in order.
-    pub fn parse(pairs: &[(String, String)]) -> Result<Self, SearchError> {
+    pub fn parse(pairs: &[(String, String)]) -> Result<Self, ParamError> {
         let mut params = Self::default();
         let mut seen = BTreeSet::new();
         for (name, value) in pairs {
@@ -113,15 +94,15 @@ impl SearchParams {
                 continue;
             }
             if !KNOWN.contains(&name.as_str()) {
-                return Err(SearchError::Unknown(name.clone()));
+                return Err(ParamError::Unknown(name.clone()));
             }
             if !seen.insert(name.as_str()) {
-                return Err(SearchError::Repeated(name.clone()));
+                return Err(ParamError::Repeated(name.clone()));
             }
             if value.is_empty() {
                 continue;
             }
-            let invalid = |expected| SearchError::Invalid {
+            let invalid = |expected| ParamError::Invalid {
                 name: name.clone(),
                 value: value.clone(),
                 expected,
@@ -160,12 +141,12 @@ impl SearchParams {
         if let (Some(start), Some(end)) = (params.start, params.end)
             && start > end
         {
-            return Err(SearchError::EmptyTimeRange);
+            return Err(ParamError::EmptyTimeRange);
         }
         if let (Some(min), Some(max)) = (params.min_duration, params.max_duration)
             && min > max
         {
-            return Err(SearchError::EmptyDurationRange);
+            return Err(ParamError::EmptyDurationRange);
         }
         Ok(params)
     }
@@ -213,39 +194,6 @@ const KNOWN: &[&str] = &[
     "limit",
     "flagged",
 ];
-
-const TIME: &str = "expected an RFC 3339 time or integer unix nanoseconds";
-const DURATION: &str = "expected a duration such as 250ms or 1.5s, or integer nanoseconds";
-
-pub(crate) fn parse_time(value: &str) -> Option<i64> {
-    if let Ok(ns) = value.parse::<i64>() {
-        return Some(ns);
-    }
-    arrow::compute::kernels::cast_utils::string_to_timestamp_nanos(value).ok()
-}
-
-fn parse_duration(value: &str) -> Option<i64> {
-    if let Ok(ns) = value.parse::<i64>() {
-        return (ns >= 0).then_some(ns);
-    }
-    let d = humantime::parse_duration(value).ok()?;
-    Some(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-}
-
-fn parse_bool(value: &str) -> Option<bool> {
-    match value {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => None,
-    }
-}
-
-fn timestamp(ns: i64) -> Expr {
-    lit(ScalarValue::TimestampNanosecond(
-        Some(ns),
-        Some("UTC".into()),
-    ))
-}
 
 /// One trace in search results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -387,7 +335,7 @@ pub(crate) fn summaries(result: &QueryResult) -> Result<Vec<TraceSummary>, Query
 mod tests {
     use super::*;
 
-    fn parse(query: &[(&str, &str)]) -> Result<SearchParams, SearchError> {
+    fn parse(query: &[(&str, &str)]) -> Result<SearchParams, ParamError> {
         let pairs: Vec<(String, String)> = query
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -444,24 +392,24 @@ mod tests {
     fn refuses_bad_parameters_by_name() {
         assert_eq!(
             parse(&[("servce", "x")]),
-            Err(SearchError::Unknown("servce".into()))
+            Err(ParamError::Unknown("servce".into()))
         );
         assert_eq!(
             parse(&[("attr.", "x")]),
-            Err(SearchError::Unknown("attr.".into()))
+            Err(ParamError::Unknown("attr.".into()))
         );
         assert_eq!(
             parse(&[("limit", "1"), ("limit", "2")]),
-            Err(SearchError::Repeated("limit".into()))
+            Err(ParamError::Repeated("limit".into()))
         );
         assert_eq!(parse(&[("flagged", "true")]).unwrap().flagged, Some(true));
         assert_eq!(
             parse(&[("start", "2"), ("end", "1")]),
-            Err(SearchError::EmptyTimeRange)
+            Err(ParamError::EmptyTimeRange)
         );
         assert_eq!(
             parse(&[("min_duration", "2s"), ("max_duration", "1s")]),
-            Err(SearchError::EmptyDurationRange)
+            Err(ParamError::EmptyDurationRange)
         );
         for (name, value) in [
             ("start", "yesterday"),
@@ -475,7 +423,7 @@ mod tests {
         ] {
             let err = parse(&[(name, value)]).unwrap_err();
             assert!(
-                matches!(&err, SearchError::Invalid { name: n, .. } if n == name),
+                matches!(&err, ParamError::Invalid { name: n, .. } if n == name),
                 "{name}={value}: {err}"
             );
             assert!(err.to_string().contains(&format!("'{name}'")), "{err}");

@@ -12,23 +12,23 @@
 //! span appended a moment before a query visible to it.
 //!
 //! Every filter is accepted as *inexact*: DataFusion still applies each
-//! one to the rows the scan returns. Filters comparing the time column
-//! with a literal (`start_time >= '…'`, `BETWEEN`) skip whole segments and
-//! files; every filter not on a resolved column becomes the Parquet
+//! one to the rows the scan returns. The filters not on a resolved column
+//! are the scan's predicate: [`crate::pruning`] skips segments, files and
+//! row groups by it (time ranges, and key values against the segments'
+//! key sets and the files' bloom filters), and it is the Parquet
 //! predicate, so `trace_id = '…'` reads the one row group (and within it
-//! the pages) whose statistics and bloom filter admit the id. In memory,
-//! `trace_id = '…'` and `trace_id IN (…)` skip merged segments whose set
-//! of trace ids rules them out. Read-time columns are resolved after the
-//! stored-column filters, on the rows they keep.
+//! the pages) whose statistics and bloom filter admit the id. Read-time
+//! columns are resolved after the stored-column filters, on the rows they
+//! keep.
 
 use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::common::DFSchema;
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
@@ -39,9 +39,8 @@ use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, Pa
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::logical_expr::expr::{Between, BinaryExpr, Cast, TryCast};
 use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::filter::FilterExec;
@@ -50,6 +49,7 @@ use datafusion::physical_plan::union::UnionExec;
 use seam_store::{KeyFilters, SealedFile, Segment, Table};
 
 use crate::parquet_reader::PageIndexed;
+use crate::pruning::Pruner;
 use crate::resolve_exec::{BatchResolver, ResolveExec};
 
 /// Columns whose values are decided when a query reads them, not when the
@@ -81,57 +81,6 @@ pub struct Wide {
     pub sealed_files: Vec<u64>,
     pub sealed: Vec<RecordBatch>,
     pub hot: Vec<RecordBatch>,
-}
-
-/// The values a row's `column` must equal one of, by a filter `column =
-/// 'v'`, `column IN ('v', …)` or an `OR` of those (the form DataFusion
-/// rewrites a short `IN` list to); `None` when no filter says.
-fn key_literals<'a>(filters: &'a [Expr], column: &str) -> Option<Vec<&'a str>> {
-    filters.iter().find_map(|f| {
-        let mut values = Vec::new();
-        literals_of(f, column, &mut values).then_some(values)
-    })
-}
-
-/// Whether `expr` holds only for rows whose `column` is one of the text
-/// literals it names, which it adds to `values`.
-fn literals_of<'a>(expr: &'a Expr, column: &str, values: &mut Vec<&'a str>) -> bool {
-    let text = |e: &'a Expr| match e {
-        Expr::Literal(
-            ScalarValue::Utf8(Some(v))
-            | ScalarValue::Utf8View(Some(v))
-            | ScalarValue::LargeUtf8(Some(v)),
-            _,
-        ) => Some(v.as_str()),
-        _ => None,
-    };
-    let is_column = |e: &Expr| matches!(e, Expr::Column(c) if c.name == column);
-    match expr {
-        Expr::BinaryExpr(BinaryExpr {
-            left,
-            op: Operator::Or,
-            right,
-        }) => literals_of(left, column, values) && literals_of(right, column, values),
-        Expr::BinaryExpr(BinaryExpr {
-            left,
-            op: Operator::Eq,
-            right,
-        }) => {
-            let value = if is_column(left) {
-                text(right)
-            } else if is_column(right) {
-                text(left)
-            } else {
-                None
-            };
-            value.map(|v| values.push(v)).is_some()
-        }
-        Expr::InList(list) if !list.negated && is_column(&list.expr) => {
-            let found: Option<Vec<&str>> = list.list.iter().map(text).collect();
-            found.map(|found| values.extend(found)).is_some()
-        }
-        _ => false,
-    }
 }
 
 /// A store [`Table`] exposed to SQL, pruned by its time column.
@@ -233,24 +182,22 @@ impl SegmentTable {
         self
     }
 
-    /// The segments of `segments` that may hold rows passing `filters`,
-    /// enough of them to produce `limit` rows when a limit is given.
+    /// The segments that may hold rows the predicate passes, enough of
+    /// them to produce `limit` rows when a limit is given.
     fn select<'a>(
         &self,
         segments: &'a [Segment],
-        filters: &[Expr],
+        pruner: &Pruner,
         limit: Option<usize>,
     ) -> Vec<&'a Segment> {
-        let range = TimeRange::from_filters(filters, &self.time_column);
-        let keys = self.keys(filters);
+        let keep = pruner.segments(segments);
         let mut rows = 0;
         let mut selected = Vec::new();
-        for segment in segments {
+        for (segment, keep) in segments.iter().zip(keep) {
             if limit.is_some_and(|limit| rows >= limit) {
                 break;
             }
-            let keyed = keys.iter().all(|(i, _, k)| segment.may_contain(*i, k));
-            if keyed && (range.is_unbounded() || segment.overlaps(range.start, range.end)) {
+            if keep {
                 rows += segment.batch.num_rows();
                 selected.push(segment);
             }
@@ -258,39 +205,30 @@ impl SegmentTable {
         selected
     }
 
-    /// The values `filters` require of each key column, as (column index,
-    /// name, values).
-    fn keys<'a>(&self, filters: &'a [Expr]) -> Vec<(usize, String, Vec<&'a str>)> {
-        let schema = self.store.schema();
-        let keys = self.store.key_columns().iter().filter_map(|&i| {
-            let name = schema.field(i).name();
-            Some((i, name.clone(), key_literals(filters, name)?))
-        });
-        keys.collect()
-    }
-
-    /// The sealed files that may hold rows passing `filters`: by time
-    /// range, then by the key columns' bloom filters, read once per file
-    /// and kept while the file is in the table. With each file, the row
-    /// groups that may hold them when a key filter says (by index).
+    /// The sealed files that may hold rows the predicate passes: by time
+    /// range, then, when it asks for key values, by the key columns' bloom
+    /// filters, read once per file and kept while the file is in the
+    /// table. With each file, the row groups that may hold them (by
+    /// index) when the filters say.
     async fn select_files<'a>(
         &self,
         files: &'a [SealedFile],
-        filters: &[Expr],
+        pruner: &Pruner,
     ) -> Result<Vec<(&'a SealedFile, Option<Vec<bool>>)>> {
-        let range = TimeRange::from_filters(filters, &self.time_column);
-        let files: Vec<&SealedFile> = files
-            .iter()
-            .filter(|f| range.is_unbounded() || f.overlaps(range.start, range.end))
+        let all: Vec<&SealedFile> = files.iter().collect();
+        let keep = pruner.files(&all);
+        let files: Vec<&SealedFile> = all
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(f, keep)| keep.then_some(f))
             .collect();
-        let keys = self.keys(filters);
-        if keys.is_empty() || files.is_empty() {
-            return Ok(files.into_iter().map(|f| (f, None)).collect());
-        }
         let schema = self.store.schema();
         let columns: Vec<String> = (self.store.key_columns().iter())
             .map(|&i| schema.field(i).name().clone())
             .collect();
+        if files.is_empty() || !pruner.constrains(&columns) {
+            return Ok(files.into_iter().map(|f| (f, None)).collect());
+        }
         let filters = self
             .key_filters
             .get(&files, move |path| {
@@ -298,16 +236,10 @@ impl SegmentTable {
                 KeyFilters::read(path, &columns).map(Arc::new)
             })
             .await?;
-        // Every key condition must hold: row groups are and-ed across them.
-        let groups = |filters: &KeyFilters| {
-            (keys.iter())
-                .filter_map(|(_, column, values)| filters.row_groups(column, values))
-                .reduce(|a, b| a.iter().zip(b).map(|(a, b)| *a && b).collect())
-        };
         Ok(files
             .into_iter()
             .zip(filters)
-            .map(|(file, filters)| (file, groups(&filters)))
+            .map(|(file, filters)| (file, pruner.row_groups(&filters)))
             .filter(|(_, groups)| groups.as_ref().is_none_or(|g| g.contains(&true)))
             .collect())
     }
@@ -392,8 +324,14 @@ impl TableProvider for SegmentTable {
         let snapshot = self.store.snapshot();
         let schema = snapshot.schema.clone();
         self.forget_files(&snapshot.sealed);
-        let selected = self.select(&snapshot.segments, filters, limit);
-        let files = self.select_files(&snapshot.sealed, filters).await?;
+        // Filters on stored columns: what prunes segments, files and row
+        // groups, and, applied before resolving, what keeps resolving to
+        // the rows a lookup wants (DataFusion applies every filter again
+        // above the scan).
+        let predicate = self.predicate(state, &schema, filters)?;
+        let pruner = Pruner::new(predicate.as_ref(), schema.clone(), &self.time_column);
+        let selected = self.select(&snapshot.segments, &pruner, limit);
+        let files = self.select_files(&snapshot.sealed, &pruner).await?;
         tracing::debug!(
             segments = snapshot.segments.len(),
             selected = selected.len(),
@@ -426,10 +364,6 @@ impl TableProvider for SegmentTable {
         let partitions = state.config().target_partitions().max(1);
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
 
-        // Filters on stored columns, applied before resolving so that only
-        // the rows a lookup wants are resolved (DataFusion applies every
-        // filter again above the scan).
-        let predicate = self.predicate(state, &schema, filters)?;
         let resolved = |plan: Arc<dyn ExecutionPlan>| -> Result<Arc<dyn ExecutionPlan>> {
             let Some(resolve) = &resolver else {
                 return Ok(plan);
@@ -515,122 +449,13 @@ impl TableProvider for SegmentTable {
     }
 }
 
-/// Inclusive bounds on the time column, in ns since the epoch, implied by
-/// a conjunction of filters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct TimeRange {
-    start: i64,
-    end: i64,
-}
-
-impl TimeRange {
-    const ALL: Self = Self {
-        start: i64::MIN,
-        end: i64::MAX,
-    };
-
-    fn from_filters(filters: &[Expr], column: &str) -> Self {
-        let mut range = Self::ALL;
-        for filter in filters {
-            range.narrow(filter, column);
-        }
-        range
-    }
-
-    fn is_unbounded(&self) -> bool {
-        *self == Self::ALL
-    }
-
-    fn narrow(&mut self, filter: &Expr, column: &str) {
-        match filter {
-            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-                if *op == Operator::And {
-                    self.narrow(left, column);
-                    self.narrow(right, column);
-                } else if is_column(left, column)
-                    && let Some(value) = timestamp_nanos(right)
-                {
-                    self.compare(*op, value);
-                } else if is_column(right, column)
-                    && let Some(value) = timestamp_nanos(left)
-                    && let Some(op) = op.swap()
-                {
-                    self.compare(op, value);
-                }
-            }
-            Expr::Between(Between {
-                expr,
-                negated: false,
-                low,
-                high,
-            }) if is_column(expr, column) => {
-                if let (Some(low), Some(high)) = (timestamp_nanos(low), timestamp_nanos(high)) {
-                    self.start = self.start.max(low);
-                    self.end = self.end.min(high);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Narrows by `column <op> value`.
-    fn compare(&mut self, op: Operator, value: i64) {
-        match op {
-            Operator::Eq => {
-                self.start = self.start.max(value);
-                self.end = self.end.min(value);
-            }
-            Operator::Gt => self.start = self.start.max(value.saturating_add(1)),
-            Operator::GtEq => self.start = self.start.max(value),
-            Operator::Lt => self.end = self.end.min(value.saturating_sub(1)),
-            Operator::LtEq => self.end = self.end.min(value),
-            _ => {}
-        }
-    }
-}
-
-fn is_column(expr: &Expr, name: &str) -> bool {
-    matches!(expr, Expr::Column(c) if c.name == name)
-}
-
-/// The instant a literal (or a cast of one) names, in ns since the epoch.
-fn timestamp_nanos(expr: &Expr) -> Option<i64> {
-    match expr {
-        Expr::Literal(value, _) => scalar_nanos(value),
-        Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) => {
-            match expr.as_ref() {
-                Expr::Literal(value, _) if matches!(field.data_type(), DataType::Timestamp(..)) => {
-                    let cast = value
-                        .cast_to(&DataType::Timestamp(
-                            TimeUnit::Nanosecond,
-                            Some("UTC".into()),
-                        ))
-                        .ok()?;
-                    scalar_nanos(&cast)
-                }
-                _ => None,
-            }
-        }
-        _ => None,
-    }
-}
-
-fn scalar_nanos(value: &ScalarValue) -> Option<i64> {
-    match value {
-        ScalarValue::TimestampNanosecond(Some(v), _) => Some(*v),
-        ScalarValue::TimestampMicrosecond(Some(v), _) => v.checked_mul(1_000),
-        ScalarValue::TimestampMillisecond(Some(v), _) => v.checked_mul(1_000_000),
-        ScalarValue::TimestampSecond(Some(v), _) => v.checked_mul(1_000_000_000),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
     use arrow::array::{Int64Array, TimestampNanosecondArray};
-    use arrow::datatypes::{Field, Schema};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use datafusion::common::ScalarValue;
     use datafusion::prelude::*;
 
     use super::*;
@@ -676,10 +501,18 @@ mod tests {
         ))
     }
 
+    /// The scan's pruning of `filters`, as a scan makes it.
+    fn pruner(table: &SegmentTable, filters: &[Expr]) -> Pruner {
+        let state = SessionContext::new().state();
+        let schema = table.store.schema();
+        let predicate = table.predicate(&state, &schema, filters).unwrap();
+        Pruner::new(predicate.as_ref(), schema, &table.time_column)
+    }
+
     fn selected(table: &SegmentTable, filters: &[Expr], limit: Option<usize>) -> Vec<(i64, i64)> {
         let snapshot = table.store.snapshot();
         table
-            .select(&snapshot.segments, filters, limit)
+            .select(&snapshot.segments, &pruner(table, filters), limit)
             .iter()
             .map(|s| s.time_range.unwrap())
             .collect()
@@ -721,17 +554,22 @@ mod tests {
     }
 
     #[test]
-    fn ignores_filters_it_cannot_bound() {
+    fn prunes_by_what_the_statistics_can_bound_and_keeps_the_rest() {
         let t = table();
+        // No statistics on `v`; `!=` bounds nothing.
         assert_eq!(selected(&t, &[col("v").gt(lit(150i64))], None).len(), 3);
         assert_eq!(
             selected(&t, &[col("start_time").not_eq(ts(5))], None).len(),
             3
         );
+        // Either end of the range: the middle segment holds neither.
         let either = col("start_time")
             .lt(ts(5))
             .or(col("start_time").gt(ts(205)));
-        assert_eq!(selected(&t, std::slice::from_ref(&either), None).len(), 3);
+        assert_eq!(
+            selected(&t, std::slice::from_ref(&either), None),
+            vec![(0, 9), (200, 209)]
+        );
         let pushdown = t
             .supports_filters_pushdown(&[&col("start_time").gt(ts(1)), &either])
             .unwrap();
@@ -1016,7 +854,10 @@ mod tests {
             let provider = SegmentTable::new(table.clone(), "start_time");
             let snapshot = table.snapshot();
             assert_eq!(snapshot.segments.len(), 4);
-            let read = |filter: Expr| provider.select(&snapshot.segments, &[filter], None).len();
+            let read = |filter: Expr| {
+                let pruner = pruner(&provider, &[filter]);
+                provider.select(&snapshot.segments, &pruner, None).len()
+            };
             assert_eq!(
                 read(col("trace_id").eq(lit("t015"))),
                 2,
@@ -1090,7 +931,10 @@ mod tests {
             let provider = SegmentTable::new(table.clone(), "start_time");
             let snapshot = table.snapshot();
             assert_eq!(snapshot.segments.len(), 3);
-            let read = |filters: &[Expr]| provider.select(&snapshot.segments, filters, None).len();
+            let read = |filters: &[Expr]| {
+                let pruner = pruner(&provider, filters);
+                provider.select(&snapshot.segments, &pruner, None).len()
+            };
             assert_eq!(read(&[col("consumer").eq(lit("c15"))]), 1);
             assert_eq!(read(&[col("producer").eq(lit("p25"))]), 1);
             let either = col("consumer").in_list(vec![lit("c1"), lit("c25")], false);
