@@ -15,7 +15,7 @@
 //! ```
 //!
 //! - [`provider`]: a store table as DataFusion sees it, a snapshot per
-//!   scan; [`pruning`] decides what it may skip; [`resolve`] computes the
+//!   scan; `pruning` decides what it may skip; [`resolve`] computes the
 //!   read-time columns (`flow_id`, cold starts, deliveries).
 //! - [`catalog`]: the tables and views SQL sees.
 //! - [`session`]: where a query runs and what bounds it.

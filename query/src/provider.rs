@@ -13,7 +13,7 @@
 //!
 //! Every filter is accepted as *inexact*: DataFusion still applies each
 //! one to the rows the scan returns. The filters not on a resolved column
-//! are the scan's predicate: [`crate::pruning`] skips segments, files and
+//! are the scan's predicate: `pruning` skips segments, files and
 //! row groups by it (time ranges, and key values against the segments'
 //! key sets and the files' bloom filters), and it is the Parquet
 //! predicate, so `trace_id = '…'` reads the one row group (and within it
