@@ -605,6 +605,20 @@ pub(crate) mod tests {
         }
     }
 
+    /// `request(1)` with `n` spans of distinct ids.
+    fn spans(n: u64) -> ExportTraceServiceRequest {
+        let mut req = request(1);
+        let spans = &mut req.resource_spans[0].scope_spans[0].spans;
+        let one = spans[0].clone();
+        *spans = (1..=n)
+            .map(|i| Span {
+                span_id: i.to_be_bytes().to_vec(),
+                ..one.clone()
+            })
+            .collect();
+        req
+    }
+
     /// A store in a temporary directory, and its spans table.
     pub struct Fixture {
         pub dir: tempfile::TempDir,
@@ -615,21 +629,21 @@ pub(crate) mod tests {
     impl Fixture {
         pub fn new() -> Self {
             let dir = tempfile::tempdir().unwrap();
-            let store = seam_store::Store::open(
-                dir.path(),
-                seam_store::StorageConfig::default(),
-                seam_store::RetentionConfig::default(),
-                seam_store::WalConfig::default(),
-                seam_model::tables::all(),
-            )
-            .unwrap()
-            .store;
+            let store = seam_store::Store::open_default(dir.path(), seam_model::tables::all())
+                .unwrap()
+                .store;
             let table = store.table(SPANS);
             Self { dir, store, table }
         }
 
         pub fn pipeline(&self, config: ReceiverConfig) -> Pipeline {
             Pipeline::new(Arc::new(self.store.writer(SPANS)), &self.table, config)
+        }
+
+        /// A pipeline under `limits`, memory never past them.
+        pub fn limited(&self, limits: LimitsConfig) -> Pipeline {
+            self.pipeline(ReceiverConfig::default())
+                .with_limits(limits, Arc::new(MemoryGauge::default()))
         }
     }
 
@@ -675,16 +689,7 @@ pub(crate) mod tests {
             .count();
         assert_eq!(names, 21, "the rows themselves, not only their count");
         // A request of a whole segment's spans is its own batch.
-        let mut large = request(1);
-        let spans = &mut large.resource_spans[0].scope_spans[0].spans;
-        let one = spans[0].clone();
-        *spans = (0..OWN_BATCH as u64)
-            .map(|i| Span {
-                span_id: (i + 1).to_be_bytes().to_vec(),
-                ..one.clone()
-            })
-            .collect();
-        p.ingest(&large).unwrap();
+        p.ingest(&spans(OWN_BATCH as u64)).unwrap();
         p.ingest(&request(1)).unwrap();
         let snapshot = table.snapshot();
         assert_eq!(snapshot.num_rows(), 240 + OWN_BATCH + 1);
@@ -782,9 +787,7 @@ pub(crate) mod tests {
             max_attribute_value_length: 4,
             ..LimitsConfig::default()
         };
-        let p = f
-            .pipeline(ReceiverConfig::default())
-            .with_limits(limits, Arc::new(MemoryGauge::default()));
+        let p = f.limited(limits);
         let mut req = request(5);
         for span in &mut req.resource_spans[0].scope_spans[0].spans {
             for (k, v) in [("a", "long value"), ("b", "x")] {
@@ -848,9 +851,7 @@ pub(crate) mod tests {
             max_attribute_value_length: 1000,
             ..LimitsConfig::default()
         };
-        let p = f
-            .pipeline(ReceiverConfig::default())
-            .with_limits(limits, Arc::new(MemoryGauge::default()));
+        let p = f.limited(limits);
         let long = "é".repeat(50_000);
         let mut req = request(1);
         let resource = req.resource_spans[0].resource.as_mut().unwrap();
@@ -913,26 +914,16 @@ pub(crate) mod tests {
             max_request_memory: bytesize::ByteSize::mib(1),
             ..LimitsConfig::default()
         };
-        let p = f
-            .pipeline(ReceiverConfig::default())
-            .with_limits(limits, Arc::new(MemoryGauge::default()));
+        let p = f.limited(limits);
         // 32 KiB of resource, carried by each of 1,000 spans: 32 MiB of
         // rows from a request of 40 KiB.
-        let mut req = request(1);
+        let mut req = spans(1000);
         let resource = req.resource_spans[0].resource.as_mut().unwrap();
         resource.attributes.push(KeyValue {
             key: "big".into(),
             value: text(&"x".repeat(32 * 1024)),
             ..Default::default()
         });
-        let spans = &mut req.resource_spans[0].scope_spans[0].spans;
-        let one = spans[0].clone();
-        *spans = (1..=1000u64)
-            .map(|i| Span {
-                span_id: i.to_be_bytes().to_vec(),
-                ..one.clone()
-            })
-            .collect();
         let out = p.ingest(&req).unwrap();
         assert_eq!(out.accepted, 31, "1 MiB of rows of 32 KiB and a little");
         assert_eq!(out.rejected, 969);
@@ -972,16 +963,7 @@ pub(crate) mod tests {
         let f = Fixture::new();
         let mut p = f.pipeline(ReceiverConfig::default());
         p.batch_bytes = 64 * 1024;
-        let mut req = request(1);
-        let spans = &mut req.resource_spans[0].scope_spans[0].spans;
-        let one = spans[0].clone();
-        *spans = (1..=OWN_BATCH as u64 + 1)
-            .map(|i| Span {
-                span_id: i.to_be_bytes().to_vec(),
-                ..one.clone()
-            })
-            .collect();
-        p.ingest(&req).unwrap();
+        p.ingest(&spans(OWN_BATCH as u64 + 1)).unwrap();
         assert_eq!(f.table.num_rows(), OWN_BATCH + 1);
     }
 

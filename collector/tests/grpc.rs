@@ -7,7 +7,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use seam_collector::{Pipeline, ReceiverConfig, serve_grpc};
 use seam_model::tables::{self, SPANS};
-use seam_store::{RetentionConfig, StorageConfig, Store, Table, WalConfig};
+use seam_store::{Store, Table};
 use tonic::codec::CompressionEncoding;
 
 fn request(n: usize, attr_bytes: usize) -> ExportTraceServiceRequest {
@@ -43,15 +43,9 @@ struct Started {
 
 async fn start(config: ReceiverConfig) -> Started {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        dir.path(),
-        StorageConfig::default(),
-        RetentionConfig::default(),
-        WalConfig::default(),
-        tables::all(),
-    )
-    .unwrap()
-    .store;
+    let store = Store::open_default(dir.path(), tables::all())
+        .unwrap()
+        .store;
     let table = store.table(SPANS);
     let pipeline = Arc::new(Pipeline::new(Arc::new(store.writer(SPANS)), &table, config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -12,7 +12,7 @@ use prost::Message;
 use seam_collector::{Pipeline, ReceiverConfig};
 use seam_correlate::{CorrelationConfig, Correlator, Note};
 use seam_model::tables::{self, SPANS};
-use seam_store::{RetentionConfig, StorageConfig, Store, WalConfig, Writer};
+use seam_store::{Store, Writer};
 
 /// One server for the whole run: opening a store per input would be most
 /// of the work.
@@ -26,13 +26,7 @@ struct Server {
 
 static SERVER: LazyLock<Server> = LazyLock::new(|| {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = Store::open(
-        dir.path(),
-        StorageConfig::default(),
-        RetentionConfig::default(),
-        WalConfig::default(),
-        tables::all(),
-    )
+    let store = Store::open_default(dir.path(), tables::all())
     .expect("a store")
     .store;
     let correlator = Arc::new(Correlator::new(CorrelationConfig::default()));

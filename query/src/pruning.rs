@@ -66,20 +66,35 @@ impl Pruner {
 
     /// For each segment, whether it may hold a matching row.
     pub fn segments(&self, segments: &[Segment]) -> Vec<bool> {
-        self.prune(&Segments {
-            segments,
+        let rows = segments.iter().map(|s| s.batch.num_rows() as u64);
+        self.prune(&Containers {
+            count: segments.len(),
             time: self.time_stats(segments.iter().map(|s| s.time_range)),
-            schema: &self.schema,
             time_column: &self.time_column,
+            rows: Some(Arc::new(UInt64Array::from_iter_values(rows))),
+            may_contain: &|column, values| {
+                let index = self.schema.index_of(column).ok()?;
+                if self.schema.field(index).data_type() != &DataType::Utf8 {
+                    return None;
+                }
+                Some(
+                    segments
+                        .iter()
+                        .map(|s| s.may_contain(index, values))
+                        .collect(),
+                )
+            },
         })
     }
 
     /// For each file, whether its time range may hold a matching row.
     pub fn files(&self, files: &[&SealedFile]) -> Vec<bool> {
-        self.prune(&Files {
+        self.prune(&Containers {
             count: files.len(),
             time: self.time_stats(files.iter().map(|f| f.time_range)),
             time_column: &self.time_column,
+            rows: None,
+            may_contain: &|_, _| None,
         })
     }
 
@@ -87,8 +102,13 @@ impl Pruner {
     /// the key values the predicate asks for; `None` when they rule
     /// nothing out (no key condition, or no filters).
     pub fn row_groups(&self, filters: &KeyFilters) -> Option<Vec<bool>> {
-        let groups = filters.row_group_count()?;
-        let keep = self.prune(&RowGroups { filters, groups });
+        let keep = self.prune(&Containers {
+            count: filters.row_group_count()?,
+            time: None,
+            time_column: &self.time_column,
+            rows: None,
+            may_contain: &|column, values| filters.row_groups(column, values),
+        });
         (keep.contains(&false)).then_some(keep)
     }
 
@@ -133,79 +153,38 @@ fn texts(values: &HashSet<ScalarValue>) -> Option<Vec<&str>> {
         .collect()
 }
 
-/// `false` where a container cannot hold any of the values, unknown
-/// elsewhere.
-fn ruled_out(may: impl Iterator<Item = bool>) -> BooleanArray {
-    may.map(|may| (!may).then_some(false)).collect()
-}
+/// For a key column and values, whether each container may hold one of
+/// them; `None` when nothing is known.
+type MayContain<'a> = dyn Fn(&str, &[&str]) -> Option<Vec<bool>> + 'a;
 
-fn min_max(
-    time: &Option<(ArrayRef, ArrayRef)>,
-    time_column: &str,
-    column: &Column,
-    max: bool,
-) -> Option<ArrayRef> {
-    if column.name != time_column {
-        return None;
-    }
-    let (lo, hi) = time.as_ref()?;
-    Some(if max { hi.clone() } else { lo.clone() })
-}
-
-struct Segments<'a> {
-    segments: &'a [Segment],
-    time: Option<(ArrayRef, ArrayRef)>,
-    schema: &'a SchemaRef,
-    time_column: &'a str,
-}
-
-impl PruningStatistics for Segments<'_> {
-    fn min_values(&self, column: &Column) -> Option<ArrayRef> {
-        min_max(&self.time, self.time_column, column, false)
-    }
-
-    fn max_values(&self, column: &Column) -> Option<ArrayRef> {
-        min_max(&self.time, self.time_column, column, true)
-    }
-
-    fn num_containers(&self) -> usize {
-        self.segments.len()
-    }
-
-    fn null_counts(&self, _column: &Column) -> Option<ArrayRef> {
-        None
-    }
-
-    fn row_counts(&self) -> Option<ArrayRef> {
-        let rows = self.segments.iter().map(|s| s.batch.num_rows() as u64);
-        Some(Arc::new(UInt64Array::from_iter_values(rows)))
-    }
-
-    fn contained(&self, column: &Column, values: &HashSet<ScalarValue>) -> Option<BooleanArray> {
-        let index = self.schema.index_of(&column.name).ok()?;
-        if self.schema.field(index).data_type() != &DataType::Utf8 {
-            return None;
-        }
-        let values = texts(values)?;
-        Some(ruled_out(
-            self.segments.iter().map(|s| s.may_contain(index, &values)),
-        ))
-    }
-}
-
-struct Files<'a> {
+/// What Seam knows of a set of containers (segments, files or row
+/// groups): the time column's range, row counts, and whether a container
+/// may hold given key values (one answer per container).
+struct Containers<'a> {
     count: usize,
     time: Option<(ArrayRef, ArrayRef)>,
     time_column: &'a str,
+    rows: Option<ArrayRef>,
+    may_contain: &'a MayContain<'a>,
 }
 
-impl PruningStatistics for Files<'_> {
+impl Containers<'_> {
+    fn time(&self, column: &Column, max: bool) -> Option<ArrayRef> {
+        if column.name != self.time_column {
+            return None;
+        }
+        let (lo, hi) = self.time.as_ref()?;
+        Some(if max { hi.clone() } else { lo.clone() })
+    }
+}
+
+impl PruningStatistics for Containers<'_> {
     fn min_values(&self, column: &Column) -> Option<ArrayRef> {
-        min_max(&self.time, self.time_column, column, false)
+        self.time(column, false)
     }
 
     fn max_values(&self, column: &Column) -> Option<ArrayRef> {
-        min_max(&self.time, self.time_column, column, true)
+        self.time(column, true)
     }
 
     fn num_containers(&self) -> usize {
@@ -217,43 +196,13 @@ impl PruningStatistics for Files<'_> {
     }
 
     fn row_counts(&self) -> Option<ArrayRef> {
-        None
+        self.rows.clone()
     }
 
-    fn contained(&self, _column: &Column, _values: &HashSet<ScalarValue>) -> Option<BooleanArray> {
-        None
-    }
-}
-
-struct RowGroups<'a> {
-    filters: &'a KeyFilters,
-    groups: usize,
-}
-
-impl PruningStatistics for RowGroups<'_> {
-    fn min_values(&self, _column: &Column) -> Option<ArrayRef> {
-        None
-    }
-
-    fn max_values(&self, _column: &Column) -> Option<ArrayRef> {
-        None
-    }
-
-    fn num_containers(&self) -> usize {
-        self.groups
-    }
-
-    fn null_counts(&self, _column: &Column) -> Option<ArrayRef> {
-        None
-    }
-
-    fn row_counts(&self) -> Option<ArrayRef> {
-        None
-    }
-
+    /// `false` where a container cannot hold any of the values, unknown
+    /// elsewhere.
     fn contained(&self, column: &Column, values: &HashSet<ScalarValue>) -> Option<BooleanArray> {
-        let values = texts(values)?;
-        let may = self.filters.row_groups(&column.name, &values)?;
-        Some(ruled_out(may.into_iter()))
+        let may = (self.may_contain)(&column.name, &texts(values)?)?;
+        Some(may.into_iter().map(|may| (!may).then_some(false)).collect())
     }
 }

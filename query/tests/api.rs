@@ -313,20 +313,24 @@ async fn hostile_queries_end_in_errors_and_the_server_keeps_answering() {
         ("SELECT * FROM spans LIMIT 1000", "add a LIMIT"),
     ];
     for (query, expected) in cases {
-        let answer = sql(&s, query).await;
-        assert_eq!(
-            answer.status,
-            StatusCode::BAD_REQUEST,
-            "{query}: {}",
-            answer.text()
-        );
-        assert!(
-            answer.error().contains(expected),
-            "{query}: {}",
-            answer.error()
-        );
+        assert_refused(query, &sql(&s, query).await, expected);
         assert_alive(&s).await;
     }
+}
+
+/// A 400 whose message says `expected`.
+fn assert_refused(query: &str, answer: &Answer, expected: &str) {
+    assert_eq!(
+        answer.status,
+        StatusCode::BAD_REQUEST,
+        "{query}: {}",
+        answer.text()
+    );
+    assert!(
+        answer.error().contains(expected),
+        "{query}: {}",
+        answer.error()
+    );
 }
 
 /// `replace` nested eight times over a ten-character literal asks for a
@@ -366,19 +370,7 @@ async fn functions_cannot_build_values_past_their_cap() {
     ];
     let answers = futures::future::join_all(cases.iter().map(|q| sql(&s, q))).await;
     for (query, answer) in cases.iter().zip(answers) {
-        assert_eq!(
-            answer.status,
-            StatusCode::BAD_REQUEST,
-            "{query}: {}",
-            answer.text()
-        );
-        assert!(
-            answer
-                .error()
-                .contains("query.max_function_output (1.0 MiB)"),
-            "{query}: {}",
-            answer.error()
-        );
+        assert_refused(query, &answer, "query.max_function_output (1.0 MiB)");
     }
     assert_alive(&s).await;
     let fine = sql_ok(
@@ -662,12 +654,7 @@ async fn search_refuses_unknown_and_bad_parameters() {
         ("service=a&service=b", "more than once"),
     ] {
         let answer = get(&s, &format!("/api/v1/search?{query}")).await;
-        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{query}");
-        assert!(
-            answer.error().contains(expected),
-            "{query}: {}",
-            answer.error()
-        );
+        assert_refused(query, &answer, expected);
     }
 }
 

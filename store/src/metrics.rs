@@ -67,43 +67,56 @@ impl StoreMetrics {
     /// `seam_retention_*` under a `seam` prefix).
     pub fn register(store: &Arc<Store>, registry: &mut Registry) {
         let m = store.metrics();
-        registry.register(
-            "store_seals",
-            "Seals of hot rows into Parquet files",
-            m.seals.clone(),
-        );
-        registry.register(
-            "store_seal_failures",
-            "Seals that failed; their rows stay in memory and in the log",
-            m.seal_failures.clone(),
-        );
-        registry.register(
-            "store_compactions",
-            "Merges of small sealed files",
-            m.compactions.clone(),
-        );
-        registry.register_with_unit(
-            "store_seal_pause",
-            "How long ingest was held at a seal's cut",
-            Unit::Seconds,
-            m.seal_pause.clone(),
-        );
-        registry.register_with_unit(
-            "store_seal_duration",
-            "How long a whole seal took (cut, state, files, manifest)",
-            Unit::Seconds,
-            m.seal_duration.clone(),
-        );
-        registry.register(
-            "retention_deleted_files",
-            "Sealed files deleted by retention",
-            m.deleted_files.clone(),
-        );
-        registry.register(
-            "retention_deleted_rows",
-            "Rows deleted by retention",
-            m.deleted_rows.clone(),
-        );
+        let counters = [
+            (
+                "store_seals",
+                "Seals of hot rows into Parquet files",
+                &m.seals,
+            ),
+            (
+                "store_seal_failures",
+                "Seals that failed; their rows stay in memory and in the log",
+                &m.seal_failures,
+            ),
+            (
+                "store_compactions",
+                "Merges of small sealed files",
+                &m.compactions,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            registry.register(name, help, counter.clone());
+        }
+        let histograms = [
+            (
+                "store_seal_pause",
+                "How long ingest was held at a seal's cut",
+                &m.seal_pause,
+            ),
+            (
+                "store_seal_duration",
+                "How long a whole seal took (cut, state, files, manifest)",
+                &m.seal_duration,
+            ),
+        ];
+        for (name, help, histogram) in histograms {
+            registry.register_with_unit(name, help, Unit::Seconds, histogram.clone());
+        }
+        let deleted = [
+            (
+                "retention_deleted_files",
+                "Sealed files deleted by retention",
+                &m.deleted_files,
+            ),
+            (
+                "retention_deleted_rows",
+                "Rows deleted by retention",
+                &m.deleted_rows,
+            ),
+        ];
+        for (name, help, family) in deleted {
+            registry.register(name, help, family.clone());
+        }
         registry.register_collector(Box::new(Sizes(store.clone())));
     }
 }

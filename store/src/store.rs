@@ -299,6 +299,18 @@ impl Store {
         })
     }
 
+    /// Opens a store under `data_dir` with every setting at its default:
+    /// for tests, fuzzing and examples.
+    pub fn open_default(data_dir: &Path, tables: Vec<TableDef>) -> Result<Opened, SealError> {
+        Self::open(
+            data_dir,
+            StorageConfig::default(),
+            RetentionConfig::default(),
+            WalConfig::default(),
+            tables,
+        )
+    }
+
     /// The writer of the ingest table `table`, with no follower: notes
     /// are dropped and seals capture no state.
     pub fn writer<N: Send + 'static>(self: &Arc<Self>, table: &str) -> Writer<N> {

@@ -88,6 +88,10 @@ fn open(dir: &Path, config: StorageConfig, retention: RetentionConfig) -> Opened
     Store::open(dir, config, retention, WalConfig::default(), specs()).unwrap()
 }
 
+fn open_default(dir: &Path) -> Opened {
+    open(dir, StorageConfig::default(), RetentionConfig::default())
+}
+
 /// Every value of column `v` the table holds, in memory and sealed, sorted.
 fn values(table: &Table) -> Vec<i64> {
     let snapshot = table.snapshot();
@@ -135,11 +139,7 @@ fn a_seal_moves_rows_to_parquet_and_the_replay_point_past_them() {
         store,
         replay,
         state,
-    } = open(
-        dir.path(),
-        StorageConfig::default(),
-        RetentionConfig::default(),
-    );
+    } = open_default(dir.path());
     assert!(replay.map(Result::unwrap).next().is_none() && state.is_none());
     ingest(&store, b"one", &[("b", 1), ("a", 2)]);
     let report = store.seal().unwrap().unwrap();
@@ -158,11 +158,7 @@ fn a_seal_moves_rows_to_parquet_and_the_replay_point_past_them() {
         store,
         replay,
         state,
-    } = open(
-        dir.path(),
-        StorageConfig::default(),
-        RetentionConfig::default(),
-    );
+    } = open_default(dir.path());
     assert_eq!(
         replay.map(Result::unwrap).collect::<Vec<_>>(),
         vec![b"two".to_vec()]
@@ -186,11 +182,7 @@ fn a_seal_moves_rows_to_parquet_and_the_replay_point_past_them() {
 #[test]
 fn leftovers_of_an_unfinished_step_are_removed_on_open() {
     let dir = tempfile::tempdir().unwrap();
-    let Opened { store, .. } = open(
-        dir.path(),
-        StorageConfig::default(),
-        RetentionConfig::default(),
-    );
+    let Opened { store, .. } = open_default(dir.path());
     ingest(&store, b"one", &[("a", 1)]);
     store.seal().unwrap();
     drop(store);
@@ -202,11 +194,7 @@ fn leftovers_of_an_unfinished_step_are_removed_on_open() {
         b"x",
     )
     .unwrap();
-    let Opened { store, .. } = open(
-        dir.path(),
-        StorageConfig::default(),
-        RetentionConfig::default(),
-    );
+    let Opened { store, .. } = open_default(dir.path());
     assert!(!stray.exists());
     assert_eq!(
         std::fs::read_dir(segments.join("spans")).unwrap().count(),
@@ -218,11 +206,7 @@ fn leftovers_of_an_unfinished_step_are_removed_on_open() {
 #[test]
 fn a_failed_seal_keeps_the_rows_in_memory_and_in_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let Opened { store, .. } = open(
-        dir.path(),
-        StorageConfig::default(),
-        RetentionConfig::default(),
-    );
+    let Opened { store, .. } = open_default(dir.path());
     ingest(&store, b"one", &[("a", 1)]);
     // The table's directory is gone and a file stands in its way.
     let table_dir = dir.path().join("segments/spans");
@@ -237,11 +221,7 @@ fn a_failed_seal_keeps_the_rows_in_memory_and_in_the_log() {
     let report = store.seal().unwrap().unwrap();
     assert_eq!(report.rows, 2, "the retry seals both");
     drop(store);
-    let Opened { store, replay, .. } = open(
-        dir.path(),
-        StorageConfig::default(),
-        RetentionConfig::default(),
-    );
+    let Opened { store, replay, .. } = open_default(dir.path());
     assert!(replay.map(Result::unwrap).next().is_none());
     assert_eq!(values(&store.table("spans")), [1, 2]);
 }
@@ -367,11 +347,7 @@ fn seal_is_due_by_size_or_by_age() {
 #[test]
 fn the_follower_captures_its_state_at_the_cut_while_ingest_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let Opened { store, .. } = open(
-        dir.path(),
-        StorageConfig::default(),
-        RetentionConfig::default(),
-    );
+    let Opened { store, .. } = open_default(dir.path());
     let counter = Arc::new(Counter::default());
     let writer = store.follow("spans", counter.clone()).unwrap();
     write(&writer, b"one", &[("a", 1)], Some(1));
@@ -402,11 +378,7 @@ fn the_follower_captures_its_state_at_the_cut_while_ingest_goes_on() {
         store,
         replay,
         state,
-    } = open(
-        dir.path(),
-        StorageConfig::default(),
-        RetentionConfig::default(),
-    );
+    } = open_default(dir.path());
     assert_eq!(
         state.as_deref(),
         Some(&b"[1, 2]"[..]),
@@ -423,11 +395,7 @@ fn the_follower_captures_its_state_at_the_cut_while_ingest_goes_on() {
 #[test]
 fn queries_wait_for_what_the_follower_derives_from_acknowledged_writes() {
     let dir = tempfile::tempdir().unwrap();
-    let Opened { store, .. } = open(
-        dir.path(),
-        StorageConfig::default(),
-        RetentionConfig::default(),
-    );
+    let Opened { store, .. } = open_default(dir.path());
     let writer = store.follow("spans", Arc::new(Counter::default())).unwrap();
     let settle = store.settle();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -461,11 +429,7 @@ fn a_stopped_follower_refuses_writes_and_fails_seals_without_losing_rows() {
         }
     }
     let dir = tempfile::tempdir().unwrap();
-    let Opened { store, .. } = open(
-        dir.path(),
-        StorageConfig::default(),
-        RetentionConfig::default(),
-    );
+    let Opened { store, .. } = open_default(dir.path());
     let writer = store.follow("spans", Arc::new(Panics)).unwrap();
     write(&writer, b"one", &[("a", 1)], Some(1));
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -13,6 +13,13 @@ fn records(replay: Replay) -> Vec<Vec<u8>> {
     replay.map(Result::unwrap).collect()
 }
 
+/// Every record of the log in `dir`, and the bytes skipped as torn.
+fn read_back(dir: &Path, config: WalConfig) -> (Vec<Vec<u8>>, u64) {
+    let (_, mut replay) = Wal::open(dir, config).unwrap();
+    let back = replay.by_ref().map(Result::unwrap).collect();
+    (back, replay.skipped_bytes())
+}
+
 #[test]
 fn records_come_back_in_order_across_segments_and_reopens() {
     let dir = tempfile::tempdir().unwrap();
@@ -80,10 +87,9 @@ fn a_corrupt_record_ends_its_segment() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
-    let (_, mut replay) = Wal::open(dir.path(), WalConfig::default()).unwrap();
-    let back: Vec<Vec<u8>> = replay.by_ref().map(Result::unwrap).collect();
+    let (back, skipped) = read_back(dir.path(), WalConfig::default());
     assert_eq!(back, vec![b"good".to_vec()]);
-    assert_eq!(replay.skipped_bytes(), 8 + 7);
+    assert_eq!(skipped, 8 + 7);
 }
 
 #[test]
@@ -226,6 +232,13 @@ impl SegmentFile for FaultyFile {
     }
 }
 
+/// A log in a new directory whose files fail as the test says.
+fn faulty_log(config: WalConfig) -> (tempfile::TempDir, Wal, Arc<Faults>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, faults) = faulty(dir.path(), config);
+    (dir, wal, faults)
+}
+
 fn faulty(dir: &Path, config: WalConfig) -> (Wal, Arc<Faults>) {
     let faults = Arc::new(Faults::default());
     let f = faults.clone();
@@ -243,8 +256,7 @@ fn faulty(dir: &Path, config: WalConfig) -> (Wal, Arc<Faults>) {
 
 #[test]
 fn a_short_write_is_cut_back_and_nothing_acknowledged_after_it_is_lost() {
-    let dir = tempfile::tempdir().unwrap();
-    let (wal, faults) = faulty(dir.path(), WalConfig::default());
+    let (dir, wal, faults) = faulty_log(WalConfig::default());
     wal.append(b"one").unwrap();
     *faults.short_write.lock() = Some(5);
     let err = wal.append(b"refused").unwrap_err();
@@ -255,19 +267,17 @@ fn a_short_write_is_cut_back_and_nothing_acknowledged_after_it_is_lost() {
     wal.append(b"three").unwrap();
     assert_eq!(faults.segments_opened.load(Ordering::SeqCst), 1);
     drop(wal);
-    let (_, mut replay) = Wal::open(dir.path(), WalConfig::default()).unwrap();
-    let back: Vec<Vec<u8>> = replay.by_ref().map(Result::unwrap).collect();
+    let (back, skipped) = read_back(dir.path(), WalConfig::default());
     assert_eq!(
         back,
         vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
     );
-    assert_eq!(replay.skipped_bytes(), 0, "no garbage left behind");
+    assert_eq!(skipped, 0, "no garbage left behind");
 }
 
 #[test]
 fn a_short_write_that_cannot_be_cut_back_moves_to_a_new_segment() {
-    let dir = tempfile::tempdir().unwrap();
-    let (wal, faults) = faulty(dir.path(), WalConfig::default());
+    let (dir, wal, faults) = faulty_log(WalConfig::default());
     wal.append(b"one").unwrap();
     *faults.short_write.lock() = Some(5);
     faults.refuse_set_len.store(true, Ordering::SeqCst);
@@ -279,16 +289,14 @@ fn a_short_write_that_cannot_be_cut_back_moves_to_a_new_segment() {
         "garbage is never followed by a record"
     );
     drop(wal);
-    let (_, mut replay) = Wal::open(dir.path(), WalConfig::default()).unwrap();
-    let back: Vec<Vec<u8>> = replay.by_ref().map(Result::unwrap).collect();
+    let (back, skipped) = read_back(dir.path(), WalConfig::default());
     assert_eq!(back, vec![b"one".to_vec(), b"two".to_vec()]);
-    assert_eq!(replay.skipped_bytes(), 5, "the partial record, skipped");
+    assert_eq!(skipped, 5, "the partial record, skipped");
 }
 
 #[test]
 fn a_failed_sync_refuses_its_record_cuts_it_off_and_moves_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let (wal, faults) = faulty(dir.path(), WalConfig::default());
+    let (dir, wal, faults) = faulty_log(WalConfig::default());
     wal.append(b"one").unwrap();
     faults.failing_syncs.store(1, Ordering::SeqCst);
     let err = wal.append(b"refused").unwrap_err();
@@ -313,8 +321,7 @@ fn a_failed_sync_refuses_its_record_cuts_it_off_and_moves_on() {
 
 #[test]
 fn a_record_covered_by_a_failed_sync_is_refused_even_if_a_later_sync_succeeds() {
-    let dir = tempfile::tempdir().unwrap();
-    let (wal, faults) = faulty(dir.path(), WalConfig::default());
+    let (dir, wal, faults) = faulty_log(WalConfig::default());
     wal.append(b"one").unwrap();
     let (turns, rx) = std::sync::mpsc::channel();
     *faults.gate.lock() = Some(rx);
@@ -352,8 +359,7 @@ fn a_record_covered_by_a_failed_sync_is_refused_even_if_a_later_sync_succeeds() 
 
 #[test]
 fn a_rotation_leaves_the_old_segment_to_the_next_sync() {
-    let dir = tempfile::tempdir().unwrap();
-    let (wal, faults) = faulty(dir.path(), config());
+    let (dir, wal, faults) = faulty_log(config());
     wal.append(&[1; 40]).unwrap();
     faults.failing_syncs.store(1, Ordering::SeqCst);
     // Past 64 bytes: a new segment, and the sync covering both fails.
