@@ -222,9 +222,12 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     for failure in &failures {
         warn!(%failure, "a stage failed while stopping");
     }
-    wal.sync().context("syncing the write-ahead log")?;
-    // The receivers are closed: a last seal leaves nothing to replay.
-    crate::storage::seal(&store).await?;
+    // The receivers are closed: a last seal leaves nothing to replay. Both
+    // are tried whatever the other's outcome.
+    let synced = wal.sync().context("syncing the write-ahead log");
+    let sealed = crate::storage::seal(&store).await;
+    synced?;
+    sealed?;
     if let Some(reason) = failed {
         anyhow::bail!("stopped because {reason}");
     }

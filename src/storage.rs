@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use seam_collector::{MemoryGauge, now_unix_nano};
 use seam_correlate::Note;
-use seam_store::{Store, Writer};
+use seam_store::{SealError, Store, Writer};
 use tracing::warn;
 
 /// Once a second: tells correlation the time (halves whose window ran out
@@ -65,6 +65,9 @@ pub async fn seal(store: &Arc<Store>) -> anyhow::Result<()> {
     let store = store.clone();
     match tokio::task::spawn_blocking(move || store.seal()).await? {
         Ok(_) => {}
+        // Rows are lost from memory and only the log has them: stop, and a
+        // start replays them.
+        Err(e @ (SealError::Poisoned(_) | SealError::FollowerStopped)) => return Err(e.into()),
         Err(e) => warn!(error = %e, "sealing hot data; it stays in memory and in the log"),
     }
     Ok(())

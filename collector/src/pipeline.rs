@@ -78,8 +78,9 @@ impl From<WriteError> for IngestError {
     fn from(e: WriteError) -> Self {
         match e {
             WriteError::Wal(e) => Self::Wal(e),
-            WriteError::Store(e) => Self::Store(e),
-            WriteError::FollowerStopped => Self::Stopping,
+            // Logged but not stored: the store stops the server, whose
+            // restart replays the log; the exporter retries meanwhile.
+            WriteError::Store(_) | WriteError::FollowerStopped => Self::Stopping,
         }
     }
 }

@@ -24,7 +24,7 @@ pub mod table;
 pub mod wal;
 pub mod write;
 
-pub use manifest::{ManifestError, write_atomic};
+pub use manifest::{AtomicWriteError, ManifestError, write_atomic};
 pub use metrics::StoreMetrics;
 pub use parquet_file::{FileError, FileShape, KeyFilters};
 pub use store::{

@@ -32,6 +32,11 @@ pub(crate) struct Manifest {
 pub enum ManifestError {
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },
+    /// The manifest was renamed into place but its directory could not be
+    /// synced: it is the manifest now, and a power loss may bring the
+    /// previous one back.
+    #[error("{path}: the manifest is in place but syncing its directory failed: {source}")]
+    NotDurable { path: String, source: io::Error },
     #[error("{path}: not a manifest Seam can read: {why}")]
     Invalid { path: String, why: String },
 }
@@ -70,12 +75,21 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// Replaces the manifest in `dir`, durably.
+    /// Replaces the manifest in `dir`, durably. On
+    /// [`ManifestError::NotDurable`] the new manifest is in place but may
+    /// not survive a power loss: the caller must treat it as committed and
+    /// delete nothing either manifest names.
     pub fn save(&self, dir: &Path) -> Result<(), ManifestError> {
         let bytes = serde_json::to_vec_pretty(self).expect("a manifest serializes");
-        write_atomic(&dir.join(NAME), &bytes).map_err(|(path, source)| ManifestError::Io {
-            path: path.display().to_string(),
-            source,
+        write_atomic(&dir.join(NAME), &bytes).map_err(|e| match e {
+            AtomicWriteError::Before { path, source } => ManifestError::Io {
+                path: path.display().to_string(),
+                source,
+            },
+            AtomicWriteError::NotDurable { path, source } => ManifestError::NotDurable {
+                path: path.display().to_string(),
+                source,
+            },
         })
     }
 
@@ -97,18 +111,43 @@ pub(crate) fn file_name(table: &str, id: u64) -> String {
     format!("{table}/{id:020}.parquet")
 }
 
+/// Why [`write_atomic`] failed: before the file took its name (nothing
+/// changed), or after (the new file is in place, not known durable).
+#[derive(Debug, thiserror::Error)]
+pub enum AtomicWriteError {
+    #[error("{}: {source}", .path.display())]
+    Before {
+        path: std::path::PathBuf,
+        source: io::Error,
+    },
+    #[error("{}: syncing the directory after a rename failed: {source}", .path.display())]
+    NotDurable {
+        path: std::path::PathBuf,
+        source: io::Error,
+    },
+}
+
 /// Writes `bytes` to `path` through a synced temporary file and a rename,
 /// then syncs the directory so the rename itself is durable.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), (std::path::PathBuf, io::Error)> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AtomicWriteError> {
     let tmp = path.with_extension("tmp");
-    let err = |e| (tmp.clone(), e);
-    let mut file = std::fs::File::create(&tmp).map_err(err)?;
-    file.write_all(bytes).map_err(err)?;
-    file.sync_all().map_err(err)?;
+    let before = |source| AtomicWriteError::Before {
+        path: tmp.clone(),
+        source,
+    };
+    let mut file = std::fs::File::create(&tmp).map_err(before)?;
+    file.write_all(bytes).map_err(before)?;
+    file.sync_all().map_err(before)?;
     drop(file);
-    std::fs::rename(&tmp, path).map_err(|e| (path.to_owned(), e))?;
+    std::fs::rename(&tmp, path).map_err(|source| AtomicWriteError::Before {
+        path: path.to_owned(),
+        source,
+    })?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    sync_dir(dir).map_err(|e| (dir.to_owned(), e))
+    sync_dir(dir).map_err(|source| AtomicWriteError::NotDurable {
+        path: dir.to_owned(),
+        source,
+    })
 }
 
 /// Makes renames, creations and deletions in `dir` durable: until the

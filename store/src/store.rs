@@ -116,6 +116,8 @@ pub enum SealError {
     File(#[from] FileError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    #[error("writing the state kept with the seal: {0}")]
+    StateFile(#[from] manifest::AtomicWriteError),
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -127,6 +129,12 @@ pub enum SealError {
     Rows(#[from] StoreError),
     #[error("the correlation stage has stopped; nothing can be sealed")]
     FollowerStopped,
+    /// Rows of the table are lost from memory and kept only by the log: a
+    /// seal would let the log go. The server must restart and replay it.
+    #[error(
+        "rows of the {0} table are lost from memory; a restart replays them from the log, so nothing is sealed until then"
+    )]
+    Poisoned(String),
 }
 
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> SealError + '_ {
@@ -428,11 +436,13 @@ impl Store {
     fn seal_locked(&self, started: Instant) -> Result<Option<SealReport>, SealError> {
         let wal_start = self.manifest.lock().wal_start;
         let follower = self.follower.lock().clone();
+        if let Some(table) = self.tables.iter().find(|t| t.poisoned()) {
+            return Err(SealError::Poisoned(table.name().to_owned()));
+        }
         let derived_idle = || {
-            self.tables
-                .iter()
-                .zip(&self.sources)
-                .all(|(t, s)| *s == Source::Ingest || t.hot_usage().1.is_none())
+            self.tables.iter().zip(&self.sources).all(|(t, s)| {
+                *s == Source::Ingest || (t.hot_usage().1.is_none() && !t.has_frozen())
+            })
         };
         let (cut, mut frozen, captured, pause) = {
             let held = Instant::now();
@@ -478,19 +488,23 @@ impl Store {
             }
             let previous = match &state {
                 Some(state) => {
-                    let name = format!("cut-{cut:020}.state");
+                    // A name of its own: a seal at the same cut (orphans
+                    // found while no export came) must not overwrite the
+                    // state the committed manifest names.
+                    let id = next.next_id.max(1);
+                    next.next_id = id + 1;
+                    let name = format!("cut-{cut:020}-{id:020}.state");
                     let path = self.segments_dir.join(&name);
-                    manifest::write_atomic(&path, state).map_err(|(p, e)| io_error(&p)(e))?;
+                    manifest::write_atomic(&path, state)?;
                     next.state.replace(name)
                 }
                 None => None,
             };
             next.wal_start = cut;
-            next.save(&self.segments_dir)?;
-            Ok::<_, SealError>(previous)
+            Ok::<_, SealError>((previous, commit(&next, &self.segments_dir)?))
         })();
-        let previous = match outcome {
-            Ok(previous) => previous,
+        let (previous, durable) = match outcome {
+            Ok(committed) => committed,
             Err(e) => {
                 // The frozen rows stay in memory and in the log; the next
                 // seal takes them again. What was written is not referenced.
@@ -515,6 +529,10 @@ impl Store {
         for (i, _) in &frozen {
             self.tables[*i].publish_sealed(by_table[*i].take());
         }
+        // The new manifest may not survive a power loss, and the old one
+        // would need the old log and state: keep them (the next start
+        // removes what no manifest names).
+        durable?;
         if let Err(e) = self.wal.remove_before(cut) {
             warn!(error = %e, "removing sealed write-ahead log segments; they are removed on the next start");
         }
@@ -592,10 +610,13 @@ impl Store {
                 list.retain(|f| !removed.contains(&f.id));
                 list.sort_by_key(|f| f.id);
             }
-            if let Err(e) = next.save(&self.segments_dir) {
-                let _ = std::fs::remove_file(&new.path);
-                return Err(e.into());
-            }
+            let durable = match commit(&next, &self.segments_dir) {
+                Ok(durable) => durable,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&new.path);
+                    return Err(e);
+                }
+            };
             *self.manifest.lock() = next;
             debug!(
                 table = table.name(),
@@ -606,6 +627,10 @@ impl Store {
                 "compacted"
             );
             table.replace_sealed(&removed, vec![new]);
+            // The merged files stay on disk while the manifest that drops
+            // them may not survive a power loss (the next start removes
+            // them).
+            durable?;
             self.bury(group.iter().map(|f| f.path.clone()));
             merged += group.len();
             self.metrics.compactions.inc();
@@ -659,15 +684,18 @@ impl Store {
                 list.retain(|f| !files.iter().any(|d| d.id == f.id));
             }
         }
-        next.save(&self.segments_dir)?;
+        let durable = commit(&next, &self.segments_dir)?;
         *self.manifest.lock() = next;
         for table in &self.tables {
             if let Some(files) = doomed.get(table.name()) {
                 let ids: Vec<u64> = files.iter().map(|f| f.id).collect();
                 table.replace_sealed(&ids, Vec::new());
-                self.bury(files.iter().map(|f| f.path.clone()));
+                if durable.is_ok() {
+                    self.bury(files.iter().map(|f| f.path.clone()));
+                }
             }
         }
+        durable?;
         self.metrics.retention_deleted(&report);
         info!(
             by_age = report.age_files,
@@ -702,6 +730,21 @@ impl Store {
     /// Sizes per table, for `/metrics`: read from counters the tables keep.
     pub fn table_stats(&self) -> Vec<TableStats> {
         self.tables.iter().map(|t| t.stats()).collect()
+    }
+}
+
+/// Saves `manifest`: `Err` when it did not take effect (the caller undoes
+/// its step); `Ok(Err)` when it did but may not survive a power loss (the
+/// caller keeps its step, deletes nothing the previous manifest names, and
+/// reports the error).
+fn commit(manifest: &Manifest, dir: &Path) -> Result<Result<(), SealError>, SealError> {
+    match manifest.save(dir) {
+        Ok(()) => Ok(Ok(())),
+        Err(e @ ManifestError::NotDurable { .. }) => {
+            tracing::error!(error = %e, "the new manifest is in place but may not be durable; keeping what the previous one names");
+            Ok(Err(e.into()))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -247,6 +247,8 @@ pub struct Table {
     merge_rows: usize,
     /// Taken before `inner` wherever both are held.
     pending: Mutex<Option<Box<dyn PendingRows>>>,
+    /// See [`Table::poison`].
+    poisoned: std::sync::atomic::AtomicBool,
     inner: RwLock<Inner>,
 }
 
@@ -282,6 +284,7 @@ impl Table {
             key_columns,
             merge_rows: Self::DEFAULT_MERGE_ROWS,
             pending: Mutex::new(None),
+            poisoned: std::sync::atomic::AtomicBool::new(false),
             inner: RwLock::new(Inner {
                 sealed: Vec::new(),
                 sealing: Vec::new(),
@@ -354,10 +357,33 @@ impl Table {
     }
 
     fn finish_pending(&self, pending: &mut Option<Box<dyn PendingRows>>) -> Result<(), StoreError> {
-        match pending.as_deref_mut() {
-            Some(builder) if builder.rows() > 0 => self.append(builder.finish()?),
+        let finished = match pending.as_deref_mut() {
+            Some(builder) if builder.rows() > 0 => builder
+                .finish()
+                .map_err(StoreError::from)
+                .and_then(|batch| self.append(batch)),
             _ => Ok(()),
+        };
+        if let Err(e) = &finished {
+            // The builder's rows are gone from memory; only the log has
+            // them now, and no seal may move past it.
+            self.poison(e);
         }
+        finished
+    }
+
+    /// Marks the table as having lost rows from memory that the log still
+    /// holds: the store refuses to seal it (which would let the log go),
+    /// and the server stops so that a start replays them.
+    pub(crate) fn poison(&self, why: &StoreError) {
+        tracing::error!(table = %self.name, error = %why, "rows of acknowledged exports are lost from memory; the log keeps them and a restart replays them");
+        self.poisoned
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether [`Table::poison`] was called.
+    pub fn poisoned(&self) -> bool {
+        self.poisoned.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Appends a batch; it is visible to every snapshot taken after this
@@ -476,6 +502,11 @@ impl Table {
     /// Rows held, in memory and on disk.
     pub fn num_rows(&self) -> usize {
         self.snapshot().num_rows()
+    }
+
+    /// Whether rows a failed seal froze wait for the next one.
+    pub(crate) fn has_frozen(&self) -> bool {
+        !self.inner.read().sealing.is_empty()
     }
 
     /// Memory held by hot rows not frozen yet, and how long ago the oldest

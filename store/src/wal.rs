@@ -340,9 +340,14 @@ pub struct Wal {
     syncing: Mutex<()>,
     /// Every record ending at or before this position is on disk.
     synced: AtomicU64,
-    /// Every record ending at or before this position and after `synced`
-    /// failed its sync.
+    /// The highest position a failed sync reached: new segments start
+    /// past it, so positions of failed records are never reused.
     failed: AtomicU64,
+    /// Every failed sync's range of positions, `(synced, end]` when it
+    /// failed: a record ending in one is refused even once a later sync,
+    /// of later records, has moved `synced` past it. Failures are rare;
+    /// the list only grows by one per failure.
+    failures: Mutex<Vec<(u64, u64)>>,
     /// Bytes the segment files hold, kept up to date for `/metrics`.
     disk_bytes: AtomicU64,
     /// Whether the last sync failed (cleared by the next good one).
@@ -424,6 +429,7 @@ impl Wal {
             syncing: Mutex::new(()),
             synced: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            failures: Mutex::new(Vec::new()),
             disk_bytes: AtomicU64::new(disk_bytes),
             unhealthy: AtomicBool::new(false),
         };
@@ -493,15 +499,20 @@ impl Wal {
     /// Returns once every record ending at or before `end` is synced,
     /// syncing unless another append's sync already covered it.
     fn sync_through(&self, end: u64) -> Result<(), WalError> {
+        // A failure is checked before success: a good sync after a failed
+        // one moves `synced` past records the failure lost.
+        if self.lost(end) {
+            return Err(WalError::SyncLost);
+        }
         if self.synced.load(Ordering::Acquire) >= end {
             return Ok(());
         }
         let _one = self.syncing.lock();
+        if self.lost(end) {
+            return Err(WalError::SyncLost);
+        }
         if self.synced.load(Ordering::Acquire) >= end {
             return Ok(());
-        }
-        if self.failed.load(Ordering::Acquire) >= end {
-            return Err(WalError::SyncLost);
         }
         let (files, path, covered) = {
             let w = self.writer.lock();
@@ -529,12 +540,24 @@ impl Wal {
         }
     }
 
+    /// Whether the record ending at `end` was covered by a failed sync.
+    fn lost(&self, end: u64) -> bool {
+        // Cheap while nothing ever failed: every append asks.
+        self.failed.load(Ordering::Acquire) >= end
+            && self
+                .failures
+                .lock()
+                .iter()
+                .any(|&(from, to)| end > from && end <= to)
+    }
+
     /// After a failed sync: every record not synced before fails, in every
     /// segment; with `EveryBatch` (whose exports are refused) their bytes
     /// are cut off where the file allows, so a replay does not bring back
     /// what was refused; and the log moves to a new segment.
     fn sync_failed(&self, w: &mut Writer, source: &io::Error) {
         let synced = self.synced.load(Ordering::Acquire);
+        self.failures.lock().push((synced, w.end()));
         self.failed.fetch_max(w.end(), Ordering::AcqRel);
         self.unhealthy.store(true, Ordering::Relaxed);
         error!(

@@ -269,16 +269,24 @@ impl<N: Send + 'static> Writer<N> {
     /// are in the next snapshot, and its note is queued.
     pub fn write(&self, write: Write<'_, N>) -> Result<(), WriteError> {
         let _step = self.store.gate().enter();
+        // Nothing is logged that could not be followed.
+        if self.queue.is_some() && *self.stopped.borrow() {
+            return Err(WriteError::FollowerStopped);
+        }
         if let Some(bytes) = write.log {
             self.store.wal().append(bytes)?;
         }
-        match write.rows {
-            Rows::Batches(batches) => {
-                for batch in batches {
-                    self.ingest.append(batch)?;
-                }
-            }
-            Rows::Gathered(fill) => self.ingest.append_gathered(fill)?,
+        let stored = match write.rows {
+            Rows::Batches(batches) => batches
+                .into_iter()
+                .try_for_each(|batch| self.ingest.append(batch)),
+            Rows::Gathered(fill) => self.ingest.append_gathered(fill),
+        };
+        if let Err(e) = stored {
+            // Logged, and not (all) in the table: only a replay can put it
+            // right.
+            self.ingest.poison(&e);
+            return Err(e.into());
         }
         if let (Some(queue), Some(note)) = (&self.queue, write.note) {
             queue.note(note)?;
@@ -290,7 +298,12 @@ impl<N: Send + 'static> Writer<N> {
     /// epoch). Skipped when its queue is full: the next tick comes soon.
     pub fn tick(&self, now: i64) {
         if let Some(queue) = &self.queue {
-            match queue.tx.lock().0.try_send(Message::Tick(now)) {
+            // Never waits: a writer may hold the queue while it waits for
+            // room, and the caller is an async task.
+            let Some(tx) = queue.tx.try_lock() else {
+                return;
+            };
+            match tx.0.try_send(Message::Tick(now)) {
                 Ok(()) | Err(TrySendError::Full(_)) => {}
                 Err(TrySendError::Disconnected(_)) => {
                     warn!("the correlation stage has stopped; not ticking it");
@@ -339,20 +352,20 @@ fn follow<F: Follower>(
     derived: &[(usize, Arc<Table>)],
     settle: &Settle,
 ) {
-    let store = |out: Derived| {
+    // Derived rows that cannot be stored would never be derived again (the
+    // state has moved on): the follower stops, and a restart rebuilds both
+    // from the log.
+    let store = |out: Derived| -> Result<(), String> {
         for (name, batch) in out.rows {
-            match derived.iter().find(|(_, t)| t.name() == name) {
-                Some((_, table)) => {
-                    if let Err(e) = table.append(batch) {
-                        error!(table = name, error = %e, "storing derived rows");
-                    }
-                }
-                None => error!(
-                    table = name,
-                    "derived rows for a table the store does not derive"
-                ),
-            }
+            let (_, table) = derived
+                .iter()
+                .find(|(_, t)| t.name() == name)
+                .ok_or_else(|| format!("rows for {name}, which the store does not derive"))?;
+            table
+                .append(batch)
+                .map_err(|e| format!("storing rows of {name}: {e}"))?;
         }
+        Ok(())
     };
     while let Ok(message) = rx.recv() {
         match message {
@@ -361,7 +374,10 @@ fn follow<F: Follower>(
                 if let Err(e) = follower.follow(note, &mut out) {
                     error!(error = %e, "correlating a committed write");
                 }
-                store(out);
+                if let Err(e) = store(out) {
+                    error!(error = %e, "the correlation stage stops");
+                    return;
+                }
                 settle.followed.send_replace(number);
             }
             Message::Tick(now) => {
@@ -369,7 +385,10 @@ fn follow<F: Follower>(
                 if let Err(e) = follower.tick(now, &mut out) {
                     warn!(error = %e, "expiring correlation state");
                 }
-                store(out);
+                if let Err(e) = store(out) {
+                    error!(error = %e, "the correlation stage stops");
+                    return;
+                }
             }
             Message::Cut(reply) => {
                 let captured = derived

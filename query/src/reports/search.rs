@@ -31,6 +31,7 @@ use datafusion::functions_aggregate::expr_fn::{array_agg, count, first_value, ma
 use datafusion::logical_expr::ExprFunctionExt;
 use datafusion::prelude::{DataFrame, Expr, JoinType, SessionContext, cast, col, get_field, lit};
 use seam_model::schema::col as column;
+use seam_model::tables::{BOUNDARIES, SPANS};
 use serde::Serialize;
 
 use super::{DURATION, ParamError, TIME, parse_bool, parse_duration, parse_time, timestamp};
@@ -219,7 +220,7 @@ pub(crate) async fn summaries_frame(
     ctx: &SessionContext,
     params: &SearchParams,
 ) -> DfResult<DataFrame> {
-    let spans = ctx.table("spans").await?;
+    let spans = ctx.table(SPANS).await?;
     let mut matched = spans.clone();
     if let Some(predicate) = params.span_predicate() {
         matched = matched.filter(predicate)?;
@@ -229,7 +230,7 @@ pub(crate) async fn summaries_frame(
         .distinct()?;
     if let Some(flagged) = params.flagged {
         let boundaries = ctx
-            .table("boundaries")
+            .table(BOUNDARIES)
             .await?
             .filter(col("flagged").eq(lit(true)))?;
         let on_flagged = boundaries

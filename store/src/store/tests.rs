@@ -60,6 +60,8 @@ fn batch(rows: &[(&str, i64)]) -> RecordBatch {
 struct Counter {
     seen: Mutex<Vec<i64>>,
     hold: Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
+    /// Each tick derives a row at this time, when set.
+    tick_rows: Mutex<Option<i64>>,
 }
 
 impl Follower for Counter {
@@ -71,7 +73,10 @@ impl Follower for Counter {
         Ok(())
     }
 
-    fn tick(&self, _now: i64, _out: &mut Derived) -> Result<(), String> {
+    fn tick(&self, _now: i64, out: &mut Derived) -> Result<(), String> {
+        if let Some(at) = *self.tick_rows.lock() {
+            out.push("derived", batch(&[("t", at)]));
+        }
         Ok(())
     }
 
@@ -444,5 +449,125 @@ fn a_stopped_follower_refuses_writes_and_fails_seals_without_losing_rows() {
     });
     assert!(matches!(refused, Err(WriteError::FollowerStopped)));
     assert!(matches!(store.seal(), Err(SealError::FollowerStopped)));
-    assert_eq!(values(&store.table("spans")), [1, 2], "the rows are kept");
+    assert_eq!(
+        values(&store.table("spans")),
+        [1],
+        "nothing is logged or stored that could not be followed"
+    );
+}
+
+#[test]
+fn a_seal_at_the_same_cut_keeps_the_state_the_manifest_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let Opened { store, .. } = open_default(dir.path());
+    let counter = Arc::new(Counter::default());
+    let writer = store.follow("spans", counter.clone()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    write(&writer, b"one", &[("a", 1)], Some(1));
+    store.seal().unwrap().unwrap();
+    let first = store.manifest.lock().state.clone().unwrap();
+    // No export since, but time passes and correlation derives rows (what
+    // expired): a seal at the same cut.
+    *counter.tick_rows.lock() = Some(5);
+    writer.tick(0);
+    write_settled(&runtime, &store);
+    store.seal().unwrap().expect("derived rows to seal");
+    let second = store.manifest.lock().state.clone().unwrap();
+    assert_ne!(first, second, "a state file of its own");
+    assert!(dir.path().join("segments").join(&second).exists());
+    assert!(
+        !dir.path().join("segments").join(&first).exists(),
+        "the one the manifest no longer names is gone"
+    );
+    let sealed: u64 = store.table("derived").sealed().iter().map(|f| f.rows).sum();
+    assert_eq!(sealed, 2, "the note's row and the tick's");
+}
+
+/// Waits until the follower has taken in what was queued (ticks included,
+/// which come before the next note).
+fn write_settled(runtime: &tokio::runtime::Runtime, store: &Arc<Store>) {
+    runtime.block_on(store.settle().settled());
+    for _ in 0..200 {
+        if store.table("derived").hot_usage().1.is_some() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// Rows that cannot be finished.
+struct Broken;
+
+impl crate::table::PendingRows for Broken {
+    fn rows(&self) -> usize {
+        1
+    }
+    fn bytes(&self) -> usize {
+        0
+    }
+    fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
+        Err(arrow::error::ArrowError::ComputeError("a bug".into()))
+    }
+}
+
+#[test]
+fn rows_lost_from_memory_stop_every_seal_so_the_log_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let Opened { store, .. } = open_default(dir.path());
+    ingest(&store, b"one", &[("a", 1)]);
+    let spans = store.table("spans");
+    spans.gather_in(|| Box::new(Broken));
+    // A snapshot finishes the gathered rows, which fails: they are gone
+    // from memory, only the log has them.
+    let _ = spans.snapshot();
+    assert!(spans.poisoned());
+    let refused = store.seal().unwrap_err();
+    assert!(
+        matches!(refused, SealError::Poisoned(ref t) if t == "spans"),
+        "{refused}"
+    );
+    drop((spans, store));
+    let Opened { replay, .. } = open_default(dir.path());
+    assert_eq!(
+        replay.map(Result::unwrap).collect::<Vec<_>>(),
+        vec![b"one".to_vec()],
+        "the log was not let go"
+    );
+}
+
+#[test]
+fn a_follower_that_cannot_store_what_it_derives_stops_and_nothing_more_is_logged() {
+    struct Astray;
+    impl Follower for Astray {
+        type Note = i64;
+        fn follow(&self, _: i64, out: &mut Derived) -> Result<(), String> {
+            out.push("nowhere", batch(&[("a", 1)]));
+            Ok(())
+        }
+        fn tick(&self, _: i64, _: &mut Derived) -> Result<(), String> {
+            Ok(())
+        }
+        fn capture(&self) -> Result<Vec<u8>, String> {
+            Ok(Vec::new())
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Opened { store, .. } = open_default(dir.path());
+    let writer = store.follow("spans", Arc::new(Astray)).unwrap();
+    write(&writer, b"one", &[("a", 1)], Some(1));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(writer.follower_stopped());
+    let bytes = store.wal().disk_bytes();
+    let refused = writer.write(Write {
+        log: Some(b"two"),
+        rows: Rows::Batches(vec![batch(&[("b", 2)])]),
+        note: Some(2),
+    });
+    assert!(matches!(refused, Err(WriteError::FollowerStopped)));
+    assert_eq!(store.wal().disk_bytes(), bytes, "refused before logging");
+    assert_eq!(values(&store.table("spans")), [1]);
 }

@@ -370,3 +370,23 @@ fn a_rotation_leaves_the_old_segment_to_the_next_sync() {
     let firsts: Vec<u8> = records(replay).iter().map(|r| r[0]).collect();
     assert_eq!(firsts, vec![1, 3]);
 }
+
+#[test]
+fn a_later_good_sync_does_not_make_a_lost_record_durable() {
+    let (_dir, wal, faults) = faulty_log(WalConfig {
+        sync: SyncPolicy::Interval,
+        ..WalConfig::default()
+    });
+    wal.append(b"one").unwrap();
+    let lost = wal.writer.lock().end();
+    faults.failing_syncs.store(1, Ordering::SeqCst);
+    assert!(wal.sync().is_err(), "the sync covering it fails");
+    wal.append(b"two").unwrap();
+    wal.sync().unwrap();
+    assert!(
+        wal.synced.load(Ordering::SeqCst) > lost,
+        "a later sync moved past the lost record's position"
+    );
+    // An appender of the lost record asking only now is still refused.
+    assert!(matches!(wal.sync_through(lost), Err(WalError::SyncLost)));
+}

@@ -240,3 +240,56 @@ async fn oversized_bodies_get_413_before_and_after_decompression() {
     assert_eq!(status, StatusCode::OK, "still serving");
     assert_eq!(table.snapshot().num_rows(), 1);
 }
+
+/// Decompressing and decoding a large body does not hold the thread that
+/// serves connections: on a runtime of one thread, another task keeps
+/// running the whole time a body of many megabytes is decoded (here one
+/// that fails to decode only at its last byte, so decoding is all the
+/// export does).
+#[tokio::test(flavor = "current_thread")]
+async fn large_bodies_are_decoded_off_the_async_thread() {
+    let (table, router, _f) = setup(ReceiverConfig::default());
+    let spans: Vec<String> = (0..40_000u64)
+        .map(|i| {
+            format!(
+                r#"{{"traceId":"{:032x}","spanId":"{:016x}","name":"op","kind":2,"startTimeUnixNano":"1","endTimeUnixNano":"2","attributes":[{{"key":"k","value":{{"stringValue":"{}"}}}}]}}"#,
+                i + 1,
+                i + 1,
+                "v".repeat(100)
+            )
+        })
+        .collect();
+    let mut json = format!(
+        r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+        spans.join(",")
+    )
+    .into_bytes();
+    // Broken at the very end: the whole body is read before it fails.
+    json.pop();
+    json.extend_from_slice(b"?");
+    let body = gzip(&json);
+    let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let ticker = {
+        let ticks = ticks.clone();
+        tokio::spawn(async move {
+            loop {
+                ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    tokio::task::yield_now().await;
+    let before = ticks.load(std::sync::atomic::Ordering::Relaxed);
+    let (status, _, _) = send(&router, post("application/json", Some("gzip"), body)).await;
+    let during = ticks.load(std::sync::atomic::Ordering::Relaxed) - before;
+    ticker.abort();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(table.snapshot().num_rows(), 0);
+    // Had the decoding run on this thread, the ticker could only have run
+    // at the few points the export awaits its body.
+    assert!(
+        during > 1_000,
+        "the async thread ran other tasks {during} times while a {} MB body was decoded",
+        json.len() >> 20
+    );
+}
