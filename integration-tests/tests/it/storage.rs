@@ -66,6 +66,14 @@ fn spans_are_sealed_compacted_kept_across_restarts_and_expired() {
     assert!(seam.metric(SEALED_FILES) < 4.0);
     assert_eq!(seam.metric(SEALED_ROWS) as usize, exported.len());
     assert_eq!(span_ids(&seam), exported, "every span once, from the files");
+    // Each seal's pause and duration, each export's answer and each query
+    // are in the histograms.
+    let seals = seam.metric("seam_store_seals_total");
+    assert!(seals >= 4.0);
+    assert_eq!(seam.metric("seam_store_seal_pause_seconds_count"), seals);
+    assert_eq!(seam.metric("seam_store_seal_duration_seconds_count"), seals);
+    assert!(seam.metric("seam_receiver_ack_latency_seconds_count") >= 4.0);
+    assert!(seam.metric(r#"seam_query_duration_seconds_count{outcome="ok"}"#) >= 1.0);
 
     // A trace read from its sealed file, through the API.
     let trace = trace.unwrap();
