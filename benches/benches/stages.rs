@@ -178,7 +178,7 @@ fn store_and_seal(c: &mut Criterion) {
                     &path,
                     &table.schema(),
                     &batches,
-                    &seam_collector::store_tables()[0].layout,
+                    &seam_store::Layout::from(&seam_model::tables::spans()),
                     FileShape::default(),
                 )
                 .expect("write")

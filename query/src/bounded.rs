@@ -1,88 +1,214 @@
-//! What one scalar function call may build.
+//! What one expression may build.
 //!
 //! The memory pool accounts for operators (joins, sorts, aggregations),
-//! not for the values a function returns, so eight nested
+//! not for the values expressions return, so eight nested
 //! `replace(…, 'a', 'aaaaaaaaaa')` calls built a billion-character string
-//! from one literal and took the server to gigabytes. Every scalar
-//! function is wrapped in [`Bounded`], which refuses a call whose output
-//! would pass `query.max_function_output`:
+//! from one literal and took the server to gigabytes. Three guards bound
+//! what an expression builds by `query.max_function_output` (the cap):
 //!
-//! - before it runs, for the functions whose output can be a large multiple
-//!   of their input by an argument (`replace`, `regexp_replace`,
-//!   `array_to_string`): an exact or upper bound is computed from the
-//!   arguments, so the large value is never allocated;
-//! - after it runs, for every other function: what any of them returns is
-//!   at most a small multiple of what it was given, so measuring the result
-//!   bounds each step of a nesting to that multiple of the cap.
+//! 1. **Every scalar function call** is wrapped in [`Bounded`], by an
+//!    analyzer rule ([`BoundFunctions`]) that sees every call in a plan,
+//!    whether the SQL named it, a planner made it (`[a, b]`, `OVERLAY`,
+//!    `EXTRACT`) or a simplification rewrote it. A call is refused:
+//!    - before it runs, for the functions whose output grows with their
+//!      input: from the bytes of their arguments (a constant counted once
+//!      for every row it is copied into) times how much the function can
+//!      grow them; `replace`, `regexp_replace` and `array_to_string`, which
+//!      grow by an argument, get bounds of their own;
+//!    - after it runs, for every other function, whose output is at most a
+//!      small multiple of its input;
+//!    - when it folds to a constant larger than [`MAX_CONSTANT`]: a
+//!      constant is copied into every row of every batch it meets.
+//! 2. **SQL's text `||`**, which DataFusion evaluates as an operator, not a
+//!    function, is planned as [`ConcatOperator`], bounded before it runs.
+//! 3. **Constants a projection copies into every row** (`SELECT '…' FROM
+//!    spans`, `CASE … THEN '…'`) are bounded at planning by
+//!    [`BoundConstants`]: their bytes times the rows of a batch (fewer
+//!    when the input is known to be smaller: one row without `FROM`, a
+//!    `VALUES` list); literals longer than [`MAX_CONSTANT`] are refused
+//!    outright.
 //!
-//! The cap applies to one value and to the whole batch a call returns.
+//! The cap applies to one value and to the whole batch a call returns;
+//! batches are at most `datafusion.execution.batch_size` rows (8,192).
 
-use std::any::Any;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, FieldRef};
 use bytesize::ByteSize;
 use datafusion::common::config::ConfigOptions;
+use datafusion::common::format::DEFAULT_CAST_OPTIONS;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::interval_arithmetic::Interval;
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
+use datafusion::logical_expr::preimage::PreimageResult;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 use datafusion::logical_expr::sqlparser::ast::BinaryOperator;
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
-    ScalarUDFImpl, Signature,
+    ColumnarValue, Documentation, Expr, ExprSchemable, ExpressionPlacement, LogicalPlan,
+    ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use datafusion::logical_expr::{ExprSchemable, Volatility};
-use datafusion::prelude::SessionContext;
+use datafusion::optimizer::AnalyzerRule;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Literal;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 
-/// The error a refused call ends the query with: a 400 that says why.
+/// The largest constant a query may hold, typed or folded: it is copied
+/// into every row of every batch it meets.
+pub const MAX_CONSTANT: usize = 64 * 1024;
+
+/// The error a refused expression ends the query with: a 400 that says why.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "function '{function}' would build {} (a value or a batch of rows), more than query.max_function_output ({}); narrow the query or raise the limit",
+    "{what} would build {}, more than {limit} ({}); narrow the query{hint}",
     ByteSize::b(*.bytes as u64).display().iec(),
     ByteSize::b(*.cap as u64).display().iec()
 )]
 pub struct OutputTooLarge {
-    pub function: String,
+    /// What would have built it: a function, `||`, a constant.
+    pub what: String,
     pub bytes: usize,
+    /// The limit's name and value.
+    pub limit: &'static str,
+    pub cap: usize,
+    pub hint: &'static str,
+}
+
+const CAP: &str = "query.max_function_output";
+const RAISE: &str = " or raise the limit";
+
+fn refuse(what: String, bytes: usize, cap: usize) -> DataFusionError {
+    DataFusionError::External(Box::new(OutputTooLarge {
+        what,
+        bytes,
+        limit: CAP,
+        cap,
+        hint: RAISE,
+    }))
+}
+
+fn too_large_constant(what: String, bytes: usize) -> DataFusionError {
+    DataFusionError::External(Box::new(OutputTooLarge {
+        what,
+        bytes,
+        limit: "the largest constant a query may hold",
+        cap: MAX_CONSTANT,
+        hint: "",
+    }))
+}
+
+/// Plans `||` on text as [`ConcatOperator`].
+pub fn planner(cap: usize) -> Arc<dyn ExprPlanner> {
+    Arc::new(BoundedConcatPlanner { cap })
+}
+
+/// Wraps every scalar function call of a plan in [`Bounded`], and refuses
+/// literals longer than [`MAX_CONSTANT`].
+#[derive(Debug)]
+pub struct BoundFunctions {
     pub cap: usize,
 }
 
-/// Wraps every scalar function of `ctx` in [`Bounded`] with `cap` bytes,
-/// and plans the text `||` operator as a bounded function.
-pub fn bound_functions(ctx: &SessionContext, cap: usize) -> Result<()> {
-    use datafusion::execution::FunctionRegistry;
-    ctx.clone()
-        .register_expr_planner(Arc::new(BoundedConcatPlanner::new(cap)))?;
-    let state = ctx.state();
-    let mut functions: Vec<Arc<ScalarUDF>> = state.scalar_functions().values().cloned().collect();
-    functions.sort_by(|a, b| a.name().cmp(b.name()));
-    functions.dedup_by(|a, b| a.name() == b.name());
-    for udf in functions {
-        let inner: &dyn Any = udf.inner().as_ref();
-        if inner.is::<Bounded>() {
-            continue;
-        }
-        ctx.register_udf(ScalarUDF::new_from_impl(Bounded::new(udf, cap)));
+impl AnalyzerRule for BoundFunctions {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|plan| {
+            plan.map_expressions(|expr| expr.transform_up(|e| bound(e, self.cap)))
+        })
+        .map(|t| t.data)
     }
-    Ok(())
+
+    fn name(&self) -> &str {
+        "bound_functions"
+    }
+}
+
+/// One node of an expression, its function bounded and its literal checked.
+fn bound(expr: Expr, cap: usize) -> Result<Transformed<Expr>> {
+    match expr {
+        Expr::ScalarFunction(ScalarFunction { func, args }) if !is_bounded(&func) => {
+            let func = Arc::new(ScalarUDF::new_from_impl(Bounded::new(func, cap)));
+            Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction {
+                func,
+                args,
+            })))
+        }
+        Expr::Literal(value, _) if constant_bytes(&value) > MAX_CONSTANT => Err(
+            too_large_constant("a literal".to_owned(), constant_bytes(&value)),
+        ),
+        other => Ok(Transformed::no(other)),
+    }
+}
+
+fn is_bounded(func: &ScalarUDF) -> bool {
+    let inner: &dyn std::any::Any = func.inner().as_ref();
+    inner.is::<Bounded>() || inner.is::<ConcatOperator>()
+}
+
+/// Bytes of what a constant copies into each row it meets.
+fn constant_bytes(value: &ScalarValue) -> usize {
+    match value {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => s.len(),
+        ScalarValue::Binary(Some(b))
+        | ScalarValue::LargeBinary(Some(b))
+        | ScalarValue::BinaryView(Some(b))
+        | ScalarValue::FixedSizeBinary(_, Some(b)) => b.len(),
+        ScalarValue::List(_)
+        | ScalarValue::LargeList(_)
+        | ScalarValue::FixedSizeList(_)
+        | ScalarValue::Struct(_)
+        | ScalarValue::Map(_) => value.size(),
+        _ => 0,
+    }
 }
 
 /// How a function's output is bounded before it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Rule {
-    /// Measured after the call.
+    /// Measured after the call: the function shrinks or keeps its input
+    /// (`substr`, `trim`, `get_field`, hashes) or builds a small value.
     After,
+    /// At most this many times the bytes of its arguments.
+    Grows(usize),
     /// `replace(s, from, to)`: exact, from the occurrences of `from`.
     Replace,
     /// `regexp_replace(s, pattern, replacement[, flags])`: at most every
-    /// position a match, each replaced by the replacement with every
-    /// group reference expanded to the whole input.
+    /// position a match (only the first with no `g` flag), each replaced by
+    /// the replacement with every group reference expanded to the whole
+    /// input.
     RegexpReplace,
-    /// `array_to_string(list, separator[, null])`: the elements, and a
-    /// separator (or the null text) per element.
+    /// `array_to_string(list, separator[, null])`: the elements' text, and
+    /// a separator (or the null text) per element, however nested.
     Join,
+}
+
+impl Rule {
+    fn of(name: &str) -> Self {
+        match name {
+            "replace" => Self::Replace,
+            "regexp_replace" => Self::RegexpReplace,
+            "array_to_string" => Self::Join,
+            // Joins of their arguments.
+            "concat" | "concat_ws" | "overlay" | "make_array" | "array_concat" | "array_append"
+            | "array_prepend" | "array_union" | "array_intersect" | "named_struct" | "struct"
+            | "map" | "make_map" | "string_to_array" | "array_distinct" | "array_sort"
+            | "array_reverse" => Self::Grows(1),
+            // Hex doubles; base64 adds a third.
+            "to_hex" | "encode" => Self::Grows(2),
+            // Changing case can lengthen a character to three bytes.
+            "upper" | "lower" | "initcap" => Self::Grows(3),
+            // A character can become one of up to four bytes.
+            "translate" => Self::Grows(4),
+            _ => Self::After,
+        }
+    }
 }
 
 /// A scalar function with a cap on what one call builds.
@@ -95,28 +221,15 @@ pub struct Bounded {
 
 impl Bounded {
     fn new(inner: Arc<ScalarUDF>, cap: usize) -> Self {
-        let rule = match inner.name() {
-            "replace" => Rule::Replace,
-            "regexp_replace" => Rule::RegexpReplace,
-            "array_to_string" => Rule::Join,
-            _ => Rule::After,
-        };
+        let rule = Rule::of(inner.name());
         Self { inner, cap, rule }
-    }
-
-    fn refuse(&self, bytes: usize) -> DataFusionError {
-        DataFusionError::External(Box::new(OutputTooLarge {
-            function: self.inner.name().to_owned(),
-            bytes,
-            cap: self.cap,
-        }))
     }
 
     /// The most the call can build, per value and in all, when the rule
     /// knows it before the call.
     fn bound(&self, args: &ScalarFunctionArgs) -> Option<(usize, usize)> {
-        let rows = args.number_rows;
-        let arg = |i: usize| args.args.get(i).map(|a| Texts::of(a, rows));
+        let rows = args.number_rows.max(1);
+        let arg = |i: usize| args.args.get(i).map(Texts::of);
         let mut largest = 0;
         let mut total = 0usize;
         let mut add = |n: usize| {
@@ -125,9 +238,22 @@ impl Bounded {
         };
         match self.rule {
             Rule::After => return None,
+            Rule::Grows(k) => {
+                // A constant argument is copied into every row.
+                let bytes: usize = args
+                    .args
+                    .iter()
+                    .map(|a| match a {
+                        ColumnarValue::Scalar(s) => constant_bytes(s).saturating_mul(rows),
+                        ColumnarValue::Array(a) => value_bytes(a.as_ref()),
+                    })
+                    .fold(0usize, usize::saturating_add);
+                let all = bytes.saturating_mul(k);
+                return Some((all, all));
+            }
             Rule::Replace => {
                 let (s, from, to) = (arg(0)?, arg(1)?, arg(2)?);
-                for row in 0..rows.max(1) {
+                for row in 0..rows {
                     let (Some(s), Some(from), Some(to)) = (s.get(row), from.get(row), to.get(row))
                     else {
                         continue;
@@ -139,33 +265,41 @@ impl Bounded {
             }
             Rule::RegexpReplace => {
                 let (s, replacement) = (arg(0)?, arg(2)?);
-                for row in 0..rows.max(1) {
+                let flags = arg(3);
+                for row in 0..rows {
                     let (Some(s), Some(r)) = (s.get(row), replacement.get(row)) else {
                         continue;
                     };
+                    let global = flags
+                        .as_ref()
+                        .and_then(|f| f.get(row))
+                        .is_some_and(|f| f.contains('g'));
                     let refs = r.matches('\\').count() + r.matches('$').count();
-                    let each = r.len();
+                    let matches = if global { s.len() + 1 } else { 1 };
                     add(s
                         .len()
                         .saturating_mul(1 + refs)
-                        .saturating_add((s.len() + 1).saturating_mul(each)));
+                        .saturating_add(matches.saturating_mul(r.len())));
                 }
             }
             Rule::Join => {
-                let list = args.args.first()?;
-                let sep = arg(1)?;
-                let null = arg(2);
-                let ColumnarValue::Array(list) = list else {
-                    return None;
+                let list = match args.args.first()? {
+                    ColumnarValue::Array(a) => a.clone(),
+                    ColumnarValue::Scalar(s) => s.to_array().ok()?,
                 };
-                let per_element = |row: usize| {
-                    sep.get(row)
+                let (sep, null) = (arg(1)?, arg(2));
+                let scalar = matches!(args.args.first(), Some(ColumnarValue::Scalar(_)));
+                for row in 0..rows {
+                    let at = if scalar { 0 } else { row };
+                    if at >= list.len() || list.is_null(at) {
+                        continue;
+                    }
+                    let (elements, bytes) = leaves(&list.slice(at, 1));
+                    let per_element = sep
+                        .get(row)
                         .map_or(0, str::len)
-                        .max(null.as_ref().and_then(|n| n.get(row)).map_or(0, str::len))
-                };
-                for row in 0..list.len() {
-                    let (elements, bytes) = list_row(list, row)?;
-                    add(bytes.saturating_add(elements.saturating_mul(per_element(row))));
+                        .max(null.as_ref().and_then(|n| n.get(row)).map_or(0, str::len));
+                    add(bytes.saturating_add(elements.saturating_mul(per_element)));
                 }
             }
         }
@@ -174,7 +308,11 @@ impl Bounded {
 
     fn check(&self, bytes: usize) -> Result<()> {
         if bytes > self.cap {
-            return Err(self.refuse(bytes));
+            return Err(refuse(
+                format!("function '{}'", self.name()),
+                bytes,
+                self.cap,
+            ));
         }
         Ok(())
     }
@@ -204,33 +342,38 @@ fn occurrences(s: &str, from: &str, grows: usize, cap: usize) -> usize {
     }
 }
 
-/// Elements and bytes of row `row` of a list array.
-fn list_row(list: &ArrayRef, row: usize) -> Option<(usize, usize)> {
-    let value = match list.data_type() {
-        DataType::List(_) => list.as_list::<i32>().value(row),
-        DataType::LargeList(_) => list.as_list::<i64>().value(row),
-        DataType::FixedSizeList(..) => list.as_fixed_size_list().value(row),
-        _ => return None,
-    };
-    Some((value.len(), value_bytes(value.as_ref())))
+/// Text width charged for an element that is not text (a number or a
+/// date as text).
+const NON_TEXT_WIDTH: usize = 32;
+
+/// The leaf elements of a (possibly nested) list array, and the bytes of
+/// their text.
+fn leaves(array: &ArrayRef) -> (usize, usize) {
+    match array.data_type() {
+        DataType::List(_) => leaves(array.as_list::<i32>().values()),
+        DataType::LargeList(_) => leaves(array.as_list::<i64>().values()),
+        DataType::FixedSizeList(..) => leaves(array.as_fixed_size_list().values()),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Binary => {
+            (array.len(), value_bytes(array.as_ref()))
+        }
+        _ => (array.len(), array.len().saturating_mul(NON_TEXT_WIDTH)),
+    }
 }
 
 /// Bytes of the values an array holds (for text and binary, the text of
-/// its own rows; otherwise its memory).
+/// its own rows; otherwise its memory, a slice counting its own rows).
 fn value_bytes(array: &dyn Array) -> usize {
-    let offsets = |first: usize, last: usize| last.saturating_sub(first);
     match array.data_type() {
         DataType::Utf8 | DataType::Binary if !array.is_empty() => {
+            // The typed buffer already starts at the array's offset.
             let data = array.to_data();
             let o = data.buffer::<i32>(0);
-            let (a, b) = (o[data.offset()], o[data.offset() + array.len()]);
-            offsets(a as usize, b as usize)
+            (o[array.len()] - o[0]) as usize
         }
         DataType::LargeUtf8 | DataType::LargeBinary if !array.is_empty() => {
             let data = array.to_data();
             let o = data.buffer::<i64>(0);
-            let (a, b) = (o[data.offset()], o[data.offset() + array.len()]);
-            offsets(a as usize, b as usize)
+            (o[array.len()] - o[0]) as usize
         }
         DataType::Utf8View => array
             .as_string_view()
@@ -238,8 +381,6 @@ fn value_bytes(array: &dyn Array) -> usize {
             .iter()
             .map(|v| *v as u32 as usize)
             .sum(),
-        // A slice counts its own rows only: results often share the
-        // buffers of a much larger input.
         _ => array
             .to_data()
             .get_slice_memory_size()
@@ -254,7 +395,7 @@ enum Texts<'a> {
 }
 
 impl<'a> Texts<'a> {
-    fn of(value: &'a ColumnarValue, _rows: usize) -> Self {
+    fn of(value: &'a ColumnarValue) -> Self {
         match value {
             ColumnarValue::Scalar(s) => Self::Scalar(match s {
                 ScalarValue::Utf8(v) | ScalarValue::LargeUtf8(v) | ScalarValue::Utf8View(v) => {
@@ -284,31 +425,22 @@ impl<'a> Texts<'a> {
     }
 }
 
-/// Bytes of a result: the largest value and the whole.
-fn result_bytes(value: &ColumnarValue) -> (usize, usize) {
-    match value {
-        ColumnarValue::Scalar(s) => {
-            let n = s.size();
-            (n, n)
-        }
-        ColumnarValue::Array(a) => match a.data_type() {
-            DataType::Utf8
-            | DataType::LargeUtf8
-            | DataType::Utf8View
-            | DataType::Binary
-            | DataType::LargeBinary
-            | DataType::BinaryView
-            | DataType::List(_)
-            | DataType::LargeList(_)
-            | DataType::FixedSizeList(..)
-            | DataType::Map(..)
-            | DataType::Struct(_) => {
-                let all = value_bytes(a.as_ref());
-                // A single value is never more than the whole.
-                (all, all)
-            }
-            _ => (0, 0),
-        },
+/// Bytes of an array result (0 for fixed-width values, which are never
+/// more than their rows).
+fn result_bytes(array: &ArrayRef) -> usize {
+    match array.data_type() {
+        DataType::Utf8
+        | DataType::LargeUtf8
+        | DataType::Utf8View
+        | DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::List(_)
+        | DataType::LargeList(_)
+        | DataType::FixedSizeList(..)
+        | DataType::Map(..)
+        | DataType::Struct(_) => value_bytes(array.as_ref()),
+        _ => 0,
     }
 }
 
@@ -346,8 +478,16 @@ impl ScalarUDFImpl for Bounded {
             self.check(largest.max(total))?;
         }
         let value = self.inner.invoke_with_args(args)?;
-        let (largest, total) = result_bytes(&value);
-        self.check(largest.max(total))?;
+        match &value {
+            ColumnarValue::Array(array) => self.check(result_bytes(array))?,
+            ColumnarValue::Scalar(s) if constant_bytes(s) > MAX_CONSTANT => {
+                return Err(too_large_constant(
+                    format!("a constant from function '{}'", self.name()),
+                    constant_bytes(s),
+                ));
+            }
+            ColumnarValue::Scalar(_) => {}
+        }
         Ok(value)
     }
 
@@ -359,8 +499,24 @@ impl ScalarUDFImpl for Bounded {
         )))
     }
 
+    /// What the function simplifies to is bounded too: `concat` and
+    /// others rebuild themselves from DataFusion's own functions.
     fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
-        self.inner.simplify(args, info)
+        match self.inner.simplify(args, info)? {
+            ExprSimplifyResult::Simplified(expr) => Ok(ExprSimplifyResult::Simplified(
+                expr.transform_up(|e| bound(e, self.cap))?.data,
+            )),
+            original => Ok(original),
+        }
+    }
+
+    fn preimage(
+        &self,
+        args: &[Expr],
+        lit_expr: &Expr,
+        info: &SimplifyContext,
+    ) -> Result<PreimageResult> {
+        self.inner.preimage(args, lit_expr, info)
     }
 
     fn short_circuits(&self) -> bool {
@@ -374,12 +530,28 @@ impl ScalarUDFImpl for Bounded {
         self.inner.inner().conditional_arguments(args)
     }
 
+    fn evaluate_bounds(&self, input: &[&Interval]) -> Result<Interval> {
+        self.inner.evaluate_bounds(input)
+    }
+
+    fn propagate_constraints(
+        &self,
+        interval: &Interval,
+        inputs: &[&Interval],
+    ) -> Result<Option<Vec<Interval>>> {
+        self.inner.propagate_constraints(interval, inputs)
+    }
+
     fn output_ordering(&self, inputs: &[ExprProperties]) -> Result<SortProperties> {
         self.inner.output_ordering(inputs)
     }
 
     fn preserves_lex_ordering(&self, inputs: &[ExprProperties]) -> Result<bool> {
         self.inner.preserves_lex_ordering(inputs)
+    }
+
+    fn strictly_order_preserving(&self, inputs: &[ExprProperties]) -> Result<bool> {
+        self.inner.strictly_order_preserving(inputs)
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
@@ -389,22 +561,39 @@ impl ScalarUDFImpl for Bounded {
     fn documentation(&self) -> Option<&Documentation> {
         self.inner.documentation()
     }
+
+    fn placement(&self, args: &[ExpressionPlacement]) -> ExpressionPlacement {
+        self.inner.placement(args)
+    }
 }
 
-/// Plans SQL's `string || string` as [`ConcatOperator`], which is bounded
-/// like the functions: DataFusion evaluates the operator itself, outside
-/// any function, and thirty nested doublings reached its 2 GiB offset
-/// limit (and a panic) from one column. Lists keep DataFusion's own
-/// planning (`array_concat` and friends, which are bounded functions).
+/// Plans SQL's `||` on text as [`ConcatOperator`], which is bounded like
+/// the functions: DataFusion evaluates the operator itself, outside any
+/// function, and thirty nested doublings reached its 2 GiB offset limit
+/// (and a panic) from one column. Lists keep DataFusion's own planning
+/// (`array_concat` and friends, functions [`BoundFunctions`] bounds).
 #[derive(Debug)]
-pub struct BoundedConcatPlanner {
+struct BoundedConcatPlanner {
     cap: usize,
 }
 
-impl BoundedConcatPlanner {
-    pub fn new(cap: usize) -> Self {
-        Self { cap }
+fn is_text(t: &DataType) -> bool {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, value) => is_text(value),
+        _ => false,
     }
+}
+
+fn is_list(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::FixedSizeList(..)
+            | DataType::ListView(_)
+            | DataType::LargeListView(_)
+    )
 }
 
 impl ExprPlanner for BoundedConcatPlanner {
@@ -413,33 +602,26 @@ impl ExprPlanner for BoundedConcatPlanner {
         expr: RawBinaryExpr,
         schema: &DFSchema,
     ) -> Result<PlannerResult<RawBinaryExpr>> {
-        let is_list = |e: &Expr| -> Result<bool> {
-            Ok(matches!(
-                e.get_type(schema)?,
-                DataType::List(_)
-                    | DataType::LargeList(_)
-                    | DataType::FixedSizeList(..)
-                    | DataType::ListView(_)
-                    | DataType::LargeListView(_)
-            ))
-        };
-        if expr.op != BinaryOperator::StringConcat || is_list(&expr.left)? || is_list(&expr.right)?
-        {
+        if expr.op != BinaryOperator::StringConcat {
+            return Ok(PlannerResult::Original(expr));
+        }
+        let (left, right) = (expr.left.get_type(schema)?, expr.right.get_type(schema)?);
+        // What DataFusion's operator takes: text with text or with a
+        // value it casts to text; anything else keeps its own error.
+        if is_list(&left) || is_list(&right) || !(is_text(&left) || is_text(&right)) {
             return Ok(PlannerResult::Original(expr));
         }
         let udf = Arc::new(ScalarUDF::new_from_impl(ConcatOperator::new(self.cap)));
         Ok(PlannerResult::Planned(Expr::ScalarFunction(
-            datafusion::logical_expr::expr::ScalarFunction::new_udf(
-                udf,
-                vec![expr.left, expr.right],
-            ),
+            ScalarFunction::new_udf(udf, vec![expr.left, expr.right]),
         )))
     }
 }
 
 /// `a || b` on text: null when either side is null (unlike `concat`),
-/// other types as their text, and refused past the cap before anything is
-/// built (the result's size is the sum of its sides').
+/// the other side cast to text as DataFusion casts it, and refused past
+/// the cap before anything is built (the result's size is the sum of its
+/// sides', a constant side counted once per row).
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct ConcatOperator {
     signature: Signature,
@@ -482,34 +664,106 @@ impl ScalarUDFImpl for ConcatOperator {
             .iter()
             .all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let n = if scalars { 1 } else { rows };
-        let texts = args
-            .args
-            .iter()
-            .map(|a| {
-                let array = a.to_array(n)?;
-                Ok(arrow::compute::cast(&array, &DataType::Utf8)?)
-            })
-            .collect::<Result<Vec<ArrayRef>>>()?;
-        let [a, b] = texts.as_slice() else {
+        // As text first, measured before a constant is copied into rows.
+        let mut bytes = 0usize;
+        let mut sides = Vec::with_capacity(2);
+        for arg in &args.args {
+            let text = arg.cast_to(&DataType::Utf8, Some(&DEFAULT_CAST_OPTIONS))?;
+            bytes = bytes.saturating_add(match &text {
+                ColumnarValue::Scalar(s) => constant_bytes(s).saturating_mul(n),
+                ColumnarValue::Array(a) => value_bytes(a.as_ref()),
+            });
+            sides.push(text);
+        }
+        if bytes > self.cap {
+            return Err(refuse("'||'".to_owned(), bytes, self.cap));
+        }
+        let [a, b] = sides.as_slice() else {
             return datafusion::common::exec_err!("|| takes two operands");
         };
-        let bytes = value_bytes(a.as_ref()).saturating_add(value_bytes(b.as_ref()));
-        if bytes > self.cap {
-            return Err(DataFusionError::External(Box::new(OutputTooLarge {
-                function: "||".to_owned(),
-                bytes,
-                cap: self.cap,
-            })));
-        }
+        let (a, b) = (a.to_array(n)?, b.to_array(n)?);
         let joined = arrow::compute::kernels::concat_elements::concat_elements_utf8(
             a.as_string::<i32>(),
             b.as_string::<i32>(),
         )?;
         if scalars {
-            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &joined, 0,
-            )?));
+            let value = ScalarValue::try_from_array(&joined, 0)?;
+            if constant_bytes(&value) > MAX_CONSTANT {
+                return Err(too_large_constant(
+                    "a constant from '||'".to_owned(),
+                    constant_bytes(&value),
+                ));
+            }
+            return Ok(ColumnarValue::Scalar(value));
         }
         Ok(ColumnarValue::Array(Arc::new(joined)))
     }
+}
+
+/// Refuses, at planning, a projection whose constants, copied into every
+/// row of a batch, would build more than the cap: `SELECT '<1 MB>' FROM
+/// spans` asks for a gigabyte a batch.
+#[derive(Debug)]
+pub struct BoundConstants {
+    pub cap: usize,
+}
+
+impl PhysicalOptimizerRule for BoundConstants {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let batch = usize::from(config.execution.batch_size);
+        let statistics = StatisticsContext::new();
+        plan.apply(|node| {
+            if let Some(projection) = node.downcast_ref::<ProjectionExec>() {
+                // A batch holds at most what the input can yield: one row
+                // for a query without FROM, a VALUES list's rows.
+                let rows = statistics
+                    .compute(projection.input().as_ref(), &StatisticsArgs::new())
+                    .ok()
+                    .and_then(|s| s.num_rows.get_value().copied())
+                    .map_or(batch, |n| n.min(batch));
+                let constants: usize = projection
+                    .expr()
+                    .iter()
+                    .map(|p| literal_bytes(&p.expr))
+                    .sum();
+                let bytes = constants.saturating_mul(rows);
+                if bytes > self.cap {
+                    return Err(refuse(
+                        format!(
+                            "a projection copying {} of constants into each of {rows} rows",
+                            ByteSize::b(constants as u64).display().iec()
+                        ),
+                        bytes,
+                        self.cap,
+                    ));
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        Ok(plan)
+    }
+
+    fn name(&self) -> &str {
+        "bound_constants"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// Bytes of the constants anywhere in an expression.
+fn literal_bytes(expr: &Arc<dyn PhysicalExpr>) -> usize {
+    let mut bytes = 0usize;
+    let _ = expr.apply(|e| {
+        if let Some(literal) = e.downcast_ref::<Literal>() {
+            bytes = bytes.saturating_add(constant_bytes(literal.value()));
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    bytes
 }

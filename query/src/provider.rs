@@ -380,8 +380,16 @@ impl TableProvider for SegmentTable {
             // has segments to read.
             let n = partitions.clamp(1, selected.len().max(1));
             let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(); n];
+            // In batches of the session's size (slices, no copy), as a
+            // Parquet scan reads them: a merged segment holds 16k rows,
+            // and what an expression builds per batch is bounded by rows.
+            let rows = state.config().batch_size().max(1);
             for (i, segment) in selected.into_iter().enumerate() {
-                parts[i % n].push(segment.batch.clone());
+                let batch = &segment.batch;
+                let slices = (0..batch.num_rows())
+                    .step_by(rows)
+                    .map(|at| batch.slice(at, rows.min(batch.num_rows() - at)));
+                parts[i % n].extend(slices);
             }
             let source =
                 MemorySourceConfig::try_new(&parts, schema.clone(), scan_projection.clone())?

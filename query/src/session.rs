@@ -89,16 +89,23 @@ impl LazyContext {
             .map_err(|e| {
                 QueryError::Internal(format!("building the query runtime environment: {e}"))
             })?;
+        let cap = self.function_output;
         let state = SessionStateBuilder::new()
             .with_config(session)
             .with_runtime_env(env)
             .with_default_features()
+            .with_analyzer_rule(Arc::new(bounded::BoundFunctions { cap }))
             .with_physical_optimizer_rule(Arc::new(YieldEverywhere))
+            .with_physical_optimizer_rule(Arc::new(bounded::BoundConstants { cap }))
             .build();
         let ctx = SessionContext::new_with_state(state);
         sandbox::disable_functions(&ctx);
-        bounded::bound_functions(&ctx, self.function_output)
-            .map_err(|e| QueryError::Internal(format!("bounding the SQL functions: {e}")))?;
+        {
+            use datafusion::execution::FunctionRegistry;
+            ctx.clone()
+                .register_expr_planner(bounded::planner(cap))
+                .map_err(|e| QueryError::Internal(format!("planning `||`: {e}")))?;
+        }
         self.catalog.register(&ctx).await?;
         Ok(ctx)
     }

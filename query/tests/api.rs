@@ -357,20 +357,66 @@ async fn functions_cannot_build_values_past_their_cap() {
             steps.join(", ")
         )
     };
+    // A hundred rows, so that a 60 KiB constant copied into each is 6 MiB.
+    let hundred: Vec<String> = (0..100).map(|n| format!("({n})")).collect();
+    let hundred = format!("(VALUES {}) AS g(n)", hundred.join(", "));
     let cases = [
-        format!("SELECT length({nested})"),
         // From a column: a thousand times, twice.
         format!("SELECT max(length(replace(replace(name, 'o', '{x}'), 'x', '{x}'))) FROM spans"),
         format!(
             "SELECT max(length(regexp_replace(regexp_replace(name, '', '{x}', 'g'), '', '{x}', 'g'))) FROM spans"
         ),
         doubling("concat(v, v)"),
+        // Simplified into DataFusion's own `concat`, which is bounded too.
+        doubling("concat(v, v, '')"),
+        doubling("OVERLAY(v PLACING v FROM 1 FOR 0)"),
         // The operator is not a function in DataFusion; it is bounded too.
         doubling("v || v"),
+        // Lists: `[a, b]` and `||` on lists are planned as functions.
+        doubling("[v, v]")
+            .replace("name AS v", "[name] AS v")
+            .replace("[v, v]", "array_concat(v, v)"),
+        doubling("v || v").replace("name AS v", "[name] AS v"),
+        // A constant copied into every row by a function.
+        format!(
+            "SELECT max(length(concat(CAST(n AS VARCHAR), '{}'))) FROM {hundred}",
+            "c".repeat(60 * 1024)
+        ),
+        format!(
+            "SELECT max(length(CAST(n AS VARCHAR) || '{}')) FROM {hundred}",
+            "c".repeat(60 * 1024)
+        ),
     ];
     let answers = futures::future::join_all(cases.iter().map(|q| sql(&s, q))).await;
     for (query, answer) in cases.iter().zip(answers) {
         assert_refused(query, &answer, "query.max_function_output (1.0 MiB)");
+    }
+    // Constants: a literal past 64 KiB, one folded from functions, and a
+    // projection copying a constant into every row of a batch.
+    let mut folded = "'aaaaaaaaaa'".to_owned();
+    for _ in 0..5 {
+        folded = format!("replace({folded}, 'a', 'aaaaaaaaaa')");
+    }
+    let constants = [
+        (
+            format!("SELECT length('{}')", "l".repeat(70 * 1024)),
+            "the largest constant a query may hold (64.0 KiB)",
+        ),
+        (
+            format!("SELECT length({nested})"),
+            "the largest constant a query may hold (64.0 KiB)",
+        ),
+        (
+            format!("SELECT length({folded})"),
+            "the largest constant a query may hold (64.0 KiB)",
+        ),
+        (
+            format!("SELECT n, '{}' AS c FROM {hundred}", "p".repeat(60 * 1024)),
+            "a projection copying 60.0 KiB of constants into each of 100 rows would build 5.9 MiB",
+        ),
+    ];
+    for (query, expected) in &constants {
+        assert_refused(query, &sql(&s, query).await, expected);
     }
     assert_alive(&s).await;
     let fine = sql_ok(
@@ -385,6 +431,26 @@ async fn functions_cannot_build_values_past_their_cap() {
         sql_ok(&s, "SELECT array_to_string(make_array('a', 'b'), '-')").await["rows"][0][0],
         "a-b"
     );
+    // Functions a planner made and the same named in SQL are one.
+    let years = sql_ok(
+        &s,
+        "SELECT EXTRACT(YEAR FROM start_time) AS y, count(*) AS n FROM spans GROUP BY date_part('YEAR', start_time)",
+    )
+    .await;
+    assert_eq!(years["rows"].as_array().unwrap().len(), 1, "{years}");
+    let names = sql_ok(
+        &s,
+        "SELECT name || '!' AS x, count(*) AS n FROM spans GROUP BY name || '!' ORDER BY x",
+    )
+    .await;
+    let distinct = sql_ok(&s, "SELECT count(DISTINCT name) AS n FROM spans").await;
+    assert_eq!(
+        names["rows"].as_array().unwrap().len() as u64,
+        distinct["rows"][0][0].as_u64().unwrap(),
+        "{names}"
+    );
+    let route = sql_ok(&s, "SELECT attributes['http.route'] AS r FROM spans WHERE attributes['http.route'] IS NOT NULL LIMIT 1").await;
+    assert!(route["rows"][0][0].is_string(), "{route}");
     // `||` keeps its meaning: null with a null side, other types as text,
     // dictionary columns, lists concatenated, its own column name.
     let answer = sql_ok(
