@@ -469,25 +469,11 @@ mod tests {
     use super::*;
 
     fn schema() -> SchemaRef {
-        Arc::new(Schema::new(vec![
-            Field::new(
-                "start_time",
-                DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-                false,
-            ),
-            Field::new("v", DataType::Int64, false),
-        ]))
+        seam_store::testing::schema("start_time", false)
     }
 
     fn batch(times: &[i64]) -> RecordBatch {
-        RecordBatch::try_new(
-            schema(),
-            vec![
-                Arc::new(TimestampNanosecondArray::from(times.to_vec()).with_timezone("UTC")),
-                Arc::new(Int64Array::from(times.to_vec())),
-            ],
-        )
-        .unwrap()
+        seam_store::testing::batch(&schema(), None, times, times)
     }
 
     /// Three segments covering 0..=9, 100..=109 and 200..=209.
@@ -667,15 +653,7 @@ mod tests {
         use crate::resolve_exec::BatchResolver;
 
         fn schema() -> SchemaRef {
-            Arc::new(Schema::new(vec![
-                Field::new("trace_id", DataType::Utf8, false),
-                Field::new(
-                    "start_time",
-                    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-                    false,
-                ),
-                Field::new("v", DataType::Int64, false),
-            ]))
+            seam_store::testing::schema("start_time", true)
         }
 
         /// Ten rows for each trace `t<first>` .. `t<last>`, `v` = the trace number.
@@ -690,15 +668,8 @@ mod tests {
                     values.push(t);
                 }
             }
-            RecordBatch::try_new(
-                schema(),
-                vec![
-                    Arc::new(StringArray::from(ids)),
-                    Arc::new(TimestampNanosecondArray::from(times).with_timezone("UTC")),
-                    Arc::new(Int64Array::from(values)),
-                ],
-            )
-            .unwrap()
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            seam_store::testing::batch(&schema(), Some(&ids), &times, &values)
         }
 
         /// `v` is resolved at read time to 100 × its stored value.
@@ -1074,17 +1045,8 @@ mod tests {
             ));
             ctx.register_table("t", Arc::new(table)).unwrap();
             let rows = run(&ctx, "SELECT * FROM t WHERE trace_id = 't007'").await;
-            let values: Vec<i64> = rows
-                .iter()
-                .flat_map(|b| {
-                    b.column(2)
-                        .as_primitive::<arrow::datatypes::Int64Type>()
-                        .values()
-                        .to_vec()
-                })
-                .collect();
             assert_eq!(
-                values,
+                seam_store::testing::values(&rows),
                 vec![700; 11],
                 "ten sealed rows and the hot one, resolved"
             );

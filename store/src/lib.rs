@@ -21,6 +21,8 @@ pub mod metrics;
 pub mod parquet_file;
 pub mod store;
 pub mod table;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod wal;
 pub mod write;
 

@@ -595,46 +595,22 @@ impl Table {
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{Int64Array, TimestampNanosecondArray};
-    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
 
     use super::*;
 
     fn schema() -> SchemaRef {
-        Arc::new(Schema::new(vec![
-            Field::new(
-                "t",
-                DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-                false,
-            ),
-            Field::new("v", DataType::Int64, false),
-        ]))
+        crate::testing::schema("t", false)
     }
 
     fn batch(times: &[i64]) -> RecordBatch {
-        RecordBatch::try_new(
-            schema(),
-            vec![
-                Arc::new(TimestampNanosecondArray::from(times.to_vec()).with_timezone("UTC")),
-                Arc::new(Int64Array::from(times.to_vec())),
-            ],
-        )
-        .unwrap()
+        crate::testing::batch(&schema(), None, times, times)
     }
 
     /// Column `v` of every segment, in order.
     fn values(snapshot: &Snapshot) -> Vec<i64> {
-        snapshot
-            .segments
-            .iter()
-            .flat_map(|s| {
-                s.batch
-                    .column(1)
-                    .as_primitive::<arrow::datatypes::Int64Type>()
-                    .values()
-                    .to_vec()
-            })
-            .collect()
+        crate::testing::values(snapshot.segments.iter().map(|s| &s.batch))
     }
 
     #[test]

@@ -1,22 +1,14 @@
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use arrow::array::{AsArray, Int64Array, StringArray, TimestampNanosecondArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::array::AsArray;
+use arrow::datatypes::SchemaRef;
 
 use super::*;
 use crate::write::{Derived, Rows, Write, WriteError, Writer};
 
 fn schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("trace_id", DataType::Utf8, false),
-        Field::new(
-            "t",
-            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("v", DataType::Int64, false),
-    ]))
+    crate::testing::schema("t", true)
 }
 
 fn specs() -> Vec<TableDef> {
@@ -35,22 +27,9 @@ fn specs() -> Vec<TableDef> {
 }
 
 fn batch(rows: &[(&str, i64)]) -> RecordBatch {
-    RecordBatch::try_new(
-        schema(),
-        vec![
-            Arc::new(StringArray::from(
-                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-            )),
-            Arc::new(
-                TimestampNanosecondArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())
-                    .with_timezone("UTC"),
-            ),
-            Arc::new(Int64Array::from(
-                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-            )),
-        ],
-    )
-    .unwrap()
+    let ids: Vec<&str> = rows.iter().map(|r| r.0).collect();
+    let times: Vec<i64> = rows.iter().map(|r| r.1).collect();
+    crate::testing::batch(&schema(), Some(&ids), &times, &times)
 }
 
 /// Follows writes by counting their notes and deriving one row per note;
@@ -97,26 +76,25 @@ fn open_default(dir: &Path) -> Opened {
     open(dir, StorageConfig::default(), RetentionConfig::default())
 }
 
+/// A start: the store, the log's records to replay, the state to restore.
+fn reopen(dir: &Path) -> (Arc<Store>, Vec<Vec<u8>>, Option<Vec<u8>>) {
+    let Opened {
+        store,
+        replay,
+        state,
+    } = open_default(dir);
+    (store, replay.map(Result::unwrap).collect(), state)
+}
+
 /// Every value of column `v` the table holds, in memory and sealed, sorted.
 fn values(table: &Table) -> Vec<i64> {
     let snapshot = table.snapshot();
-    let mut out: Vec<i64> = snapshot
-        .segments
+    let sealed: Vec<RecordBatch> = snapshot
+        .sealed
         .iter()
-        .map(|s| s.batch.clone())
-        .chain(
-            snapshot
-                .sealed
-                .iter()
-                .flat_map(|f| parquet_file::read(&f.path, None).unwrap()),
-        )
-        .flat_map(|b| {
-            b.column(2)
-                .as_primitive::<arrow::datatypes::Int64Type>()
-                .values()
-                .to_vec()
-        })
+        .flat_map(|f| parquet_file::read(&f.path, None).unwrap())
         .collect();
+    let mut out = crate::testing::values(snapshot.segments.iter().map(|s| &s.batch).chain(&sealed));
     out.sort_unstable();
     out
 }
@@ -140,12 +118,8 @@ fn write(writer: &Writer<i64>, record: &[u8], rows: &[(&str, i64)], note: Option
 #[test]
 fn a_seal_moves_rows_to_parquet_and_the_replay_point_past_them() {
     let dir = tempfile::tempdir().unwrap();
-    let Opened {
-        store,
-        replay,
-        state,
-    } = open_default(dir.path());
-    assert!(replay.map(Result::unwrap).next().is_none() && state.is_none());
+    let (store, replay, state) = reopen(dir.path());
+    assert!(replay.is_empty() && state.is_none());
     ingest(&store, b"one", &[("b", 1), ("a", 2)]);
     let report = store.seal().unwrap().unwrap();
     assert_eq!((report.rows, report.files), (2, 1));
@@ -159,15 +133,8 @@ fn a_seal_moves_rows_to_parquet_and_the_replay_point_past_them() {
     drop((store, spans));
 
     // A restart: sealed rows from the files, the rest from the log.
-    let Opened {
-        store,
-        replay,
-        state,
-    } = open_default(dir.path());
-    assert_eq!(
-        replay.map(Result::unwrap).collect::<Vec<_>>(),
-        vec![b"two".to_vec()]
-    );
+    let (store, replay, state) = reopen(dir.path());
+    assert_eq!(replay, vec![b"two".to_vec()]);
     assert_eq!(state, None, "no follower, no state");
     assert_eq!(values(&store.table("spans")), [1, 2]);
     assert!(values(&store.table("derived")).is_empty());
@@ -226,8 +193,8 @@ fn a_failed_seal_keeps_the_rows_in_memory_and_in_the_log() {
     let report = store.seal().unwrap().unwrap();
     assert_eq!(report.rows, 2, "the retry seals both");
     drop(store);
-    let Opened { store, replay, .. } = open_default(dir.path());
-    assert!(replay.map(Result::unwrap).next().is_none());
+    let (store, replay, _) = reopen(dir.path());
+    assert!(replay.is_empty());
     assert_eq!(values(&store.table("spans")), [1, 2]);
 }
 
@@ -379,18 +346,14 @@ fn the_follower_captures_its_state_at_the_cut_while_ingest_goes_on() {
     assert_eq!(sealed, 2);
     drop((writer, store));
 
-    let Opened {
-        store,
-        replay,
-        state,
-    } = open_default(dir.path());
+    let (store, replay, state) = reopen(dir.path());
     assert_eq!(
         state.as_deref(),
         Some(&b"[1, 2]"[..]),
         "the state covers exactly the writes before the cut"
     );
     assert_eq!(
-        replay.map(Result::unwrap).collect::<Vec<_>>(),
+        replay,
         vec![b"three".to_vec()],
         "and the log after it holds the rest"
     );
@@ -418,35 +381,52 @@ fn queries_wait_for_what_the_follower_derives_from_acknowledged_writes() {
     assert_eq!(settle.backlog(), 0);
 }
 
-#[test]
-fn a_stopped_follower_refuses_writes_and_fails_seals_without_losing_rows() {
-    struct Panics;
-    impl Follower for Panics {
-        type Note = i64;
-        fn follow(&self, _: i64, _: &mut Derived) -> Result<(), String> {
-            panic!("a bug in correlation")
-        }
-        fn tick(&self, _: i64, _: &mut Derived) -> Result<(), String> {
-            Ok(())
-        }
-        fn capture(&self) -> Result<Vec<u8>, String> {
-            Ok(Vec::new())
-        }
+/// A follower that only follows: no ticks, no state.
+struct Following<F>(F);
+
+impl<F> Follower for Following<F>
+where
+    F: Fn(i64, &mut Derived) -> Result<(), String> + Send + Sync + 'static,
+{
+    type Note = i64;
+    fn follow(&self, note: i64, out: &mut Derived) -> Result<(), String> {
+        (self.0)(note, out)
     }
-    let dir = tempfile::tempdir().unwrap();
-    let Opened { store, .. } = open_default(dir.path());
-    let writer = store.follow("spans", Arc::new(Panics)).unwrap();
+    fn tick(&self, _: i64, _: &mut Derived) -> Result<(), String> {
+        Ok(())
+    }
+    fn capture(&self) -> Result<Vec<u8>, String> {
+        Ok(Vec::new())
+    }
+}
+
+/// A store whose follower stopped on the first write; the second write's
+/// answer.
+fn follower_stops(
+    dir: &std::path::Path,
+    follow: impl Fn(i64, &mut Derived) -> Result<(), String> + Send + Sync + 'static,
+) -> (Arc<Store>, u64, Result<(), WriteError>) {
+    let Opened { store, .. } = open_default(dir);
+    let writer = store.follow("spans", Arc::new(Following(follow))).unwrap();
     write(&writer, b"one", &[("a", 1)], Some(1));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     runtime.block_on(writer.follower_stopped());
     runtime.block_on(store.settle().settled());
+    let bytes = store.wal().disk_bytes();
     let refused = writer.write(Write {
         log: Some(b"two"),
         rows: Rows::Batches(vec![batch(&[("b", 2)])]),
         note: Some(2),
     });
+    (store, bytes, refused)
+}
+
+#[test]
+fn a_stopped_follower_refuses_writes_and_fails_seals_without_losing_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _, refused) = follower_stops(dir.path(), |_, _| panic!("a bug in correlation"));
     assert!(matches!(refused, Err(WriteError::FollowerStopped)));
     assert!(matches!(store.seal(), Err(SealError::FollowerStopped)));
     assert_eq!(
@@ -529,43 +509,16 @@ fn rows_lost_from_memory_stop_every_seal_so_the_log_keeps_them() {
         "{refused}"
     );
     drop((spans, store));
-    let Opened { replay, .. } = open_default(dir.path());
-    assert_eq!(
-        replay.map(Result::unwrap).collect::<Vec<_>>(),
-        vec![b"one".to_vec()],
-        "the log was not let go"
-    );
+    let (_, replay, _) = reopen(dir.path());
+    assert_eq!(replay, vec![b"one".to_vec()], "the log was not let go");
 }
 
 #[test]
 fn a_follower_that_cannot_store_what_it_derives_stops_and_nothing_more_is_logged() {
-    struct Astray;
-    impl Follower for Astray {
-        type Note = i64;
-        fn follow(&self, _: i64, out: &mut Derived) -> Result<(), String> {
-            out.push("nowhere", batch(&[("a", 1)]));
-            Ok(())
-        }
-        fn tick(&self, _: i64, _: &mut Derived) -> Result<(), String> {
-            Ok(())
-        }
-        fn capture(&self) -> Result<Vec<u8>, String> {
-            Ok(Vec::new())
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
-    let Opened { store, .. } = open_default(dir.path());
-    let writer = store.follow("spans", Arc::new(Astray)).unwrap();
-    write(&writer, b"one", &[("a", 1)], Some(1));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    runtime.block_on(writer.follower_stopped());
-    let bytes = store.wal().disk_bytes();
-    let refused = writer.write(Write {
-        log: Some(b"two"),
-        rows: Rows::Batches(vec![batch(&[("b", 2)])]),
-        note: Some(2),
+    let (store, bytes, refused) = follower_stops(dir.path(), |_, out| {
+        out.push("nowhere", batch(&[("a", 1)]));
+        Ok(())
     });
     assert!(matches!(refused, Err(WriteError::FollowerStopped)));
     assert_eq!(store.wal().disk_bytes(), bytes, "refused before logging");
