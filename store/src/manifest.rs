@@ -144,7 +144,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AtomicWriteError> {
         source,
     })?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    sync_dir(dir).map_err(|source| AtomicWriteError::NotDurable {
+    #[cfg(test)]
+    let synced = injected::sync_after_rename(path).and_then(|()| sync_dir(dir));
+    #[cfg(not(test))]
+    let synced = sync_dir(dir);
+    synced.map_err(|source| AtomicWriteError::NotDurable {
         path: dir.to_owned(),
         source,
     })
@@ -155,4 +159,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AtomicWriteError> {
 /// old name, or lose a new file whose data was synced.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// Faults a test injects into [`write_atomic`].
+#[cfg(test)]
+pub(crate) mod injected {
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+
+    /// Files whose next rename into place is followed by a failed
+    /// directory sync, as on a disk that fails fsync.
+    static FAIL_SYNC_AFTER_RENAME: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+    pub(crate) fn fail_sync_after_rename(path: PathBuf) {
+        FAIL_SYNC_AFTER_RENAME.lock().unwrap().push(path);
+    }
+
+    pub(super) fn sync_after_rename(path: &Path) -> std::io::Result<()> {
+        let mut failing = FAIL_SYNC_AFTER_RENAME.lock().unwrap();
+        match failing.iter().position(|p| p == path) {
+            Some(i) => {
+                failing.remove(i);
+                Err(std::io::Error::other(
+                    "injected: fsync of the directory failed",
+                ))
+            }
+            None => Ok(()),
+        }
+    }
 }

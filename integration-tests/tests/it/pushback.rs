@@ -301,3 +301,53 @@ fn saturation_stays_near_the_memory_limit_and_loses_nothing_acknowledged() {
         "peak RSS {peak_mib:.0} MiB, limit {LIMIT_MIB} MiB"
     );
 }
+
+/// Where resident memory cannot be read, the server says so at start and
+/// serves, rather than refusing every export or silently enforcing
+/// nothing. The test hides `/proc` from the server with a mount namespace
+/// of its own (root on Linux; skipped elsewhere).
+#[test]
+fn where_resident_memory_cannot_be_read_the_server_says_so_at_start() {
+    let hidden = std::process::Command::new("unshare")
+        .args(["--mount", "sh", "-c", "mount -t tmpfs none /proc"])
+        .output();
+    match hidden {
+        Ok(out) if out.status.success() => {}
+        other => {
+            eprintln!(
+                "skipping: cannot hide /proc in a mount namespace here (needs root on Linux): {other:?}"
+            );
+            return;
+        }
+    }
+    let (_dir, path) = config("limits:\n  memory: 1 MiB\n");
+    let wrapper = [
+        "unshare",
+        "--mount",
+        "sh",
+        "-c",
+        "mount -t tmpfs none /proc && exec \"$0\" \"$@\"",
+    ];
+    let seam = Seam::start_under(&wrapper, &["--config", &path], &[]);
+    let logs = seam.logs();
+    assert!(
+        logs.contains("resident memory cannot be read on this system")
+            && logs.contains("limits.memory is not enforced"),
+        "{logs}"
+    );
+    let answer = blocking_client()
+        .post(seam.otlp_http_url())
+        .header("content-type", "application/x-protobuf")
+        .body(request(2, 5, "unmeasured").encode_to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(
+        answer.status(),
+        200,
+        "an unread gauge is not a full one: {logs}"
+    );
+    assert_eq!(
+        seam.sql("SELECT count(*) AS n FROM spans WHERE service_name = 'unmeasured'")["rows"][0][0],
+        5
+    );
+}

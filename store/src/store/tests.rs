@@ -76,6 +76,20 @@ fn open_default(dir: &Path) -> Opened {
     open(dir, StorageConfig::default(), RetentionConfig::default())
 }
 
+/// Copies a data directory, as a power loss would leave it.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 /// A start: the store, the log's records to replay, the state to restore.
 fn reopen(dir: &Path) -> (Arc<Store>, Vec<Vec<u8>>, Option<Vec<u8>>) {
     let Opened {
@@ -357,6 +371,49 @@ fn the_follower_captures_its_state_at_the_cut_while_ingest_goes_on() {
         vec![b"three".to_vec()],
         "and the log after it holds the rest"
     );
+    assert_eq!(values(&store.table("spans")), [1, 2]);
+}
+
+/// A manifest renamed into place whose directory then fails to sync may
+/// or may not survive a power loss: either way every row is there once,
+/// because nothing the previous manifest names (its files, its state, the
+/// log after its cut) was let go.
+#[test]
+fn a_manifest_not_known_durable_keeps_what_the_previous_one_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let Opened { store, .. } = open_default(dir.path());
+    let writer = store.follow("spans", Arc::new(Counter::default())).unwrap();
+    write(&writer, b"one", &[("a", 1)], Some(1));
+    store.seal().unwrap().unwrap();
+    write(&writer, b"two", &[("b", 2)], Some(2));
+    let manifest = dir.path().join("segments").join(manifest::NAME);
+    let previous = std::fs::read(&manifest).unwrap();
+    crate::manifest::injected::fail_sync_after_rename(manifest.clone());
+    let failed = store.seal().unwrap_err();
+    assert!(
+        matches!(
+            failed,
+            SealError::Manifest(ManifestError::NotDurable { .. })
+        ),
+        "{failed}"
+    );
+    assert_eq!(values(&store.table("spans")), [1, 2], "served as before");
+    drop((writer, store));
+
+    // The rename did not survive: the previous manifest, its state and the
+    // log after its cut are all still there.
+    let lost = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), lost.path());
+    std::fs::write(lost.path().join("segments").join(manifest::NAME), &previous).unwrap();
+    let (store, replay, state) = reopen(lost.path());
+    assert_eq!(replay, vec![b"two".to_vec()]);
+    assert_eq!(state.as_deref(), Some(&b"[1]"[..]));
+    assert_eq!(values(&store.table("spans")), [1], "the rest is replayed");
+
+    // It did survive: the new manifest's files and state.
+    let (store, replay, state) = reopen(dir.path());
+    assert!(replay.is_empty(), "{replay:?}");
+    assert_eq!(state.as_deref(), Some(&b"[1, 2]"[..]));
     assert_eq!(values(&store.table("spans")), [1, 2]);
 }
 
