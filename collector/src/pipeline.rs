@@ -413,10 +413,15 @@ impl Pipeline {
             batch_bytes: self.batch_bytes,
         });
         let mut rows = Vec::with_capacity(if own.is_none() { capacity.rows } else { 0 });
-        for (resource_spans, resource) in request.resource_spans.iter().zip(&resources) {
-            for scope_spans in &resource_spans.scope_spans {
+        let nested = normalize::nesting::nested_spans(request, &resources);
+        let transport = normalize::transport::transport_spans(request);
+        let instances = normalize::nesting::span_instances(request, &resources);
+        for (ri, (resource_spans, resource)) in
+            request.resource_spans.iter().zip(&resources).enumerate()
+        {
+            for (si, scope_spans) in resource_spans.scope_spans.iter().enumerate() {
                 let scope = ScopeContext::new(scope_spans.scope.as_ref());
-                for span in &scope_spans.spans {
+                for (i, span) in scope_spans.spans.iter().enumerate() {
                     spans_seen += 1;
                     let normalized = if spans_seen > self.limits.max_spans_per_request {
                         Err(normalize::Rejection::TooManySpans(
@@ -426,6 +431,13 @@ impl Pipeline {
                         normalize::normalize(span, resource, &scope, rules, &mut links_dropped)
                     };
                     let normalized = normalized.and_then(|mut row| {
+                        if nested.contains(&(ri, si, i)) {
+                            normalize::mark_nested(&mut row);
+                        }
+                        row.transport = transport.contains(&(ri, si, i));
+                        if row.instance.is_none() {
+                            row.instance = instances.get(&(ri, span.trace_id)).cloned();
+                        }
                         let (attributes, strings) = self.limits.apply_row(&mut row);
                         truncated += attributes;
                         strings_cut += strings;

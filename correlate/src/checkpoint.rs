@@ -5,6 +5,9 @@
 //!  "SEAMCORR" | version u32 | crc32 u32 | length u64 | postcard payload
 //! ```
 //!
+//! Version 2 appends the nesting state to version 1's payload; version 1
+//! files are still read (with no nesting state).
+//!
 //! The store writes it beside each seal (synced, then renamed into place),
 //! so a crash mid-write leaves the previous one intact. A file that fails
 //! its checksum is refused with an error naming it; the server then starts
@@ -16,10 +19,11 @@ use crate::CorrelateError;
 use crate::coldstart::{ColdStarts, Overlay};
 use crate::config::CorrelationConfig;
 use crate::flows::Flows;
+use crate::nesting::Nesting;
 use crate::stitch::{Entry, Pending};
 
 const MAGIC: &[u8; 8] = b"SEAMCORR";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const HEADER: usize = 8 + 4 + 4 + 8;
 
 #[derive(Serialize)]
@@ -39,12 +43,15 @@ pub struct Saved {
     cold: ColdStarts,
     flows: Flows,
     overlay: Overlay,
+    #[serde(skip)]
+    nesting: Nesting,
 }
 
 pub(crate) fn encode(
     config: &CorrelationConfig,
     pending: &Pending,
     cold: &ColdStarts,
+    nesting: &Nesting,
     flows: &Flows,
     overlay: &Overlay,
 ) -> Result<Vec<u8>, CorrelateError> {
@@ -55,10 +62,12 @@ pub(crate) fn encode(
         flows,
         overlay,
     };
-    let payload = postcard::to_stdvec(&saved).map_err(|e| CorrelateError::Corrupt {
+    let encoding = |e: postcard::Error| CorrelateError::Corrupt {
         path: String::new(),
         why: format!("encoding: {e}"),
-    })?;
+    };
+    let payload = postcard::to_extend(&saved, Vec::new()).map_err(encoding)?;
+    let payload = postcard::to_extend(nesting, payload).map_err(encoding)?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
@@ -78,7 +87,7 @@ pub(crate) fn decode(bytes: &[u8], source: &str) -> Result<Saved, CorrelateError
         return Err(corrupt("not a correlation checkpoint"));
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != VERSION {
+    if !(1..=VERSION).contains(&version) {
         return Err(corrupt(&format!("version {version}, expected {VERSION}")));
     }
     let crc = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes"));
@@ -90,7 +99,12 @@ pub(crate) fn decode(bytes: &[u8], source: &str) -> Result<Saved, CorrelateError
     if crc32fast::hash(payload) != crc {
         return Err(corrupt("checksum mismatch"));
     }
-    postcard::from_bytes(payload).map_err(|e| corrupt(&format!("decoding: {e}")))
+    let decoding = |e: postcard::Error| corrupt(&format!("decoding: {e}"));
+    let (mut saved, rest): (Saved, _) = postcard::take_from_bytes(payload).map_err(decoding)?;
+    if version >= 2 {
+        saved.nesting = postcard::from_bytes(rest).map_err(decoding)?;
+    }
+    Ok(saved)
 }
 
 /// Installs a checkpoint, translating correlation values to the keys
@@ -99,7 +113,7 @@ pub(crate) fn apply(
     saved: Saved,
     config: &CorrelationConfig,
     pending: &mut Pending,
-    cold: &mut ColdStarts,
+    (cold, nesting): (&mut ColdStarts, &mut Nesting),
     flows: &mut Flows,
     overlay: &mut Overlay,
 ) {
@@ -124,6 +138,41 @@ pub(crate) fn apply(
         pending.restore(entry, config);
     }
     *cold = saved.cold;
+    *nesting = saved.nesting;
     *flows = saved.flows;
     *overlay = saved.overlay;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A state written before nesting was kept (version 1) still reads.
+    #[test]
+    fn version_one_reads_without_nesting_state() {
+        let config = CorrelationConfig::default();
+        let bytes = encode(
+            &config,
+            &Pending::default(),
+            &ColdStarts::default(),
+            &Nesting::default(),
+            &Flows::new(2, 2),
+            &Overlay::default(),
+        )
+        .unwrap();
+        let payload = &bytes[HEADER..];
+        let (_, rest) = postcard::take_from_bytes::<Saved>(payload).unwrap();
+        let v1 = &payload[..payload.len() - rest.len()];
+        let mut old = Vec::new();
+        old.extend_from_slice(MAGIC);
+        old.extend_from_slice(&1u32.to_le_bytes());
+        old.extend_from_slice(&crc32fast::hash(v1).to_le_bytes());
+        old.extend_from_slice(&(v1.len() as u64).to_le_bytes());
+        old.extend_from_slice(v1);
+        assert!(decode(&old, "v1").is_ok());
+        assert!(decode(&bytes, "v2").is_ok());
+        let mut future = bytes.clone();
+        future[8..12].copy_from_slice(&3u32.to_le_bytes());
+        assert!(decode(&future, "v3").is_err());
+    }
 }

@@ -95,6 +95,18 @@ impl Overlay {
         }
     }
 
+    /// Marks `key` as running inside another invocation of its instance:
+    /// not an invocation of its own, never cold itself.
+    pub fn mark_nested(&mut self, key: SpanKey, cap: usize) {
+        let verdict = Verdict {
+            cold: false,
+            kind: None,
+            init_duration_ns: None,
+            source: Some(ColdStartSource::InInvocation),
+        };
+        self.set(key, verdict, cap);
+    }
+
     fn remove(&mut self, key: &SpanKey) {
         if let Some(old) = self.by_span.remove(key)
             && old.on_demand()
@@ -161,6 +173,18 @@ impl ColdStarts {
     }
 
     pub fn init(&mut self, init: Init, now: i64, config: &ColdStartConfig, overlay: &mut Overlay) {
+        // The init span is the evidence, not an invocation: a
+        // `faas.coldstart` on it does not make it a cold start of its own.
+        overlay.set(
+            init.key,
+            Verdict {
+                cold: false,
+                kind: None,
+                init_duration_ns: None,
+                source: None,
+            },
+            config.max_instances,
+        );
         let instance = self.entry(init.instance.clone(), now, config);
         instance.init = Some((init.start, init.end));
         if !instance.settled {

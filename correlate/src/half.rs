@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use seam_model::{ColdStartType, Platform, SpanId, SpanKind, SpanRow, TraceId};
+use seam_model::{ColdStartSource, ColdStartType, Platform, SpanId, SpanKind, SpanRow, TraceId};
 use serde::{Deserialize, Serialize};
 
 use crate::config::CorrelationConfig;
@@ -58,9 +58,11 @@ impl Half {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Invocation {
     pub key: SpanKey,
+    pub parent: Option<SpanId>,
     /// Platform, service and instance: where the invocation ran.
     pub instance: InstanceId,
     pub start: i64,
+    pub end: i64,
     /// What the span's own `faas.coldstart` said.
     pub said_cold: Option<bool>,
     /// Provisioned or snapstart, when the span or resource said so.
@@ -70,10 +72,15 @@ pub struct Invocation {
 /// An initialisation span of a function instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Init {
+    pub key: SpanKey,
     pub instance: InstanceId,
     pub start: i64,
     pub end: i64,
 }
+
+/// What stands for the instance of a span that names none, before its
+/// trace id.
+pub const TRACE_STAND_IN: &str = "trace:";
 
 /// Identity of a function instance or pod. Without an instance attribute
 /// the trace stands in, so an init span still meets the invocation of its
@@ -134,6 +141,16 @@ impl Extractor {
         }
     }
 
+    /// The message id a half carries, if `messaging.message.id` is a
+    /// configured key.
+    pub fn message_id<'h>(&self, half: &'h Half) -> Option<&'h str> {
+        let index = self.keys.iter().position(|k| k == "messaging.message.id")?;
+        half.values
+            .iter()
+            .find(|(i, _)| usize::from(*i) == index)
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn key_name(&self, index: u16) -> &str {
         self.keys.get(usize::from(index)).map_or("", String::as_str)
     }
@@ -157,12 +174,36 @@ impl Extractor {
         out
     }
 
+    /// Whether `row` is a function instance's initialisation: a configured
+    /// name, or `init <function>` as the OpenTelemetry Lambda extension
+    /// names the span it makes of the platform's init phase.
+    fn is_init(&self, row: &SpanRow<'_>) -> bool {
+        let name = row.name.as_ref();
+        self.init_names.iter().any(|n| n == name)
+            || name.strip_prefix("init ").is_some_and(|function| {
+                function == row.service_name
+                    || row
+                        .resource_attributes
+                        .iter()
+                        .any(|(k, v)| k == "faas.name" && v == function)
+            })
+    }
+
     /// What correlation needs of `row`; `Observed::default()` for most
     /// spans of a plain service.
     pub fn observe(&self, row: &SpanRow<'_>) -> Observed {
         let key = SpanKey::new(row.trace_id, row.span_id);
         let role = role_of(row);
         let values = self.values(row);
+        // A receive without links or correlation values is a poll: the
+        // messages' context is on the process spans beneath it, or there
+        // were no messages. It may still meet a producer that is its
+        // parent, but its window running out says nothing is lost, so it
+        // keeps no messaging attributes to become an orphan with.
+        let poll = role == Some(Role::Consumer)
+            && row.messaging_operation.as_deref() == Some("receive")
+            && row.links.is_empty()
+            && values.is_empty();
         let half = (role.is_some() || !values.is_empty()).then(|| Half {
             key,
             parent: row.parent_span_id,
@@ -178,33 +219,41 @@ impl Extractor {
             values,
             service: Arc::from(row.service_name.as_ref()),
             platform: row.platform,
-            system: row.messaging_system.as_deref().map(Arc::from),
-            destination: row.messaging_destination.as_deref().map(Arc::from),
+            system: (!poll)
+                .then(|| row.messaging_system.as_deref().map(Arc::from))
+                .flatten(),
+            destination: (!poll)
+                .then(|| row.messaging_destination.as_deref().map(Arc::from))
+                .flatten(),
             start: row.start_time_unix_nano,
             end: row.end_time_unix_nano,
         });
         let instance = || InstanceId {
             platform: row.platform,
             service: row.service_name.to_string(),
-            instance: row
-                .instance
-                .as_deref()
-                .map_or_else(|| format!("trace:{}", row.trace_id), str::to_owned),
+            instance: row.instance.as_deref().map_or_else(
+                || format!("{TRACE_STAND_IN}{}", row.trace_id),
+                str::to_owned,
+            ),
         };
-        let init = (row.platform == Platform::Faas
-            && self.init_names.iter().any(|n| n == row.name.as_ref()))
-        .then(|| Init {
+        let init = (row.platform == Platform::Faas && self.is_init(row)).then(|| Init {
+            key,
             instance: instance(),
             start: row.start_time_unix_nano,
             end: row.end_time_unix_nano,
         });
         let invocation = (init.is_none() && is_invocation(row)).then(|| Invocation {
             key,
+            parent: row.parent_span_id,
             instance: instance(),
             start: row.start_time_unix_nano,
+            end: row.end_time_unix_nano,
             said_cold: row.cold_start,
+            // The instance's initialization type decides on its own, with
+            // or without a `faas.coldstart` on the span.
             declared_type: row
-                .cold_start_type
+                .initialization_type
+                .or(row.cold_start_type)
                 .filter(|t| matches!(t, ColdStartType::Provisioned | ColdStartType::Snapstart)),
         });
         Observed {
@@ -216,9 +265,13 @@ impl Extractor {
 }
 
 /// The entry span of a function invocation or of a request to a pod
-/// (docs/stitching.md, "Cold starts"). The same rule in SQL is
+/// (docs/stitching.md, "Cold starts"), unless it runs inside another
+/// invocation of its instance. The same rule in SQL is
 /// [`INVOCATION_SQL`].
 pub fn is_invocation(row: &SpanRow<'_>) -> bool {
+    if row.cold_start_source == Some(ColdStartSource::InInvocation) {
+        return false;
+    }
     match row.platform {
         Platform::Faas => {
             row.faas_trigger.is_some()
@@ -237,4 +290,6 @@ pub fn is_invocation(row: &SpanRow<'_>) -> bool {
 /// cold-start report.
 pub const INVOCATION_SQL: &str = "(platform = 'faas' AND (faas_trigger IS NOT NULL \
      OR faas_invocation_id IS NOT NULL OR kind = 'server' \
-     OR (kind = 'consumer' AND parent_span_id IS NULL)))";
+     OR (kind = 'consumer' AND parent_span_id IS NULL)) \
+     AND (cold_start_source IS NULL \
+     OR CAST(cold_start_source AS VARCHAR) <> 'in_invocation'))";

@@ -26,6 +26,7 @@ pub mod config;
 pub mod flows;
 pub mod half;
 pub mod metrics;
+pub mod nesting;
 pub mod role;
 pub mod stitch;
 pub mod tables;
@@ -46,6 +47,7 @@ pub use view::{CorrelationView, Deliveries};
 
 use crate::coldstart::{ColdStarts, Overlay};
 use crate::flows::{Flows, Join};
+use crate::nesting::Nesting;
 use crate::stitch::{Effects, Pending};
 
 /// Why correlation could not record what it found.
@@ -77,6 +79,7 @@ pub struct CorrelationStats {
 struct State {
     pending: Pending,
     cold: ColdStarts,
+    nesting: Nesting,
 }
 
 /// What one committed write hands to correlation: its spans as
@@ -108,6 +111,7 @@ impl Correlator {
             state: Mutex::new(State {
                 pending: Pending::default(),
                 cold: ColdStarts::default(),
+                nesting: Nesting::default(),
             }),
             view: CorrelationView {
                 flows: Arc::new(RwLock::new(flows)),
@@ -153,7 +157,11 @@ impl Correlator {
         let mut effects = Effects::default();
         {
             let mut state = self.state.lock();
-            let State { pending, cold } = &mut *state;
+            let State {
+                pending,
+                cold,
+                nesting,
+            } = &mut *state;
             let mut overlay = None;
             for o in observed {
                 if let Some(half) = o.half {
@@ -165,7 +173,18 @@ impl Correlator {
                         cold.init(init, now, &self.config.cold_start, overlay);
                     }
                     if let Some(inv) = o.invocation {
-                        cold.invocation(inv, now, &self.config.cold_start, overlay);
+                        let cap = self.config.cold_start.max_instances;
+                        let placed = nesting.place(&inv, now);
+                        if placed.nested {
+                            overlay.mark_nested(inv.key, cap);
+                        } else {
+                            cold.invocation(inv, now, &self.config.cold_start, overlay);
+                        }
+                        // After the enclosing invocation took the verdict,
+                        // so a child that was first gives it up.
+                        for child in placed.children {
+                            overlay.mark_nested(child, cap);
+                        }
                     }
                 }
             }
@@ -186,6 +205,7 @@ impl Correlator {
                 .pending
                 .expire(now, &self.config, &self.extractor, &mut effects);
             let forgotten = state.cold.sweep(now, &self.config.cold_start);
+            state.nesting.sweep(now);
             if forgotten > 0 {
                 debug!(forgotten, "forgot idle function instances");
             }
@@ -275,7 +295,14 @@ impl Correlator {
         let state = self.state.lock();
         let flows = self.view.flows.read();
         let overlay = self.view.overlay.read();
-        checkpoint::encode(&self.config, &state.pending, &state.cold, &flows, &overlay)
+        checkpoint::encode(
+            &self.config,
+            &state.pending,
+            &state.cold,
+            &state.nesting,
+            &flows,
+            &overlay,
+        )
     }
 
     /// Installs state encoded by [`Correlator::capture`]; `source` names
@@ -287,10 +314,21 @@ impl Correlator {
 
     fn install(&self, saved: checkpoint::Saved) {
         let mut state = self.state.lock();
-        let State { pending, cold } = &mut *state;
+        let State {
+            pending,
+            cold,
+            nesting,
+        } = &mut *state;
         let mut flows = self.view.flows.write();
         let mut overlay = self.view.overlay.write();
-        checkpoint::apply(saved, &self.config, pending, cold, &mut flows, &mut overlay);
+        checkpoint::apply(
+            saved,
+            &self.config,
+            pending,
+            (cold, nesting),
+            &mut flows,
+            &mut overlay,
+        );
         flows.set_caps(self.config.max_flow_traces, self.config.max_indexed_traces);
         cold.settle();
         drop((flows, overlay));

@@ -47,26 +47,134 @@ fn crosses_platforms(platform: Platform) -> bool {
     matches!(platform, Platform::Kubernetes | Platform::Faas)
 }
 
+/// Operation names of messaging SDKs that settle or manage messages
+/// already sent: acknowledgements, lock and deadline changes, deletes,
+/// offset commits. Matched against `messaging.operation.name`, a legacy
+/// `messaging.operation`, and the last word of the span name (`<sub> ack`,
+/// `ServiceBusReceiver.Complete`), in lowercase without `_` or `-`.
+const HOUSEKEEPING: &[&str] = &[
+    "settle",
+    "ack",
+    "nack",
+    "modack",
+    "modifyackdeadline",
+    "complete",
+    "abandon",
+    "deadletter",
+    "defer",
+    "renewmessagelock",
+    "renewlock",
+    "commit",
+    "commitsync",
+    "commitasync",
+    "deletemessage",
+    "deletemessagebatch",
+    "changemessagevisibility",
+    "changemessagevisibilitybatch",
+];
+
+/// Whether `name` is one of [`HOUSEKEEPING`], whatever its spelling.
+fn is_housekeeping(name: &str) -> bool {
+    let squashed: String = name
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-'))
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    HOUSEKEEPING.contains(&squashed.as_str())
+}
+
+/// The last word of a span name: `projects/p/subscriptions/s ack` → `ack`,
+/// `ServiceBusReceiver.Complete` → `Complete`, `SQS.DeleteMessage` →
+/// `DeleteMessage`.
+fn last_word(name: &str) -> &str {
+    name.rsplit([' ', '.', '/']).next().unwrap_or(name)
+}
+
+fn attribute<'r>(row: &'r SpanRow<'_>, key: &str) -> Option<&'r str> {
+    row.attributes
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_ref())
+}
+
+/// Whether the span settles or manages messages rather than sending or
+/// receiving one (docs/stitching.md, "Roles").
+fn housekeeping(row: &SpanRow<'_>) -> bool {
+    if row.messaging_operation.as_deref() == Some("settle") {
+        return true;
+    }
+    let messaging = row.messaging_system.is_some() || row.messaging_operation.is_some();
+    messaging
+        && (attribute(row, "messaging.operation.name").is_some_and(is_housekeeping)
+            || row.messaging_operation.as_deref().is_some_and(is_housekeeping)
+            || is_housekeeping(last_word(&row.name))
+            || attribute(row, "rpc.method").is_some_and(is_housekeeping)
+            // A JetStream acknowledgement is a publish to the `$JS.ACK`
+            // reply subject.
+            || row
+                .messaging_destination
+                .as_deref()
+                .is_some_and(|d| d.starts_with("$JS.ACK.")))
+}
+
+/// The Azure Event Grid SDK's send (`EventGridPublisherClient.SendEvents`,
+/// kind INTERNAL): it sets no messaging attribute, yet its context is what
+/// every event of the batch carries and what the consumers link to.
+fn azure_event_send(row: &SpanRow<'_>) -> bool {
+    attribute(row, "az.namespace") == Some("Microsoft.EventGrid")
+        && row.kind == SpanKind::Internal
+        && last_word(&row.name).starts_with("Send")
+}
+
+/// The role of an AWS SDK call by its API name (`rpc.method`), for SDK
+/// instrumentations that name the call and nothing else.
+fn aws_call(row: &SpanRow<'_>) -> Option<Role> {
+    if attribute(row, "rpc.system") != Some("aws-api") {
+        return None;
+    }
+    match attribute(row, "rpc.method")? {
+        "SendMessage" | "SendMessageBatch" | "Publish" | "PublishBatch" | "PutEvents"
+        | "PutRecord" | "PutRecords" => Some(Role::Producer),
+        "ReceiveMessage" => Some(Role::Consumer),
+        _ => None,
+    }
+}
+
 /// The role of `row`, or `None` when it can be neither side of a hop.
 ///
-/// The messaging operation decides first, because pull-based receive spans
-/// are CLIENT spans and some producers are INTERNAL; then the kind; then a
-/// function's trigger.
+/// Housekeeping decides first: an acknowledgement or a commit is neither
+/// side of a hop, and taking these CLIENT spans for producers would report
+/// every acknowledgement as a lost message. So does the wire call beneath
+/// an instrumented send or receive. Then the messaging operation, because
+/// pull-based receive spans are CLIENT spans and some producers are
+/// INTERNAL; then the kind; then a function's trigger.
 pub fn role_of(row: &SpanRow<'_>) -> Option<Role> {
+    if housekeeping(row) || row.transport {
+        return None;
+    }
+    // A send that links to other spans is the batch call around the
+    // per-message `create` spans, which are the producers.
+    let batch_send = !row.links.is_empty();
     match row.messaging_operation.as_deref() {
-        Some("publish" | "send" | "create") => return Some(Role::Producer),
+        Some("create") => return Some(Role::Producer),
+        Some("publish" | "send") if batch_send => return None,
+        Some("publish" | "send") => return Some(Role::Producer),
         Some("receive" | "process") => return Some(Role::Consumer),
-        // Acknowledging or deleting a message is neither side of a hop;
-        // taking these CLIENT spans for producers would report every
-        // acknowledgement as a lost message.
-        Some("settle") => return None,
+        // Control-plane calls (a NATS subscription) and a request around
+        // its own publish and reply are not messages.
+        Some("subscribe" | "unsubscribe" | "request") => return None,
         _ => {}
+    }
+    if azure_event_send(row) {
+        return Some(Role::Producer);
     }
     let messaging = row.messaging_system.is_some();
     match row.kind {
+        SpanKind::Producer if batch_send => None,
         SpanKind::Producer => Some(Role::Producer),
         SpanKind::Consumer => Some(Role::Consumer),
-        SpanKind::Client if messaging => Some(Role::Producer),
+        SpanKind::Client if messaging && batch_send => None,
+        SpanKind::Client if messaging => aws_call(row).or(Some(Role::Producer)),
         SpanKind::Server
             if row.platform == Platform::Faas
                 && matches!(row.faas_trigger.as_deref(), Some("pubsub" | "datasource")) =>
@@ -158,5 +266,109 @@ mod tests {
             role_of(&row(SpanKind::Internal, Platform::Faas, None, None)),
             None
         );
+    }
+
+    fn with(mut row: SpanRow<'static>, key: &'static str, value: &'static str) -> SpanRow<'static> {
+        row.attributes
+            .push((Cow::Borrowed(key), Cow::Borrowed(value)));
+        row
+    }
+
+    fn linked(mut row: SpanRow<'static>) -> SpanRow<'static> {
+        row.links.push(seam_model::LinkRow {
+            trace_id: TraceId([3; 16]),
+            span_id: SpanId([4; 8]),
+            trace_state: Cow::Borrowed(""),
+            attributes: Vec::new(),
+        });
+        row
+    }
+
+    #[test]
+    fn housekeeping_is_neither_side_in_any_spelling() {
+        use Platform::Kubernetes;
+        let client = |name: &'static str| SpanRow {
+            name: Cow::Borrowed(name),
+            ..row(SpanKind::Client, Kubernetes, None, Some("gcp_pubsub"))
+        };
+        for name in [
+            "projects/p/subscriptions/s ack",
+            "orders-sub modack",
+            "ServiceBusReceiver.Complete",
+            "ServiceBusReceiver.DeadLetter",
+            "SQS.DeleteMessageBatch",
+        ] {
+            assert_eq!(role_of(&client(name)), None, "{name}");
+        }
+        let named = with(client("x"), "messaging.operation.name", "modifyAckDeadline");
+        assert_eq!(role_of(&named), None);
+        let commit = row(SpanKind::Client, Kubernetes, Some("commit"), Some("kafka"));
+        assert_eq!(role_of(&commit), None);
+        let deleted = with(client("x"), "rpc.method", "ChangeMessageVisibility");
+        assert_eq!(role_of(&deleted), None);
+        let mut ack = row(
+            SpanKind::Producer,
+            Kubernetes,
+            Some("publish"),
+            Some("nats"),
+        );
+        ack.messaging_destination = Some(Cow::Borrowed("$JS.ACK.ORDERS.c.1.2.3.4.0"));
+        assert_eq!(role_of(&ack), None, "a JetStream ack is a publish");
+        assert_eq!(
+            role_of(&client("orders send")),
+            Some(Role::Producer),
+            "a plain send still is"
+        );
+    }
+
+    #[test]
+    fn a_batch_send_gives_way_to_its_create_spans() {
+        use Platform::Kubernetes;
+        let publish = row(
+            SpanKind::Client,
+            Kubernetes,
+            Some("publish"),
+            Some("servicebus"),
+        );
+        assert_eq!(role_of(&linked(publish.clone())), None);
+        assert_eq!(role_of(&publish), Some(Role::Producer));
+        let untyped = row(SpanKind::Producer, Kubernetes, None, Some("gcp_pubsub"));
+        assert_eq!(role_of(&linked(untyped)), None);
+        let create = row(SpanKind::Producer, Kubernetes, Some("create"), None);
+        assert_eq!(role_of(&linked(create)), Some(Role::Producer));
+        for op in ["request", "subscribe"] {
+            let nats = row(SpanKind::Producer, Kubernetes, Some(op), Some("nats"));
+            assert_eq!(role_of(&nats), None, "{op}");
+        }
+    }
+
+    #[test]
+    fn sdk_calls_and_wire_calls() {
+        use Platform::Kubernetes;
+        let call = |method| {
+            with(
+                with(
+                    row(SpanKind::Client, Kubernetes, None, Some("aws_sqs")),
+                    "rpc.system",
+                    "aws-api",
+                ),
+                "rpc.method",
+                method,
+            )
+        };
+        assert_eq!(role_of(&call("ReceiveMessage")), Some(Role::Consumer));
+        assert_eq!(role_of(&call("SendMessage")), Some(Role::Producer));
+        let mut wire = call("SendMessage");
+        wire.transport = true;
+        assert_eq!(role_of(&wire), None, "beneath an instrumented send");
+        let grid = SpanRow {
+            name: Cow::Borrowed("EventGridPublisherClient.SendEvents"),
+            ..with(
+                row(SpanKind::Internal, Kubernetes, None, None),
+                "az.namespace",
+                "Microsoft.EventGrid",
+            )
+        };
+        assert_eq!(role_of(&grid), Some(Role::Producer));
     }
 }

@@ -426,6 +426,13 @@ pub fn boundary(
     } else if c.links.contains(&p.key) {
         (StitchedBy::Link, None)
     } else {
+        // Two different message ids are two messages, whatever else they
+        // share: a conversation id spans every message of an exchange.
+        if let (Some(a), Some(b)) = (extractor.message_id(p), extractor.message_id(c))
+            && a != b
+        {
+            return None;
+        }
         (StitchedBy::Correlation, Some(shared()?))
     };
     let producer_time = match kind {

@@ -632,6 +632,136 @@ fn a_checkpoint_keeps_waiting_halves_flows_and_known_instances() {
     assert!(err.to_string().contains("cut-7.state"), "{err}");
 }
 
+/// A Lambda's SQS `process` span, child of invocation span `parent` of
+/// the same trace and instance, as the Node instrumentation makes it.
+fn process_child(trace: u64, id: u64, parent: u64, start: i64) -> SpanRow<'static> {
+    let mut s = invocation(trace, id, "worker", "i-7", start);
+    s.kind = SpanKind::Consumer;
+    s.parent_span_id = Some(sid(parent));
+    s.faas_trigger = Some(Cow::Borrowed("pubsub"));
+    s.end_time_unix_nano = start + 50 * MS;
+    s
+}
+
+#[test]
+fn a_span_inside_an_invocation_is_not_one_whichever_arrives_first() {
+    let root = || invocation(1, 10, "worker", "i-7", T0);
+    let child = || process_child(1, 11, 10, T0 + 10 * MS);
+    for (first, second) in [(root(), child()), (child(), root())] {
+        let c = correlator(CorrelationConfig::default());
+        feed(&c, &[first], T0);
+        feed(&c, &[second], T0 + S);
+        let parent = verdict(&c, 1, 10).expect("the invocation is judged");
+        assert!(parent.on_demand(), "{parent:?}");
+        let nested = verdict(&c, 1, 11).expect("the child is marked");
+        assert!(!nested.cold);
+        assert_eq!(nested.source, Some(ColdStartSource::InInvocation));
+    }
+    // Another trace, or a span outside the parent's time, is an
+    // invocation of its own.
+    let c = correlator(CorrelationConfig::default());
+    let mut late = process_child(1, 12, 10, T0 + 200 * MS);
+    late.end_time_unix_nano = T0 + 300 * MS;
+    feed(&c, &[root(), late], T0);
+    assert_ne!(
+        verdict(&c, 1, 12).and_then(|v| v.source),
+        Some(ColdStartSource::InInvocation)
+    );
+}
+
+#[test]
+fn a_child_arriving_after_a_restart_still_finds_its_invocation() {
+    let before = correlator(CorrelationConfig::default());
+    feed(&before, &[invocation(1, 10, "worker", "i-7", T0)], T0);
+    let captured = before.capture().unwrap();
+    let after = correlator(CorrelationConfig::default());
+    after.restore_bytes(&captured, "state").unwrap();
+    feed(&after, &[process_child(1, 11, 10, T0 + 10 * MS)], T0 + S);
+    assert_eq!(
+        verdict(&after, 1, 11).and_then(|v| v.source),
+        Some(ColdStartSource::InInvocation)
+    );
+    // Past the horizon, it is forgotten.
+    let later = T0 + nesting::HORIZON_NS + 120 * S;
+    after.tick(later).unwrap();
+    feed(&after, &[process_child(1, 12, 10, T0 + 20 * MS)], later);
+    assert_ne!(
+        verdict(&after, 1, 12).and_then(|v| v.source),
+        Some(ColdStartSource::InInvocation)
+    );
+}
+
+#[test]
+fn provisioned_instances_are_typed_by_their_resource_alone() {
+    let c = correlator(CorrelationConfig::default());
+    let mut first = invocation(1, 10, "ledger", "i-p", T0);
+    first.initialization_type = Some(ColdStartType::Provisioned);
+    feed(&c, &[first], T0);
+    let v = verdict(&c, 1, 10).unwrap();
+    assert!(v.cold && !v.on_demand());
+    assert_eq!(v.kind, Some(ColdStartType::Provisioned));
+    let mut said_warm = invocation(2, 20, "ledger", "i-q", T0);
+    said_warm.initialization_type = Some(ColdStartType::Provisioned);
+    said_warm.cold_start = Some(false);
+    feed(&c, &[said_warm], T0);
+    assert!(verdict(&c, 2, 20).is_none(), "false is believed");
+}
+
+#[test]
+fn a_poll_without_links_is_no_orphan_and_two_message_ids_are_two_messages() {
+    let c = correlator(CorrelationConfig {
+        window: Duration::from_secs(2),
+        ..Default::default()
+    });
+    let mut poll = consumer(1, 10, "worker", "orders", T0);
+    poll.messaging_operation = Some(Cow::Borrowed("receive"));
+    let mut lost = with_attr(
+        producer(2, 20, "checkout", "audit", T0),
+        "messaging.message.id",
+        "m-1",
+    );
+    lost = with_attr(lost, "messaging.message.conversation_id", "conv");
+    let other = with_attr(
+        with_attr(
+            consumer(3, 30, "mailer", "orders", T0 + S),
+            "messaging.message.id",
+            "m-2",
+        ),
+        "messaging.message.conversation_id",
+        "conv",
+    );
+    feed(&c, &[poll, lost, other], T0);
+    c.tick(T0 + 10 * S).unwrap();
+    assert!(
+        boundary_rows(&c).is_empty(),
+        "a shared conversation id does not join two messages"
+    );
+    let orphans: BTreeSet<_> = orphan_rows(&c).into_iter().map(|o| o.0).collect();
+    assert_eq!(
+        orphans,
+        BTreeSet::from(["orphan".to_owned(), "unconsumed".to_owned()]),
+        "the lost message and the consumer without context, not the poll"
+    );
+}
+
+#[test]
+fn an_init_span_is_evidence_not_a_cold_start_of_its_own() {
+    let c = correlator(CorrelationConfig::default());
+    let mut init = init_span(1, 11, "i-1", T0, T0 + S);
+    init.name = Cow::Borrowed("init resizer");
+    init.cold_start = Some(true);
+    feed(
+        &c,
+        &[init, invocation(1, 10, "resizer", "i-1", T0 + S + MS)],
+        T0,
+    );
+    assert_eq!(
+        verdict(&c, 1, 10).unwrap().source,
+        Some(ColdStartSource::InitSpan)
+    );
+    assert!(!verdict(&c, 1, 11).unwrap().cold);
+}
+
 // ---- order independence -------------------------------------------------
 
 /// A small hybrid system: queue hops by link, parent and message id, a

@@ -160,6 +160,10 @@ pub enum ColdStartSource {
     FirstInvocation,
     /// Heuristic: the first request served by a new Kubernetes pod.
     PodFirstRequest,
+    /// Not an invocation of its own: the span runs inside an enclosing
+    /// invocation of the same instance (a Lambda's SQS `process` span
+    /// under its invocation span), which carries the verdict.
+    InInvocation,
 }
 
 impl ColdStartSource {
@@ -169,6 +173,7 @@ impl ColdStartSource {
             Self::InitSpan => "init_span",
             Self::FirstInvocation => "first_invocation",
             Self::PodFirstRequest => "pod_first_request",
+            Self::InInvocation => "in_invocation",
         }
     }
 }
@@ -213,6 +218,15 @@ pub struct SpanRow<'a> {
     pub cold_start_type: Option<ColdStartType>,
     pub init_duration_ns: Option<i64>,
     pub cold_start_source: Option<ColdStartSource>,
+    /// How the platform started the span's function instance
+    /// (provisioned, snapstart), from the span or its resource, whether or
+    /// not the span says it was cold. Not a column: correlation types the
+    /// instance's first invocation with it.
+    pub initialization_type: Option<ColdStartType>,
+    /// The span is the wire call beneath a messaging span (an SDK's RPC
+    /// under the instrumented send or receive): neither side of a hop
+    /// itself. Not a column.
+    pub transport: bool,
     pub messaging_system: Option<Cow<'a, str>>,
     pub messaging_operation: Option<Cow<'a, str>>,
     pub messaging_destination: Option<Cow<'a, str>>,
@@ -294,6 +308,8 @@ impl<'a> SpanRow<'a> {
             cold_start_type: None,
             init_duration_ns: None,
             cold_start_source: None,
+            initialization_type: None,
+            transport: false,
             messaging_system: None,
             messaging_operation: None,
             messaging_destination: None,

@@ -8,7 +8,9 @@
 //! hundreds of spans of one resource.
 
 pub mod attributes;
+pub mod nesting;
 pub mod semconv;
+pub mod transport;
 
 use std::borrow::Cow;
 
@@ -150,6 +152,14 @@ fn nanos(t: u64) -> i64 {
     i64::try_from(t).unwrap_or(i64::MAX)
 }
 
+/// Marks a span that runs inside an invocation of its instance
+/// ([`nesting`]): not an invocation of its own, never cold itself.
+pub fn mark_nested(row: &mut SpanRow<'_>) {
+    row.cold_start = Some(false);
+    row.cold_start_type = None;
+    row.cold_start_source = Some(ColdStartSource::InInvocation);
+}
+
 /// Normalizes one span. Invalid links (bad ids) are dropped from the row
 /// and counted in `dropped_links` rather than refusing the whole span: the
 /// span itself is still good evidence.
@@ -185,6 +195,9 @@ pub fn normalize<'a>(
             (StatusCode::from_otlp(s.code), Cow::Borrowed(s.message))
         });
     let cold_start = attributes::get_bool(attrs, semconv::FAAS_COLDSTART);
+    let initialization_type = first(attrs, semconv::INITIALIZATION_TYPE)
+        .or_else(|| resource.initialization_type.clone())
+        .and_then(|t| semconv::initialization_type(&t));
 
     let links = span
         .links
@@ -233,19 +246,18 @@ pub fn normalize<'a>(
         cold_start,
         // Only the span's own flag is known here; init spans and the
         // first-invocation heuristic need other spans and come later.
-        cold_start_type: (cold_start == Some(true)).then(|| {
-            first(attrs, semconv::INITIALIZATION_TYPE)
-                .or_else(|| resource.initialization_type.clone())
-                .and_then(|t| semconv::initialization_type(&t))
-                .unwrap_or(ColdStartType::OnDemand)
-        }),
+        cold_start_type: (cold_start == Some(true))
+            .then(|| initialization_type.unwrap_or(ColdStartType::OnDemand)),
         init_duration_ns: None,
         cold_start_source: (cold_start == Some(true)).then_some(ColdStartSource::Attribute),
+        initialization_type,
+        transport: false,
         messaging_system: first(attrs, semconv::MESSAGING_SYSTEM)
             .map(|s| Cow::Owned(semconv::canonical_messaging_system(&s))),
         messaging_operation: first(attrs, semconv::MESSAGING_OPERATION)
             .map(|s| Cow::Owned(semconv::canonical_messaging_operation(&s))),
-        messaging_destination: first(attrs, semconv::MESSAGING_DESTINATION),
+        messaging_destination: first(attrs, semconv::MESSAGING_DESTINATION)
+            .filter(|d| !semconv::is_event_source(d)),
         messaging_message_id: first(attrs, semconv::MESSAGING_MESSAGE_ID),
         faas_trigger: first(attrs, semconv::FAAS_TRIGGER),
         faas_invocation_id: first(attrs, semconv::FAAS_INVOCATION_ID),

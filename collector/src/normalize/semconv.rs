@@ -115,6 +115,15 @@ pub fn canonical_messaging_system(raw: &str) -> String {
 /// Operation names of both generations, mapped to the current ones
 /// (`deliver` became `process`; `publish` is kept, it is a producer word in
 /// both).
+/// Whether a destination is a Lambda event source's name (`aws:sqs`),
+/// which the Java Lambda library writes where the queue belongs: no
+/// destination at all, so a boundary takes the producer's queue.
+pub fn is_event_source(destination: &str) -> bool {
+    destination
+        .strip_prefix("aws:")
+        .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_lowercase()))
+}
+
 pub fn canonical_messaging_operation(raw: &str) -> String {
     let lowered = raw.trim().to_ascii_lowercase();
     match lowered.as_str() {
@@ -135,6 +144,12 @@ mod tests {
         assert_eq!(canonical_messaging_system("kafka"), "kafka");
         assert_eq!(canonical_messaging_system("gcp_pubsub"), "gcp_pubsub");
         assert_eq!(canonical_messaging_operation("Deliver"), "process");
+        assert!(is_event_source("aws:sqs") && is_event_source("aws:kinesis"));
+        assert!(
+            !is_event_source("orders")
+                && !is_event_source("aws:")
+                && !is_event_source("aws:Orders-1")
+        );
         assert_eq!(canonical_messaging_operation("publish"), "publish");
     }
 }

@@ -2,6 +2,9 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Valu
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::Link;
 use opentelemetry_proto::tonic::trace::v1::{Span, Status};
+use std::collections::HashSet;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use proptest::prelude::*;
 
 use super::*;
@@ -392,4 +395,123 @@ proptest! {
             prop_assert_eq!(ctx.service_name.as_ref(), name);
         }
     }
+}
+
+/// One request of `resources`, each a resource's pairs and its spans.
+fn request(resources: Vec<(Resource, Vec<Span>)>) -> ExportTraceServiceRequest {
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+    ExportTraceServiceRequest {
+        resource_spans: resources
+            .into_iter()
+            .map(|(resource, spans)| ResourceSpans {
+                resource: Some(resource),
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .collect(),
+    }
+}
+
+fn child(id: u8, parent: u8, kind: i32, start: u64, end: u64, attrs: &[(&str, &str)]) -> Span {
+    Span {
+        span_id: vec![id; 8],
+        parent_span_id: if parent == 0 {
+            Vec::new()
+        } else {
+            vec![parent; 8]
+        },
+        kind,
+        start_time_unix_nano: start,
+        end_time_unix_nano: end,
+        ..span(attrs)
+    }
+}
+
+fn contexts(request: &ExportTraceServiceRequest) -> Vec<ResourceContext<'_>> {
+    request
+        .resource_spans
+        .iter()
+        .map(|r| ResourceContext::new(&key_values(&r.resource.as_ref().unwrap().attributes)))
+        .collect()
+}
+
+#[test]
+fn a_span_inside_its_function_instance_is_nested_not_an_invocation() {
+    let lambda = resource(&[
+        ("service.name", "worker"),
+        ("cloud.platform", "aws_lambda"),
+        ("faas.instance", "i-1"),
+    ]);
+    let pod = resource(&[("service.name", "checkout"), ("k8s.pod.name", "p-1")]);
+    let req = request(vec![
+        (
+            lambda,
+            vec![
+                // The SQS `process` child first, as a batch processor sends it.
+                child(3, 2, 5, 20, 80, &[("faas.trigger", "pubsub")]),
+                child(2, 0, 2, 10, 100, &[("faas.coldstart", "true")]),
+                // Outside its parent's time: an invocation of its own.
+                child(4, 2, 5, 90, 200, &[("faas.trigger", "pubsub")]),
+            ],
+        ),
+        (pod, vec![child(6, 5, 2, 20, 30, &[])]),
+    ]);
+    let export = view::Export::from(&req);
+    let resources = contexts(&req);
+    let nested = nesting::nested_spans(&export, &resources);
+    assert_eq!(nested, HashSet::from([(0, 0, 0)]));
+}
+
+#[test]
+fn the_wire_call_beneath_a_messaging_span_is_transport() {
+    let pod = resource(&[("service.name", "billing"), ("k8s.pod.name", "p-1")]);
+    let req = request(vec![(
+        pod,
+        vec![
+            child(
+                3,
+                2,
+                3,
+                20,
+                30,
+                &[
+                    ("rpc.method", "SendMessage"),
+                    ("messaging.system", "aws.sqs"),
+                ],
+            ),
+            child(2, 1, 4, 10, 40, &[("messaging.system", "aws.sqs")]),
+            // A CLIENT span under a plain handler span is not.
+            child(5, 1, 3, 50, 60, &[("messaging.system", "aws.sqs")]),
+        ],
+    )]);
+    let export = view::Export::from(&req);
+    assert_eq!(
+        transport::transport_spans(&export),
+        HashSet::from([(0, 0, 0)])
+    );
+}
+
+#[test]
+fn a_trace_takes_its_instance_from_its_spans_when_the_resource_has_none() {
+    let host = resource(&[
+        ("service.name", "orders"),
+        ("cloud.platform", "azure_functions"),
+    ]);
+    let req = request(vec![(
+        host,
+        vec![
+            child(2, 0, 2, 10, 100, &[]),
+            child(3, 2, 5, 20, 90, &[("faas.instance", "host-7")]),
+        ],
+    )]);
+    let export = view::Export::from(&req);
+    let resources = contexts(&req);
+    let instances = nesting::span_instances(&export, &resources);
+    assert_eq!(
+        instances.get(&(0, &[1u8; 16][..])).map(|c| c.as_ref()),
+        Some("host-7")
+    );
 }

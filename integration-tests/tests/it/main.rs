@@ -15,6 +15,7 @@ mod otlp_json;
 mod pushback;
 mod python_sdk;
 mod python_stitching;
+mod real_shapes;
 mod rust_sdk;
 mod rust_stitching;
 mod sql_api;
