@@ -5,8 +5,10 @@
 //!  "SEAMCORR" | version u32 | crc32 u32 | length u64 | postcard payload
 //! ```
 //!
-//! Version 2 appends the nesting state to version 1's payload; version 1
-//! files are still read (with no nesting state).
+//! State added later (nested invocations) follows the payload's first
+//! part, inside the same length and checksum: a file written before it
+//! reads with that state empty, and a server that predates it reads a
+//! newer file and ignores the rest.
 //!
 //! The store writes it beside each seal (synced, then renamed into place),
 //! so a crash mid-write leaves the previous one intact. A file that fails
@@ -16,14 +18,14 @@
 use serde::{Deserialize, Serialize};
 
 use crate::CorrelateError;
-use crate::coldstart::{ColdStarts, Overlay};
+use crate::coldstart::{ColdStarts, NestedMarkers, Overlay};
 use crate::config::CorrelationConfig;
 use crate::flows::Flows;
 use crate::nesting::Nesting;
 use crate::stitch::{Entry, Pending};
 
 const MAGIC: &[u8; 8] = b"SEAMCORR";
-const VERSION: u32 = 2;
+const VERSION: u32 = 1;
 const HEADER: usize = 8 + 4 + 4 + 8;
 
 #[derive(Serialize)]
@@ -44,7 +46,20 @@ pub struct Saved {
     flows: Flows,
     overlay: Overlay,
     #[serde(skip)]
+    later: Later,
+}
+
+/// What follows the first part of the payload.
+#[derive(Serialize, Deserialize, Default)]
+struct Later {
     nesting: Nesting,
+    nested: NestedMarkers,
+}
+
+#[derive(Serialize)]
+struct LaterRef<'a> {
+    nesting: &'a Nesting,
+    nested: &'a NestedMarkers,
 }
 
 pub(crate) fn encode(
@@ -67,7 +82,11 @@ pub(crate) fn encode(
         why: format!("encoding: {e}"),
     };
     let payload = postcard::to_extend(&saved, Vec::new()).map_err(encoding)?;
-    let payload = postcard::to_extend(nesting, payload).map_err(encoding)?;
+    let later = LaterRef {
+        nesting,
+        nested: overlay.nested_markers(),
+    };
+    let payload = postcard::to_extend(&later, payload).map_err(encoding)?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
@@ -87,7 +106,7 @@ pub(crate) fn decode(bytes: &[u8], source: &str) -> Result<Saved, CorrelateError
         return Err(corrupt("not a correlation checkpoint"));
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if !(1..=VERSION).contains(&version) {
+    if version != VERSION {
         return Err(corrupt(&format!("version {version}, expected {VERSION}")));
     }
     let crc = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes"));
@@ -101,8 +120,8 @@ pub(crate) fn decode(bytes: &[u8], source: &str) -> Result<Saved, CorrelateError
     }
     let decoding = |e: postcard::Error| corrupt(&format!("decoding: {e}"));
     let (mut saved, rest): (Saved, _) = postcard::take_from_bytes(payload).map_err(decoding)?;
-    if version >= 2 {
-        saved.nesting = postcard::from_bytes(rest).map_err(decoding)?;
+    if !rest.is_empty() {
+        saved.later = postcard::from_bytes(rest).map_err(decoding)?;
     }
     Ok(saved)
 }
@@ -138,18 +157,19 @@ pub(crate) fn apply(
         pending.restore(entry, config);
     }
     *cold = saved.cold;
-    *nesting = saved.nesting;
+    *nesting = saved.later.nesting;
     *flows = saved.flows;
     *overlay = saved.overlay;
+    overlay.set_nested_markers(saved.later.nested);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A state written before nesting was kept (version 1) still reads.
+    /// A state written before nested invocations were kept still reads.
     #[test]
-    fn version_one_reads_without_nesting_state() {
+    fn a_state_without_the_later_part_reads() {
         let config = CorrelationConfig::default();
         let bytes = encode(
             &config,
@@ -162,17 +182,15 @@ mod tests {
         .unwrap();
         let payload = &bytes[HEADER..];
         let (_, rest) = postcard::take_from_bytes::<Saved>(payload).unwrap();
-        let v1 = &payload[..payload.len() - rest.len()];
+        assert!(!rest.is_empty(), "the later part is written");
+        let first = &payload[..payload.len() - rest.len()];
         let mut old = Vec::new();
         old.extend_from_slice(MAGIC);
-        old.extend_from_slice(&1u32.to_le_bytes());
-        old.extend_from_slice(&crc32fast::hash(v1).to_le_bytes());
-        old.extend_from_slice(&(v1.len() as u64).to_le_bytes());
-        old.extend_from_slice(v1);
-        assert!(decode(&old, "v1").is_ok());
-        assert!(decode(&bytes, "v2").is_ok());
-        let mut future = bytes.clone();
-        future[8..12].copy_from_slice(&3u32.to_le_bytes());
-        assert!(decode(&future, "v3").is_err());
+        old.extend_from_slice(&VERSION.to_le_bytes());
+        old.extend_from_slice(&crc32fast::hash(first).to_le_bytes());
+        old.extend_from_slice(&(first.len() as u64).to_le_bytes());
+        old.extend_from_slice(first);
+        assert!(decode(&old, "old").is_ok());
+        assert!(decode(&bytes, "new").is_ok());
     }
 }

@@ -16,7 +16,7 @@
 //! - Instances and verdicts are capped; instances unseen for `instance_ttl`
 //!   are forgotten.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use seam_model::{ColdStartSource, ColdStartType, Platform, TraceId};
 use serde::{Deserialize, Serialize};
@@ -58,21 +58,54 @@ struct Instance {
     settled: bool,
 }
 
+/// What a span inside another invocation reads.
+const NESTED: Verdict = Verdict {
+    cold: false,
+    kind: None,
+    init_duration_ns: None,
+    source: Some(ColdStartSource::InInvocation),
+};
+
+/// Spans found to run inside another invocation of their instance, kept
+/// apart from the verdicts so that they never push a cold start out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NestedMarkers {
+    spans: HashSet<SpanKey>,
+    order: VecDeque<SpanKey>,
+}
+
 /// Verdicts by span, with the traces that had an on-demand cold start.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Overlay {
     by_span: HashMap<SpanKey, Verdict>,
     cold_traces: HashMap<TraceId, u32>,
     order: VecDeque<SpanKey>,
+    /// Saved after the rest (a later addition to the saved state).
+    #[serde(skip)]
+    nested: NestedMarkers,
 }
 
 impl Overlay {
     pub fn get(&self, key: &SpanKey) -> Option<&Verdict> {
-        self.by_span.get(key)
+        self.by_span
+            .get(key)
+            .or_else(|| self.nested.spans.contains(key).then_some(&NESTED))
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_span.is_empty()
+        self.by_span.is_empty() && self.nested.spans.is_empty()
+    }
+
+    pub fn is_nested(&self, key: &SpanKey) -> bool {
+        self.nested.spans.contains(key)
+    }
+
+    pub(crate) fn nested_markers(&self) -> &NestedMarkers {
+        &self.nested
+    }
+
+    pub(crate) fn set_nested_markers(&mut self, markers: NestedMarkers) {
+        self.nested = markers;
     }
 
     /// Whether `trace` holds an on-demand cold start.
@@ -81,12 +114,14 @@ impl Overlay {
     }
 
     fn set(&mut self, key: SpanKey, verdict: Verdict, cap: usize) {
-        self.remove(&key);
+        let known = self.remove(&key);
         if verdict.on_demand() {
             *self.cold_traces.entry(key.trace).or_default() += 1;
         }
         self.by_span.insert(key, verdict);
-        self.order.push_back(key);
+        if !known {
+            self.order.push_back(key);
+        }
         while self.by_span.len() > cap {
             let Some(old) = self.order.pop_front() else {
                 break;
@@ -96,20 +131,27 @@ impl Overlay {
     }
 
     /// Marks `key` as running inside another invocation of its instance:
-    /// not an invocation of its own, never cold itself.
+    /// not an invocation of its own, never cold itself. At most `cap`
+    /// markers are kept, the oldest forgotten first.
     pub fn mark_nested(&mut self, key: SpanKey, cap: usize) {
-        let verdict = Verdict {
-            cold: false,
-            kind: None,
-            init_duration_ns: None,
-            source: Some(ColdStartSource::InInvocation),
-        };
-        self.set(key, verdict, cap);
+        self.remove(&key);
+        if self.nested.spans.insert(key) {
+            self.nested.order.push_back(key);
+        }
+        while self.nested.spans.len() > cap {
+            let Some(old) = self.nested.order.pop_front() else {
+                break;
+            };
+            self.nested.spans.remove(&old);
+        }
     }
 
-    fn remove(&mut self, key: &SpanKey) {
-        if let Some(old) = self.by_span.remove(key)
-            && old.on_demand()
+    /// Removes the verdict of `key`; whether it had one.
+    fn remove(&mut self, key: &SpanKey) -> bool {
+        let Some(old) = self.by_span.remove(key) else {
+            return false;
+        };
+        if old.on_demand()
             && let Some(n) = self.cold_traces.get_mut(&key.trace)
         {
             *n -= 1;
@@ -117,6 +159,7 @@ impl Overlay {
                 self.cold_traces.remove(&key.trace);
             }
         }
+        true
     }
 }
 
@@ -150,7 +193,9 @@ impl ColdStarts {
         overlay: &mut Overlay,
     ) {
         let instance = self.entry(inv.instance.clone(), now, config);
-        if instance.settled {
+        // Settled instances judged their first invocation before a
+        // restart, unless it turned out to run inside another since.
+        if instance.settled && instance.first.is_some() {
             return;
         }
         let earlier = instance
@@ -170,6 +215,18 @@ impl ColdStarts {
             declared_type: inv.declared_type,
         });
         Self::judge(&inv.instance, instance, config, overlay);
+    }
+
+    /// `child` runs inside another invocation: if it was `instance`'s
+    /// first invocation, it is no longer, and its verdict goes with it.
+    /// The enclosing invocation, judged next, takes its place.
+    pub fn retract(&mut self, instance: &InstanceId, child: SpanKey, overlay: &mut Overlay) {
+        if let Some(i) = self.instances.get_mut(instance)
+            && i.first.as_ref().is_some_and(|f| f.key == child)
+        {
+            i.first = None;
+            overlay.remove(&child);
+        }
     }
 
     pub fn init(&mut self, init: Init, now: i64, config: &ColdStartConfig, overlay: &mut Overlay) {

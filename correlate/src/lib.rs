@@ -35,6 +35,7 @@ pub mod view;
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
+use seam_model::Platform;
 use seam_model::tables::{BOUNDARIES, ORPHANS};
 use seam_store::{Derived, Follower, StoreError};
 use tracing::{debug, warn};
@@ -47,6 +48,7 @@ pub use view::{CorrelationView, Deliveries};
 
 use crate::coldstart::{ColdStarts, Overlay};
 use crate::flows::{Flows, Join};
+use crate::half::Invocation;
 use crate::nesting::Nesting;
 use crate::stitch::{Effects, Pending};
 
@@ -173,18 +175,7 @@ impl Correlator {
                         cold.init(init, now, &self.config.cold_start, overlay);
                     }
                     if let Some(inv) = o.invocation {
-                        let cap = self.config.cold_start.max_instances;
-                        let placed = nesting.place(&inv, now);
-                        if placed.nested {
-                            overlay.mark_nested(inv.key, cap);
-                        } else {
-                            cold.invocation(inv, now, &self.config.cold_start, overlay);
-                        }
-                        // After the enclosing invocation took the verdict,
-                        // so a child that was first gives it up.
-                        for child in placed.children {
-                            overlay.mark_nested(child, cap);
-                        }
+                        Self::invocation(inv, now, &self.config, cold, nesting, overlay);
                     }
                 }
             }
@@ -193,6 +184,40 @@ impl Correlator {
             self.measure(&state);
         }
         self.record(effects, out)
+    }
+
+    /// Judges one invocation span, unless it runs inside another; takes
+    /// back the verdicts of those found to run inside it.
+    fn invocation(
+        inv: Invocation,
+        now: i64,
+        config: &CorrelationConfig,
+        cold: &mut ColdStarts,
+        nesting: &mut Nesting,
+        overlay: &mut Overlay,
+    ) {
+        let cap = config.cold_start.max_instances;
+        if overlay.is_nested(&inv.key) {
+            return;
+        }
+        if inv.instance.platform != Platform::Faas {
+            cold.invocation(inv, now, &config.cold_start, overlay);
+            return;
+        }
+        let placed = nesting.place(&inv, now);
+        // Before the enclosing invocation is judged, so that it takes the
+        // place of a child that was its instance's first.
+        for (child, instance) in &placed.children {
+            cold.retract(instance, *child, overlay);
+        }
+        if placed.nested {
+            overlay.mark_nested(inv.key, cap);
+        } else {
+            cold.invocation(inv, now, &config.cold_start, overlay);
+        }
+        for (child, _) in placed.children {
+            overlay.mark_nested(child, cap);
+        }
     }
 
     /// Lets halves whose window ran out go (their orphan rows to `out`)

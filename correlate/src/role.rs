@@ -83,11 +83,23 @@ fn is_housekeeping(name: &str) -> bool {
     HOUSEKEEPING.contains(&squashed.as_str())
 }
 
-/// The last word of a span name: `projects/p/subscriptions/s ack` → `ack`,
-/// `ServiceBusReceiver.Complete` → `Complete`, `SQS.DeleteMessage` →
-/// `DeleteMessage`.
-fn last_word(name: &str) -> &str {
-    name.rsplit([' ', '.', '/']).next().unwrap_or(name)
+/// The words of a span name that may name its operation: the first and
+/// last of a name with spaces (`<subscription> ack`, `ack <subscription>`),
+/// else the method of `Client.Method` (`ServiceBusReceiver.Complete`,
+/// `SQS.DeleteMessage`).
+fn operation_words(name: &str) -> [&str; 2] {
+    match name.split_once(' ') {
+        Some((first, _)) => [first, name.rsplit(' ').next().unwrap_or(name)],
+        None => {
+            let method = name.rsplit(['.', '/']).next().unwrap_or(name);
+            [method, method]
+        }
+    }
+}
+
+/// The last segment of a `Client.Method` span name.
+fn method(name: &str) -> &str {
+    name.rsplit(['.', '/', ' ']).next().unwrap_or(name)
 }
 
 fn attribute<'r>(row: &'r SpanRow<'_>, key: &str) -> Option<&'r str> {
@@ -100,21 +112,31 @@ fn attribute<'r>(row: &'r SpanRow<'_>, key: &str) -> Option<&'r str> {
 /// Whether the span settles or manages messages rather than sending or
 /// receiving one (docs/stitching.md, "Roles").
 fn housekeeping(row: &SpanRow<'_>) -> bool {
-    if row.messaging_operation.as_deref() == Some("settle") {
+    // A JetStream acknowledgement is a publish to the `$JS.ACK` reply
+    // subject.
+    if row
+        .messaging_destination
+        .as_deref()
+        .is_some_and(|d| d.starts_with("$JS.ACK."))
+    {
         return true;
+    }
+    match row.messaging_operation.as_deref() {
+        Some("settle") => return true,
+        // An operation that moves a message says so: a destination named
+        // `orders.deadletter` in `send orders.deadletter` is no settlement.
+        Some("publish" | "send" | "create" | "receive" | "process") => return false,
+        _ => {}
     }
     let messaging = row.messaging_system.is_some() || row.messaging_operation.is_some();
     messaging
         && (attribute(row, "messaging.operation.name").is_some_and(is_housekeeping)
-            || row.messaging_operation.as_deref().is_some_and(is_housekeeping)
-            || is_housekeeping(last_word(&row.name))
-            || attribute(row, "rpc.method").is_some_and(is_housekeeping)
-            // A JetStream acknowledgement is a publish to the `$JS.ACK`
-            // reply subject.
             || row
-                .messaging_destination
+                .messaging_operation
                 .as_deref()
-                .is_some_and(|d| d.starts_with("$JS.ACK.")))
+                .is_some_and(is_housekeeping)
+            || operation_words(&row.name).into_iter().any(is_housekeeping)
+            || attribute(row, "rpc.method").is_some_and(is_housekeeping))
 }
 
 /// The Azure Event Grid SDK's send (`EventGridPublisherClient.SendEvents`,
@@ -123,15 +145,13 @@ fn housekeeping(row: &SpanRow<'_>) -> bool {
 fn azure_event_send(row: &SpanRow<'_>) -> bool {
     attribute(row, "az.namespace") == Some("Microsoft.EventGrid")
         && row.kind == SpanKind::Internal
-        && last_word(&row.name).starts_with("Send")
+        && method(&row.name).starts_with("Send")
 }
 
 /// The role of an AWS SDK call by its API name (`rpc.method`), for SDK
-/// instrumentations that name the call and nothing else.
+/// instrumentations that name the call and nothing else: only calls that
+/// move a message have one (`GetQueueUrl` is no producer).
 fn aws_call(row: &SpanRow<'_>) -> Option<Role> {
-    if attribute(row, "rpc.system") != Some("aws-api") {
-        return None;
-    }
     match attribute(row, "rpc.method")? {
         "SendMessage" | "SendMessageBatch" | "Publish" | "PublishBatch" | "PutEvents"
         | "PutRecord" | "PutRecords" => Some(Role::Producer),
@@ -170,11 +190,19 @@ pub fn role_of(row: &SpanRow<'_>) -> Option<Role> {
     }
     let messaging = row.messaging_system.is_some();
     match row.kind {
-        SpanKind::Producer if batch_send => None,
+        // Without an operation, a batch says so by its message count.
+        SpanKind::Producer
+            if batch_send && attribute(row, "messaging.batch.message_count").is_some() =>
+        {
+            None
+        }
         SpanKind::Producer => Some(Role::Producer),
         SpanKind::Consumer => Some(Role::Consumer),
         SpanKind::Client if messaging && batch_send => None,
-        SpanKind::Client if messaging => aws_call(row).or(Some(Role::Producer)),
+        SpanKind::Client if messaging && attribute(row, "rpc.system") == Some("aws-api") => {
+            aws_call(row)
+        }
+        SpanKind::Client if messaging => Some(Role::Producer),
         SpanKind::Server
             if row.platform == Platform::Faas
                 && matches!(row.faas_trigger.as_deref(), Some("pubsub" | "datasource")) =>
@@ -319,6 +347,12 @@ mod tests {
             Some(Role::Producer),
             "a plain send still is"
         );
+        let to_dead_letters = SpanRow {
+            name: Cow::Borrowed("send orders.deadletter"),
+            ..row(SpanKind::Producer, Kubernetes, Some("send"), Some("kafka"))
+        };
+        assert_eq!(role_of(&to_dead_letters), Some(Role::Producer));
+        assert_eq!(role_of(&client("ack my-subscription")), None);
     }
 
     #[test]
@@ -333,7 +367,13 @@ mod tests {
         assert_eq!(role_of(&linked(publish.clone())), None);
         assert_eq!(role_of(&publish), Some(Role::Producer));
         let untyped = row(SpanKind::Producer, Kubernetes, None, Some("gcp_pubsub"));
-        assert_eq!(role_of(&linked(untyped)), None);
+        assert_eq!(
+            role_of(&linked(untyped.clone())),
+            Some(Role::Producer),
+            "a link alone does not make a batch"
+        );
+        let batch = with(untyped, "messaging.batch.message_count", "2");
+        assert_eq!(role_of(&linked(batch)), None);
         let create = row(SpanKind::Producer, Kubernetes, Some("create"), None);
         assert_eq!(role_of(&linked(create)), Some(Role::Producer));
         for op in ["request", "subscribe"] {
@@ -357,6 +397,7 @@ mod tests {
             )
         };
         assert_eq!(role_of(&call("ReceiveMessage")), Some(Role::Consumer));
+        assert_eq!(role_of(&call("GetQueueUrl")), None, "moves no message");
         assert_eq!(role_of(&call("SendMessage")), Some(Role::Producer));
         let mut wire = call("SendMessage");
         wire.transport = true;

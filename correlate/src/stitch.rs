@@ -426,10 +426,13 @@ pub fn boundary(
     } else if c.links.contains(&p.key) {
         (StitchedBy::Link, None)
     } else {
-        // Two different message ids are two messages, whatever else they
-        // share: a conversation id spans every message of an exchange.
+        // Two different message ids of one system are two messages,
+        // whatever else they share: a conversation id spans every message
+        // of an exchange. Across systems (SNS to SQS) ids differ anyway.
         if let (Some(a), Some(b)) = (extractor.message_id(p), extractor.message_id(c))
             && a != b
+            && p.system.is_some()
+            && p.system == c.system
         {
             return None;
         }

@@ -643,6 +643,11 @@ fn process_child(trace: u64, id: u64, parent: u64, start: i64) -> SpanRow<'stati
     s
 }
 
+/// Whether the span was found to run inside another invocation.
+fn nested(c: &Tested, trace: u64, id: u64) -> bool {
+    verdict(c, trace, id).and_then(|v| v.source) == Some(ColdStartSource::InInvocation)
+}
+
 #[test]
 fn a_span_inside_an_invocation_is_not_one_whichever_arrives_first() {
     let root = || invocation(1, 10, "worker", "i-7", T0);
@@ -653,9 +658,8 @@ fn a_span_inside_an_invocation_is_not_one_whichever_arrives_first() {
         feed(&c, &[second], T0 + S);
         let parent = verdict(&c, 1, 10).expect("the invocation is judged");
         assert!(parent.on_demand(), "{parent:?}");
-        let nested = verdict(&c, 1, 11).expect("the child is marked");
-        assert!(!nested.cold);
-        assert_eq!(nested.source, Some(ColdStartSource::InInvocation));
+        assert!(nested(&c, 1, 11), "the child is part of it");
+        assert!(!verdict(&c, 1, 11).unwrap().cold);
     }
     // Another trace, or a span outside the parent's time, is an
     // invocation of its own.
@@ -663,10 +667,7 @@ fn a_span_inside_an_invocation_is_not_one_whichever_arrives_first() {
     let mut late = process_child(1, 12, 10, T0 + 200 * MS);
     late.end_time_unix_nano = T0 + 300 * MS;
     feed(&c, &[root(), late], T0);
-    assert_ne!(
-        verdict(&c, 1, 12).and_then(|v| v.source),
-        Some(ColdStartSource::InInvocation)
-    );
+    assert!(!nested(&c, 1, 12));
 }
 
 #[test]
@@ -677,17 +678,74 @@ fn a_child_arriving_after_a_restart_still_finds_its_invocation() {
     let after = correlator(CorrelationConfig::default());
     after.restore_bytes(&captured, "state").unwrap();
     feed(&after, &[process_child(1, 11, 10, T0 + 10 * MS)], T0 + S);
-    assert_eq!(
-        verdict(&after, 1, 11).and_then(|v| v.source),
-        Some(ColdStartSource::InInvocation)
-    );
+    assert!(nested(&after, 1, 11));
     // Past the horizon, it is forgotten.
     let later = T0 + nesting::HORIZON_NS + 120 * S;
     after.tick(later).unwrap();
     feed(&after, &[process_child(1, 12, 10, T0 + 20 * MS)], later);
-    assert_ne!(
-        verdict(&after, 1, 12).and_then(|v| v.source),
-        Some(ColdStartSource::InInvocation)
+    assert!(!nested(&after, 1, 12));
+}
+
+#[test]
+fn the_enclosing_invocation_takes_the_verdict_its_child_had() {
+    // Same start: the child's key sorts first, yet the parent is judged.
+    let root = invocation(1, 20, "worker", "i-7", T0);
+    let mut child = process_child(1, 11, 20, T0);
+    child.end_time_unix_nano = T0 + 50 * MS;
+    let c = correlator(CorrelationConfig::default());
+    feed(&c, std::slice::from_ref(&child), T0);
+    assert!(
+        verdict(&c, 1, 11).unwrap().on_demand(),
+        "alone, it is the invocation"
+    );
+    feed(&c, std::slice::from_ref(&root), T0 + S);
+    assert!(verdict(&c, 1, 20).unwrap().on_demand());
+    assert!(nested(&c, 1, 11));
+    // An init span arriving later judges the parent, not the child again.
+    let mut init = init_span(1, 21, "i-7", T0 - S, T0 - MS);
+    init.service_name = Cow::Borrowed("worker");
+    feed(&c, &[init], T0 + S);
+    assert!(nested(&c, 1, 11));
+    assert_eq!(
+        verdict(&c, 1, 20).unwrap().source,
+        Some(ColdStartSource::InitSpan)
+    );
+
+    // Child before a restart, parent after: the instance is known, but
+    // its cold start moves to the parent rather than vanishing.
+    let before = correlator(CorrelationConfig::default());
+    feed(&before, &[child], T0);
+    let after = correlator(CorrelationConfig::default());
+    after
+        .restore_bytes(&before.capture().unwrap(), "state")
+        .unwrap();
+    feed(&after, &[root], T0 + S);
+    assert!(nested(&after, 1, 11));
+    assert!(verdict(&after, 1, 20).unwrap().on_demand());
+}
+
+#[test]
+fn pods_are_not_held_for_nesting_and_markers_never_push_out_verdicts() {
+    let c = correlator(CorrelationConfig {
+        cold_start: config::ColdStartConfig {
+            max_instances: 2,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let mut pod = invocation(9, 90, "api", "pod-1", T0);
+    pod.platform = Platform::Kubernetes;
+    let mut pod_child = process_child(9, 91, 90, T0 + MS);
+    pod_child.platform = Platform::Kubernetes;
+    feed(&c, &[pod, pod_child], T0);
+    assert!(!nested(&c, 9, 91), "pods are judged as before");
+    feed(&c, &[invocation(1, 10, "worker", "i-7", T0)], T0);
+    for (trace, id) in [(1, 11), (1, 12), (1, 13)] {
+        feed(&c, &[process_child(trace, id, 10, T0 + MS)], T0);
+    }
+    assert!(
+        verdict(&c, 1, 10).unwrap().on_demand(),
+        "markers have a cap of their own"
     );
 }
 
@@ -715,26 +773,44 @@ fn a_poll_without_links_is_no_orphan_and_two_message_ids_are_two_messages() {
     });
     let mut poll = consumer(1, 10, "worker", "orders", T0);
     poll.messaging_operation = Some(Cow::Borrowed("receive"));
-    let mut lost = with_attr(
+    // A message with an id and one more correlation value.
+    let carrying = |s: SpanRow<'static>, id: &str, key: &'static str, value: &str| {
+        with_attr(with_attr(s, "messaging.message.id", id), key, value)
+    };
+    let conversation = "messaging.message.conversation_id";
+    let lost = carrying(
         producer(2, 20, "checkout", "audit", T0),
-        "messaging.message.id",
         "m-1",
-    );
-    lost = with_attr(lost, "messaging.message.conversation_id", "conv");
-    let other = with_attr(
-        with_attr(
-            consumer(3, 30, "mailer", "orders", T0 + S),
-            "messaging.message.id",
-            "m-2",
-        ),
-        "messaging.message.conversation_id",
+        conversation,
         "conv",
     );
-    feed(&c, &[poll, lost, other], T0);
+    let other = carrying(
+        consumer(3, 30, "mailer", "orders", T0 + S),
+        "m-2",
+        conversation,
+        "conv",
+    );
+    // SNS to SQS: ids differ by design, and a shared key still joins.
+    let mut sns = carrying(
+        producer(4, 40, "checkout", "topic", T0),
+        "sns-1",
+        "correlation_id",
+        "o-9",
+    );
+    sns.messaging_system = Some(Cow::Borrowed("aws_sns"));
+    let sqs = carrying(
+        consumer(5, 50, "billing", "queue", T0 + S),
+        "sqs-1",
+        "correlation_id",
+        "o-9",
+    );
+    feed(&c, &[poll, lost, other, sns, sqs], T0);
     c.tick(T0 + 10 * S).unwrap();
-    assert!(
-        boundary_rows(&c).is_empty(),
-        "a shared conversation id does not join two messages"
+    let joined: Vec<_> = boundary_rows(&c).into_iter().map(|b| b.consumer).collect();
+    assert_eq!(
+        joined,
+        vec![format!("{}/{}", tid(5).to_hex(), sid(50).to_hex())],
+        "a shared conversation id does not join two messages of one system"
     );
     let orphans: BTreeSet<_> = orphan_rows(&c).into_iter().map(|o| o.0).collect();
     assert_eq!(

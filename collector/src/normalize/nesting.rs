@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 use seam_model::Platform;
 
-use super::{ResourceContext, attributes};
+use super::{ResourceContext, attributes, semconv};
 use crate::view::Export;
 
 /// Position of a span in its request: (resource, scope, span) indexes.
@@ -43,6 +43,20 @@ pub fn span_instances<'a>(
         }
     }
     out
+}
+
+/// Whether a span of a function could be taken for an invocation of its
+/// own: a SERVER or CONSUMER span, or one with a trigger or invocation id.
+/// Only these are marked; a database call inside an invocation is just a
+/// span.
+fn could_be_invocation(span: &crate::view::Span<'_>) -> bool {
+    const SERVER: i32 = 2;
+    const CONSUMER: i32 = 5;
+    matches!(span.kind, SERVER | CONSUMER)
+        || semconv::FAAS_TRIGGER
+            .iter()
+            .chain(semconv::FAAS_INVOCATION_ID)
+            .any(|k| attributes::get(&span.attributes, k).is_some())
 }
 
 /// The spans of `request` nested in another span of the same function
@@ -85,6 +99,7 @@ pub fn nested_spans(request: &Export<'_>, resources: &[ResourceContext<'_>]) -> 
         );
     }
     spans()
+        .filter(|(_, _, span)| could_be_invocation(span))
         .filter(|(_, r, span)| {
             let parent = (
                 r.service_name.as_ref(),

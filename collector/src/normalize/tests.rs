@@ -455,6 +455,8 @@ fn a_span_inside_its_function_instance_is_nested_not_an_invocation() {
                 child(2, 0, 2, 10, 100, &[("faas.coldstart", "true")]),
                 // Outside its parent's time: an invocation of its own.
                 child(4, 2, 5, 90, 200, &[("faas.trigger", "pubsub")]),
+                // A database call inside it is just a span.
+                child(5, 2, 3, 30, 40, &[("db.system", "dynamodb")]),
             ],
         ),
         (pod, vec![child(6, 5, 2, 20, 30, &[])]),
@@ -485,6 +487,30 @@ fn the_wire_call_beneath_a_messaging_span_is_transport() {
             child(2, 1, 4, 10, 40, &[("messaging.system", "aws.sqs")]),
             // A CLIENT span under a plain handler span is not.
             child(5, 1, 3, 50, 60, &[("messaging.system", "aws.sqs")]),
+            // Nor are calls made while processing a message: an HTTP call,
+            // or a send of the next message.
+            child(
+                7,
+                0,
+                5,
+                100,
+                200,
+                &[
+                    ("messaging.system", "aws.sqs"),
+                    ("messaging.operation", "process"),
+                ],
+            ),
+            child(8, 7, 3, 110, 120, &[("http.request.method", "POST")]),
+            child(
+                9,
+                7,
+                3,
+                130,
+                140,
+                &[("rpc.system", "aws-api"), ("rpc.method", "SendMessage")],
+            ),
+            // Nor an HTTP call under a send.
+            child(6, 2, 3, 15, 18, &[("http.request.method", "GET")]),
         ],
     )]);
     let export = view::Export::from(&req);

@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 
 use super::{attributes, semconv};
-use crate::view::Export;
+use crate::view::{Export, Span};
 
 /// OTLP span kinds.
 const CLIENT: i32 = 3;
@@ -21,8 +21,10 @@ const CONSUMER: i32 = 5;
 /// Position of a span in its request: (resource, scope, span) indexes.
 pub type Position = (usize, usize, usize);
 
-/// The CLIENT spans of `request` whose parent is a PRODUCER or CONSUMER
-/// messaging span of the same trace in the same request.
+/// The messaging CLIENT spans of `request` (a `messaging.system`, or an
+/// AWS SDK call) whose parent is a PRODUCER or CONSUMER messaging span of
+/// the same trace in the same request that sends or receives, not one that
+/// processes: code under `process` makes calls and sends of its own.
 pub fn transport_spans(request: &Export<'_>) -> HashSet<Position> {
     let spans = || {
         request
@@ -38,12 +40,22 @@ pub fn transport_spans(request: &Export<'_>) -> HashSet<Position> {
                 })
             })
     };
+    let has = |s: &Span<'_>, keys: &[&str]| {
+        keys.iter()
+            .any(|k| attributes::get(&s.attributes, k).is_some())
+    };
     let messaging: HashSet<(&[u8], &[u8])> = spans()
         .filter(|(_, s)| {
             matches!(s.kind, PRODUCER | CONSUMER)
-                && semconv::MESSAGING_SYSTEM
-                    .iter()
-                    .any(|k| attributes::get(&s.attributes, k).is_some())
+                && has(s, semconv::MESSAGING_SYSTEM)
+                && !semconv::MESSAGING_OPERATION.iter().any(|k| {
+                    attributes::get(&s.attributes, k).is_some_and(|op| {
+                        matches!(
+                            semconv::canonical_messaging_operation(&op).as_str(),
+                            "process"
+                        )
+                    })
+                })
         })
         .map(|(_, s)| (s.trace_id, s.span_id))
         .collect();
@@ -54,6 +66,8 @@ pub fn transport_spans(request: &Export<'_>) -> HashSet<Position> {
         .filter(|(_, s)| {
             s.kind == CLIENT
                 && !s.parent_span_id.is_empty()
+                && (has(s, semconv::MESSAGING_SYSTEM)
+                    || attributes::get(&s.attributes, "rpc.system").as_deref() == Some("aws-api"))
                 && messaging.contains(&(s.trace_id, s.parent_span_id))
         })
         .map(|(position, _)| position)

@@ -109,6 +109,19 @@ const COLD_START_FIELDS: [&str; 6] = [
     "snapstart",
 ];
 
+impl Verdicts {
+    /// Each verdict as text, in the order of `WHAT` in [`check`].
+    fn shown(&self) -> [String; 5] {
+        [
+            format!("{:?}", self.boundaries),
+            format!("{:?}", self.orphans),
+            format!("{:?}", self.flows),
+            format!("{:?}", self.cold_starts),
+            format!("{:?}", self.cold),
+        ]
+    }
+}
+
 fn want(expect: &Value) -> Verdicts {
     let flows = expect["flows"]
         .as_array()
@@ -181,10 +194,14 @@ fn got(seam: &Seam) -> Verdicts {
     }
 }
 
-/// Posts one fixture to a fresh server and returns what differs from its
-/// `expect`, empty when everything holds.
-fn check(path: &Path) -> Vec<String> {
-    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+/// Posts one fixture to a fresh server, its requests in the file's order
+/// or the reverse, and returns what differs from its `expect`, empty when
+/// everything holds.
+fn check(path: &Path, reverse: bool) -> Vec<String> {
+    let mut name = path.file_name().unwrap().to_string_lossy().into_owned();
+    if reverse {
+        name.push_str(" (requests in reverse)");
+    }
     let fixture: Value = serde_json::from_slice(&std::fs::read(path).unwrap())
         .unwrap_or_else(|e| panic!("{name}: not JSON: {e}"));
     let want = want(&fixture["expect"]);
@@ -196,12 +213,16 @@ fn check(path: &Path) -> Vec<String> {
         .as_nanos() as u64
         - 60_000_000_000;
     let mut spans = 0;
-    for (i, request) in fixture["requests"]
+    let mut requests: Vec<(usize, &Value)> = fixture["requests"]
         .as_array()
         .expect("requests")
         .iter()
         .enumerate()
-    {
+        .collect();
+    if reverse {
+        requests.reverse();
+    }
+    for (i, request) in requests {
         let mut request = request.clone();
         shift_times(&mut request, base);
         spans += span_count(&request);
@@ -245,60 +266,47 @@ fn check(path: &Path) -> Vec<String> {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    let mut wrong = Vec::new();
-    let mut compare = |what: &str, got: String, want: String| {
-        if got != want {
-            wrong.push(format!("{name}: {what}\n    got:  {got}\n    want: {want}"));
-        }
-    };
-    compare(
+    const WHAT: [&str; 5] = [
         "boundaries (producer, consumer, stitched_by, kind)",
-        format!("{:?}", verdicts.boundaries),
-        format!("{:?}", want.boundaries),
-    );
-    compare(
         "orphans (span, kind)",
-        format!("{:?}", verdicts.orphans),
-        format!("{:?}", want.orphans),
-    );
-    compare(
         "flows",
-        format!("{:?}", verdicts.flows),
-        format!("{:?}", want.flows),
-    );
-    compare(
         "cold-starts report (function, invocations, cold_starts, proactive, provisioned, snapstart)",
-        format!("{:?}", verdicts.cold_starts),
-        format!("{:?}", want.cold_starts),
-    );
-    compare(
         "cold spans (span, type, source)",
-        format!("{:?}", verdicts.cold),
-        format!("{:?}", want.cold),
-    );
-    wrong
+    ];
+    let (got, want) = (verdicts.shown(), want.shown());
+    WHAT.iter()
+        .zip(got.iter().zip(&want))
+        .filter(|(_, (got, want))| got != want)
+        .map(|(what, (got, want))| format!("{name}: {what}\n    got:  {got}\n    want: {want}"))
+        .collect()
 }
 
 #[test]
 fn every_real_shape_gets_the_verdicts_its_users_expect() {
     let files = fixtures();
     assert!(files.len() >= 20, "the corpus has {} files", files.len());
-    let queue = Mutex::new(files.clone());
+    // Every verdict is the same whatever order the spans arrive in.
+    let runs: Vec<(PathBuf, bool)> = files
+        .iter()
+        .flat_map(|f| [(f.clone(), false), (f.clone(), true)])
+        .collect();
+    let queue = Mutex::new(runs);
     let failures = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..PARALLEL {
             s.spawn(|| {
-                while let Some(path) = queue.lock().unwrap().pop() {
+                while let Some((path, reverse)) = queue.lock().unwrap().pop() {
                     // A fixture that panics is one failure among the
                     // others, not the end of the run.
-                    let wrong = std::panic::catch_unwind(|| check(&path)).unwrap_or_else(|e| {
-                        let why = e
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                            .unwrap_or_default();
-                        vec![format!("{}: {why}", path.display())]
-                    });
+                    let wrong =
+                        std::panic::catch_unwind(|| check(&path, reverse)).unwrap_or_else(|e| {
+                            let why = e
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                                .unwrap_or_default();
+                            vec![format!("{}: {why}", path.display())]
+                        });
                     failures.lock().unwrap().extend(wrong);
                 }
             });
