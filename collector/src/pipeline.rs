@@ -431,11 +431,12 @@ impl Pipeline {
                         normalize::normalize(span, resource, &scope, rules, &mut links_dropped)
                     };
                     let normalized = normalized.and_then(|mut row| {
-                        if nested.contains(&(ri, si, i)) {
+                        // Most requests have none of these: no lookups then.
+                        if !nested.is_empty() && nested.contains(&(ri, si, i)) {
                             normalize::mark_nested(&mut row);
                         }
-                        row.transport = transport.contains(&(ri, si, i));
-                        if row.instance.is_none() {
+                        row.transport = !transport.is_empty() && transport.contains(&(ri, si, i));
+                        if row.instance.is_none() && !instances.is_empty() {
                             row.instance = instances.get(&(ri, span.trace_id)).cloned();
                         }
                         let (attributes, strings) = self.limits.apply_row(&mut row);

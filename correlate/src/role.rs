@@ -143,9 +143,9 @@ fn housekeeping(row: &SpanRow<'_>) -> bool {
 /// kind INTERNAL): it sets no messaging attribute, yet its context is what
 /// every event of the batch carries and what the consumers link to.
 fn azure_event_send(row: &SpanRow<'_>) -> bool {
-    attribute(row, "az.namespace") == Some("Microsoft.EventGrid")
-        && row.kind == SpanKind::Internal
+    row.kind == SpanKind::Internal
         && method(&row.name).starts_with("Send")
+        && attribute(row, "az.namespace") == Some("Microsoft.EventGrid")
 }
 
 /// The role of an AWS SDK call by its API name (`rpc.method`), for SDK

@@ -8,6 +8,7 @@
 //! hundreds of spans of one resource.
 
 pub mod attributes;
+pub mod family;
 pub mod nesting;
 pub mod semconv;
 pub mod transport;
@@ -195,9 +196,15 @@ pub fn normalize<'a>(
             (StatusCode::from_otlp(s.code), Cow::Borrowed(s.message))
         });
     let cold_start = attributes::get_bool(attrs, semconv::FAAS_COLDSTART);
-    let initialization_type = first(attrs, semconv::INITIALIZATION_TYPE)
-        .or_else(|| resource.initialization_type.clone())
-        .and_then(|t| semconv::initialization_type(&t));
+    // Only functions have an initialization type; other spans are not
+    // searched for one unless they say they were cold.
+    let initialization_type = (resource.platform == Platform::Faas || cold_start == Some(true))
+        .then(|| {
+            first(attrs, semconv::INITIALIZATION_TYPE)
+                .or_else(|| resource.initialization_type.clone())
+                .and_then(|t| semconv::initialization_type(&t))
+        })
+        .flatten();
 
     let links = span
         .links

@@ -16,11 +16,9 @@ use std::collections::{HashMap, HashSet};
 
 use seam_model::Platform;
 
+use super::family::{Family, Position, spans};
 use super::{ResourceContext, attributes, semconv};
-use crate::view::Export;
-
-/// Position of a span in its request: (resource, scope, span) indexes.
-pub type Position = (usize, usize, usize);
+use crate::view::{Export, Span};
 
 /// The instance of each trace of a function resource that names none,
 /// from `faas.instance` on the trace's own spans (the Azure Functions host
@@ -49,7 +47,7 @@ pub fn span_instances<'a>(
 /// own: a SERVER or CONSUMER span, or one with a trigger or invocation id.
 /// Only these are marked; a database call inside an invocation is just a
 /// span.
-fn could_be_invocation(span: &crate::view::Span<'_>) -> bool {
+fn could_be_invocation(span: &Span<'_>) -> bool {
     const SERVER: i32 = 2;
     const CONSUMER: i32 = 5;
     matches!(span.kind, SERVER | CONSUMER)
@@ -62,56 +60,29 @@ fn could_be_invocation(span: &crate::view::Span<'_>) -> bool {
 /// The spans of `request` nested in another span of the same function
 /// instance and trace. `resources` are the request's resources, in order.
 pub fn nested_spans(request: &Export<'_>, resources: &[ResourceContext<'_>]) -> HashSet<Position> {
-    let functions = |r: &ResourceContext<'_>| r.platform == Platform::Faas;
-    if !resources.iter().any(functions) {
+    let function = |(ri, _, _): Position| resources[ri].platform == Platform::Faas;
+    let children: Vec<_> = spans(request)
+        .filter(|(p, s)| function(*p) && !s.parent_span_id.is_empty() && could_be_invocation(s))
+        .collect();
+    if children.is_empty() {
         return HashSet::new();
     }
-    // (service, instance, trace, span) → (start, end), for every span of
-    // a function resource: the parent need not be an invocation span
-    // itself (root SERVER → handler INTERNAL → SQS `process`).
-    type Key<'k> = (&'k str, Option<&'k str>, &'k [u8], &'k [u8]);
-    let mut times: HashMap<Key<'_>, (u64, u64)> = HashMap::new();
-    let spans = || {
-        request
-            .resource_spans
-            .iter()
-            .zip(resources)
-            .enumerate()
-            .filter(|(_, (_, r))| functions(r))
-            .flat_map(|(ri, (rs, r))| {
-                rs.scope_spans.iter().enumerate().flat_map(move |(si, ss)| {
-                    ss.spans
-                        .iter()
-                        .enumerate()
-                        .map(move |(i, span)| ((ri, si, i), r, span))
-                })
-            })
+    // Any span of a function can be the parent: it need not be an
+    // invocation span itself (root SERVER → handler INTERNAL → `process`).
+    let parents = Family::new(request, |p, _| function(p));
+    let identity = |ri: usize| {
+        let r = &resources[ri];
+        (r.service_name.as_ref(), r.instance.as_deref())
     };
-    for (_, r, span) in spans() {
-        times.insert(
-            (
-                r.service_name.as_ref(),
-                r.instance.as_deref(),
-                span.trace_id,
-                span.span_id,
-            ),
-            (span.start_time_unix_nano, span.end_time_unix_nano),
-        );
-    }
-    spans()
-        .filter(|(_, _, span)| could_be_invocation(span))
-        .filter(|(_, r, span)| {
-            let parent = (
-                r.service_name.as_ref(),
-                r.instance.as_deref(),
-                span.trace_id,
-                span.parent_span_id,
-            );
-            !span.parent_span_id.is_empty()
-                && times.get(&parent).is_some_and(|(start, end)| {
-                    *start <= span.start_time_unix_nano && span.end_time_unix_nano <= *end
-                })
+    children
+        .into_iter()
+        .filter(|(child, span)| {
+            parents.parent(span).is_some_and(|(parent, outer)| {
+                identity(parent.0) == identity(child.0)
+                    && outer.start_time_unix_nano <= span.start_time_unix_nano
+                    && span.end_time_unix_nano <= outer.end_time_unix_nano
+            })
         })
-        .map(|(position, _, _)| position)
+        .map(|(position, _)| position)
         .collect()
 }

@@ -10,6 +10,7 @@
 
 use std::collections::HashSet;
 
+use super::family::{Family, Position, spans};
 use super::{attributes, semconv};
 use crate::view::{Export, Span};
 
@@ -18,58 +19,43 @@ const CLIENT: i32 = 3;
 const PRODUCER: i32 = 4;
 const CONSUMER: i32 = 5;
 
-/// Position of a span in its request: (resource, scope, span) indexes.
-pub type Position = (usize, usize, usize);
+fn has(span: &Span<'_>, keys: &[&str]) -> bool {
+    keys.iter()
+        .any(|k| attributes::get(&span.attributes, k).is_some())
+}
+
+/// A messaging CLIENT span with a parent: a candidate wire call.
+fn wire_call(span: &Span<'_>) -> bool {
+    span.kind == CLIENT
+        && !span.parent_span_id.is_empty()
+        && (has(span, semconv::MESSAGING_SYSTEM)
+            || attributes::get(&span.attributes, "rpc.system").as_deref() == Some("aws-api"))
+}
+
+/// A PRODUCER or CONSUMER messaging span that sends or receives. Not one
+/// that processes: code under `process` makes calls and sends of its own.
+fn sends_or_receives(span: &Span<'_>) -> bool {
+    matches!(span.kind, PRODUCER | CONSUMER)
+        && has(span, semconv::MESSAGING_SYSTEM)
+        && !semconv::MESSAGING_OPERATION.iter().any(|k| {
+            attributes::get(&span.attributes, k).is_some_and(|op| {
+                op.eq_ignore_ascii_case("process") || op.eq_ignore_ascii_case("deliver")
+            })
+        })
+}
 
 /// The messaging CLIENT spans of `request` (a `messaging.system`, or an
-/// AWS SDK call) whose parent is a PRODUCER or CONSUMER messaging span of
-/// the same trace in the same request that sends or receives, not one that
-/// processes: code under `process` makes calls and sends of its own.
+/// AWS SDK call) whose parent is a messaging span of the same trace in the
+/// same request that sends or receives.
 pub fn transport_spans(request: &Export<'_>) -> HashSet<Position> {
-    let spans = || {
-        request
-            .resource_spans
-            .iter()
-            .enumerate()
-            .flat_map(|(ri, rs)| {
-                rs.scope_spans.iter().enumerate().flat_map(move |(si, ss)| {
-                    ss.spans
-                        .iter()
-                        .enumerate()
-                        .map(move |(i, span)| ((ri, si, i), span))
-                })
-            })
-    };
-    let has = |s: &Span<'_>, keys: &[&str]| {
-        keys.iter()
-            .any(|k| attributes::get(&s.attributes, k).is_some())
-    };
-    let messaging: HashSet<(&[u8], &[u8])> = spans()
-        .filter(|(_, s)| {
-            matches!(s.kind, PRODUCER | CONSUMER)
-                && has(s, semconv::MESSAGING_SYSTEM)
-                && !semconv::MESSAGING_OPERATION.iter().any(|k| {
-                    attributes::get(&s.attributes, k).is_some_and(|op| {
-                        matches!(
-                            semconv::canonical_messaging_operation(&op).as_str(),
-                            "process"
-                        )
-                    })
-                })
-        })
-        .map(|(_, s)| (s.trace_id, s.span_id))
-        .collect();
-    if messaging.is_empty() {
+    let calls: Vec<_> = spans(request).filter(|(_, s)| wire_call(s)).collect();
+    if calls.is_empty() {
         return HashSet::new();
     }
-    spans()
-        .filter(|(_, s)| {
-            s.kind == CLIENT
-                && !s.parent_span_id.is_empty()
-                && (has(s, semconv::MESSAGING_SYSTEM)
-                    || attributes::get(&s.attributes, "rpc.system").as_deref() == Some("aws-api"))
-                && messaging.contains(&(s.trace_id, s.parent_span_id))
-        })
+    let parents = Family::new(request, |_, s| sends_or_receives(s));
+    calls
+        .into_iter()
+        .filter(|(_, s)| parents.parent(s).is_some())
         .map(|(position, _)| position)
         .collect()
 }
