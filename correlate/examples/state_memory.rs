@@ -5,6 +5,15 @@
 //! cargo run --release -p seam-correlate --example state_memory -- 1000000
 //! ```
 //!
+//! What the state of nested invocations costs at its caps: function
+//! invocation spans seen, and the same spans waiting for a parent that
+//! was exported apart from them, one process each:
+//!
+//! ```sh
+//! cargo run --release -p seam-correlate --example state_memory -- nesting seen
+//! cargo run --release -p seam-correlate --example state_memory -- nesting waiting
+//! ```
+//!
 //! Each waiting half is a producer span of an SQS-like queue with a
 //! message id (the common case: the consumer has not arrived yet). Memory
 //! is read from `/proc/self/statm`, so the figure includes the hash maps'
@@ -89,6 +98,9 @@ fn span(n: u64, consumer: bool) -> SpanRow<'static> {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("nesting") {
+        return nesting(std::env::args().nth(2).as_deref() == Some("waiting"));
+    }
     let n: u64 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
@@ -164,5 +176,61 @@ fn main() {
         stats.boundaries,
         n as f64 / took.as_secs_f64(),
         stats.indexed_traces
+    );
+}
+
+/// A Lambda invocation span of one of a thousand instances, with or
+/// without a parent span (exported elsewhere, never seen here). INTERNAL
+/// with a trigger, so that it is no side of a call and only the nesting
+/// state holds it.
+fn invocation(n: u64, parented: bool) -> SpanRow<'static> {
+    let (trace_id, span_id) = ids(n + (1 << 41));
+    SpanRow {
+        name: Cow::Borrowed("orders-handler"),
+        kind: SpanKind::Internal,
+        service_name: Cow::Borrowed("orders-handler"),
+        platform: Platform::Faas,
+        instance: Some(Cow::Owned(format!("2026/12/05/[$LATEST]{:032x}", n % 1000))),
+        faas_trigger: Some(Cow::Borrowed("http")),
+        parent_span_id: parented.then(|| ids(n + (1 << 42)).1),
+        ..SpanRow::new(
+            trace_id,
+            span_id,
+            1_760_000_000_000_000_000,
+            1_760_000_000_005_000_000,
+            &NO_ATTRS,
+        )
+    }
+}
+
+/// RSS growth of taking in `n` invocation spans on a fresh correlator.
+fn invocations_rss(n: u64, parented: bool) -> u64 {
+    let correlator = Correlator::new(CorrelationConfig::default());
+    let before = rss_bytes();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(512) {
+        let rows: Vec<SpanRow<'static>> = chunk.iter().map(|i| invocation(*i, parented)).collect();
+        let observed = rows
+            .iter()
+            .map(|r| correlator.extractor().observe(r))
+            .collect();
+        correlator
+            .observe(observed, 1_760_000_000_000_000_000, &mut Derived::default())
+            .expect("observe");
+    }
+    rss_bytes().saturating_sub(before)
+}
+
+fn nesting(parented: bool) {
+    let n = seam_correlate::nesting::CAP as u64;
+    let grew = invocations_rss(n, parented);
+    println!(
+        "{n} function invocation spans {}: RSS +{} MiB, {:.0} bytes each",
+        if parented {
+            "seen and waiting for a parent"
+        } else {
+            "seen, with no parent"
+        },
+        grew >> 20,
+        grew as f64 / n as f64
     );
 }

@@ -130,6 +130,8 @@ fn aliases(key: &str) -> &'static [&'static str] {
 #[derive(Debug, Clone)]
 pub struct Extractor {
     keys: Vec<String>,
+    /// The index of `messaging.message.id` among `keys`, if configured.
+    message_id_key: Option<u16>,
     init_names: Vec<String>,
 }
 
@@ -137,6 +139,11 @@ impl Extractor {
     pub fn new(config: &CorrelationConfig) -> Self {
         Self {
             keys: config.keys.clone(),
+            message_id_key: config
+                .keys
+                .iter()
+                .position(|k| k == "messaging.message.id")
+                .and_then(|i| u16::try_from(i).ok()),
             init_names: config.cold_start.init_span_names.clone(),
         }
     }
@@ -144,10 +151,10 @@ impl Extractor {
     /// The message id a half carries, if `messaging.message.id` is a
     /// configured key.
     pub fn message_id<'h>(&self, half: &'h Half) -> Option<&'h str> {
-        let index = self.keys.iter().position(|k| k == "messaging.message.id")?;
+        let index = self.message_id_key?;
         half.values
             .iter()
-            .find(|(i, _)| usize::from(*i) == index)
+            .find(|(i, _)| *i == index)
             .map(|(_, v)| v.as_str())
     }
 

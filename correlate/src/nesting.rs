@@ -10,9 +10,11 @@
 //! most. At most [`CAP`] spans of each sort are remembered, the oldest
 //! forgotten first.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
+
+use seam_model::SpanId;
 
 use crate::half::{InstanceId, Invocation, SpanKey, TRACE_STAND_IN};
 
@@ -100,8 +102,10 @@ pub struct Nesting {
     recent: HashMap<SpanKey, Seen>,
     /// (arrived, span) in arrival order, to forget the oldest first.
     recent_order: VecDeque<(i64, SpanKey)>,
-    /// Children by the parent they wait for.
-    waiting: HashMap<SpanKey, Vec<Child>>,
+    /// Children by (the parent they wait for, themselves): one ordered
+    /// map rather than a list per parent, which would reserve room for
+    /// four children where nearly every parent has one.
+    waiting: BTreeMap<(SpanKey, SpanKey), Child>,
     /// (arrived, parent, child) in arrival order.
     waiting_order: VecDeque<(i64, SpanKey, SpanKey)>,
 }
@@ -116,11 +120,14 @@ impl Nesting {
             .and_then(|p| self.recent.get(&p))
             .is_some_and(|outer| seen.inside(outer));
         if let Some(p) = parent.filter(|_| !nested) {
-            self.waiting.entry(p).or_default().push(Child {
-                key: inv.key,
-                seen,
-                instance: inv.instance.clone(),
-            });
+            self.waiting.insert(
+                (p, inv.key),
+                Child {
+                    key: inv.key,
+                    seen,
+                    instance: inv.instance.clone(),
+                },
+            );
             self.waiting_order.push_back((now, p, inv.key));
             if self.waiting_order.len() > CAP {
                 self.forget_waiting();
@@ -134,11 +141,16 @@ impl Nesting {
                 self.recent.remove(&old);
             }
         }
-        let children = self
+        let lowest = SpanKey::new(inv.key.trace, SpanId([0; 8]));
+        let waiting: Vec<(SpanKey, SpanKey)> = self
             .waiting
-            .remove(&inv.key)
-            .unwrap_or_default()
-            .into_iter()
+            .range((inv.key, lowest)..)
+            .take_while(|((parent, _), _)| *parent == inv.key)
+            .map(|(k, _)| *k)
+            .collect();
+        let children = waiting
+            .iter()
+            .filter_map(|k| self.waiting.remove(k))
             .filter(|child| child.seen.inside(&seen))
             .map(|child| (child.key, child.instance))
             .collect();
@@ -150,12 +162,7 @@ impl Nesting {
         let Some((_, parent, child)) = self.waiting_order.pop_front() else {
             return;
         };
-        if let Some(children) = self.waiting.get_mut(&parent) {
-            children.retain(|c| c.key != child);
-            if children.is_empty() {
-                self.waiting.remove(&parent);
-            }
-        }
+        self.waiting.remove(&(parent, child));
     }
 
     /// Forgets what arrived more than [`HORIZON_NS`] before `now`; cheap
