@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use seam_collector::{IngestError, MemoryGauge, Pipeline};
 use seam_correlate::Correlator;
-use seam_model::tables::{self, BOUNDARIES, ORPHANS, SPANS};
+use seam_model::tables::{self, BOUNDARIES, ORPHANS, SPANS, TRACES};
 use seam_query::{ApiState, Correlation, QueryEngine, Readiness};
 use seam_store::{Opened, Replay, Store, SyncPolicy, Wal};
 use tokio::net::TcpListener;
@@ -114,6 +114,7 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     let correlation = Correlation {
         boundaries: store.table(BOUNDARIES),
         orphans: store.table(ORPHANS),
+        traces: store.table(TRACES),
         view: correlator.view(),
         settle: store.settle(),
     };

@@ -8,7 +8,7 @@ use seam_collector::{Pipeline, ReceiverConfig};
 use seam_correlate::{CorrelationConfig, Correlator, Note};
 use seam_loadgen::{Generator, SpanShape};
 use seam_model::TraceId;
-use seam_model::tables::{self, BOUNDARIES, ORPHANS, SPANS};
+use seam_model::tables::{self, BOUNDARIES, ORPHANS, SPANS, TRACES};
 use seam_query::{Correlation, QueryConfig, QueryEngine};
 use seam_store::{Opened, RetentionConfig, StorageConfig, Store, WalConfig, Writer};
 
@@ -58,6 +58,7 @@ impl Server {
             Correlation {
                 boundaries: self.store.table(BOUNDARIES),
                 orphans: self.store.table(ORPHANS),
+                traces: self.store.table(TRACES),
                 view: self.correlator.view(),
                 settle: self.store.settle(),
             },

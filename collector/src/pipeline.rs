@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest,
 };
 use prost::Message;
-use seam_correlate::{Extractor, Note};
+use seam_correlate::{Extractor, Note, TraceParts};
 use seam_model::{BearerTokens, Capacity, SpanBatchBuilder, SpanRow};
 use seam_store::{PendingRows, Rows, StoreError, Table, WalError, Write, WriteError, Writer};
 use tracing::debug;
@@ -388,6 +388,7 @@ impl Pipeline {
             usize::try_from(self.limits.max_request_memory.as_u64()).unwrap_or(usize::MAX);
         let extractor = self.extractor.as_ref();
         let mut observed = Vec::new();
+        let mut traces = TraceParts::default();
         // Rows borrow their resource's attributes, so every resource is
         // read before the first row is made.
         let resources: Vec<ResourceContext> = request
@@ -458,6 +459,7 @@ impl Pipeline {
                                 if !o.is_empty() {
                                     observed.push(o);
                                 }
+                                traces.add(&row);
                             }
                             match &mut own {
                                 Some(own) => own.append(&row)?,
@@ -535,8 +537,9 @@ impl Pipeline {
                 Some(batches) => Rows::Batches(batches),
                 None => Rows::Gathered(&mut gather),
             };
-            let note = (!observed.is_empty()).then(|| Note {
+            let note = (!observed.is_empty() || !traces.is_empty()).then(|| Note {
                 observed,
+                traces: traces.into_vec(),
                 arrived: now_unix_nano(),
             });
             self.writer.write(Write { log, rows, note })?;

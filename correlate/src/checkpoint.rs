@@ -5,10 +5,11 @@
 //!  "SEAMCORR" | version u32 | crc32 u32 | length u64 | postcard payload
 //! ```
 //!
-//! State added later (nested invocations) follows the payload's first
-//! part, inside the same length and checksum: a file written before it
-//! reads with that state empty, and a server that predates it reads a
-//! newer file and ignores the rest.
+//! State added later follows the payload's first part in parts of its own
+//! (nested invocations; then trace summaries still active and the traces
+//! on flagged boundaries), inside the same length and checksum: a file
+//! written before a part reads with that state empty, and a server that
+//! predates a part reads a newer file and ignores the rest.
 //!
 //! The store writes it beside each seal (synced, then renamed into place),
 //! so a crash mid-write leaves the previous one intact. A file that fails
@@ -23,6 +24,7 @@ use crate::config::CorrelationConfig;
 use crate::flows::Flows;
 use crate::nesting::Nesting;
 use crate::stitch::{Entry, Pending};
+use crate::traces::{ActiveTraces, FlaggedTraces};
 
 const MAGIC: &[u8; 8] = b"SEAMCORR";
 const VERSION: u32 = 1;
@@ -47,6 +49,8 @@ pub struct Saved {
     overlay: Overlay,
     #[serde(skip)]
     later: Later,
+    #[serde(skip)]
+    latest: Latest,
 }
 
 /// What follows the first part of the payload.
@@ -62,6 +66,25 @@ struct LaterRef<'a> {
     nested: &'a NestedMarkers,
 }
 
+/// The part after [`Later`].
+#[derive(Serialize, Deserialize, Default)]
+struct Latest {
+    active: ActiveTraces,
+    flagged: FlaggedTraces,
+}
+
+#[derive(Serialize)]
+struct LatestRef<'a> {
+    active: &'a ActiveTraces,
+    flagged: &'a FlaggedTraces,
+}
+
+/// The trace summaries in a checkpoint.
+pub(crate) struct SavedTraces<'a> {
+    pub active: &'a ActiveTraces,
+    pub flagged: &'a FlaggedTraces,
+}
+
 pub(crate) fn encode(
     config: &CorrelationConfig,
     pending: &Pending,
@@ -69,6 +92,7 @@ pub(crate) fn encode(
     nesting: &Nesting,
     flows: &Flows,
     overlay: &Overlay,
+    traces: SavedTraces<'_>,
 ) -> Result<Vec<u8>, CorrelateError> {
     let saved = SavedRef {
         keys: &config.keys,
@@ -87,6 +111,11 @@ pub(crate) fn encode(
         nested: overlay.nested_markers(),
     };
     let payload = postcard::to_extend(&later, payload).map_err(encoding)?;
+    let latest = LatestRef {
+        active: traces.active,
+        flagged: traces.flagged,
+    };
+    let payload = postcard::to_extend(&latest, payload).map_err(encoding)?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
@@ -121,7 +150,11 @@ pub(crate) fn decode(bytes: &[u8], source: &str) -> Result<Saved, CorrelateError
     let decoding = |e: postcard::Error| corrupt(&format!("decoding: {e}"));
     let (mut saved, rest): (Saved, _) = postcard::take_from_bytes(payload).map_err(decoding)?;
     if !rest.is_empty() {
-        saved.later = postcard::from_bytes(rest).map_err(decoding)?;
+        let (later, rest) = postcard::take_from_bytes(rest).map_err(decoding)?;
+        saved.later = later;
+        if !rest.is_empty() {
+            saved.latest = postcard::from_bytes(rest).map_err(decoding)?;
+        }
     }
     Ok(saved)
 }
@@ -135,6 +168,7 @@ pub(crate) fn apply(
     (cold, nesting): (&mut ColdStarts, &mut Nesting),
     flows: &mut Flows,
     overlay: &mut Overlay,
+    (active, flagged): (&mut ActiveTraces, &mut FlaggedTraces),
 ) {
     let remap: Vec<Option<u16>> = saved
         .keys
@@ -161,6 +195,9 @@ pub(crate) fn apply(
     *flows = saved.flows;
     *overlay = saved.overlay;
     overlay.set_nested_markers(saved.later.nested);
+    overlay.rebuild();
+    *active = saved.latest.active;
+    *flagged = saved.latest.flagged;
 }
 
 #[cfg(test)]
@@ -178,6 +215,10 @@ mod tests {
             &Nesting::default(),
             &Flows::new(2, 2),
             &Overlay::default(),
+            SavedTraces {
+                active: &ActiveTraces::default(),
+                flagged: &FlaggedTraces::default(),
+            },
         )
         .unwrap();
         let payload = &bytes[HEADER..];

@@ -83,6 +83,11 @@ pub struct Overlay {
     /// Saved after the rest (a later addition to the saved state).
     #[serde(skip)]
     nested: NestedMarkers,
+    /// Traces with a span judged cold of any type: what a trace summary's
+    /// `cold_start` adds to what its spans said. Derived from `by_span`,
+    /// so rebuilt rather than saved.
+    #[serde(skip)]
+    any_cold: HashMap<TraceId, u32>,
 }
 
 impl Overlay {
@@ -108,6 +113,22 @@ impl Overlay {
         self.nested = markers;
     }
 
+    /// Rebuilds what is derived from the verdicts, after they were read
+    /// back from a checkpoint.
+    pub(crate) fn rebuild(&mut self) {
+        self.any_cold.clear();
+        for (key, verdict) in &self.by_span {
+            if verdict.cold {
+                *self.any_cold.entry(key.trace).or_default() += 1;
+            }
+        }
+    }
+
+    /// Whether a span of `trace` was judged a cold start (of any type).
+    pub fn trace_had_cold(&self, trace: &TraceId) -> bool {
+        self.any_cold.contains_key(trace)
+    }
+
     /// Whether `trace` holds an on-demand cold start.
     pub fn trace_was_cold(&self, trace: &TraceId) -> bool {
         self.cold_traces.contains_key(trace)
@@ -117,6 +138,9 @@ impl Overlay {
         let known = self.remove(&key);
         if verdict.on_demand() {
             *self.cold_traces.entry(key.trace).or_default() += 1;
+        }
+        if verdict.cold {
+            *self.any_cold.entry(key.trace).or_default() += 1;
         }
         self.by_span.insert(key, verdict);
         if !known {
@@ -151,12 +175,15 @@ impl Overlay {
         let Some(old) = self.by_span.remove(key) else {
             return false;
         };
-        if old.on_demand()
-            && let Some(n) = self.cold_traces.get_mut(&key.trace)
-        {
-            *n -= 1;
-            if *n == 0 {
-                self.cold_traces.remove(&key.trace);
+        for (counts, counted) in [
+            (&mut self.cold_traces, old.on_demand()),
+            (&mut self.any_cold, old.cold),
+        ] {
+            if counted && let Some(n) = counts.get_mut(&key.trace) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(&key.trace);
+                }
             }
         }
         true

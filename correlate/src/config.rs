@@ -36,6 +36,13 @@ pub struct CorrelationConfig {
     /// Traces the flow index keeps at most (only traces stitched to
     /// another are kept); the oldest flows are forgotten first.
     pub max_indexed_traces: usize,
+    /// A trace's summary row is written once no span of it has arrived
+    /// for this long; a span arriving later adds a row of its own.
+    #[serde(with = "humantime_serde")]
+    pub trace_idle: Duration,
+    /// Summaries of traces still receiving spans kept at most; past it the
+    /// least recently active are written early.
+    pub max_active_traces: usize,
     /// Cold-start detection.
     pub cold_start: ColdStartConfig,
 }
@@ -51,6 +58,8 @@ impl Default for CorrelationConfig {
             max_pending: 1_000_000,
             max_flow_traces: 10_000,
             max_indexed_traces: 5_000_000,
+            trace_idle: Duration::from_secs(10),
+            max_active_traces: 500_000,
             cold_start: ColdStartConfig::default(),
         }
     }

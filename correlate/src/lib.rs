@@ -30,13 +30,14 @@ pub mod nesting;
 pub mod role;
 pub mod stitch;
 pub mod tables;
+pub mod traces;
 pub mod view;
 
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use seam_model::Platform;
-use seam_model::tables::{BOUNDARIES, ORPHANS};
+use seam_model::tables::{BOUNDARIES, ORPHANS, TRACES};
 use seam_store::{Derived, Follower, StoreError};
 use tracing::{debug, warn};
 
@@ -44,6 +45,7 @@ pub use config::{ColdStartConfig, CorrelationConfig};
 pub use half::{Extractor, INVOCATION_SQL, Observed, SpanKey};
 pub use metrics::CorrelationMetrics;
 pub use tables::{boundaries_schema, boundary_col, orphan_col, orphans_schema};
+pub use traces::{TracePart, TraceParts};
 pub use view::{CorrelationView, Deliveries};
 
 use crate::coldstart::{ColdStarts, Overlay};
@@ -61,6 +63,8 @@ pub enum CorrelateError {
     Store(#[from] StoreError),
     #[error("correlation checkpoint {path} is unreadable: {why}")]
     Corrupt { path: String, why: String },
+    #[error("writing trace summaries: {0}")]
+    Flush(String),
 }
 
 /// A point-in-time copy of the correlation counters and sizes.
@@ -85,11 +89,13 @@ struct State {
 }
 
 /// What one committed write hands to correlation: its spans as
-/// correlation sees them, and when they arrived (ns since the epoch, on
-/// Seam's clock, for the correlation window).
+/// correlation sees them, what they add to each trace's summary, and when
+/// they arrived (ns since the epoch, on Seam's clock, for the correlation
+/// window).
 #[derive(Debug, Default)]
 pub struct Note {
     pub observed: Vec<Observed>,
+    pub traces: Vec<TracePart>,
     pub arrived: i64,
 }
 
@@ -118,6 +124,8 @@ impl Correlator {
             view: CorrelationView {
                 flows: Arc::new(RwLock::new(flows)),
                 overlay: Arc::new(RwLock::new(Overlay::default())),
+                traces: Arc::default(),
+                flagged: Arc::default(),
             },
             metrics: {
                 let metrics = CorrelationMetrics::default();
@@ -184,6 +192,50 @@ impl Correlator {
             self.measure(&state);
         }
         self.record(effects, out)
+    }
+
+    /// Adds the summaries of one request's spans, arrived at `now`.
+    pub fn observe_traces(&self, parts: Vec<TracePart>, now: i64) {
+        if parts.is_empty() {
+            return;
+        }
+        let mut active = self.view.traces.write();
+        for part in parts {
+            active.add(part, now);
+        }
+        self.metrics
+            .active_traces
+            .set(i64::try_from(active.len()).unwrap_or(i64::MAX));
+    }
+
+    /// Writes the summaries of traces quiet for `trace_idle` (and, past
+    /// `max_active_traces`, of the least recently active) through
+    /// `append`, and drops them from the active ones in the same step.
+    pub fn flush_traces(
+        &self,
+        now: i64,
+        append: &mut dyn FnMut(Derived) -> Result<(), String>,
+    ) -> Result<(), CorrelateError> {
+        let idle = i64::try_from(self.config.trace_idle.as_nanos()).unwrap_or(i64::MAX);
+        let mut active = self.view.traces.write();
+        let quiet = active.take_quiet(now, idle, self.config.max_active_traces);
+        if quiet.is_empty() {
+            return Ok(());
+        }
+        let mut out = Derived::default();
+        out.push(TRACES, traces::traces_batch(quiet.iter())?);
+        if let Err(why) = append(out) {
+            // Not written: back to the active ones, for the next flush.
+            for part in quiet {
+                active.add(part, now);
+            }
+            return Err(CorrelateError::Flush(why));
+        }
+        self.metrics.traces_written.inc_by(quiet.len() as u64);
+        self.metrics
+            .active_traces
+            .set(i64::try_from(active.len()).unwrap_or(i64::MAX));
+        Ok(())
     }
 
     /// Judges one invocation span, unless it runs inside another; takes
@@ -278,6 +330,13 @@ impl Correlator {
         }
         if !effects.boundaries.is_empty() {
             m.boundaries.inc_by(effects.boundaries.len() as u64);
+            if effects.boundaries.iter().any(|b| b.flagged) {
+                let mut flagged = self.view.flagged.write();
+                for b in effects.boundaries.iter().filter(|b| b.flagged) {
+                    flagged.insert(b.producer.trace, self.config.max_indexed_traces);
+                    flagged.insert(b.consumer.trace, self.config.max_indexed_traces);
+                }
+            }
             out.push(BOUNDARIES, tables::boundaries_batch(&effects.boundaries)?);
         }
         if !effects.orphans.is_empty() {
@@ -320,6 +379,8 @@ impl Correlator {
         let state = self.state.lock();
         let flows = self.view.flows.read();
         let overlay = self.view.overlay.read();
+        let active = self.view.traces.read();
+        let flagged = self.view.flagged.read();
         checkpoint::encode(
             &self.config,
             &state.pending,
@@ -327,6 +388,10 @@ impl Correlator {
             &state.nesting,
             &flows,
             &overlay,
+            checkpoint::SavedTraces {
+                active: &active,
+                flagged: &flagged,
+            },
         )
     }
 
@@ -346,6 +411,8 @@ impl Correlator {
         } = &mut *state;
         let mut flows = self.view.flows.write();
         let mut overlay = self.view.overlay.write();
+        let mut active = self.view.traces.write();
+        let mut flagged = self.view.flagged.write();
         checkpoint::apply(
             saved,
             &self.config,
@@ -353,7 +420,9 @@ impl Correlator {
             (cold, nesting),
             &mut flows,
             &mut overlay,
+            (&mut active, &mut flagged),
         );
+        drop((active, flagged));
         flows.set_caps(self.config.max_flow_traces, self.config.max_indexed_traces);
         cold.settle();
         drop((flows, overlay));
@@ -368,8 +437,17 @@ impl Follower for Correlator {
     type Note = Note;
 
     fn follow(&self, note: Note, out: &mut Derived) -> Result<(), String> {
+        self.observe_traces(note.traces, note.arrived);
         self.observe(note.observed, note.arrived, out)
             .map_err(|e| e.to_string())
+    }
+
+    fn flush(
+        &self,
+        now: i64,
+        append: &mut dyn FnMut(Derived) -> Result<(), String>,
+    ) -> Result<(), String> {
+        self.flush_traces(now, append).map_err(|e| e.to_string())
     }
 
     fn tick(&self, now: i64, out: &mut Derived) -> Result<(), String> {

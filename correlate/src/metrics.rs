@@ -20,12 +20,19 @@ pub struct CorrelationMetrics {
     pub duplicates: Counter,
     pub merges_refused: Counter,
     pub flow_traces_forgotten: Counter,
+    pub active_traces: Gauge,
+    pub traces_written: Counter,
 }
 
 impl CorrelationMetrics {
     /// Registers every metric under `registry` (prefixed `seam_`).
     pub fn register(&self, registry: &mut Registry) {
-        let gauges: [(&str, &str, &Gauge); 4] = [
+        let gauges: [(&str, &str, &Gauge); 5] = [
+            (
+                "correlation_active_traces",
+                "Trace summaries still receiving spans, not written to the traces table yet",
+                &self.active_traces,
+            ),
             (
                 "correlation_pending_halves",
                 "Halves waiting for their other half",
@@ -50,7 +57,12 @@ impl CorrelationMetrics {
         for (name, help, gauge) in gauges {
             registry.register(name, help, gauge.clone());
         }
-        let counters: [(&str, &str, &Counter); 7] = [
+        let counters: [(&str, &str, &Counter); 8] = [
+            (
+                "correlation_trace_summaries",
+                "Trace summary rows written to the traces table",
+                &self.traces_written,
+            ),
             (
                 "correlation_boundaries",
                 "Boundaries stitched",

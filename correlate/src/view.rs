@@ -29,6 +29,7 @@ use crate::coldstart::{Overlay, Verdict};
 use crate::flows::Flows;
 use crate::half::SpanKey;
 use crate::tables::boundary_col;
+use crate::traces::{ActiveTraces, FlaggedTraces};
 
 /// Deliveries of one message to one consumer service: the hash of
 /// (producer trace, producer span, consumer service) → how many, and the
@@ -66,6 +67,12 @@ fn span_hash(span: &str) -> u64 {
 pub struct CorrelationView {
     pub(crate) flows: Arc<RwLock<Flows>>,
     pub(crate) overlay: Arc<RwLock<Overlay>>,
+    /// Summaries not written to `traces` yet. Correlation holds this lock
+    /// while it writes summaries to the table and drops them here, so a
+    /// reader that takes the table's snapshot under it sees each summary
+    /// once.
+    pub(crate) traces: Arc<RwLock<ActiveTraces>>,
+    pub(crate) flagged: Arc<RwLock<FlaggedTraces>>,
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef, ArrowError> {
@@ -111,7 +118,55 @@ impl CorrelationView {
         Self {
             flows: Arc::new(RwLock::new(Flows::new(2, 2))),
             overlay: Arc::new(RwLock::new(Overlay::default())),
+            traces: Arc::default(),
+            flagged: Arc::default(),
         }
+    }
+
+    /// Runs `read` with the summaries not written to `traces` yet; `read`
+    /// should take the table's snapshot too, so that every summary is in
+    /// exactly one of the two.
+    pub fn with_active_traces<T>(&self, read: impl FnOnce(&ActiveTraces) -> T) -> T {
+        read(&self.traces.read())
+    }
+
+    /// Whether `trace` is on a flagged boundary (as far as remembered).
+    pub fn trace_flagged(&self, trace: &TraceId) -> bool {
+        self.flagged.read().contains(trace)
+    }
+
+    /// The traces on flagged boundaries, in the order flagged.
+    pub fn flagged_traces(&self) -> Vec<TraceId> {
+        self.flagged.read().iter().copied().collect()
+    }
+
+    /// Fills `flow_id`, `cold_start` (what the spans said, or a verdict
+    /// reached later) and `flagged` of a `traces` batch.
+    pub fn resolve_traces(&self, batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+        use seam_model::schema::trace_col;
+        let traces = strings(batch, trace_col::TRACE_ID)?;
+        let ids: Vec<Option<TraceId>> = traces
+            .iter()
+            .map(|t| t.and_then(|h| TraceId::parse_hex(h).ok()))
+            .collect();
+        let stored = column(batch, trace_col::COLD_START)?.as_boolean();
+        let cold: BooleanArray = {
+            let overlay = self.overlay.read();
+            (ids.iter().enumerate())
+                .map(|(i, t)| {
+                    Some(stored.value(i) || t.is_some_and(|t| overlay.trace_had_cold(&t)))
+                })
+                .collect()
+        };
+        let flagged: BooleanArray = {
+            let set = self.flagged.read();
+            ids.iter()
+                .map(|t| Some(t.is_some_and(|t| set.contains(&t))))
+                .collect()
+        };
+        let mut out = replace(batch, trace_col::FLOW_ID, self.flow_ids(traces))?;
+        out = replace(&out, trace_col::COLD_START, Arc::new(cold))?;
+        replace(&out, trace_col::FLAGGED, Arc::new(flagged))
     }
 
     /// The flow id of `trace`.

@@ -222,6 +222,54 @@ static ORPHANS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
+/// Column names of `traces`.
+pub mod trace_col {
+    pub const TRACE_ID: &str = "trace_id";
+    pub const FLOW_ID: &str = "flow_id";
+    pub const ROOT_SERVICE: &str = "root_service";
+    pub const ROOT_NAME: &str = "root_name";
+    pub const ROOT_SPAN_ID: &str = "root_span_id";
+    pub const START_TIME: &str = "start_time";
+    pub const END_TIME: &str = "end_time";
+    pub const DURATION_NS: &str = "duration_ns";
+    pub const SPAN_COUNT: &str = "span_count";
+    pub const ERROR_COUNT: &str = "error_count";
+    pub const SERVICES: &str = "services";
+    pub const PLATFORMS: &str = "platforms";
+    pub const COLD_START: &str = "cold_start";
+    pub const FLAGGED: &str = "flagged";
+}
+
+/// A list of strings, as `array_agg` of a string column makes it.
+pub fn string_list_type() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+}
+
+static TRACES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    use trace_col::*;
+    Arc::new(Schema::new(vec![
+        Field::new(TRACE_ID, DataType::Utf8, false),
+        Field::new(FLOW_ID, DataType::Utf8, true),
+        Field::new(ROOT_SERVICE, dict_type(), false),
+        Field::new(ROOT_NAME, DataType::Utf8, false),
+        Field::new(ROOT_SPAN_ID, DataType::Utf8, false),
+        Field::new(START_TIME, timestamp_type(), false),
+        Field::new(END_TIME, timestamp_type(), false),
+        Field::new(DURATION_NS, DataType::Int64, false),
+        Field::new(SPAN_COUNT, DataType::Int64, false),
+        Field::new(ERROR_COUNT, DataType::Int64, false),
+        Field::new(SERVICES, string_list_type(), false),
+        Field::new(PLATFORMS, string_list_type(), false),
+        Field::new(COLD_START, DataType::Boolean, false),
+        Field::new(FLAGGED, DataType::Boolean, false),
+    ]))
+});
+
+/// The schema of `traces`: one summary row per trace.
+pub fn traces_schema() -> SchemaRef {
+    TRACES_SCHEMA.clone()
+}
+
 pub fn boundaries_schema() -> SchemaRef {
     BOUNDARIES_SCHEMA.clone()
 }

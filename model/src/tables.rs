@@ -5,12 +5,14 @@
 use arrow::datatypes::SchemaRef;
 
 use crate::schema::{
-    boundaries_schema, boundary_col, col, orphan_col, orphans_schema, spans_schema,
+    boundaries_schema, boundary_col, col, orphan_col, orphans_schema, spans_schema, trace_col,
+    traces_schema,
 };
 
 pub const SPANS: &str = "spans";
 pub const BOUNDARIES: &str = "boundaries";
 pub const ORPHANS: &str = "orphans";
+pub const TRACES: &str = "traces";
 
 /// Who appends a table's rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,8 +88,24 @@ pub fn orphans() -> TableDef {
     }
 }
 
+/// `traces`: one summary per trace, written by correlation once the trace
+/// has gone quiet. Sorted by start, so "newest first" reads the last row
+/// groups of each file and the statistics of the others rule them out; the
+/// trace id is a key for the few lookups by id.
+pub fn traces() -> TableDef {
+    TableDef {
+        name: TRACES,
+        schema: traces_schema(),
+        source: Source::Derived,
+        time_column: trace_col::START_TIME,
+        sort_by: &[trace_col::START_TIME],
+        keys: &[trace_col::TRACE_ID],
+        distinct: &[trace_col::TRACE_ID, trace_col::ROOT_SPAN_ID],
+    }
+}
+
 /// Every stored table. (`flows` is a view over these, defined by the
 /// query side.)
 pub fn all() -> Vec<TableDef> {
-    vec![spans(), boundaries(), orphans()]
+    vec![spans(), boundaries(), orphans(), traces()]
 }

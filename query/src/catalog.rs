@@ -1,24 +1,26 @@
-//! The catalog: the tables SQL sees (`spans`, `boundaries`, `orphans`, as
-//! the model names them) over the store's tables, and the `flows` view
-//! over them.
+//! The catalog: the tables SQL sees (`spans`, `boundaries`, `orphans`,
+//! `traces`, as the model names them) over the store's tables, and the
+//! `flows` view over them.
 
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::prelude::SessionContext;
 use seam_correlate::CorrelationView;
-use seam_model::tables::{self, BOUNDARIES, ORPHANS, SPANS};
-use seam_store::{Settle, Table};
+use seam_model::tables::{self, BOUNDARIES, ORPHANS, SPANS, TRACES};
+use seam_store::{Settle, Snapshot, Table};
 
 use crate::error::QueryError;
-use crate::provider::SegmentTable;
-use crate::resolve::{BoundariesResolver, SpansResolver};
+use crate::provider::{Live, SegmentTable};
+use crate::resolve::{BoundariesResolver, SpansResolver, TracesResolver};
 
 /// The correlation stage's tables and state, as queries read them.
 #[derive(Clone)]
 pub struct Correlation {
     pub boundaries: Arc<Table>,
     pub orphans: Arc<Table>,
+    pub traces: Arc<Table>,
     pub view: CorrelationView,
     /// What a query waits on to see everything correlation derived from
     /// the writes acknowledged before it started.
@@ -33,9 +35,33 @@ impl Correlation {
         Self {
             boundaries: table(tables::boundaries()),
             orphans: table(tables::orphans()),
+            traces: table(tables::traces()),
             view: CorrelationView::empty(),
             settle: Arc::default(),
         }
+    }
+}
+
+/// The summaries of traces still receiving spans, which correlation holds
+/// until they settle, read with the `traces` table's snapshot.
+pub(crate) struct ActiveTraces(pub CorrelationView);
+
+impl Live for ActiveTraces {
+    fn snapshot(&self, table: &Table) -> (Snapshot, Vec<RecordBatch>) {
+        self.0.with_active_traces(|active| {
+            let snapshot = table.snapshot();
+            let live = if active.is_empty() {
+                Vec::new()
+            } else {
+                // The schema's own builder: cannot fail on summaries.
+                seam_correlate::traces::traces_batch(
+                    active.summaries().collect::<Vec<_>>().into_iter(),
+                )
+                .map(|b| vec![b])
+                .unwrap_or_default()
+            };
+            (snapshot, live)
+        })
     }
 }
 
@@ -96,6 +122,17 @@ impl Catalog {
             (
                 ORPHANS,
                 Arc::new(provider(&correlation.orphans, tables::orphans())),
+            ),
+            (
+                TRACES,
+                Arc::new(
+                    provider(&correlation.traces, tables::traces())
+                        .with_resolver(Arc::new(TracesResolver {
+                            view: correlation.view.clone(),
+                            schema: correlation.traces.schema(),
+                        }))
+                        .with_live(Arc::new(ActiveTraces(correlation.view.clone()))),
+                ),
             ),
         ];
         Self { providers }

@@ -26,6 +26,8 @@ use crate::session::{QueryResult, Session, df_error};
 pub struct QueryEngine {
     session: Session,
     view: CorrelationView,
+    /// For the time ranges and row counts that size search's windows.
+    traces: Arc<Table>,
 }
 
 impl QueryEngine {
@@ -45,6 +47,7 @@ impl QueryEngine {
         Ok(Self {
             session: Session::new(catalog, correlation.settle, config)?,
             view: correlation.view,
+            traces: correlation.traces,
         })
     }
 
@@ -81,19 +84,102 @@ impl QueryEngine {
             .await
     }
 
-    /// Traces with a span matching `params`, latest first.
+    /// Traces with a span matching `params`, latest first, answered from
+    /// the trace summaries (see [`search`] for how).
     pub async fn search(&self, params: &SearchParams) -> Result<Vec<TraceSummary>, QueryError> {
-        let params = params.clone();
+        let timeout = self.config().timeout;
+        tokio::time::timeout(timeout, self.search_within(params))
+            .await
+            .map_err(|_| QueryError::Timeout(timeout))?
+    }
+
+    async fn search_within(&self, params: &SearchParams) -> Result<Vec<TraceSummary>, QueryError> {
+        self.session.settled().await?;
+        let now = search::now_unix_nano();
+        let lookback = i64::try_from(search::DEFAULT_LOOKBACK.as_nanos()).unwrap_or(i64::MAX);
+        let start = params.start.unwrap_or(now.saturating_sub(lookback));
+        let range = (start, params.end);
+        let mut results = search::Results::new(params.limit);
+        let Some(density) = search::Density::of(&self.traces, &self.view) else {
+            return Ok(results.into_vec());
+        };
+        let mut hi = params.end.unwrap_or(i64::MAX).min(density.latest);
+        let floor = start.max(density.earliest);
+        let mut width = density.width_for(search::window_rows(params.limit));
+        while hi >= floor && !results.full() {
+            let lo = hi.saturating_sub(width).max(floor);
+            let (summaries, rows) = self.window(params, range, (lo, hi)).await?;
+            self.take(params, range, &mut results, summaries).await?;
+            width = search::next_width(width, rows, search::window_rows(params.limit));
+            hi = lo - 1;
+        }
+        // Traces that began before the range and reach into it.
+        if !results.full() && density.earliest < start {
+            let (summaries, _) = self.window(params, range, (i64::MIN, start - 1)).await?;
+            self.take(params, range, &mut results, summaries).await?;
+        }
+        Ok(results.into_vec())
+    }
+
+    /// The merged summaries of one window, newest first, and the rows read.
+    async fn window(
+        &self,
+        params: &SearchParams,
+        range: (i64, Option<i64>),
+        bounds: (i64, i64),
+    ) -> Result<(Vec<search::Summary>, usize), QueryError> {
         let limit = self.config().memory_limit;
+        let p = params.clone();
         let result = self
             .session
             .run(move |ctx| async move {
-                search::summaries_frame(&ctx, &params)
+                search::window_frame(&ctx, &p, range, bounds)
                     .await
                     .map_err(df_error(limit))
             })
             .await?;
-        search::summaries(&result)
+        Ok((search::read_summaries(&result)?, result.num_rows()))
+    }
+
+    /// Adds the candidates of one window to `results`, in order, looking
+    /// up the spans of those the summary cannot decide a page at a time.
+    async fn take(
+        &self,
+        params: &SearchParams,
+        range: (i64, Option<i64>),
+        results: &mut search::Results,
+        summaries: Vec<search::Summary>,
+    ) -> Result<(), QueryError> {
+        let mut candidates = results.candidates(params, summaries, range).into_iter();
+        while !results.full() {
+            let page = (2 * results.missing()).clamp(32, 512);
+            let chunk: Vec<_> = candidates.by_ref().take(page).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let ids: Vec<String> = chunk
+                .iter()
+                .filter_map(search::candidate_id)
+                .map(str::to_owned)
+                .collect();
+            let matched = if ids.is_empty() {
+                Default::default()
+            } else {
+                let limit = self.config().memory_limit;
+                let p = params.clone();
+                let result = self
+                    .session
+                    .run(move |ctx| async move {
+                        search::matching_frame(&ctx, &p, range, ids)
+                            .await
+                            .map_err(df_error(limit))
+                    })
+                    .await?;
+                search::matching_ids(&result)?
+            };
+            results.take(chunk, &matched);
+        }
+        Ok(())
     }
 
     /// The whole flow of `trace_id`: every member trace's spans and the
@@ -147,7 +233,11 @@ mod tests {
     use crate::testdata;
 
     fn engine_with(table: Arc<Table>, config: QueryConfig) -> QueryEngine {
-        QueryEngine::new(table, config).unwrap()
+        let correlation = Correlation {
+            traces: testdata::traces_table(),
+            ..Correlation::empty()
+        };
+        QueryEngine::with_correlation(table, correlation, config).unwrap()
     }
 
     fn engine() -> (Arc<Table>, QueryEngine) {
@@ -517,7 +607,19 @@ mod tests {
     #[tokio::test]
     async fn summarizes_matching_traces_latest_first() {
         let (_, engine) = engine();
-        let all = engine.search(&SearchParams::default()).await.unwrap();
+        // The testdata is from 2023: older than the default hour.
+        assert!(
+            engine
+                .search(&SearchParams::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let since = SearchParams {
+            start: Some(0),
+            ..SearchParams::default()
+        };
+        let all = engine.search(&since).await.unwrap();
         let ids: Vec<&str> = all.iter().map(|t| t.trace_id.as_str()).collect();
         assert_eq!(
             ids,
@@ -539,7 +641,7 @@ mod tests {
         // A filter on one span still summarizes the whole trace.
         let params = SearchParams {
             service: Some("payments".into()),
-            ..SearchParams::default()
+            ..since
         };
         let found = engine.search(&params).await.unwrap();
         assert_eq!(found.len(), 1);

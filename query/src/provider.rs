@@ -71,6 +71,13 @@ pub trait Resolve: Send + Sync {
     fn prepare(&self, all: &Wide) -> std::result::Result<BatchResolver, arrow::error::ArrowError>;
 }
 
+/// Rows a table's writer holds outside the table until they settle (trace
+/// summaries of traces still receiving spans), read with the table's
+/// snapshot in one step so that each row is in exactly one of the two.
+pub trait Live: Send + Sync {
+    fn snapshot(&self, table: &Table) -> (seam_store::Snapshot, Vec<RecordBatch>);
+}
+
 /// [`Resolve::table_wide`] columns of every row of a table at one
 /// snapshot, sealed rows apart from rows in memory: sealed files never
 /// change, so what a resolver derives from them holds for as long as the
@@ -88,6 +95,7 @@ pub struct SegmentTable {
     store: Arc<Table>,
     time_column: String,
     resolver: Option<Arc<dyn Resolve>>,
+    live: Option<Arc<dyn Live>>,
     /// [`Resolve::table_wide`] columns of sealed files.
     table_wide: PerFile<Vec<RecordBatch>>,
     /// Bloom filters of the key columns of sealed files.
@@ -171,6 +179,7 @@ impl SegmentTable {
             store,
             time_column: time_column.to_owned(),
             resolver: None,
+            live: None,
             table_wide: Default::default(),
             key_filters: Default::default(),
         }
@@ -179,6 +188,12 @@ impl SegmentTable {
     /// Applies `resolver` to every scan that reads a resolved column.
     pub fn with_resolver(mut self, resolver: Arc<dyn Resolve>) -> Self {
         self.resolver = Some(resolver);
+        self
+    }
+
+    /// Adds the rows `live` holds outside the table to every scan.
+    pub fn with_live(mut self, live: Arc<dyn Live>) -> Self {
+        self.live = Some(live);
         self
     }
 
@@ -321,7 +336,10 @@ impl TableProvider for SegmentTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let snapshot = self.store.snapshot();
+        let (snapshot, live) = match &self.live {
+            Some(live) => live.snapshot(&self.store),
+            None => (self.store.snapshot(), Vec::new()),
+        };
         let schema = snapshot.schema.clone();
         self.forget_files(&snapshot.sealed);
         // Filters on stored columns: what prunes segments, files and row
@@ -375,7 +393,7 @@ impl TableProvider for SegmentTable {
             Ok(Arc::new(ResolveExec::new(plan, resolve.clone())))
         };
 
-        if !selected.is_empty() || files.is_empty() {
+        if !selected.is_empty() || !live.is_empty() || files.is_empty() {
             // Round-robin over the target partitions so every query thread
             // has segments to read.
             let n = partitions.clamp(1, selected.len().max(1));
@@ -384,8 +402,8 @@ impl TableProvider for SegmentTable {
             // Parquet scan reads them: a merged segment holds 16k rows,
             // and what an expression builds per batch is bounded by rows.
             let rows = state.config().batch_size().max(1);
-            for (i, segment) in selected.into_iter().enumerate() {
-                let batch = &segment.batch;
+            let batches = (selected.into_iter().map(|s| &s.batch)).chain(&live);
+            for (i, batch) in batches.enumerate() {
                 let slices = (0..batch.num_rows())
                     .step_by(rows)
                     .map(|at| batch.slice(at, rows.min(batch.num_rows() - at)));

@@ -8,7 +8,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use parking_lot::Mutex;
 use seam_correlate::{CorrelationView, Deliveries, boundary_col};
-use seam_model::schema::col;
+use seam_model::schema::{col, trace_col};
 
 use crate::provider::{Resolve, Wide};
 use crate::resolve_exec::BatchResolver;
@@ -26,6 +26,12 @@ const BOUNDARY_COLUMNS: [&str; 4] = [
     boundary_col::DELIVERIES,
     boundary_col::REDELIVERY,
     boundary_col::CONSUMER_COLD_START,
+];
+
+const TRACE_COLUMNS: [&str; 3] = [
+    trace_col::FLOW_ID,
+    trace_col::COLD_START,
+    trace_col::FLAGGED,
 ];
 
 /// Whether `projection` reads any of `columns` of `schema`.
@@ -56,6 +62,27 @@ impl Resolve for SpansResolver {
     fn prepare(&self, _all: &Wide) -> Result<BatchResolver, ArrowError> {
         let view = self.view.clone();
         Ok(Arc::new(move |batch| view.resolve_spans(batch)))
+    }
+}
+
+/// Resolves `traces`.
+pub struct TracesResolver {
+    pub view: CorrelationView,
+    pub schema: SchemaRef,
+}
+
+impl Resolve for TracesResolver {
+    fn columns(&self) -> &[&'static str] {
+        &TRACE_COLUMNS
+    }
+
+    fn needed(&self, projection: Option<&Vec<usize>>) -> bool {
+        reads_any(&self.schema, projection, &TRACE_COLUMNS)
+    }
+
+    fn prepare(&self, _all: &Wide) -> Result<BatchResolver, ArrowError> {
+        let view = self.view.clone();
+        Ok(Arc::new(move |batch| view.resolve_traces(batch)))
     }
 }
 

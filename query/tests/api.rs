@@ -14,7 +14,7 @@ use axum::body::{Body, Bytes};
 use bytesize::ByteSize;
 use http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use seam_query::{ApiState, QueryConfig, QueryEngine, Readiness, api_router};
+use seam_query::{ApiState, Correlation, QueryConfig, QueryEngine, Readiness, api_router};
 use seam_store::Table;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -29,7 +29,12 @@ struct Server {
 
 fn server_with(config: QueryConfig) -> Server {
     let table = testdata::table();
-    let engine = Arc::new(QueryEngine::new(table.clone(), config).unwrap());
+    let correlation = Correlation {
+        traces: testdata::traces_table(),
+        ..Correlation::empty()
+    };
+    let engine =
+        Arc::new(QueryEngine::with_correlation(table.clone(), correlation, config).unwrap());
     let readiness = Readiness::default();
     readiness.set_ready();
     Server {
@@ -615,8 +620,12 @@ async fn trace_refuses_malformed_ids_and_reports_unknown_ones() {
     );
 }
 
+/// Search from the testdata's time on (it is older than the default hour)
+/// unless `query` sets `start`.
 async fn search_ids(s: &Server, query: &str) -> Vec<String> {
-    let answer = get(s, &format!("/api/v1/search?{query}")).await;
+    let sets_start = query.split('&').any(|p| p.starts_with("start="));
+    let since = if sets_start { "" } else { "start=0&" };
+    let answer = get(s, &format!("/api/v1/search?{since}{query}")).await;
     assert_eq!(answer.status, StatusCode::OK, "{query}: {}", answer.text());
     answer.json()["traces"]
         .as_array()
@@ -629,7 +638,15 @@ async fn search_ids(s: &Server, query: &str) -> Vec<String> {
 #[tokio::test]
 async fn search_summarizes_traces_latest_first() {
     let s = server();
-    let json = get(&s, "/api/v1/search").await.json();
+    let recent = get(&s, "/api/v1/search").await.json();
+    assert_eq!(
+        recent["traces"],
+        json!([]),
+        "the last hour holds nothing of 2023"
+    );
+    let json = get(&s, "/api/v1/search?start=2023-11-14T00:00:00Z")
+        .await
+        .json();
     let traces = json["traces"].as_array().unwrap();
     assert_eq!(traces.len(), 3);
     assert_eq!(traces[0]["trace_id"], testdata::HEALTH_TRACE);
@@ -637,13 +654,17 @@ async fn search_summarizes_traces_latest_first() {
         traces[2],
         json!({
             "trace_id": testdata::CHECKOUT_TRACE,
+            "flow_id": testdata::CHECKOUT_TRACE,
             "root_service": "checkout",
             "root_name": "GET /checkout",
             "start_unix_nano": "1700000000000000000",
             "duration_ns": 250_000_000,
             "span_count": 4,
             "error_count": 2,
-            "services": ["checkout", "payments"]
+            "services": ["checkout", "payments"],
+            "platforms": ["kubernetes"],
+            "cold_start": false,
+            "flagged": false
         })
     );
 }
@@ -701,6 +722,9 @@ async fn search_filters_by_each_parameter() {
         vec![checkout]
     );
     assert_eq!(search_ids(&s, "limit=2").await, vec![health, orders]);
+    assert_eq!(search_ids(&s, "errors=true").await, vec![checkout]);
+    assert_eq!(search_ids(&s, "errors=false").await, vec![health, orders]);
+    assert_eq!(search_ids(&s, "flagged=true").await, Vec::<String>::new());
     assert_eq!(search_ids(&s, "service=&operation=").await.len(), 3);
 }
 
@@ -717,6 +741,7 @@ async fn search_refuses_unknown_and_bad_parameters() {
         ("start=20&end=10", "'start' is after 'end'"),
         ("cold_start=maybe", "'cold_start'"),
         ("flagged=sometimes", "'flagged'"),
+        ("errors=some", "'errors'"),
         ("service=a&service=b", "more than once"),
     ] {
         let answer = get(&s, &format!("/api/v1/search?{query}")).await;

@@ -58,6 +58,19 @@ pub trait Follower: Send + Sync + 'static {
     /// with rows for what expired.
     fn tick(&self, now: i64, out: &mut Derived) -> Result<(), String>;
 
+    /// Rows kept back while they could still change (trace summaries),
+    /// written once settled: called after each tick, with `append`
+    /// storing them. A follower that shows such rows to queries from its
+    /// own state keeps that state locked across `append`, so a query sees
+    /// each row in one place.
+    fn flush(
+        &self,
+        _now: i64,
+        _append: &mut dyn FnMut(Derived) -> Result<(), String>,
+    ) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Encodes the state as it is after every note queued before a cut;
     /// handed back by [`Store::open`] after a restart.
     fn capture(&self) -> Result<Vec<u8>, String>;
@@ -388,6 +401,17 @@ fn follow<F: Follower>(
                 if let Err(e) = store(out) {
                     error!(error = %e, "the correlation stage stops");
                     return;
+                }
+                let mut failed = None;
+                let flushed = follower.flush(now, &mut |out| {
+                    store(out).inspect_err(|e| failed = Some(e.clone()))
+                });
+                if let Some(e) = failed {
+                    error!(error = %e, "the correlation stage stops");
+                    return;
+                }
+                if let Err(e) = flushed {
+                    warn!(error = %e, "writing settled correlation rows");
                 }
             }
             Message::Cut(reply) => {

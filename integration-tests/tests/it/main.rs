@@ -18,6 +18,7 @@ mod python_stitching;
 mod real_shapes;
 mod rust_sdk;
 mod rust_stitching;
+mod search_answers;
 mod sql_api;
 mod storage;
 mod tls;

@@ -1,43 +1,74 @@
-//! Trace search: `GET /api/v1/search` parameters, the query they become, and
-//! the per-trace summaries it returns.
+//! Trace search: `GET /api/v1/search` parameters, how they are answered
+//! from the `traces` summaries, and the summaries it returns.
 //!
 //! A trace matches when **one of its spans** passes every span filter
 //! (service, operation, time range, duration bounds, cold start,
-//! attributes), the way Jaeger searches. Its summary then covers all of its
-//! spans.
+//! attributes), the way Jaeger searches, and the trace passes the trace
+//! filters (`errors`, `flagged`). Its summary covers all of its spans.
 //!
 //! Parameters:
 //!
 //! | parameter | value |
 //! |---|---|
 //! | `service`, `operation` | exact service and span name |
-//! | `start`, `end` | span start bounds (inclusive): RFC 3339 (`2024-05-01T12:00:00Z`) or integer unix nanoseconds |
+//! | `start`, `end` | span start bounds (inclusive): RFC 3339 (`2024-05-01T12:00:00Z`) or integer unix nanoseconds; `start` defaults to an hour ago |
 //! | `min_duration`, `max_duration` | span duration bounds (inclusive): `250ms`, `1.5s`, `2m` or integer nanoseconds |
 //! | `cold_start` | `true` or `false` |
 //! | `attr.KEY` | span attribute `KEY` equals the value; may repeat for several keys |
-//! | `limit` | traces to return, 1 to 1000, default 20 |
+//! | `errors` | `true`: traces with an error span; `false`: traces without |
 //! | `flagged` | `true`: traces on a boundary slower than its threshold; `false`: traces on none |
+//! | `limit` | traces to return, 1 to 1000, default 20 |
 //!
 //! An empty value (`service=`) is the same as leaving the parameter out,
 //! which is what form-based UIs send. Filter values go into the plan as
 //! literals through DataFusion's expression API, never into SQL text.
+//!
+//! # How it is answered
+//!
+//! From the newest summaries back, a window of start times at a time,
+//! each window about as wide as a few pages of results (from the table's
+//! row counts per time range, then from what the last window held):
+//!
+//! ```text
+//!  traces rows with start in [lo, hi], overlapping [start, end],
+//!  passing what a summary can rule out (service among its services,
+//!  duration, cold start, flagged)           ─▶ merged by trace, newest first
+//!       │ decided by the summary alone? (no filter a span must pass, or only
+//!       │ the service, with the whole trace inside [start, end])
+//!       ├─ yes ─▶ result
+//!       └─ no  ─▶ the candidates' spans, by trace id, with the span filters ─▶ result
+//!  until `limit` results, or the window reaches `start`; then the traces
+//!  that began before `start` and reach into it
+//! ```
+//!
+//! Search never reads spans beyond the candidates' and never a summary
+//! outside the time range asked. A trace whose spans arrived more than
+//! `correlation.trace_idle` apart has a summary row per burst; search
+//! shows it once, summarized by the first row it meets.
 
-use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Duration;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::DataType;
 use datafusion::error::Result as DfResult;
-use datafusion::functions_aggregate::expr_fn::{array_agg, count, first_value, max, min, sum};
-use datafusion::logical_expr::ExprFunctionExt;
-use datafusion::prelude::{DataFrame, Expr, JoinType, SessionContext, cast, col, get_field, lit};
-use seam_model::schema::col as column;
-use seam_model::tables::{BOUNDARIES, SPANS};
+use datafusion::functions_nested::expr_fn::array_has;
+use datafusion::prelude::{DataFrame, Expr, SessionContext, col, get_field, lit};
+use seam_model::schema::{col as column, trace_col};
+use seam_model::tables::{SPANS, TRACES};
 use serde::Serialize;
 
 use super::{DURATION, ParamError, TIME, parse_bool, parse_duration, parse_time, timestamp};
-use crate::columns::{int64s, strings};
+use seam_correlate::CorrelationView;
+use seam_store::Table;
+
+use crate::columns::{booleans, int64s, opt_str, raw, strings};
 use crate::error::QueryError;
 use crate::session::QueryResult;
+
+/// How far back a search looks when `start` is not given, as Jaeger does.
+pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(3600);
 
 /// Traces returned when `limit` is not given.
 pub const DEFAULT_LIMIT: usize = 20;
@@ -58,6 +89,8 @@ pub struct SearchParams {
     pub cold_start: Option<bool>,
     /// Whether the trace is on a flagged boundary (either side).
     pub flagged: Option<bool>,
+    /// Whether a span of the trace has status ERROR.
+    pub errors: Option<bool>,
     /// Attribute equalities, all required on the same span.
     pub attributes: Vec<(String, String)>,
     pub limit: usize,
@@ -74,6 +107,7 @@ impl Default for SearchParams {
             max_duration: None,
             cold_start: None,
             flagged: None,
+            errors: None,
             attributes: Vec::new(),
             limit: DEFAULT_LIMIT,
         }
@@ -136,6 +170,10 @@ impl SearchParams {
                     params.flagged =
                         Some(parse_bool(value).ok_or_else(|| invalid("expected true or false"))?)
                 }
+                "errors" => {
+                    params.errors =
+                        Some(parse_bool(value).ok_or_else(|| invalid("expected true or false"))?)
+                }
                 _ => unreachable!("every known parameter is handled"),
             }
         }
@@ -152,19 +190,27 @@ impl SearchParams {
         Ok(params)
     }
 
-    /// The span filters as one predicate, `None` when there are none.
-    fn span_predicate(&self) -> Option<Expr> {
-        let mut filters = Vec::new();
+    /// Whether a filter only a span can decide is set (beyond the
+    /// service, which a summary lists).
+    fn needs_spans(&self) -> bool {
+        self.operation.is_some()
+            || self.min_duration.is_some()
+            || self.max_duration.is_some()
+            || self.cold_start.is_some()
+            || !self.attributes.is_empty()
+    }
+
+    /// The span filters as one predicate, the time bounds `[start, end]`
+    /// included.
+    fn span_predicate(&self, start: i64, end: Option<i64>) -> Expr {
+        let mut filters = vec![col(column::START_TIME).gt_eq(timestamp(start))];
         if let Some(service) = &self.service {
             filters.push(col(column::SERVICE_NAME).eq(lit(service.as_str())));
         }
         if let Some(operation) = &self.operation {
             filters.push(col(column::NAME).eq(lit(operation.as_str())));
         }
-        if let Some(start) = self.start {
-            filters.push(col(column::START_TIME).gt_eq(timestamp(start)));
-        }
-        if let Some(end) = self.end {
+        if let Some(end) = end {
             filters.push(col(column::START_TIME).lt_eq(timestamp(end)));
         }
         if let Some(min) = self.min_duration {
@@ -179,7 +225,59 @@ impl SearchParams {
         for (key, value) in &self.attributes {
             filters.push(get_field(col(column::ATTRIBUTES), key.as_str()).eq(lit(value.as_str())));
         }
-        filters.into_iter().reduce(Expr::and)
+        filters
+            .into_iter()
+            .reduce(Expr::and)
+            .expect("the start bound is always there")
+    }
+
+    /// What rules a summary row out whatever its other rows hold: the
+    /// span a match needs is in one row, and that row lists its service,
+    /// spans its duration and says whether one of its spans was cold. The
+    /// trace filters are the same for every row of a trace.
+    fn row_filters(&self) -> Vec<Expr> {
+        let mut filters = Vec::new();
+        if let Some(service) = &self.service {
+            filters.push(array_has(col(trace_col::SERVICES), lit(service.as_str())));
+        }
+        if let Some(min) = self.min_duration {
+            filters.push(col(trace_col::DURATION_NS).gt_eq(lit(min)));
+        }
+        if self.cold_start == Some(true) {
+            filters.push(col(trace_col::COLD_START).eq(lit(true)));
+        }
+        if let Some(flagged) = self.flagged {
+            filters.push(col(trace_col::FLAGGED).eq(lit(flagged)));
+        }
+        filters
+    }
+
+    /// Whether `trace` is a result (`Some(true)`), is not (`Some(false)`),
+    /// or needs its spans looked at (`None`).
+    fn decide(&self, trace: &Summary, start: i64, end: Option<i64>) -> Option<bool> {
+        match self.errors {
+            Some(true) if trace.errors == 0 => return Some(false),
+            Some(false) if trace.errors > 0 => return Some(false),
+            _ => {}
+        }
+        if self.flagged.is_some_and(|f| f != trace.flagged) {
+            return Some(false);
+        }
+        if self.needs_spans() {
+            return None;
+        }
+        match &self.service {
+            // The earliest span starts inside the range.
+            None => (trace.start >= start).then_some(true),
+            Some(service) => {
+                if !trace.services.iter().any(|s| s == service) {
+                    return Some(false);
+                }
+                // Every span starts inside the range.
+                let inside = trace.start >= start && end.is_none_or(|e| trace.end <= e);
+                inside.then_some(true)
+            }
+        }
     }
 }
 
@@ -194,12 +292,16 @@ const KNOWN: &[&str] = &[
     "cold_start",
     "limit",
     "flagged",
+    "errors",
 ];
 
 /// One trace in search results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TraceSummary {
     pub trace_id: String,
+    /// The flow the trace belongs to (its own id when it was joined to no
+    /// other trace).
+    pub flow_id: String,
     /// Service and name of the root span: the one without a parent, or the
     /// earliest span when the root has not arrived (yet).
     pub root_service: String,
@@ -212,124 +314,343 @@ pub struct TraceSummary {
     pub error_count: i64,
     /// Distinct services, sorted.
     pub services: Vec<String>,
+    /// Distinct platforms (`kubernetes`, `faas`, ...).
+    pub platforms: Vec<String>,
+    /// A span of the trace was a cold start.
+    pub cold_start: bool,
+    /// The trace is on a boundary slower than its threshold.
+    pub flagged: bool,
 }
 
-/// The plan: traces with a matching span, summarized over all their spans,
-/// latest first.
-pub(crate) async fn summaries_frame(
-    ctx: &SessionContext,
-    params: &SearchParams,
-) -> DfResult<DataFrame> {
-    let spans = ctx.table(SPANS).await?;
-    let mut matched = spans.clone();
-    if let Some(predicate) = params.span_predicate() {
-        matched = matched.filter(predicate)?;
-    }
-    let mut matched = matched
-        .select(vec![col(column::TRACE_ID).alias("matched_trace_id")])?
-        .distinct()?;
-    if let Some(flagged) = params.flagged {
-        let boundaries = ctx
-            .table(BOUNDARIES)
-            .await?
-            .filter(col("flagged").eq(lit(true)))?;
-        let on_flagged = boundaries
-            .clone()
-            .select(vec![col("producer_trace_id").alias("flagged_trace_id")])?
-            .union(boundaries.select(vec![col("consumer_trace_id").alias("flagged_trace_id")])?)?
-            .distinct()?;
-        let join = if flagged {
-            JoinType::LeftSemi
-        } else {
-            JoinType::LeftAnti
-        };
-        matched = matched.join(
-            on_flagged,
-            join,
-            &["matched_trace_id"],
-            &["flagged_trace_id"],
-            None,
-        )?;
-    }
-
-    let root_first = || {
-        vec![
-            col(column::PARENT_SPAN_ID).is_not_null().sort(true, false),
-            col(column::START_TIME).sort(true, false),
-        ]
-    };
-    let service = cast(col(column::SERVICE_NAME), DataType::Utf8);
-    spans
-        .join(
-            matched,
-            JoinType::LeftSemi,
-            &[column::TRACE_ID],
-            &["matched_trace_id"],
-            None,
-        )?
-        .aggregate(
-            vec![col(column::TRACE_ID)],
-            vec![
-                min(col(column::START_TIME)).alias("start"),
-                max(col(column::END_TIME)).alias("end"),
-                count(lit(1)).alias("span_count"),
-                sum(cast(
-                    col(column::STATUS_CODE).eq(lit("ERROR")),
-                    DataType::Int64,
-                ))
-                .alias("error_count"),
-                array_agg(service.clone())
-                    .distinct()
-                    .build()?
-                    .alias("services"),
-                first_value(service, root_first()).alias("root_service"),
-                first_value(col(column::NAME), root_first()).alias("root_name"),
-            ],
-        )?
-        .sort(vec![
-            col("start").sort(false, false),
-            col(column::TRACE_ID).sort(true, false),
-        ])?
-        .limit(0, Some(params.limit))
+/// A `traces` row as search reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct Summary {
+    trace_id: String,
+    flow_id: String,
+    root_service: String,
+    root_name: String,
+    start: i64,
+    end: i64,
+    spans: i64,
+    errors: i64,
+    services: Vec<String>,
+    platforms: Vec<String>,
+    cold: bool,
+    flagged: bool,
 }
 
-/// Reads the rows of [`summaries_frame`].
-pub(crate) fn summaries(result: &QueryResult) -> Result<Vec<TraceSummary>, QueryError> {
-    let mut out = Vec::with_capacity(result.num_rows());
-    for batch in &result.batches {
-        let trace_id = strings(batch, column::TRACE_ID)?;
-        let start = int64s(batch, "start")?;
-        let end = int64s(batch, "end")?;
-        let span_count = int64s(batch, "span_count")?;
-        let error_count = int64s(batch, "error_count")?;
-        let root_service = strings(batch, "root_service")?;
-        let root_name = strings(batch, "root_name")?;
-        let services = batch
-            .column_by_name("services")
-            .and_then(|c| c.as_list_opt::<i32>())
-            .ok_or_else(|| QueryError::Internal("search result has no services list".into()))?;
-        for row in 0..batch.num_rows() {
-            let names = arrow::compute::cast(&services.value(row), &DataType::Utf8)
-                .map_err(|e| QueryError::Internal(format!("reading services: {e}")))?;
-            let names = names.as_string::<i32>();
-            let services: BTreeSet<String> = names.iter().flatten().map(str::to_owned).collect();
-            out.push(TraceSummary {
-                trace_id: trace_id.value(row).to_owned(),
-                root_service: root_service.value(row).to_owned(),
-                root_name: root_name.value(row).to_owned(),
-                start_unix_nano: start.value(row).to_string(),
-                duration_ns: end.value(row).saturating_sub(start.value(row)),
-                span_count: span_count.value(row),
-                error_count: if error_count.is_null(row) {
-                    0
-                } else {
-                    error_count.value(row)
-                },
-                services: services.into_iter().collect(),
-            });
+impl Summary {
+    /// Adds another row of the same trace.
+    fn merge(&mut self, other: Summary) {
+        if other.start < self.start {
+            self.root_service = other.root_service;
+            self.root_name = other.root_name;
+            self.start = other.start;
+        }
+        self.end = self.end.max(other.end);
+        self.spans += other.spans;
+        self.errors += other.errors;
+        for s in other.services {
+            if !self.services.contains(&s) {
+                self.services.push(s);
+            }
+        }
+        self.services.sort_unstable();
+        for p in other.platforms {
+            if !self.platforms.contains(&p) {
+                self.platforms.push(p);
+            }
+        }
+        self.cold |= other.cold;
+        self.flagged |= other.flagged;
+    }
+
+    fn into_json(self) -> TraceSummary {
+        TraceSummary {
+            trace_id: self.trace_id,
+            flow_id: self.flow_id,
+            root_service: self.root_service,
+            root_name: self.root_name,
+            start_unix_nano: self.start.to_string(),
+            duration_ns: self.end.saturating_sub(self.start),
+            span_count: self.spans,
+            error_count: self.errors,
+            services: self.services,
+            platforms: self.platforms,
+            cold_start: self.cold,
+            flagged: self.flagged,
         }
     }
+}
+
+fn string_lists(
+    batch: &arrow::array::RecordBatch,
+    name: &str,
+) -> Result<Vec<Vec<String>>, QueryError> {
+    let lists = raw(batch, name)?
+        .as_list_opt::<i32>()
+        .ok_or_else(|| QueryError::Internal(format!("'{name}' is not a list")))?;
+    (0..lists.len())
+        .map(|row| {
+            let values = arrow::compute::cast(&lists.value(row), &DataType::Utf8)
+                .map_err(|e| QueryError::Internal(format!("reading {name}: {e}")))?;
+            Ok(values
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+                .map(str::to_owned)
+                .collect())
+        })
+        .collect()
+}
+
+/// Reads `traces` rows, merges the rows of each trace, and orders them
+/// newest first (ties by trace id).
+pub(crate) fn read_summaries(result: &QueryResult) -> Result<Vec<Summary>, QueryError> {
+    let mut by_trace: HashMap<String, Summary> = HashMap::new();
+    for batch in &result.batches {
+        let trace_id = strings(batch, trace_col::TRACE_ID)?;
+        let flow_id = strings(batch, trace_col::FLOW_ID)?;
+        let root_service = strings(batch, trace_col::ROOT_SERVICE)?;
+        let root_name = strings(batch, trace_col::ROOT_NAME)?;
+        let start = int64s(batch, trace_col::START_TIME)?;
+        let end = int64s(batch, trace_col::END_TIME)?;
+        let spans = int64s(batch, trace_col::SPAN_COUNT)?;
+        let errors = int64s(batch, trace_col::ERROR_COUNT)?;
+        let cold = booleans(batch, trace_col::COLD_START)?;
+        let flagged = booleans(batch, trace_col::FLAGGED)?;
+        let services = string_lists(batch, trace_col::SERVICES)?;
+        let platforms = string_lists(batch, trace_col::PLATFORMS)?;
+        for (row, (services, platforms)) in services.into_iter().zip(platforms).enumerate() {
+            let summary = Summary {
+                trace_id: trace_id.value(row).to_owned(),
+                flow_id: opt_str(&flow_id, row).unwrap_or_else(|| trace_id.value(row).to_owned()),
+                root_service: root_service.value(row).to_owned(),
+                root_name: root_name.value(row).to_owned(),
+                start: start.value(row),
+                end: end.value(row),
+                spans: spans.value(row),
+                errors: errors.value(row),
+                services,
+                platforms,
+                cold: cold.value(row),
+                flagged: flagged.value(row),
+            };
+            match by_trace.entry(summary.trace_id.clone()) {
+                Entry::Occupied(mut found) => found.get_mut().merge(summary),
+                Entry::Vacant(slot) => {
+                    slot.insert(summary);
+                }
+            }
+        }
+    }
+    let mut out: Vec<Summary> = by_trace.into_values().collect();
+    out.sort_unstable_by(|a, b| {
+        b.start
+            .cmp(&a.start)
+            .then_with(|| a.trace_id.cmp(&b.trace_id))
+    });
     Ok(out)
+}
+
+/// Summary rows with start in `[lo, hi]` that may hold a match of
+/// `params` within `[start, end]`.
+pub(crate) async fn window_frame(
+    ctx: &SessionContext,
+    params: &SearchParams,
+    (start, end): (i64, Option<i64>),
+    (lo, hi): (i64, i64),
+) -> DfResult<DataFrame> {
+    let mut filters = params.row_filters();
+    filters.push(col(trace_col::START_TIME).gt_eq(timestamp(lo)));
+    filters.push(col(trace_col::START_TIME).lt_eq(timestamp(hi)));
+    filters.push(col(trace_col::END_TIME).gt_eq(timestamp(start)));
+    if let Some(end) = end {
+        filters.push(col(trace_col::START_TIME).lt_eq(timestamp(end)));
+    }
+    let predicate = filters
+        .into_iter()
+        .reduce(Expr::and)
+        .expect("bounds are set");
+    ctx.table(TRACES).await?.filter(predicate)
+}
+
+/// The traces among `ids` with a span passing the span filters of
+/// `params` within `[start, end]`.
+pub(crate) async fn matching_frame(
+    ctx: &SessionContext,
+    params: &SearchParams,
+    (start, end): (i64, Option<i64>),
+    ids: Vec<String>,
+) -> DfResult<DataFrame> {
+    let ids = ids.into_iter().map(lit).collect();
+    ctx.table(SPANS)
+        .await?
+        .filter(
+            col(column::TRACE_ID)
+                .in_list(ids, false)
+                .and(params.span_predicate(start, end)),
+        )?
+        .select(vec![col(column::TRACE_ID)])?
+        .distinct()
+}
+
+/// The trace ids of a [`matching_frame`] result.
+pub(crate) fn matching_ids(result: &QueryResult) -> Result<HashSet<String>, QueryError> {
+    let mut out = HashSet::new();
+    for batch in &result.batches {
+        let ids = strings(batch, column::TRACE_ID)?;
+        out.extend(ids.iter().flatten().map(str::to_owned));
+    }
+    Ok(out)
+}
+
+/// Results of a search, collected newest first.
+pub(crate) struct Results {
+    limit: usize,
+    found: Vec<TraceSummary>,
+    seen: HashSet<String>,
+}
+
+impl Results {
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            found: Vec::new(),
+            seen: HashSet::new(),
+        }
+    }
+
+    pub(crate) fn full(&self) -> bool {
+        self.found.len() >= self.limit
+    }
+
+    pub(crate) fn missing(&self) -> usize {
+        self.limit.saturating_sub(self.found.len())
+    }
+
+    pub(crate) fn into_vec(self) -> Vec<TraceSummary> {
+        self.found
+    }
+
+    /// Candidates not shown already, each with what its summary decides.
+    pub(crate) fn candidates(
+        &self,
+        params: &SearchParams,
+        summaries: Vec<Summary>,
+        (start, end): (i64, Option<i64>),
+    ) -> Vec<(Summary, Option<bool>)> {
+        summaries
+            .into_iter()
+            .filter(|s| !self.seen.contains(&s.trace_id))
+            .filter_map(|s| {
+                let decided = params.decide(&s, start, end);
+                (decided != Some(false)).then_some((s, decided))
+            })
+            .collect()
+    }
+
+    /// Takes candidates in order until full; `matched` says which of the
+    /// undecided ones matched.
+    pub(crate) fn take(
+        &mut self,
+        candidates: impl IntoIterator<Item = (Summary, Option<bool>)>,
+        matched: &HashSet<String>,
+    ) {
+        for (summary, decided) in candidates {
+            if self.full() {
+                return;
+            }
+            let yes = decided.unwrap_or_else(|| matched.contains(&summary.trace_id));
+            if yes && self.seen.insert(summary.trace_id.clone()) {
+                self.found.push(summary.into_json());
+            }
+        }
+    }
+}
+
+/// Now, in ns since the epoch.
+pub(crate) fn now_unix_nano() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// Where the summaries lie in time, and how many there are: what sizes
+/// search's first window.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Density {
+    pub earliest: i64,
+    pub latest: i64,
+    rows: u64,
+}
+
+impl Density {
+    /// Of the `traces` table and the summaries not written yet; `None`
+    /// when there are none.
+    pub(crate) fn of(table: &Table, view: &CorrelationView) -> Option<Self> {
+        view.with_active_traces(|active| {
+            let snapshot = table.snapshot();
+            let mut out: Option<Density> = None;
+            let mut add = |range: Option<(i64, i64)>, rows: u64| {
+                let Some((lo, hi)) = range else { return };
+                let d = out.get_or_insert(Density {
+                    earliest: lo,
+                    latest: hi,
+                    rows: 0,
+                });
+                d.earliest = d.earliest.min(lo);
+                d.latest = d.latest.max(hi);
+                d.rows += rows;
+            };
+            for segment in snapshot.segments.iter() {
+                add(segment.time_range, segment.batch.num_rows() as u64);
+            }
+            for file in snapshot.sealed.iter() {
+                add(file.time_range, file.rows);
+            }
+            for summary in active.summaries() {
+                add(Some((summary.start, summary.start)), 1);
+            }
+            out
+        })
+    }
+
+    /// A window expected to hold about `rows` summaries.
+    pub(crate) fn width_for(&self, rows: usize) -> i64 {
+        let span = self.latest.saturating_sub(self.earliest).saturating_add(1) as f64;
+        let width = span * rows as f64 / self.rows.max(1) as f64;
+        (width as i64).max(MIN_WIDTH)
+    }
+}
+
+/// The narrowest window: a millisecond.
+const MIN_WIDTH: i64 = 1_000_000;
+
+/// Summaries a window should hold: a few pages of results.
+pub(crate) fn window_rows(limit: usize) -> usize {
+    (4 * limit).clamp(256, 8192)
+}
+
+/// The next window's width, from what the last one held: wider when it
+/// held few rows, narrower when it held many, by at most 8 times.
+pub(crate) fn next_width(width: i64, rows: usize, want: usize) -> i64 {
+    let scaled = if rows == 0 {
+        width.saturating_mul(8)
+    } else {
+        let factor = (want as f64 / rows as f64).clamp(0.125, 8.0);
+        (width as f64 * factor) as i64
+    };
+    scaled.max(MIN_WIDTH)
+}
+
+/// The id of a candidate, for a lookup of its spans.
+pub(crate) fn candidate_id(candidate: &(Summary, Option<bool>)) -> Option<&str> {
+    candidate
+        .1
+        .is_none()
+        .then_some(candidate.0.trace_id.as_str())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use seam_correlate::TraceParts;
 use seam_model::schema::{col, spans_schema};
 use seam_model::{
     Attributes, ColdStartType, EventRow, LinkRow, Platform, SpanBatchBuilder, SpanId, SpanKind,
@@ -69,6 +70,29 @@ fn span<'a>(
 
 /// The three traces as one batch of [`SPAN_COUNT`] rows.
 pub fn batch() -> RecordBatch {
+    with_rows(|rows| {
+        let mut builder = SpanBatchBuilder::new();
+        for row in rows {
+            builder.append(row);
+        }
+        builder.finish().unwrap()
+    })
+}
+
+/// The summaries of [`batch`]'s traces, as correlation writes them.
+pub fn traces() -> RecordBatch {
+    with_rows(summaries)
+}
+
+/// `traces` rows of `rows`.
+fn summaries(rows: &[SpanRow<'_>]) -> RecordBatch {
+    let mut parts = TraceParts::default();
+    rows.iter().for_each(|r| parts.add(r));
+    let parts = parts.into_vec();
+    seam_correlate::traces::traces_batch(parts.iter()).unwrap()
+}
+
+fn with_rows<T>(then: impl FnOnce(&[SpanRow<'_>]) -> T) -> T {
     let checkout_res = attrs(&[
         ("service.name", "checkout"),
         ("k8s.pod.name", "checkout-7d9f"),
@@ -202,19 +226,29 @@ pub fn batch() -> RecordBatch {
     );
     health.attributes = attrs(&[("http.route", "/healthz")]);
     rows.push(health);
-
-    let mut builder = SpanBatchBuilder::new();
-    for row in &rows {
-        builder.append(row);
-    }
-    builder.finish().unwrap()
+    then(&rows)
 }
 
 /// `n` single-span traces starting at T0 + 10s, one ms apart, for tests
 /// that need volume.
 pub fn bulk(n: usize) -> RecordBatch {
+    with_bulk(n, |rows| {
+        let mut builder = SpanBatchBuilder::new();
+        for row in rows {
+            builder.append(row);
+        }
+        builder.finish().unwrap()
+    })
+}
+
+/// The summaries of [`bulk`]`(n)`.
+pub fn bulk_traces(n: usize) -> RecordBatch {
+    with_bulk(n, summaries)
+}
+
+fn with_bulk<T>(n: usize, then: impl FnOnce(&[SpanRow<'_>]) -> T) -> T {
     let resource = attrs(&[("service.name", "loadgen")]);
-    let mut builder = SpanBatchBuilder::new();
+    let mut rows = Vec::with_capacity(n);
     for i in 0..n {
         let trace = format!("{:032x}", 0xbeef_0000_0000u64 + i as u64);
         let span_id = format!("{:016x}", 0xbeef_0000u64 + i as u64);
@@ -233,9 +267,17 @@ pub fn bulk(n: usize) -> RecordBatch {
             ("http.route", "/load"),
             ("payload", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
         ]);
-        builder.append(&row);
+        rows.push(row);
     }
-    builder.finish().unwrap()
+    then(&rows)
+}
+
+/// A `traces` table holding [`traces`].
+pub fn traces_table() -> Arc<Table> {
+    let def = seam_model::tables::traces();
+    let table = Arc::new(Table::new(def.schema, def.time_column));
+    table.append(traces()).unwrap();
+    table
 }
 
 /// A spans table holding [`batch`].

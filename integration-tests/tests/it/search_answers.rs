@@ -1,0 +1,510 @@
+//! Search answered from the trace summaries gives what a full scan of the
+//! spans gives: generated traces (split over several exports, hybrid,
+//! with errors, cold starts, attributes and slow queue hops), every search
+//! filter, compared field by field with a reference computed from every
+//! stored span, while the summaries are still active, once they are
+//! written and sealed, and after a kill -9 and a restart.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use seam_integration_tests::{Seam, rows};
+use serde_json::Value as Json;
+
+use crate::common::{kv, post_protobuf};
+
+const MIN: i64 = 60_000_000_000;
+const MS: i64 = 1_000_000;
+const SERVICES: &[&str] = &["cart", "checkout", "payments", "inventory", "mailer"];
+const OPERATIONS: &[&str] = &["GET /a", "GET /b", "POST /c", "db.query", "render"];
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
+}
+
+/// One generated span and the resource it is sent under.
+#[derive(Clone)]
+struct Gen {
+    trace: [u8; 16],
+    span: [u8; 8],
+    parent: Option<[u8; 8]>,
+    service: &'static str,
+    name: String,
+    kind: i32,
+    start: i64,
+    end: i64,
+    error: bool,
+    attributes: Vec<KeyValue>,
+    /// A Lambda function's span, on this instance.
+    instance: Option<u32>,
+}
+
+fn bool_kv(key: &str, value: bool) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(Value::BoolValue(value)),
+        }),
+        ..Default::default()
+    }
+}
+
+/// `traces` traces with ids from `seed`: most in the last hour, some an
+/// hour or two ago, some starting before the hour and reaching into it;
+/// a trace's spans on a few services; queue hops between traces, some
+/// slower than the flagging threshold.
+fn generate(seed: u64, traces: usize, now: i64) -> Vec<Vec<Gen>> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut out: Vec<Vec<Gen>> = Vec::new();
+    let mut next_span = 1u64;
+    let mut span_id = |rng: &mut SmallRng| {
+        next_span += 1;
+        let mut id = (next_span | seed << 40).to_be_bytes();
+        id[0] = rng.random_range(1..=255);
+        id
+    };
+    for t in 0..traces {
+        let mut trace = [0u8; 16];
+        rng.fill(&mut trace[..]);
+        trace[0] = 0xa0 | (seed as u8 & 0x0f);
+        // Away from the hour's edge, so that the default range is the same
+        // for the answer and the reference computed a moment later.
+        let (start, root_len) = match t % 10 {
+            0 => (now - rng.random_range(62 * MIN..110 * MIN), 20 * MS),
+            1 => (now - 64 * MIN, 10 * MIN),
+            _ => (now - rng.random_range(MIN / 60..58 * MIN), 0),
+        };
+        let root_len = if root_len == 0 {
+            rng.random_range(1..3_000) * MS
+        } else {
+            root_len
+        };
+        let function = t % 7 == 3;
+        let service = if function {
+            "resizer"
+        } else {
+            SERVICES[rng.random_range(0..SERVICES.len())]
+        };
+        let instance = function.then(|| rng.random_range(0..4));
+        let mut spans = vec![Gen {
+            trace,
+            span: span_id(&mut rng),
+            parent: None,
+            service,
+            name: OPERATIONS[rng.random_range(0..OPERATIONS.len())].to_owned(),
+            kind: 2,
+            start,
+            end: start + root_len,
+            error: rng.random_bool(0.08),
+            attributes: vec![kv("http.route", ["/a", "/b", "/c"][t % 3])],
+            instance,
+        }];
+        if function {
+            spans[0]
+                .attributes
+                .push(bool_kv("faas.coldstart", rng.random_bool(0.5)));
+        }
+        for _ in 0..rng.random_range(0..6) {
+            let parent = spans[rng.random_range(0..spans.len())].span;
+            let offset = rng.random_range(0..root_len.max(2 * MS) / MS) * MS;
+            let len = rng.random_range(1..400) * MS;
+            let service = SERVICES[rng.random_range(0..SERVICES.len())];
+            let mut attributes = Vec::new();
+            if rng.random_bool(0.4) {
+                attributes.push(kv("tenant", ["acme", "globex"][rng.random_range(0..2)]));
+            }
+            if rng.random_bool(0.3) {
+                attributes.push(kv("http.route", ["/a", "/b", "/c"][rng.random_range(0..3)]));
+            }
+            spans.push(Gen {
+                trace,
+                span: span_id(&mut rng),
+                parent: Some(parent),
+                service,
+                name: OPERATIONS[rng.random_range(0..OPERATIONS.len())].to_owned(),
+                kind: 3,
+                start: start + offset,
+                end: start + offset + len,
+                error: rng.random_bool(0.05),
+                attributes,
+                instance: None,
+            });
+        }
+        out.push(spans);
+    }
+    // Queue hops: a producer in one trace, its consumer the root of a
+    // later trace, by message id; every third slower than a second.
+    for hop in 0..traces / 8 {
+        let (p, c) = (hop * 8 + 2, hop * 8 + 5);
+        let producer_trace = out[p][0].trace;
+        let sent = out[p][0].start + MS;
+        let wait = if hop % 3 == 0 { 3_000 * MS } else { 20 * MS };
+        let id = format!("msg-{seed}-{hop}");
+        let messaging = |op: &str| {
+            vec![
+                kv("messaging.system", "aws_sqs"),
+                kv("messaging.operation", op),
+                kv("messaging.destination.name", "orders"),
+                kv("messaging.message.id", &id),
+            ]
+        };
+        let producer = Gen {
+            trace: producer_trace,
+            span: span_id(&mut rng),
+            parent: Some(out[p][0].span),
+            service: out[p][0].service,
+            name: "orders publish".into(),
+            kind: 4,
+            start: sent,
+            end: sent + 2 * MS,
+            error: false,
+            attributes: messaging("publish"),
+            instance: None,
+        };
+        out[p].push(producer);
+        let consumer = &mut out[c][0];
+        let shift = sent + 2 * MS + wait - consumer.start;
+        for s in out[c].iter_mut() {
+            s.start += shift;
+            s.end += shift;
+        }
+        out[c][0].kind = 5;
+        out[c][0].name = "orders process".into();
+        out[c][0].attributes.extend(messaging("process"));
+    }
+    out
+}
+
+/// The generated traces as exports: each trace's spans in one to three
+/// pieces, pieces of different traces shuffled together.
+fn exports(traces: &[Vec<Gen>], seed: u64) -> Vec<ExportTraceServiceRequest> {
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed);
+    let mut pieces: Vec<Vec<Gen>> = Vec::new();
+    for spans in traces {
+        let n = rng.random_range(1..=3).min(spans.len());
+        let mut split: Vec<Vec<Gen>> = vec![Vec::new(); n];
+        for s in spans {
+            split[rng.random_range(0..n)].push(s.clone());
+        }
+        pieces.extend(split.into_iter().filter(|p| !p.is_empty()));
+    }
+    pieces.shuffle(&mut rng);
+    pieces
+        .chunks(6)
+        .map(|chunk| {
+            let mut by_resource: HashMap<(&str, Option<u32>), Vec<Span>> = HashMap::new();
+            for g in chunk.iter().flatten() {
+                by_resource
+                    .entry((g.service, g.instance))
+                    .or_default()
+                    .push(Span {
+                        trace_id: g.trace.to_vec(),
+                        span_id: g.span.to_vec(),
+                        parent_span_id: g.parent.map(|p| p.to_vec()).unwrap_or_default(),
+                        name: g.name.clone(),
+                        kind: g.kind,
+                        start_time_unix_nano: g.start as u64,
+                        end_time_unix_nano: g.end as u64,
+                        attributes: g.attributes.clone(),
+                        status: g.error.then(|| Status {
+                            code: 2,
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    });
+            }
+            ExportTraceServiceRequest {
+                resource_spans: by_resource
+                    .into_iter()
+                    .map(|((service, instance), spans)| {
+                        let mut attributes = vec![kv("service.name", service)];
+                        if let Some(i) = instance {
+                            attributes.push(kv("cloud.platform", "aws_lambda"));
+                            attributes.push(kv("faas.name", service));
+                            attributes.push(kv("faas.instance", &format!("{service}-{i}")));
+                        } else {
+                            attributes.push(kv("k8s.pod.name", &format!("{service}-pod")));
+                        }
+                        ResourceSpans {
+                            resource: Some(Resource {
+                                attributes,
+                                ..Default::default()
+                            }),
+                            scope_spans: vec![ScopeSpans {
+                                spans,
+                                ..Default::default()
+                            }],
+                            ..Default::default()
+                        }
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+fn send(seam: &Seam, traces: &[Vec<Gen>], seed: u64) {
+    for request in exports(traces, seed) {
+        let (status, body) = post_protobuf(seam, &request);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+}
+
+/// A stored span as the full scan reads it.
+struct Stored {
+    trace: String,
+    span: String,
+    parent: Option<String>,
+    name: String,
+    service: String,
+    platform: String,
+    start: i64,
+    end: i64,
+    duration: i64,
+    error: bool,
+    cold: Option<bool>,
+    attributes: HashMap<String, String>,
+}
+
+/// Every stored span, and the traces on a flagged boundary.
+fn full_scan(seam: &Seam) -> (Vec<Stored>, HashSet<String>) {
+    let answer = seam.sql(
+        "SELECT trace_id, span_id, parent_span_id, name, service_name, platform, \
+                arrow_cast(start_time, 'Int64') AS s, arrow_cast(end_time, 'Int64') AS e, \
+                duration_ns, status_code, cold_start, \
+                attributes['http.route'] AS route, attributes['tenant'] AS tenant \
+         FROM spans",
+    );
+    let text = |r: &serde_json::Map<String, Json>, k: &str| r[k].as_str().map(str::to_owned);
+    let spans = rows(&answer)
+        .iter()
+        .map(|r| Stored {
+            trace: text(r, "trace_id").unwrap(),
+            span: text(r, "span_id").unwrap(),
+            parent: text(r, "parent_span_id"),
+            name: text(r, "name").unwrap(),
+            service: text(r, "service_name").unwrap(),
+            platform: text(r, "platform").unwrap(),
+            start: r["s"].as_i64().unwrap(),
+            end: r["e"].as_i64().unwrap(),
+            duration: r["duration_ns"].as_i64().unwrap(),
+            error: r["status_code"] == "ERROR",
+            cold: r["cold_start"].as_bool(),
+            attributes: [("http.route", "route"), ("tenant", "tenant")]
+                .into_iter()
+                .filter_map(|(k, c)| text(r, c).map(|v| (k.to_owned(), v)))
+                .collect(),
+        })
+        .collect();
+    let flagged = rows(&seam.sql(
+        "SELECT producer_trace_id AS t FROM boundaries WHERE flagged \
+         UNION SELECT consumer_trace_id AS t FROM boundaries WHERE flagged",
+    ))
+    .iter()
+    .map(|r| r["t"].as_str().unwrap().to_owned())
+    .collect();
+    (spans, flagged)
+}
+
+/// What `/api/v1/search?query` answers, computed from every span.
+fn reference(spans: &[Stored], flagged: &HashSet<String>, query: &str, now: i64) -> Vec<Json> {
+    let params: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap();
+            (k.to_owned(), v.replace("%20", " ").replace("%2F", "/"))
+        })
+        .collect();
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let ns = |v: String| -> i64 { v.parse().unwrap() };
+    let start = get("start").map_or(now - 60 * MIN, ns);
+    let end = get("end").map(ns);
+    let limit: usize = get("limit").map_or(20, |v| v.parse().unwrap());
+    let attrs: Vec<(String, String)> = params
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("attr.").map(|k| (k.to_owned(), v.clone())))
+        .collect();
+    let passes = |s: &Stored| {
+        s.start >= start
+            && end.is_none_or(|e| s.start <= e)
+            && get("service").is_none_or(|v| s.service == v)
+            && get("operation").is_none_or(|v| s.name == v)
+            && get("min_duration").is_none_or(|v| s.duration >= ns(v))
+            && get("max_duration").is_none_or(|v| s.duration <= ns(v))
+            && get("cold_start").is_none_or(|v| s.cold == Some(v == "true"))
+            && attrs.iter().all(|(k, v)| s.attributes.get(k) == Some(v))
+    };
+    let mut by_trace: HashMap<&str, Vec<&Stored>> = HashMap::new();
+    for s in spans {
+        by_trace.entry(&s.trace).or_default().push(s);
+    }
+    let mut found: Vec<(i64, &str, Json)> = by_trace
+        .into_iter()
+        .filter(|(_, spans)| spans.iter().any(|s| passes(s)))
+        .filter(|(t, spans)| {
+            let errors = spans.iter().any(|s| s.error);
+            get("errors").is_none_or(|v| errors == (v == "true"))
+                && get("flagged").is_none_or(|v| flagged.contains(*t) == (v == "true"))
+        })
+        .map(|(t, spans)| {
+            let root = spans
+                .iter()
+                .min_by_key(|s| (s.parent.is_some(), s.start, s.span.clone()))
+                .unwrap();
+            let first = spans.iter().map(|s| s.start).min().unwrap();
+            let last = spans.iter().map(|s| s.end).max().unwrap();
+            let services: BTreeSet<&str> = spans.iter().map(|s| s.service.as_str()).collect();
+            let platforms: BTreeSet<&str> = spans.iter().map(|s| s.platform.as_str()).collect();
+            let summary = serde_json::json!({
+                "trace_id": t,
+                "root_service": root.service,
+                "root_name": root.name,
+                "start_unix_nano": first.to_string(),
+                "duration_ns": last - first,
+                "span_count": spans.len(),
+                "error_count": spans.iter().filter(|s| s.error).count(),
+                "services": services,
+                "platforms": platforms,
+                "cold_start": spans.iter().any(|s| s.cold == Some(true)),
+                "flagged": flagged.contains(t),
+            });
+            (first, t, summary)
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    found.into_iter().take(limit).map(|(_, _, j)| j).collect()
+}
+
+/// The API's answer in the reference's shape (platforms as a set; the
+/// flow id is checked apart).
+fn answered(seam: &Seam, query: &str) -> Vec<Json> {
+    let (status, body) = seam.get(&format!("/api/v1/search?{query}"));
+    assert_eq!(status, 200, "{query}: {body}");
+    body["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let mut t = t.clone();
+            let flow = t.as_object_mut().unwrap().remove("flow_id").unwrap();
+            assert!(flow.as_str().is_some_and(|f| f.len() == 32), "{t}");
+            let platforms: BTreeSet<String> =
+                serde_json::from_value(t["platforms"].take()).unwrap();
+            t["platforms"] = serde_json::json!(platforms);
+            t
+        })
+        .collect()
+}
+
+fn queries(now: i64) -> Vec<String> {
+    let ago = |m: i64| (now - m * MIN).to_string();
+    let mut q: Vec<String> = [
+        "",
+        "limit=5",
+        "limit=1000",
+        "service=checkout",
+        "service=resizer&limit=50",
+        "operation=db.query",
+        "service=payments&operation=GET%20%2Fa",
+        "min_duration=500000000",
+        "max_duration=5000000",
+        "min_duration=10000000&max_duration=200000000&limit=40",
+        "cold_start=true",
+        "cold_start=false&limit=30",
+        "attr.http.route=%2Fb",
+        "attr.http.route=%2Fa&attr.tenant=acme",
+        "errors=true",
+        "errors=false&service=cart",
+        "flagged=true",
+        "flagged=false&limit=100",
+        "service=resizer&cold_start=true",
+        "errors=true&service=inventory&limit=3",
+        "start=0&end=1",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    q.push(format!("start={}", ago(180)));
+    q.push(format!("start={}&end={}&limit=200", ago(120), ago(61)));
+    q.push(format!("start={}&service=mailer&limit=50", ago(100)));
+    q.push(format!(
+        "start={}&end={}&attr.tenant=globex",
+        ago(63),
+        ago(30)
+    ));
+    q.push(format!("start={}&min_duration=1000000000", ago(70)));
+    q
+}
+
+fn compare(seam: &Seam, phase: &str) {
+    let now = now_ns();
+    let (spans, flagged) = full_scan(seam);
+    assert!(!flagged.is_empty(), "{phase}: some hops are slow");
+    for query in queries(now) {
+        let want = reference(&spans, &flagged, &query, now);
+        let got = answered(seam, &query);
+        assert_eq!(got, want, "{phase}: search?{query}");
+    }
+}
+
+#[test]
+fn search_answers_as_a_full_scan_does() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().join("data");
+    let data_dir = data_dir.to_str().unwrap();
+    let config = data.path().join("seam.yaml");
+    std::fs::write(
+        &config,
+        "storage:\n  seal_interval: 1s\ncorrelation:\n  trace_idle: 1s\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let env = [("SEAM_DATA_DIR", data_dir)];
+
+    let mut seam = Seam::start_with(&["--config", config], &env);
+    let now = now_ns();
+    send(&seam, &generate(1, 240, now), 1);
+    compare(&seam, "summaries still active");
+    assert!(seam.metric("seam_correlation_active_traces") > 0.0);
+
+    // Written to the table once quiet, then sealed.
+    let wait = |done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(Instant::now() < deadline, "{}", seam.logs());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait(&|| seam.metric("seam_correlation_active_traces") == 0.0);
+    let seals = seam.metric("seam_store_seals_total");
+    wait(&|| seam.metric("seam_store_seals_total") > seals);
+    let written = seam.metric("seam_correlation_trace_summaries_total");
+    assert!(written >= 240.0, "{written}");
+    compare(&seam, "summaries written and sealed");
+
+    // More traces, then a crash: these are in the log and the active
+    // summaries only.
+    send(&seam, &generate(2, 120, now), 2);
+    seam.kill_9();
+    let seam = Seam::start_with(&["--config", config], &env);
+    compare(&seam, "after a restart");
+
+    // A range that holds nothing is empty.
+    let (status, body) =
+        seam.get("/api/v1/search?start=2000-01-01T00:00:00Z&end=2000-01-02T00:00:00Z");
+    assert_eq!(
+        (status, body["traces"].clone()),
+        (200, serde_json::json!([]))
+    );
+}
