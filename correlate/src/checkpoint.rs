@@ -24,7 +24,7 @@ use crate::config::CorrelationConfig;
 use crate::flows::Flows;
 use crate::nesting::Nesting;
 use crate::stitch::{Entry, Pending};
-use crate::traces::{ActiveTraces, FlaggedTraces};
+use crate::traces::{ActiveTraces, TraceSet};
 
 const MAGIC: &[u8; 8] = b"SEAMCORR";
 const VERSION: u32 = 1;
@@ -70,19 +70,22 @@ struct LaterRef<'a> {
 #[derive(Serialize, Deserialize, Default)]
 struct Latest {
     active: ActiveTraces,
-    flagged: FlaggedTraces,
+    flagged: TraceSet,
+    cold: TraceSet,
 }
 
 #[derive(Serialize)]
 struct LatestRef<'a> {
     active: &'a ActiveTraces,
-    flagged: &'a FlaggedTraces,
+    flagged: &'a TraceSet,
+    cold: &'a TraceSet,
 }
 
 /// The trace summaries in a checkpoint.
 pub(crate) struct SavedTraces<'a> {
     pub active: &'a ActiveTraces,
-    pub flagged: &'a FlaggedTraces,
+    pub flagged: &'a TraceSet,
+    pub cold: &'a TraceSet,
 }
 
 pub(crate) fn encode(
@@ -114,6 +117,7 @@ pub(crate) fn encode(
     let latest = LatestRef {
         active: traces.active,
         flagged: traces.flagged,
+        cold: traces.cold,
     };
     let payload = postcard::to_extend(&latest, payload).map_err(encoding)?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
@@ -168,7 +172,7 @@ pub(crate) fn apply(
     (cold, nesting): (&mut ColdStarts, &mut Nesting),
     flows: &mut Flows,
     overlay: &mut Overlay,
-    (active, flagged): (&mut ActiveTraces, &mut FlaggedTraces),
+    (active, flagged, said_cold): (&mut ActiveTraces, &mut TraceSet, &mut TraceSet),
 ) {
     let remap: Vec<Option<u16>> = saved
         .keys
@@ -198,6 +202,7 @@ pub(crate) fn apply(
     overlay.rebuild();
     *active = saved.latest.active;
     *flagged = saved.latest.flagged;
+    *said_cold = saved.latest.cold;
 }
 
 #[cfg(test)]
@@ -217,7 +222,8 @@ mod tests {
             &Overlay::default(),
             SavedTraces {
                 active: &ActiveTraces::default(),
-                flagged: &FlaggedTraces::default(),
+                flagged: &TraceSet::default(),
+                cold: &TraceSet::default(),
             },
         )
         .unwrap();

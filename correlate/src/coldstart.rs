@@ -124,6 +124,11 @@ impl Overlay {
         }
     }
 
+    /// The traces with a span judged a cold start (of any type).
+    pub fn cold_trace_ids(&self) -> impl Iterator<Item = TraceId> + '_ {
+        self.any_cold.keys().copied()
+    }
+
     /// Whether a span of `trace` was judged a cold start (of any type).
     pub fn trace_had_cold(&self, trace: &TraceId) -> bool {
         self.any_cold.contains_key(trace)

@@ -126,6 +126,8 @@ impl Correlator {
                 overlay: Arc::new(RwLock::new(Overlay::default())),
                 traces: Arc::default(),
                 flagged: Arc::default(),
+                cold: Arc::default(),
+                followed: true,
             },
             metrics: {
                 let metrics = CorrelationMetrics::default();
@@ -198,6 +200,12 @@ impl Correlator {
     pub fn observe_traces(&self, parts: Vec<TracePart>, now: i64) {
         if parts.is_empty() {
             return;
+        }
+        if parts.iter().any(|p| p.cold) {
+            let mut cold = self.view.cold.write();
+            for part in parts.iter().filter(|p| p.cold) {
+                cold.insert(part.trace, self.config.max_indexed_traces);
+            }
         }
         let mut active = self.view.traces.write();
         for part in parts {
@@ -381,6 +389,7 @@ impl Correlator {
         let overlay = self.view.overlay.read();
         let active = self.view.traces.read();
         let flagged = self.view.flagged.read();
+        let cold = self.view.cold.read();
         checkpoint::encode(
             &self.config,
             &state.pending,
@@ -391,6 +400,7 @@ impl Correlator {
             checkpoint::SavedTraces {
                 active: &active,
                 flagged: &flagged,
+                cold: &cold,
             },
         )
     }
@@ -413,6 +423,7 @@ impl Correlator {
         let mut overlay = self.view.overlay.write();
         let mut active = self.view.traces.write();
         let mut flagged = self.view.flagged.write();
+        let mut cold_set = self.view.cold.write();
         checkpoint::apply(
             saved,
             &self.config,
@@ -420,9 +431,9 @@ impl Correlator {
             (cold, nesting),
             &mut flows,
             &mut overlay,
-            (&mut active, &mut flagged),
+            (&mut active, &mut flagged, &mut cold_set),
         );
-        drop((active, flagged));
+        drop((active, flagged, cold_set));
         flows.set_caps(self.config.max_flow_traces, self.config.max_indexed_traces);
         cold.settle();
         drop((flows, overlay));

@@ -290,15 +290,20 @@ impl ActiveTraces {
     }
 }
 
-/// Traces on a flagged boundary (either end), the oldest forgotten past a
-/// cap: what the `flagged` column of `traces` and flagged search read.
+/// A set of trace ids, the oldest forgotten past a cap: the traces on a
+/// flagged boundary (what `traces.flagged` and flagged search read), and
+/// the traces a span of which said it was a cold start (where a cold-start
+/// search starts).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct FlaggedTraces {
+pub struct TraceSet {
     set: HashSet<TraceId>,
     order: VecDeque<TraceId>,
+    /// Traces forgotten at the cap: once some are, the set no longer
+    /// holds every trace that belongs in it.
+    forgotten: u64,
 }
 
-impl FlaggedTraces {
+impl TraceSet {
     pub(crate) fn insert(&mut self, trace: TraceId, cap: usize) {
         if self.set.insert(trace) {
             self.order.push_back(trace);
@@ -308,7 +313,13 @@ impl FlaggedTraces {
                 break;
             };
             self.set.remove(&old);
+            self.forgotten += 1;
         }
+    }
+
+    /// Whether it still holds every trace ever added.
+    pub fn complete(&self) -> bool {
+        self.forgotten == 0
     }
 
     pub fn contains(&self, trace: &TraceId) -> bool {
@@ -323,7 +334,7 @@ impl FlaggedTraces {
         self.set.is_empty()
     }
 
-    /// Every flagged trace, in the order flagged.
+    /// Every trace held, in the order added.
     pub fn iter(&self) -> impl Iterator<Item = &TraceId> {
         self.order.iter()
     }

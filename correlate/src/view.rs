@@ -29,7 +29,7 @@ use crate::coldstart::{Overlay, Verdict};
 use crate::flows::Flows;
 use crate::half::SpanKey;
 use crate::tables::boundary_col;
-use crate::traces::{ActiveTraces, FlaggedTraces};
+use crate::traces::{ActiveTraces, TraceSet};
 
 /// Deliveries of one message to one consumer service: the hash of
 /// (producer trace, producer span, consumer service) → how many, and the
@@ -72,7 +72,12 @@ pub struct CorrelationView {
     /// reader that takes the table's snapshot under it sees each summary
     /// once.
     pub(crate) traces: Arc<RwLock<ActiveTraces>>,
-    pub(crate) flagged: Arc<RwLock<FlaggedTraces>>,
+    pub(crate) flagged: Arc<RwLock<TraceSet>>,
+    /// Traces a span of which said it was a cold start.
+    pub(crate) cold: Arc<RwLock<TraceSet>>,
+    /// A correlator fills this view: without one, the trace sets know
+    /// nothing of the stored traces.
+    pub(crate) followed: bool,
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef, ArrowError> {
@@ -120,6 +125,8 @@ impl CorrelationView {
             overlay: Arc::new(RwLock::new(Overlay::default())),
             traces: Arc::default(),
             flagged: Arc::default(),
+            cold: Arc::default(),
+            followed: false,
         }
     }
 
@@ -135,9 +142,33 @@ impl CorrelationView {
         self.flagged.read().contains(trace)
     }
 
-    /// The traces on flagged boundaries, in the order flagged.
-    pub fn flagged_traces(&self) -> Vec<TraceId> {
-        self.flagged.read().iter().copied().collect()
+    /// Every trace on a flagged boundary, unless more than `max`, some
+    /// were forgotten at the cap, or no correlator fills this view.
+    pub fn flagged_traces(&self, max: usize) -> Option<Vec<TraceId>> {
+        if !self.followed {
+            return None;
+        }
+        let set = self.flagged.read();
+        (set.complete() && set.len() <= max).then(|| set.iter().copied().collect())
+    }
+
+    /// Every trace that may hold a cold start (a span said so, or Seam
+    /// judged one cold), unless more than `max` or some were forgotten at
+    /// the cap.
+    pub fn cold_traces(&self, max: usize) -> Option<Vec<TraceId>> {
+        if !self.followed {
+            return None;
+        }
+        let said = self.cold.read();
+        if !said.complete() || said.len() > max {
+            return None;
+        }
+        let mut out: Vec<TraceId> = said.iter().copied().collect();
+        drop(said);
+        out.extend(self.overlay.read().cold_trace_ids());
+        out.sort_unstable();
+        out.dedup();
+        (out.len() <= max).then_some(out)
     }
 
     /// Fills `flow_id`, `cold_start` (what the spans said, or a verdict

@@ -100,6 +100,31 @@ impl QueryEngine {
         let start = params.start.unwrap_or(now.saturating_sub(lookback));
         let range = (start, params.end);
         let mut results = search::Results::new(params.limit);
+        // Flagged and cold traces are few and known by id: their summaries
+        // are read at once, whatever their time.
+        let listed = match (params.flagged, params.cold_start) {
+            (Some(true), _) => self.view.flagged_traces(search::MAX_LISTED),
+            (_, Some(true)) => self.view.cold_traces(search::MAX_LISTED),
+            _ => None,
+        };
+        if let Some(ids) = listed {
+            let ids: Vec<String> = ids.iter().map(|t| t.to_hex()).collect();
+            if !ids.is_empty() {
+                let limit = self.config().memory_limit;
+                let p = params.clone();
+                let result = self
+                    .session
+                    .run(move |ctx| async move {
+                        search::listed_frame(&ctx, &p, range, ids)
+                            .await
+                            .map_err(df_error(limit))
+                    })
+                    .await?;
+                let summaries = search::read_summaries(&result)?;
+                self.take(params, range, &mut results, summaries).await?;
+            }
+            return Ok(results.into_vec());
+        }
         let Some(density) = search::Density::of(&self.traces, &self.view) else {
             return Ok(results.into_vec());
         };
@@ -151,8 +176,9 @@ impl QueryEngine {
         summaries: Vec<search::Summary>,
     ) -> Result<(), QueryError> {
         let mut candidates = results.candidates(params, summaries, range).into_iter();
+        let (mut looked_up, mut matched_so_far) = (0, 0);
         while !results.full() {
-            let page = (2 * results.missing()).clamp(32, 512);
+            let page = search::next_page(results.missing(), looked_up, matched_so_far);
             let chunk: Vec<_> = candidates.by_ref().take(page).collect();
             if chunk.is_empty() {
                 break;
@@ -177,6 +203,8 @@ impl QueryEngine {
                     .await?;
                 search::matching_ids(&result)?
             };
+            looked_up += chunk.iter().filter(|c| c.1.is_none()).count();
+            matched_so_far += matched.len();
             results.take(chunk, &matched);
         }
         Ok(())

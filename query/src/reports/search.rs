@@ -48,10 +48,12 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::DataType;
+use datafusion::datasource::MemTable;
 use datafusion::error::Result as DfResult;
 use datafusion::functions_nested::expr_fn::array_has;
 use datafusion::prelude::{DataFrame, Expr, SessionContext, col, get_field, lit};
@@ -475,8 +477,30 @@ pub(crate) async fn window_frame(
     ctx.table(TRACES).await?.filter(predicate)
 }
 
+/// Every summary row of the traces `ids` that may hold a match of
+/// `params` within `[start, end]`: the candidates when the flagged or
+/// cold traces are known by id.
+pub(crate) async fn listed_frame(
+    ctx: &SessionContext,
+    params: &SearchParams,
+    (start, end): (i64, Option<i64>),
+    ids: Vec<String>,
+) -> DfResult<DataFrame> {
+    let mut filters = params.row_filters();
+    filters.push(col(trace_col::TRACE_ID).in_list(ids.into_iter().map(lit).collect(), false));
+    filters.push(col(trace_col::END_TIME).gt_eq(timestamp(start)));
+    if let Some(end) = end {
+        filters.push(col(trace_col::START_TIME).lt_eq(timestamp(end)));
+    }
+    let predicate = filters.into_iter().reduce(Expr::and).expect("ids are set");
+    ctx.table(TRACES).await?.filter(predicate)
+}
+
 /// The traces among `ids` with a span passing the span filters of
-/// `params` within `[start, end]`.
+/// `params` within `[start, end]`. The candidates' spans are read first
+/// and the filters applied to them alone: evaluated in the scan, an
+/// attribute filter would read the attribute maps of every row of every
+/// segment that holds a candidate.
 pub(crate) async fn matching_frame(
     ctx: &SessionContext,
     params: &SearchParams,
@@ -484,13 +508,34 @@ pub(crate) async fn matching_frame(
     ids: Vec<String>,
 ) -> DfResult<DataFrame> {
     let ids = ids.into_iter().map(lit).collect();
-    ctx.table(SPANS)
+    // Only what the filters read: `cold_start` is resolved, which reads
+    // whole rows, and the attribute maps are most of a span's bytes.
+    let mut columns = vec![col(column::TRACE_ID), col(column::START_TIME)];
+    if params.service.is_some() {
+        columns.push(col(column::SERVICE_NAME));
+    }
+    if params.operation.is_some() {
+        columns.push(col(column::NAME));
+    }
+    if params.min_duration.is_some() || params.max_duration.is_some() {
+        columns.push(col(column::DURATION_NS));
+    }
+    if params.cold_start.is_some() {
+        columns.push(col(column::COLD_START));
+    }
+    if !params.attributes.is_empty() {
+        columns.push(col(column::ATTRIBUTES));
+    }
+    let spans = ctx
+        .table(SPANS)
         .await?
-        .filter(
-            col(column::TRACE_ID)
-                .in_list(ids, false)
-                .and(params.span_predicate(start, end)),
-        )?
+        .filter(col(column::TRACE_ID).in_list(ids, false))?
+        .select(columns)?;
+    let schema = Arc::new(spans.schema().as_arrow().clone());
+    let batches = spans.collect().await?;
+    let table = MemTable::try_new(schema, vec![batches])?;
+    ctx.read_table(Arc::new(table))?
+        .filter(params.span_predicate(start, end))?
         .select(vec![col(column::TRACE_ID)])?
         .distinct()
 }
@@ -625,6 +670,10 @@ impl Density {
     }
 }
 
+/// The most flagged or cold traces read by id; past it, search walks the
+/// summaries by time as for any filter.
+pub(crate) const MAX_LISTED: usize = 50_000;
+
 /// The narrowest window: a millisecond.
 const MIN_WIDTH: i64 = 1_000_000;
 
@@ -643,6 +692,18 @@ pub(crate) fn next_width(width: i64, rows: usize, want: usize) -> i64 {
         (width as f64 * factor) as i64
     };
     scaled.max(MIN_WIDTH)
+}
+
+/// How many candidates to look up next: enough for the results still
+/// missing at the share of looked-up candidates that matched so far (a
+/// lookup costs about a trace's worth of pages each).
+pub(crate) fn next_page(missing: usize, looked_up: usize, matched: usize) -> usize {
+    let rate = if looked_up == 0 {
+        1.0
+    } else {
+        (matched as f64 / looked_up as f64).max(1.0 / 16.0)
+    };
+    ((missing as f64 / rate).ceil() as usize + 4).clamp(8, 512)
 }
 
 /// The id of a candidate, for a lookup of its spans.

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Every question a user asks, at scale: a fresh release server with the
+# defaults filled to SPANS spans by `seam loadgen` at full speed beside the
+# hybrid journeys at 2,000 spans/s, then scripts/query_at_scale.py times
+# each question over HTTP (search, flows, lookups, reports, a grouped
+# count), CALLS calls each.
+#
+#   scripts/query-at-scale.sh
+#   SPANS=10000000 CALLS=50 DATA=/var/lib/seam-bench/scale scripts/query-at-scale.sh
+#
+# DATA is emptied first; put it on a disk with a few GB free.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SPANS=${SPANS:-10000000}
+CALLS=${CALLS:-50}
+DATA=${DATA:-target/query-at-scale/data}
+work=target/query-at-scale
+mkdir -p "$work"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "Seam (release build)"
+cargo build --release --locked --bin seam
+seam=target/release/seam
+
+rm -rf "$DATA"
+"$seam" serve --data-dir "$DATA" \
+  --grpc-listen 127.0.0.1:54317 --http-listen 127.0.0.1:54318 --api-listen 127.0.0.1:58080 \
+  >"$work/seam.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; kill $hybrid 2>/dev/null || true' EXIT
+hybrid=
+for _ in $(seq 1 100); do
+  curl -sf http://127.0.0.1:58080/readyz >/dev/null && break
+  sleep 0.1
+done
+
+stored() {
+  curl -s http://127.0.0.1:58080/metrics |
+    awk '/^seam_receiver_spans_accepted_total/ { print int($2) }'
+}
+
+step "Filling to $SPANS spans: flat load at full speed beside hybrid journeys at 2,000 spans/s"
+"$seam" loadgen --endpoint http://127.0.0.1:54317 --topology hybrid --rate 2000 \
+  --duration 1h --quiet >/dev/null 2>&1 &
+hybrid=$!
+started=$(date +%s)
+while [ "$(stored)" -lt "$SPANS" ]; do
+  "$seam" loadgen --endpoint http://127.0.0.1:54317 --duration 15s --quiet --json >/dev/null
+done
+kill $hybrid 2>/dev/null || true
+wait $hybrid 2>/dev/null || true
+echo "$(stored) spans in $(($(date +%s) - started)) s" >&2
+# Let correlation write the last summaries (trace_idle) before timing.
+sleep 15
+
+step "Questions, $CALLS calls each ($(date -u +%Y-%m-%d), $(nproc) cores)"
+python3 scripts/query_at_scale.py http://127.0.0.1:58080 "$CALLS" | tee "$work/summary.md"
+grep VmHWM /proc/$pid/status | tee -a "$work/summary.md"
