@@ -1,6 +1,6 @@
 //! The catalog: the tables SQL sees (`spans`, `boundaries`, `orphans`,
-//! `traces`, as the model names them) over the store's tables, and the
-//! `flows` view over them.
+//! `traces`, as the model names them) over the store's tables, and
+//! `flows`, read from the trace summaries (`flows_table.rs`).
 
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ use seam_model::tables::{self, BOUNDARIES, ORPHANS, SPANS, TRACES};
 use seam_store::{Settle, Snapshot, Table};
 
 use crate::error::QueryError;
+use crate::flows_table::{FLOWS, FlowsTable};
 use crate::provider::{Live, SegmentTable};
 use crate::resolve::{BoundariesResolver, SpansResolver, TracesResolver};
 
@@ -65,30 +66,6 @@ impl Live for ActiveTraces {
     }
 }
 
-/// `flows`: one row per flow, over every trace that has spans.
-pub const FLOWS_VIEW: &str = "CREATE VIEW flows AS \
-WITH s AS ( \
-  SELECT flow_id, \
-         count(DISTINCT trace_id) AS trace_count, \
-         count(*) AS span_count, \
-         array_sort(array_agg(DISTINCT CAST(service_name AS VARCHAR))) AS services, \
-         min(start_time) AS start_time, \
-         max(end_time) AS end_time, \
-         sum(CASE WHEN cold_start AND CAST(cold_start_type AS VARCHAR) = 'on_demand' THEN 1 ELSE 0 END) AS cold_starts, \
-         sum(CASE WHEN CAST(status_code AS VARCHAR) = 'ERROR' THEN 1 ELSE 0 END) AS errors \
-  FROM spans GROUP BY flow_id \
-), b AS ( \
-  SELECT flow_id, count(*) AS boundary_count, \
-         sum(CASE WHEN flagged THEN 1 ELSE 0 END) AS flagged_boundaries \
-  FROM boundaries GROUP BY flow_id \
-) \
-SELECT s.flow_id, s.trace_count, s.span_count, s.services, s.start_time, s.end_time, \
-       arrow_cast(s.end_time, 'Int64') - arrow_cast(s.start_time, 'Int64') AS duration_ns, \
-       COALESCE(b.boundary_count, 0) AS boundary_count, \
-       COALESCE(b.flagged_boundaries, 0) AS flagged_boundaries, \
-       s.cold_starts, s.errors \
-FROM s LEFT JOIN b ON s.flow_id = b.flow_id";
-
 /// The providers of the stored tables, by name, and the views over them.
 pub struct Catalog {
     providers: Vec<(&'static str, Arc<dyn TableProvider>)>,
@@ -124,6 +101,13 @@ impl Catalog {
                 Arc::new(provider(&correlation.orphans, tables::orphans())),
             ),
             (
+                FLOWS,
+                Arc::new(FlowsTable::new(
+                    correlation.view.clone(),
+                    correlation.traces.clone(),
+                )),
+            ),
+            (
                 TRACES,
                 Arc::new(
                     provider(&correlation.traces, tables::traces())
@@ -138,15 +122,12 @@ impl Catalog {
         Self { providers }
     }
 
-    /// Registers every table and view in `ctx`.
+    /// Registers every table in `ctx`.
     pub async fn register(&self, ctx: &SessionContext) -> Result<(), QueryError> {
         for (name, table) in &self.providers {
             ctx.register_table(*name, table.clone())
                 .map_err(|e| QueryError::Internal(format!("registering the {name} table: {e}")))?;
         }
-        ctx.sql(FLOWS_VIEW)
-            .await
-            .map_err(|e| QueryError::Internal(format!("creating the flows view: {e}")))?;
         Ok(())
     }
 }

@@ -447,8 +447,71 @@ fn queries(now: i64) -> Vec<String> {
     q
 }
 
+/// `flows` as an aggregate over every span and boundary: the reference.
+const FULL_FLOWS: &str = "WITH s AS ( \
+  SELECT flow_id, count(DISTINCT trace_id) AS trace_count, count(*) AS span_count, \
+         array_sort(array_agg(DISTINCT CAST(service_name AS VARCHAR))) AS services, \
+         min(start_time) AS start_time, max(end_time) AS end_time, \
+         sum(CASE WHEN cold_start AND CAST(cold_start_type AS VARCHAR) = 'on_demand' THEN 1 ELSE 0 END) AS cold_starts, \
+         sum(CASE WHEN CAST(status_code AS VARCHAR) = 'ERROR' THEN 1 ELSE 0 END) AS errors \
+  FROM spans GROUP BY flow_id), \
+b AS (SELECT flow_id, count(*) AS boundary_count, \
+         sum(CASE WHEN flagged THEN 1 ELSE 0 END) AS flagged_boundaries \
+  FROM boundaries GROUP BY flow_id), \
+full_flows AS (SELECT s.flow_id, s.trace_count, s.span_count, s.services, s.start_time, s.end_time, \
+       arrow_cast(s.end_time, 'Int64') - arrow_cast(s.start_time, 'Int64') AS duration_ns, \
+       COALESCE(b.boundary_count, 0) AS boundary_count, \
+       COALESCE(b.flagged_boundaries, 0) AS flagged_boundaries, s.cold_starts, s.errors \
+  FROM s LEFT JOIN b ON s.flow_id = b.flow_id) ";
+
+/// `flows` answers each question as the aggregate over every span does.
+fn compare_flows(seam: &Seam, phase: &str, now: i64) {
+    let at = |ns: i64| format!("arrow_cast({ns}, 'Timestamp(Nanosecond, Some(\"UTC\"))')");
+    let multi = rows(&seam.sql(&format!(
+        "{FULL_FLOWS} SELECT flow_id FROM full_flows WHERE trace_count > 1 ORDER BY flow_id LIMIT 1"
+    )));
+    assert!(!multi.is_empty(), "{phase}: some flows join traces");
+    let multi = multi[0]["flow_id"].as_str().unwrap().to_owned();
+    let tails = [
+        "SELECT * FROM {} ORDER BY start_time DESC, flow_id LIMIT 50".to_owned(),
+        "SELECT * FROM {} ORDER BY start_time DESC LIMIT 7".to_owned(),
+        "SELECT flow_id, trace_count, services FROM {} WHERE trace_count > 1 ORDER BY start_time DESC, flow_id LIMIT 20".to_owned(),
+        "SELECT * FROM {} WHERE flagged_boundaries > 0 ORDER BY start_time DESC, flow_id LIMIT 20".to_owned(),
+        "SELECT * FROM {} WHERE cold_starts > 0 ORDER BY start_time DESC, flow_id LIMIT 20".to_owned(),
+        "SELECT count(*) AS n, sum(trace_count) AS t, sum(span_count) AS s, sum(boundary_count) AS b, sum(flagged_boundaries) AS f, sum(cold_starts) AS c, sum(errors) AS e FROM {}".to_owned(),
+        format!(
+            "SELECT * FROM {{}} WHERE start_time >= {} AND start_time < {} ORDER BY start_time DESC, flow_id",
+            at(now - 30 * MIN),
+            at(now - 5 * MIN)
+        ),
+        format!("SELECT * FROM {{}} WHERE flow_id = '{multi}'"),
+    ];
+    for tail in tails {
+        let want = seam.sql(&format!("{FULL_FLOWS}{}", tail.replace("{}", "full_flows")));
+        let got = seam.sql(&tail.replace("{}", "flows"));
+        assert!(
+            got["rows"].as_array().is_some_and(|r| !r.is_empty()),
+            "{phase}: {tail}: {got}"
+        );
+        if got != want {
+            let (g, w) = (
+                got["rows"].as_array().unwrap(),
+                want["rows"].as_array().unwrap(),
+            );
+            let only_got: Vec<_> = g.iter().filter(|r| !w.contains(r)).collect();
+            let only_want: Vec<_> = w.iter().filter(|r| !g.contains(r)).collect();
+            panic!(
+                "{phase}: {tail}: {} rows, expected {}; only in the answer: {only_got:?}; only in the reference: {only_want:?}",
+                g.len(),
+                w.len()
+            );
+        }
+    }
+}
+
 fn compare(seam: &Seam, phase: &str) {
     let now = now_ns();
+    compare_flows(seam, phase, now);
     let (spans, flagged) = full_scan(seam);
     assert!(!flagged.is_empty(), "{phase}: some hops are slow");
     for query in queries(now) {
@@ -466,7 +529,7 @@ fn search_answers_as_a_full_scan_does() {
     let config = data.path().join("seam.yaml");
     std::fs::write(
         &config,
-        "storage:\n  seal_interval: 1s\ncorrelation:\n  trace_idle: 1s\n",
+        "storage:\n  seal_interval: 1s\ncorrelation:\n  trace_idle: 4s\n",
     )
     .unwrap();
     let config = config.to_str().unwrap();
@@ -475,8 +538,8 @@ fn search_answers_as_a_full_scan_does() {
     let mut seam = Seam::start_with(&["--config", config], &env);
     let now = now_ns();
     send(&seam, &generate(1, 240, now), 1);
-    compare(&seam, "summaries still active");
     assert!(seam.metric("seam_correlation_active_traces") > 0.0);
+    compare(&seam, "summaries still active");
 
     // Written to the table once quiet, then sealed.
     let wait = |done: &dyn Fn() -> bool| {

@@ -327,18 +327,18 @@ pub struct TraceSummary {
 /// A `traces` row as search reads it.
 #[derive(Debug, Clone)]
 pub(crate) struct Summary {
-    trace_id: String,
-    flow_id: String,
-    root_service: String,
-    root_name: String,
-    start: i64,
-    end: i64,
-    spans: i64,
-    errors: i64,
-    services: Vec<String>,
-    platforms: Vec<String>,
-    cold: bool,
-    flagged: bool,
+    pub(crate) trace_id: String,
+    pub(crate) flow_id: String,
+    pub(crate) root_service: String,
+    pub(crate) root_name: String,
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    pub(crate) spans: i64,
+    pub(crate) errors: i64,
+    pub(crate) services: Vec<String>,
+    pub(crate) platforms: Vec<String>,
+    pub(crate) cold: bool,
+    pub(crate) flagged: bool,
 }
 
 impl Summary {

@@ -1,0 +1,702 @@
+//! `flows`: one row per flow, read newest first from the trace summaries
+//! rather than aggregated over every span.
+//!
+//! ```text
+//!  traces rows, a window of start times at a time, newest first
+//!      │ each new flow: its member traces (the flow index), the summaries of
+//!      │ members outside the window (by id), their boundaries (by producer
+//!      │ trace id), their on-demand cold starts (spans, only for members whose
+//!      │ summary says cold)
+//!      ▼
+//!  flows waiting to be emitted, by start ─▶ emitted once the walk is past
+//!                                          their start: every member is seen
+//! ```
+//!
+//! A flow starts with its earliest member trace, so once the walk has read
+//! every summary that starts after `t`, every flow starting after `t` is
+//! whole and can be emitted: the rows come out ordered by `start_time`
+//! descending, which the plan declares, so `ORDER BY start_time DESC LIMIT
+//! n` reads a few windows and stops. Filters on `start_time` bound the
+//! walk, and `flow_id = '…'` reads that one flow; anything else is applied
+//! to the rows as they stream.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{
+    ArrayRef, Int64Builder, ListBuilder, RecordBatch, StringBuilder, TimestampNanosecondBuilder,
+};
+use arrow::compute::SortOptions;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::TableType;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, SessionState, TaskContext};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr, PhysicalSortExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+use datafusion::prelude::{SessionContext, col, lit};
+use seam_correlate::CorrelationView;
+use seam_model::TraceId;
+use seam_model::schema::{boundary_col, col as span_col, timestamp_type, trace_col};
+use seam_model::tables::{BOUNDARIES, SPANS, TRACES};
+use seam_store::Table;
+
+use crate::columns::{booleans, strings};
+use crate::reports::search::{self, Density, Summary};
+use crate::reports::timestamp;
+
+/// The table's name in SQL.
+pub const FLOWS: &str = "flows";
+
+/// Column names of `flows`.
+pub mod flow_col {
+    pub const FLOW_ID: &str = "flow_id";
+    pub const TRACE_COUNT: &str = "trace_count";
+    pub const SPAN_COUNT: &str = "span_count";
+    pub const SERVICES: &str = "services";
+    pub const START_TIME: &str = "start_time";
+    pub const END_TIME: &str = "end_time";
+    pub const DURATION_NS: &str = "duration_ns";
+    pub const BOUNDARY_COUNT: &str = "boundary_count";
+    pub const FLAGGED_BOUNDARIES: &str = "flagged_boundaries";
+    pub const COLD_STARTS: &str = "cold_starts";
+    pub const ERRORS: &str = "errors";
+}
+
+static FLOWS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    use flow_col::*;
+    let int = |name| Field::new(name, DataType::Int64, false);
+    Arc::new(Schema::new(vec![
+        Field::new(FLOW_ID, DataType::Utf8, false),
+        int(TRACE_COUNT),
+        int(SPAN_COUNT),
+        Field::new(SERVICES, seam_model::schema::string_list_type(), false),
+        Field::new(START_TIME, timestamp_type(), false),
+        Field::new(END_TIME, timestamp_type(), false),
+        int(DURATION_NS),
+        int(BOUNDARY_COUNT),
+        int(FLAGGED_BOUNDARIES),
+        int(COLD_STARTS),
+        int(ERRORS),
+    ]))
+});
+
+/// The schema of `flows`.
+pub fn flows_schema() -> SchemaRef {
+    FLOWS_SCHEMA.clone()
+}
+
+/// Summaries a window of the walk should hold.
+const WINDOW_ROWS: usize = 4096;
+
+/// The `flows` table.
+pub struct FlowsTable {
+    view: CorrelationView,
+    /// The `traces` table, for the time ranges that size the windows.
+    traces: Arc<Table>,
+}
+
+impl fmt::Debug for FlowsTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FlowsTable")
+    }
+}
+
+impl FlowsTable {
+    pub fn new(view: CorrelationView, traces: Arc<Table>) -> Self {
+        Self { view, traces }
+    }
+}
+
+/// What the filters say about which flows a scan needs.
+#[derive(Debug, Clone, Default)]
+struct Bounds {
+    flow_id: Option<String>,
+    /// `start_time` bounds, inclusive, ns.
+    start: Option<i64>,
+    end: Option<i64>,
+}
+
+fn timestamp_ns(value: &ScalarValue) -> Option<i64> {
+    match value {
+        ScalarValue::TimestampNanosecond(Some(v), _) => Some(*v),
+        ScalarValue::TimestampMicrosecond(Some(v), _) => v.checked_mul(1_000),
+        ScalarValue::TimestampMillisecond(Some(v), _) => v.checked_mul(1_000_000),
+        ScalarValue::TimestampSecond(Some(v), _) => v.checked_mul(1_000_000_000),
+        _ => None,
+    }
+}
+
+impl Bounds {
+    /// Takes in `filter` if it is one the walk can use; whether it was.
+    fn add(&mut self, filter: &Expr) -> bool {
+        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = filter else {
+            return false;
+        };
+        let (column, op, value) = match (left.as_ref(), right.as_ref()) {
+            (Expr::Column(c), Expr::Literal(v, _)) => (c, *op, v),
+            (Expr::Literal(v, _), Expr::Column(c)) => match op.swap() {
+                Some(op) => (c, op, v),
+                None => return false,
+            },
+            _ => return false,
+        };
+        match (column.name.as_str(), op) {
+            (flow_col::FLOW_ID, Operator::Eq) => match value {
+                ScalarValue::Utf8(Some(v)) | ScalarValue::Utf8View(Some(v)) => {
+                    self.flow_id = Some(v.to_ascii_lowercase());
+                    true
+                }
+                _ => false,
+            },
+            (flow_col::START_TIME, op) => {
+                let Some(ns) = timestamp_ns(value) else {
+                    return false;
+                };
+                match op {
+                    Operator::Gt => self.start = Some(self.start.unwrap_or(i64::MIN).max(ns + 1)),
+                    Operator::GtEq => self.start = Some(self.start.unwrap_or(i64::MIN).max(ns)),
+                    Operator::Lt => self.end = Some(self.end.unwrap_or(i64::MAX).min(ns - 1)),
+                    Operator::LtEq => self.end = Some(self.end.unwrap_or(i64::MAX).min(ns)),
+                    _ => return false,
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for FlowsTable {
+    fn schema(&self) -> SchemaRef {
+        flows_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if Bounds::default().add(f) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let state = state
+            .as_any()
+            .downcast_ref::<SessionState>()
+            .ok_or_else(|| DataFusionError::Internal("flows needs a SessionState".into()))?
+            .clone();
+        let mut bounds = Bounds::default();
+        for f in filters {
+            bounds.add(f);
+        }
+        Ok(Arc::new(FlowsExec::new(
+            state,
+            self.view.clone(),
+            self.traces.clone(),
+            bounds,
+            projection.cloned(),
+        )))
+    }
+}
+
+/// The plan node that walks the summaries.
+struct FlowsExec {
+    state: SessionState,
+    view: CorrelationView,
+    traces: Arc<Table>,
+    bounds: Bounds,
+    projection: Option<Vec<usize>>,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+}
+
+impl FlowsExec {
+    fn new(
+        state: SessionState,
+        view: CorrelationView,
+        traces: Arc<Table>,
+        bounds: Bounds,
+        projection: Option<Vec<usize>>,
+    ) -> Self {
+        let full = flows_schema();
+        let schema = match &projection {
+            Some(p) => Arc::new(full.project(p).expect("projection of the flows schema")),
+            None => full,
+        };
+        // Newest first, ties by flow id, as the walk emits them.
+        let sort = |name: &str, descending: bool| {
+            schema.index_of(name).ok().map(|i| PhysicalSortExpr {
+                expr: Arc::new(Column::new(name, i)) as Arc<dyn PhysicalExpr>,
+                options: SortOptions {
+                    descending,
+                    nulls_first: false,
+                },
+            })
+        };
+        let ordering = sort(flow_col::START_TIME, true).map(|start| {
+            let mut ordering = vec![start];
+            ordering.extend(sort(flow_col::FLOW_ID, false));
+            ordering
+        });
+        let eq = match ordering {
+            Some(o) => EquivalenceProperties::new_with_orderings(schema.clone(), [o]),
+            None => EquivalenceProperties::new(schema.clone()),
+        };
+        let properties = Arc::new(PlanProperties::new(
+            eq,
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        Self {
+            state,
+            view,
+            traces,
+            bounds,
+            projection,
+            schema,
+            properties,
+        }
+    }
+}
+
+impl fmt::Debug for FlowsExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FlowsExec: {:?}", self.bounds)
+    }
+}
+
+impl DisplayAs for FlowsExec {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FlowsExec: {:?}", self.bounds)
+    }
+}
+
+impl ExecutionPlan for FlowsExec {
+    fn name(&self) -> &str {
+        "FlowsExec"
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        _partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let walk = Walk::new(
+            SessionContext::new_with_state(self.state.clone()),
+            self.view.clone(),
+            &self.traces,
+            self.bounds.clone(),
+            self.projection.clone(),
+        );
+        let stream = futures::stream::try_unfold(walk, |mut walk| async move {
+            Ok(walk.next().await?.map(|batch| (batch, walk)))
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            stream,
+        )))
+    }
+}
+
+/// One flow's row.
+#[derive(Debug, Clone, Default)]
+struct FlowRow {
+    flow_id: String,
+    traces: i64,
+    spans: i64,
+    services: Vec<String>,
+    start: i64,
+    end: i64,
+    boundaries: i64,
+    flagged: i64,
+    cold_starts: i64,
+    errors: i64,
+}
+
+/// The walk over the summaries, newest first.
+struct Walk {
+    ctx: SessionContext,
+    view: CorrelationView,
+    bounds: Bounds,
+    projection: Option<Vec<usize>>,
+    density: Option<Density>,
+    /// The next window ends here (inclusive).
+    hi: i64,
+    width: i64,
+    /// Every flow starting at or after this has been seen whole.
+    threshold: i64,
+    done: bool,
+    seen: HashSet<String>,
+    waiting: BTreeMap<(Reverse<i64>, String), FlowRow>,
+}
+
+fn internal(e: impl fmt::Display) -> DataFusionError {
+    DataFusionError::Internal(e.to_string())
+}
+
+impl Walk {
+    fn new(
+        ctx: SessionContext,
+        view: CorrelationView,
+        traces: &Table,
+        bounds: Bounds,
+        projection: Option<Vec<usize>>,
+    ) -> Self {
+        let density = Density::of(traces, &view);
+        let hi = density.map_or(i64::MIN, |d| d.latest.min(bounds.end.unwrap_or(i64::MAX)));
+        let width = density.map_or(0, |d| d.width_for(WINDOW_ROWS));
+        Self {
+            ctx,
+            view,
+            bounds,
+            projection,
+            density,
+            hi,
+            width,
+            threshold: i64::MAX,
+            done: false,
+            seen: HashSet::new(),
+            waiting: BTreeMap::new(),
+        }
+    }
+
+    async fn next(&mut self) -> Result<Option<RecordBatch>> {
+        loop {
+            if let Some(batch) = self.emit()? {
+                return Ok(Some(batch));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            self.step().await?;
+        }
+    }
+
+    /// The waiting flows that start at or after the threshold, as a batch.
+    fn emit(&mut self) -> Result<Option<RecordBatch>> {
+        let mut rows = Vec::new();
+        while let Some(entry) = self.waiting.first_entry() {
+            if !self.done && entry.key().0.0 < self.threshold {
+                break;
+            }
+            let row = entry.remove();
+            if self.bounds.start.is_none_or(|s| row.start >= s)
+                && self.bounds.end.is_none_or(|e| row.start <= e)
+            {
+                rows.push(row);
+            }
+        }
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let batch = batch(&rows)?;
+        Ok(Some(match &self.projection {
+            Some(p) => batch.project(p)?,
+            None => batch,
+        }))
+    }
+
+    /// Reads the next window and takes in the flows it starts.
+    async fn step(&mut self) -> Result<()> {
+        if let Some(flow) = self.bounds.flow_id.clone() {
+            self.done = true;
+            let Ok(id) = TraceId::parse_hex(&flow) else {
+                return Ok(());
+            };
+            let members = self.view.flow_members(&id);
+            if self.view.flow_id(&id).to_hex() == flow {
+                self.take(vec![(flow, members)], HashMap::new()).await?;
+            }
+            return Ok(());
+        }
+        let Some(density) = self.density else {
+            self.done = true;
+            return Ok(());
+        };
+        let floor = density.earliest;
+        if self.hi < floor {
+            self.done = true;
+            return Ok(());
+        }
+        let lo = self.hi.saturating_sub(self.width).max(floor);
+        let rows = self
+            .summaries(
+                col(trace_col::START_TIME)
+                    .gt_eq(timestamp(lo))
+                    .and(col(trace_col::START_TIME).lt_eq(timestamp(self.hi))),
+            )
+            .await?;
+        self.width = search::next_width(self.width, rows.len(), WINDOW_ROWS);
+        self.hi = lo.saturating_sub(1);
+        self.threshold = lo;
+        // Flows that start before the range asked cannot match it.
+        if lo <= floor || self.bounds.start.is_some_and(|s| lo <= s) {
+            self.done = true;
+        }
+        let mut flows: Vec<(String, Vec<TraceId>)> = Vec::new();
+        let mut known: HashMap<String, Summary> = HashMap::new();
+        for summary in rows {
+            if self.seen.insert(summary.flow_id.clone()) {
+                let members = match TraceId::parse_hex(&summary.trace_id) {
+                    Ok(id) => self.view.flow_members(&id),
+                    Err(_) => Vec::new(),
+                };
+                flows.push((summary.flow_id.clone(), members));
+            }
+            known.insert(summary.trace_id.clone(), summary);
+        }
+        self.take(flows, known).await
+    }
+
+    /// The merged summaries of the `traces` rows passing `filter`.
+    async fn summaries(&self, filter: Expr) -> Result<Vec<Summary>> {
+        let batches = self
+            .ctx
+            .table(TRACES)
+            .await?
+            .filter(filter)?
+            .collect()
+            .await?;
+        let result = crate::session::QueryResult {
+            schema: seam_model::schema::traces_schema(),
+            batches,
+        };
+        search::read_summaries(&result).map_err(internal)
+    }
+
+    /// Builds the rows of `flows` (id, member traces) and queues them.
+    async fn take(
+        &mut self,
+        flows: Vec<(String, Vec<TraceId>)>,
+        mut known: HashMap<String, Summary>,
+    ) -> Result<()> {
+        if flows.is_empty() {
+            return Ok(());
+        }
+        let members: Vec<String> = flows
+            .iter()
+            .flat_map(|(_, m)| m.iter().map(|t| t.to_hex()))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let missing: Vec<Expr> = members
+            .iter()
+            .filter(|t| !known.contains_key(*t))
+            .map(|t| lit(t.as_str()))
+            .collect();
+        if !missing.is_empty() {
+            for s in self
+                .summaries(col(trace_col::TRACE_ID).in_list(missing, false))
+                .await?
+            {
+                known.insert(s.trace_id.clone(), s);
+            }
+        }
+        let (boundaries, flagged) = self.boundaries(&members).await?;
+        let cold_members: Vec<Expr> = known
+            .values()
+            .filter(|s| s.cold)
+            .map(|s| lit(s.trace_id.as_str()))
+            .collect();
+        let cold = self.cold_starts(cold_members).await?;
+        for (flow_id, members) in flows {
+            let mut row = FlowRow {
+                flow_id: flow_id.clone(),
+                start: i64::MAX,
+                end: i64::MIN,
+                ..FlowRow::default()
+            };
+            let mut services = std::collections::BTreeSet::new();
+            for member in members.iter().map(|t| t.to_hex()) {
+                row.boundaries += boundaries.get(&member).copied().unwrap_or(0);
+                row.flagged += flagged.get(&member).copied().unwrap_or(0);
+                let Some(s) = known.get(&member) else {
+                    continue;
+                };
+                row.traces += 1;
+                row.spans += s.spans;
+                row.errors += s.errors;
+                row.start = row.start.min(s.start);
+                row.end = row.end.max(s.end);
+                row.cold_starts += cold.get(&member).copied().unwrap_or(0);
+                services.extend(s.services.iter().cloned());
+            }
+            if row.traces == 0 {
+                continue;
+            }
+            row.services = services.into_iter().collect();
+            self.waiting.insert((Reverse(row.start), flow_id), row);
+        }
+        Ok(())
+    }
+
+    /// Boundaries, and flagged ones, by producer trace, among `traces`.
+    async fn boundaries(
+        &self,
+        traces: &[String],
+    ) -> Result<(HashMap<String, i64>, HashMap<String, i64>)> {
+        let (mut all, mut flagged) = (HashMap::new(), HashMap::new());
+        let ids: Vec<Expr> = traces.iter().map(|t| lit(t.as_str())).collect();
+        let batches = self
+            .ctx
+            .table(BOUNDARIES)
+            .await?
+            .filter(col(boundary_col::PRODUCER_TRACE_ID).in_list(ids, false))?
+            .select(vec![
+                col(boundary_col::PRODUCER_TRACE_ID),
+                col(boundary_col::FLAGGED),
+            ])?
+            .collect()
+            .await?;
+        for batch in &batches {
+            let producer = strings(batch, boundary_col::PRODUCER_TRACE_ID).map_err(internal)?;
+            let slow = booleans(batch, boundary_col::FLAGGED).map_err(internal)?;
+            for i in 0..batch.num_rows() {
+                *all.entry(producer.value(i).to_owned()).or_default() += 1;
+                if slow.value(i) {
+                    *flagged.entry(producer.value(i).to_owned()).or_default() += 1;
+                }
+            }
+        }
+        Ok((all, flagged))
+    }
+
+    /// On-demand cold starts by trace, among `traces`.
+    async fn cold_starts(&self, traces: Vec<Expr>) -> Result<HashMap<String, i64>> {
+        let mut out = HashMap::new();
+        if traces.is_empty() {
+            return Ok(out);
+        }
+        let on_demand = col(span_col::COLD_START)
+            .eq(lit(true))
+            .and(col(span_col::COLD_START_TYPE).eq(lit("on_demand")));
+        let batches = self
+            .ctx
+            .table(SPANS)
+            .await?
+            .filter(col(span_col::TRACE_ID).in_list(traces, false))?
+            .select(vec![
+                col(span_col::TRACE_ID),
+                col(span_col::COLD_START),
+                col(span_col::COLD_START_TYPE),
+            ])?
+            .filter(on_demand)?
+            .collect()
+            .await?;
+        for batch in &batches {
+            let ids = strings(batch, span_col::TRACE_ID).map_err(internal)?;
+            for id in ids.iter().flatten() {
+                *out.entry(id.to_owned()).or_default() += 1;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `flows` rows as a batch of the full schema.
+fn batch(rows: &[FlowRow]) -> Result<RecordBatch> {
+    let n = rows.len();
+    let mut flow_id = StringBuilder::with_capacity(n, n * 32);
+    let mut services = ListBuilder::new(StringBuilder::new());
+    let mut start = TimestampNanosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut end = TimestampNanosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let ints: [fn(&FlowRow) -> i64; 7] = [
+        |r| r.traces,
+        |r| r.spans,
+        |r| r.end.saturating_sub(r.start),
+        |r| r.boundaries,
+        |r| r.flagged,
+        |r| r.cold_starts,
+        |r| r.errors,
+    ];
+    let mut int_columns: Vec<Int64Builder> = (0..ints.len())
+        .map(|_| Int64Builder::with_capacity(n))
+        .collect();
+    for row in rows {
+        flow_id.append_value(&row.flow_id);
+        for s in &row.services {
+            services.values().append_value(s);
+        }
+        services.append(true);
+        start.append_value(row.start);
+        end.append_value(row.end);
+        for (b, f) in int_columns.iter_mut().zip(ints) {
+            b.append_value(f(row));
+        }
+    }
+    let mut ints = int_columns
+        .into_iter()
+        .map(|mut b| Arc::new(b.finish()) as ArrayRef);
+    let mut next = || ints.next().expect("seven integer columns");
+    let (traces, spans, duration, boundaries, flagged, cold, errors) =
+        (next(), next(), next(), next(), next(), next(), next());
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(flow_id.finish()),
+        traces,
+        spans,
+        Arc::new(services.finish()),
+        Arc::new(start.finish()),
+        Arc::new(end.finish()),
+        duration,
+        boundaries,
+        flagged,
+        cold,
+        errors,
+    ];
+    RecordBatch::try_new(flows_schema(), columns)
+        .map_err(|e| DataFusionError::ArrowError(Box::new(e), None))
+}
