@@ -24,7 +24,7 @@ use crate::config::CorrelationConfig;
 use crate::flows::Flows;
 use crate::nesting::Nesting;
 use crate::stitch::{Entry, Pending};
-use crate::traces::{ActiveTraces, TraceSet};
+use crate::traces::{ActiveTraces, ProducerCounts, TraceSet};
 
 const MAGIC: &[u8; 8] = b"SEAMCORR";
 const VERSION: u32 = 1;
@@ -72,6 +72,7 @@ struct Latest {
     active: ActiveTraces,
     flagged: TraceSet,
     cold: TraceSet,
+    producers: ProducerCounts,
 }
 
 #[derive(Serialize)]
@@ -79,6 +80,15 @@ struct LatestRef<'a> {
     active: &'a ActiveTraces,
     flagged: &'a TraceSet,
     cold: &'a TraceSet,
+    producers: &'a ProducerCounts,
+}
+
+/// Where the trace summaries of a checkpoint go.
+pub(crate) struct RestoredTraces<'a> {
+    pub active: &'a mut ActiveTraces,
+    pub flagged: &'a mut TraceSet,
+    pub cold: &'a mut TraceSet,
+    pub producers: &'a mut ProducerCounts,
 }
 
 /// The trace summaries in a checkpoint.
@@ -86,6 +96,7 @@ pub(crate) struct SavedTraces<'a> {
     pub active: &'a ActiveTraces,
     pub flagged: &'a TraceSet,
     pub cold: &'a TraceSet,
+    pub producers: &'a ProducerCounts,
 }
 
 pub(crate) fn encode(
@@ -118,6 +129,7 @@ pub(crate) fn encode(
         active: traces.active,
         flagged: traces.flagged,
         cold: traces.cold,
+        producers: traces.producers,
     };
     let payload = postcard::to_extend(&latest, payload).map_err(encoding)?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
@@ -172,7 +184,7 @@ pub(crate) fn apply(
     (cold, nesting): (&mut ColdStarts, &mut Nesting),
     flows: &mut Flows,
     overlay: &mut Overlay,
-    (active, flagged, said_cold): (&mut ActiveTraces, &mut TraceSet, &mut TraceSet),
+    traces: RestoredTraces<'_>,
 ) {
     let remap: Vec<Option<u16>> = saved
         .keys
@@ -200,9 +212,10 @@ pub(crate) fn apply(
     *overlay = saved.overlay;
     overlay.set_nested_markers(saved.later.nested);
     overlay.rebuild();
-    *active = saved.latest.active;
-    *flagged = saved.latest.flagged;
-    *said_cold = saved.latest.cold;
+    *traces.active = saved.latest.active;
+    *traces.flagged = saved.latest.flagged;
+    *traces.cold = saved.latest.cold;
+    *traces.producers = saved.latest.producers;
 }
 
 #[cfg(test)]
@@ -224,6 +237,7 @@ mod tests {
                 active: &ActiveTraces::default(),
                 flagged: &TraceSet::default(),
                 cold: &TraceSet::default(),
+                producers: &ProducerCounts::default(),
             },
         )
         .unwrap();

@@ -76,6 +76,11 @@ impl Flows {
         members
     }
 
+    /// Whether `trace` is held in the index (was joined to another).
+    pub fn is_indexed(&self, trace: &TraceId) -> bool {
+        self.of_trace.contains_key(trace)
+    }
+
     /// Traces held in the index.
     pub fn indexed_traces(&self) -> usize {
         self.of_trace.len()

@@ -127,6 +127,7 @@ impl Correlator {
                 traces: Arc::default(),
                 flagged: Arc::default(),
                 cold: Arc::default(),
+                producers: Arc::default(),
                 followed: true,
             },
             metrics: {
@@ -338,6 +339,12 @@ impl Correlator {
         }
         if !effects.boundaries.is_empty() {
             m.boundaries.inc_by(effects.boundaries.len() as u64);
+            {
+                let mut producers = self.view.producers.write();
+                for b in &effects.boundaries {
+                    producers.add(b.producer.trace, b.flagged, self.config.max_indexed_traces);
+                }
+            }
             if effects.boundaries.iter().any(|b| b.flagged) {
                 let mut flagged = self.view.flagged.write();
                 for b in effects.boundaries.iter().filter(|b| b.flagged) {
@@ -390,6 +397,7 @@ impl Correlator {
         let active = self.view.traces.read();
         let flagged = self.view.flagged.read();
         let cold = self.view.cold.read();
+        let producers = self.view.producers.read();
         checkpoint::encode(
             &self.config,
             &state.pending,
@@ -401,6 +409,7 @@ impl Correlator {
                 active: &active,
                 flagged: &flagged,
                 cold: &cold,
+                producers: &producers,
             },
         )
     }
@@ -424,6 +433,7 @@ impl Correlator {
         let mut active = self.view.traces.write();
         let mut flagged = self.view.flagged.write();
         let mut cold_set = self.view.cold.write();
+        let mut producers = self.view.producers.write();
         checkpoint::apply(
             saved,
             &self.config,
@@ -431,9 +441,14 @@ impl Correlator {
             (cold, nesting),
             &mut flows,
             &mut overlay,
-            (&mut active, &mut flagged, &mut cold_set),
+            checkpoint::RestoredTraces {
+                active: &mut active,
+                flagged: &mut flagged,
+                cold: &mut cold_set,
+                producers: &mut producers,
+            },
         );
-        drop((active, flagged, cold_set));
+        drop((active, flagged, cold_set, producers));
         flows.set_caps(self.config.max_flow_traces, self.config.max_indexed_traces);
         cold.settle();
         drop((flows, overlay));

@@ -340,6 +340,44 @@ impl TraceSet {
     }
 }
 
+/// Boundaries by producer trace (all, and flagged), the oldest forgotten
+/// past a cap: what a flow's boundary counts add up, without reading the
+/// `boundaries` table.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ProducerCounts {
+    counts: HashMap<TraceId, (u32, u32)>,
+    order: VecDeque<TraceId>,
+    forgotten: u64,
+}
+
+impl ProducerCounts {
+    pub(crate) fn add(&mut self, producer: TraceId, flagged: bool, cap: usize) {
+        let entry = self.counts.entry(producer).or_insert_with(|| {
+            self.order.push_back(producer);
+            (0, 0)
+        });
+        entry.0 += 1;
+        entry.1 += u32::from(flagged);
+        while self.counts.len() > cap.max(1) {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            self.counts.remove(&old);
+            self.forgotten += 1;
+        }
+    }
+
+    /// Boundaries and flagged ones whose producer is `trace`.
+    pub fn get(&self, trace: &TraceId) -> (u32, u32) {
+        self.counts.get(trace).copied().unwrap_or_default()
+    }
+
+    /// Whether it still holds every producer ever counted.
+    pub fn complete(&self) -> bool {
+        self.forgotten == 0
+    }
+}
+
 /// Builds a `traces` batch; `flow_id` is left null and `flagged` false,
 /// both resolved when read.
 pub fn traces_batch<'a>(

@@ -29,7 +29,7 @@ use crate::coldstart::{Overlay, Verdict};
 use crate::flows::Flows;
 use crate::half::SpanKey;
 use crate::tables::boundary_col;
-use crate::traces::{ActiveTraces, TraceSet};
+use crate::traces::{ActiveTraces, ProducerCounts, TraceSet};
 
 /// Deliveries of one message to one consumer service: the hash of
 /// (producer trace, producer span, consumer service) → how many, and the
@@ -75,6 +75,8 @@ pub struct CorrelationView {
     pub(crate) flagged: Arc<RwLock<TraceSet>>,
     /// Traces a span of which said it was a cold start.
     pub(crate) cold: Arc<RwLock<TraceSet>>,
+    /// Boundaries by producer trace.
+    pub(crate) producers: Arc<RwLock<ProducerCounts>>,
     /// A correlator fills this view: without one, the trace sets know
     /// nothing of the stored traces.
     pub(crate) followed: bool,
@@ -126,6 +128,7 @@ impl CorrelationView {
             traces: Arc::default(),
             flagged: Arc::default(),
             cold: Arc::default(),
+            producers: Arc::default(),
             followed: false,
         }
     }
@@ -140,6 +143,25 @@ impl CorrelationView {
     /// Whether `trace` is on a flagged boundary (as far as remembered).
     pub fn trace_flagged(&self, trace: &TraceId) -> bool {
         self.flagged.read().contains(trace)
+    }
+
+    /// Whether the flagged traces known are every one there is: a
+    /// correlator fills this view and none was forgotten at the cap.
+    pub fn flagged_known(&self) -> bool {
+        self.followed && self.flagged.read().complete()
+    }
+
+    /// Whether `trace` was joined to another trace.
+    pub fn joined(&self, trace: &TraceId) -> bool {
+        self.flows.read().is_indexed(trace)
+    }
+
+    /// Boundaries (all, flagged) whose producer is each of `traces`;
+    /// `None` when some were forgotten at the cap or no correlator fills
+    /// this view.
+    pub fn producer_counts(&self, traces: &[TraceId]) -> Option<Vec<(u32, u32)>> {
+        let counts = self.producers.read();
+        (self.followed && counts.complete()).then(|| traces.iter().map(|t| counts.get(t)).collect())
     }
 
     /// Every trace on a flagged boundary, unless more than `max`, some

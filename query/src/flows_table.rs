@@ -126,6 +126,28 @@ struct Bounds {
     /// `start_time` bounds, inclusive, ns.
     start: Option<i64>,
     end: Option<i64>,
+    /// Only flows of more than one trace (`trace_count > 1`).
+    joined: bool,
+    /// Only flows with a flagged boundary.
+    flagged: bool,
+    /// Only flows with a cold start.
+    cold: bool,
+}
+
+/// Whether `column op value` keeps only rows where the column is at least
+/// `at_least`.
+fn at_least(op: Operator, value: &ScalarValue, at_least: i64) -> bool {
+    let v = match value {
+        ScalarValue::Int64(Some(v)) => *v,
+        ScalarValue::Int32(Some(v)) => i64::from(*v),
+        ScalarValue::UInt64(Some(v)) => i64::try_from(*v).unwrap_or(i64::MAX),
+        _ => return false,
+    };
+    match op {
+        Operator::Gt => v >= at_least - 1,
+        Operator::GtEq => v >= at_least,
+        _ => false,
+    }
 }
 
 fn timestamp_ns(value: &ScalarValue) -> Option<i64> {
@@ -160,6 +182,18 @@ impl Bounds {
                 }
                 _ => false,
             },
+            (flow_col::TRACE_COUNT, op) if at_least(op, value, 2) => {
+                self.joined = true;
+                true
+            }
+            (flow_col::FLAGGED_BOUNDARIES, op) if at_least(op, value, 1) => {
+                self.flagged = true;
+                true
+            }
+            (flow_col::COLD_STARTS, op) if at_least(op, value, 1) => {
+                self.cold = true;
+                true
+            }
             (flow_col::START_TIME, op) => {
                 let Some(ns) = timestamp_ns(value) else {
                     return false;
@@ -489,12 +523,31 @@ impl Walk {
         }
         let mut flows: Vec<(String, Vec<TraceId>)> = Vec::new();
         let mut known: HashMap<String, Summary> = HashMap::new();
+        let flagged_known = self.view.flagged_known();
         for summary in rows {
             if self.seen.insert(summary.flow_id.clone()) {
-                let members = match TraceId::parse_hex(&summary.trace_id) {
-                    Ok(id) => self.view.flow_members(&id),
-                    Err(_) => Vec::new(),
+                let Ok(id) = TraceId::parse_hex(&summary.trace_id) else {
+                    continue;
                 };
+                // What the filters will reject anyway is not built.
+                let joined = self.view.joined(&id);
+                if self.bounds.joined && !joined {
+                    continue;
+                }
+                let members = if joined {
+                    self.view.flow_members(&id)
+                } else {
+                    vec![id]
+                };
+                if self.bounds.flagged
+                    && flagged_known
+                    && !members.iter().any(|m| self.view.trace_flagged(m))
+                {
+                    continue;
+                }
+                if self.bounds.cold && !joined && !summary.cold {
+                    continue;
+                }
                 flows.push((summary.flow_id.clone(), members));
             }
             known.insert(summary.trace_id.clone(), summary);
@@ -584,12 +637,26 @@ impl Walk {
         Ok(())
     }
 
-    /// Boundaries, and flagged ones, by producer trace, among `traces`.
+    /// Boundaries, and flagged ones, by producer trace, among `traces`:
+    /// from what correlation counted, or from the table when it forgot.
     async fn boundaries(
         &self,
         traces: &[String],
     ) -> Result<(HashMap<String, i64>, HashMap<String, i64>)> {
         let (mut all, mut flagged) = (HashMap::new(), HashMap::new());
+        let ids: Vec<TraceId> = traces
+            .iter()
+            .filter_map(|t| TraceId::parse_hex(t).ok())
+            .collect();
+        if let Some(counts) = self.view.producer_counts(&ids) {
+            for (id, (n, slow)) in ids.iter().zip(counts) {
+                if n > 0 {
+                    all.insert(id.to_hex(), i64::from(n));
+                    flagged.insert(id.to_hex(), i64::from(slow));
+                }
+            }
+            return Ok((all, flagged));
+        }
         let ids: Vec<Expr> = traces.iter().map(|t| lit(t.as_str())).collect();
         let batches = self
             .ctx
