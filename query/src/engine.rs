@@ -91,6 +91,7 @@ impl QueryEngine {
         tokio::time::timeout(timeout, self.search_within(params))
             .await
             .map_err(|_| QueryError::Timeout(timeout))?
+            .map_err(|e| e.narrowed(crate::error::SEARCH_HINT))
     }
 
     async fn search_within(&self, params: &SearchParams) -> Result<Vec<TraceSummary>, QueryError> {
@@ -234,7 +235,8 @@ impl QueryEngine {
 
     /// The boundary map: boundaries grouped by edge within `window`.
     pub async fn edges(&self, window: TimeWindow) -> Result<Vec<EdgeJson>, QueryError> {
-        edges_from(&self.sql(&edges_sql(window)).await?)
+        let result = self.sql(&edges_sql(window)).await;
+        edges_from(&result.map_err(|e| e.narrowed(crate::error::RANGE_HINT))?)
     }
 
     /// Cold starts per function within `window`.
@@ -242,7 +244,8 @@ impl QueryEngine {
         &self,
         window: TimeWindow,
     ) -> Result<Vec<FunctionColdStarts>, QueryError> {
-        cold_starts_from(&self.sql(&cold_starts_sql(window)).await?)
+        let result = self.sql(&cold_starts_sql(window)).await;
+        cold_starts_from(&result.map_err(|e| e.narrowed(crate::error::RANGE_HINT))?)
     }
 }
 
@@ -529,9 +532,10 @@ mod tests {
             matches!(err, QueryError::ResourcesExhausted { .. }),
             "{err}"
         );
-        assert_eq!(
-            err.to_string(),
-            "query needs more than the 1.0 MiB memory limit"
+        assert!(
+            err.to_string()
+                .starts_with("query needs more than the 1.0 MiB memory limit; narrow it"),
+            "{err}"
         );
         assert_eq!(
             count(&engine.sql("SELECT count(*) FROM spans").await.unwrap()),

@@ -16,6 +16,17 @@
 
 use std::time::Duration;
 
+/// What to narrow in a SQL query that ran out of memory.
+const SQL_HINT: &str = "narrow it with a time range (WHERE start_time > now() - INTERVAL '1 hour'), \
+     a filter on fewer rows, or fewer groups";
+
+/// What to narrow in a report endpoint's request.
+pub const RANGE_HINT: &str = "ask for a shorter time range with 'start' and 'end'";
+
+/// What to narrow in a search.
+pub const SEARCH_HINT: &str =
+    "ask for a shorter time range with 'start' and 'end', or add a filter such as 'service'";
+
 use arrow::error::ArrowError;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
@@ -34,9 +45,12 @@ pub enum QueryError {
     Refused(String),
     #[error("query exceeded the {} time limit", humantime::format_duration(*.0))]
     Timeout(Duration),
-    #[error("query needs more than the {} memory limit", .limit.display().iec())]
+    #[error("query needs more than the {} memory limit; {hint}", .limit.display().iec())]
     ResourcesExhausted {
         limit: ByteSize,
+        /// What to narrow, in the terms of what was asked (SQL or an
+        /// endpoint's parameters).
+        hint: &'static str,
         /// DataFusion's account of which operator ran out, for the log.
         detail: String,
     },
@@ -50,6 +64,19 @@ pub enum QueryError {
 }
 
 impl QueryError {
+    /// The same error, but for a memory limit, saying what to narrow in
+    /// the terms of the request (`hint`).
+    pub fn narrowed(self, hint: &'static str) -> Self {
+        match self {
+            Self::ResourcesExhausted { limit, detail, .. } => Self::ResourcesExhausted {
+                limit,
+                hint,
+                detail,
+            },
+            other => other,
+        }
+    }
+
     /// Sorts a DataFusion error into user mistakes, limits and internal faults.
     pub(crate) fn from_datafusion(err: DataFusionError, memory_limit: ByteSize) -> Self {
         let message = err.strip_backtrace();
@@ -65,11 +92,13 @@ impl QueryError {
             }
             DataFusionError::ResourcesExhausted(detail) => Self::ResourcesExhausted {
                 limit: memory_limit,
+                hint: SQL_HINT,
                 detail: detail.clone(),
             },
             DataFusionError::ArrowError(arrow, _) => match arrow.as_ref() {
                 ArrowError::MemoryError(detail) => Self::ResourcesExhausted {
                     limit: memory_limit,
+                    hint: SQL_HINT,
                     detail: detail.clone(),
                 },
                 ArrowError::IoError(..) | ArrowError::ExternalError(_) => Self::Internal(message),
@@ -168,7 +197,12 @@ mod tests {
         assert!(matches!(err, QueryError::ResourcesExhausted { .. }));
         assert_eq!(
             err.to_string(),
-            "query needs more than the 512.0 MiB memory limit"
+            "query needs more than the 512.0 MiB memory limit; narrow it with a time range \
+             (WHERE start_time > now() - INTERVAL '1 hour'), a filter on fewer rows, or fewer groups"
+        );
+        assert_eq!(
+            err.narrowed(RANGE_HINT).to_string(),
+            "query needs more than the 512.0 MiB memory limit; ask for a shorter time range with 'start' and 'end'"
         );
 
         let internal = DataFusionError::Internal("bug".into());
