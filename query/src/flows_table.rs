@@ -415,8 +415,49 @@ struct Walk {
     threshold: i64,
     done: bool,
     seen: HashSet<String>,
+    /// Flows met whose other members are not read yet, by flow id.
+    gathering: HashMap<String, Gathering>,
+    /// The flow each member not read yet belongs to.
+    member_of: HashMap<String, String>,
+    /// Windows read so far.
+    windows: usize,
     waiting: BTreeMap<(Reverse<i64>, String), FlowRow>,
 }
+
+/// A flow whose members are being read.
+struct Gathering {
+    members: Vec<TraceId>,
+    found: HashMap<String, Summary>,
+    missing: HashSet<String>,
+    /// The window it was met in.
+    since: usize,
+}
+
+impl Gathering {
+    /// The earliest start among the members read: the flow starts no later.
+    fn found_start(&self) -> i64 {
+        self.found
+            .values()
+            .map(|s| s.start)
+            .min()
+            .unwrap_or(i64::MAX)
+    }
+
+    fn add(&mut self, summary: Summary) {
+        self.missing.remove(&summary.trace_id);
+        match self.found.get_mut(&summary.trace_id) {
+            Some(known) => known.merge(summary),
+            None => {
+                self.found.insert(summary.trace_id.clone(), summary);
+            }
+        }
+    }
+}
+
+/// Windows a flow waits for a member before it is looked up by id: the
+/// members of a flow are usually seconds apart, so they come with the
+/// next window or two; one that does not was deleted (retention).
+const GATHER_WINDOWS: usize = 3;
 
 fn internal(e: impl fmt::Display) -> DataFusionError {
     DataFusionError::Internal(e.to_string())
@@ -444,6 +485,9 @@ impl Walk {
             threshold: i64::MAX,
             done: false,
             seen: HashSet::new(),
+            gathering: HashMap::new(),
+            member_of: HashMap::new(),
+            windows: 0,
             waiting: BTreeMap::new(),
         }
     }
@@ -462,9 +506,16 @@ impl Walk {
 
     /// The waiting flows that start at or after the threshold, as a batch.
     fn emit(&mut self) -> Result<Option<RecordBatch>> {
+        // A flow still gathering starts no later than its members read so
+        // far; until it is whole, nothing that may start after it goes out.
+        let gathering = (self.gathering.values())
+            .map(Gathering::found_start)
+            .max()
+            .unwrap_or(i64::MIN);
+        let threshold = self.threshold.max(gathering.saturating_add(1));
         let mut rows = Vec::new();
         while let Some(entry) = self.waiting.first_entry() {
-            if !self.done && entry.key().0.0 < self.threshold {
+            if !self.done && entry.key().0.0 < threshold {
                 break;
             }
             let row = entry.remove();
@@ -493,7 +544,12 @@ impl Walk {
             };
             let members = self.view.flow_members(&id);
             if self.view.flow_id(&id).to_hex() == flow {
-                self.take(vec![(flow, members)], HashMap::new()).await?;
+                let ids = members.iter().map(|t| lit(t.to_hex())).collect();
+                let found = self
+                    .summaries(col(trace_col::TRACE_ID).in_list(ids, false))
+                    .await?;
+                let found = found.into_iter().map(|s| (s.trace_id.clone(), s)).collect();
+                self.take(vec![(flow, members, found)]).await?;
             }
             return Ok(());
         }
@@ -521,38 +577,91 @@ impl Walk {
         if lo <= floor || self.bounds.start.is_some_and(|s| lo <= s) {
             self.done = true;
         }
-        let mut flows: Vec<(String, Vec<TraceId>)> = Vec::new();
-        let mut known: HashMap<String, Summary> = HashMap::new();
+        self.windows += 1;
         let flagged_known = self.view.flagged_known();
         for summary in rows {
-            if self.seen.insert(summary.flow_id.clone()) {
-                let Ok(id) = TraceId::parse_hex(&summary.trace_id) else {
-                    continue;
-                };
-                // What the filters will reject anyway is not built.
-                let joined = self.view.joined(&id);
-                if self.bounds.joined && !joined {
-                    continue;
+            if let Some(flow) = self.member_of.remove(&summary.trace_id) {
+                if let Some(g) = self.gathering.get_mut(&flow) {
+                    g.add(summary);
                 }
-                let members = if joined {
-                    self.view.flow_members(&id)
-                } else {
-                    vec![id]
-                };
-                if self.bounds.flagged
-                    && flagged_known
-                    && !members.iter().any(|m| self.view.trace_flagged(m))
-                {
-                    continue;
-                }
-                if self.bounds.cold && !joined && !summary.cold {
-                    continue;
-                }
-                flows.push((summary.flow_id.clone(), members));
+                continue;
             }
-            known.insert(summary.trace_id.clone(), summary);
+            // A flow is built once, from the members read when it is met
+            // and those read after (a later row of a member met already
+            // adds nothing, as in search).
+            if !self.seen.insert(summary.flow_id.clone()) {
+                continue;
+            }
+            let Ok(id) = TraceId::parse_hex(&summary.trace_id) else {
+                continue;
+            };
+            // What the filters will reject anyway is not built.
+            let joined = self.view.joined(&id);
+            if self.bounds.joined && !joined {
+                continue;
+            }
+            let members = if joined {
+                self.view.flow_members(&id)
+            } else {
+                vec![id]
+            };
+            if self.bounds.flagged
+                && flagged_known
+                && !members.iter().any(|m| self.view.trace_flagged(m))
+            {
+                continue;
+            }
+            if self.bounds.cold && !joined && !summary.cold {
+                continue;
+            }
+            let flow = summary.flow_id.clone();
+            let mut g = Gathering {
+                missing: members.iter().map(|t| t.to_hex()).collect(),
+                members,
+                found: HashMap::new(),
+                since: self.windows,
+            };
+            g.add(summary);
+            for m in &g.missing {
+                self.member_of.insert(m.clone(), flow.clone());
+            }
+            self.gathering.insert(flow, g);
         }
-        self.take(flows, known).await
+        // Members not met for a few windows are looked up by id; what that
+        // does not find is not stored.
+        let stale: Vec<String> = (self.gathering.values())
+            .filter(|g| self.done || self.windows - g.since >= GATHER_WINDOWS)
+            .flat_map(|g| g.missing.iter().cloned())
+            .collect();
+        if !stale.is_empty() {
+            let ids = stale.iter().map(|t| lit(t.as_str())).collect();
+            for summary in self
+                .summaries(col(trace_col::TRACE_ID).in_list(ids, false))
+                .await?
+            {
+                if let Some(flow) = self.member_of.remove(&summary.trace_id)
+                    && let Some(g) = self.gathering.get_mut(&flow)
+                {
+                    g.add(summary);
+                }
+            }
+            for trace in &stale {
+                if let Some(flow) = self.member_of.remove(trace)
+                    && let Some(g) = self.gathering.get_mut(&flow)
+                {
+                    g.missing.remove(trace);
+                }
+            }
+        }
+        let whole: Vec<String> = (self.gathering.iter())
+            .filter(|(_, g)| g.missing.is_empty())
+            .map(|(f, _)| f.clone())
+            .collect();
+        let flows = whole
+            .into_iter()
+            .filter_map(|f| self.gathering.remove(&f).map(|g| (f, g.members, g.found)))
+            .collect();
+        self.take(flows).await
     }
 
     /// The merged summaries of the `traces` rows passing `filter`.
@@ -571,42 +680,29 @@ impl Walk {
         search::read_summaries(&result).map_err(internal)
     }
 
-    /// Builds the rows of `flows` (id, member traces) and queues them.
+    /// Builds the rows of `flows` (id, member traces, the members' summaries)
+    /// and queues them.
     async fn take(
         &mut self,
-        flows: Vec<(String, Vec<TraceId>)>,
-        mut known: HashMap<String, Summary>,
+        flows: Vec<(String, Vec<TraceId>, HashMap<String, Summary>)>,
     ) -> Result<()> {
         if flows.is_empty() {
             return Ok(());
         }
         let members: Vec<String> = flows
             .iter()
-            .flat_map(|(_, m)| m.iter().map(|t| t.to_hex()))
+            .flat_map(|(_, m, _)| m.iter().map(|t| t.to_hex()))
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let missing: Vec<Expr> = members
-            .iter()
-            .filter(|t| !known.contains_key(*t))
-            .map(|t| lit(t.as_str()))
-            .collect();
-        if !missing.is_empty() {
-            for s in self
-                .summaries(col(trace_col::TRACE_ID).in_list(missing, false))
-                .await?
-            {
-                known.insert(s.trace_id.clone(), s);
-            }
-        }
         let (boundaries, flagged) = self.boundaries(&members).await?;
-        let cold_members: Vec<Expr> = known
-            .values()
+        let cold_members: Vec<Expr> = (flows.iter())
+            .flat_map(|(_, _, found)| found.values())
             .filter(|s| s.cold)
             .map(|s| lit(s.trace_id.as_str()))
             .collect();
         let cold = self.cold_starts(cold_members).await?;
-        for (flow_id, members) in flows {
+        for (flow_id, members, known) in flows {
             let mut row = FlowRow {
                 flow_id: flow_id.clone(),
                 start: i64::MAX,

@@ -543,7 +543,7 @@ fn search_answers_as_a_full_scan_does() {
 
     // Written to the table once quiet, then sealed.
     let wait = |done: &dyn Fn() -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(90);
         while !done() {
             assert!(Instant::now() < deadline, "{}", seam.logs());
             std::thread::sleep(Duration::from_millis(200));

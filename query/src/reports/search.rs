@@ -343,7 +343,7 @@ pub(crate) struct Summary {
 
 impl Summary {
     /// Adds another row of the same trace.
-    fn merge(&mut self, other: Summary) {
+    pub(crate) fn merge(&mut self, other: Summary) {
         if other.start < self.start {
             self.root_service = other.root_service;
             self.root_name = other.root_name;
