@@ -24,7 +24,7 @@ use crate::config::CorrelationConfig;
 use crate::flows::Flows;
 use crate::nesting::Nesting;
 use crate::stitch::{Entry, Pending};
-use crate::traces::{ActiveTraces, ProducerCounts, TraceSet};
+use crate::traces::{ActiveTraces, TraceIndex};
 
 const MAGIC: &[u8; 8] = b"SEAMCORR";
 const VERSION: u32 = 1;
@@ -70,33 +70,13 @@ struct LaterRef<'a> {
 #[derive(Serialize, Deserialize, Default)]
 struct Latest {
     active: ActiveTraces,
-    flagged: TraceSet,
-    cold: TraceSet,
-    producers: ProducerCounts,
+    index: TraceIndex,
 }
 
 #[derive(Serialize)]
 struct LatestRef<'a> {
     active: &'a ActiveTraces,
-    flagged: &'a TraceSet,
-    cold: &'a TraceSet,
-    producers: &'a ProducerCounts,
-}
-
-/// Where the trace summaries of a checkpoint go.
-pub(crate) struct RestoredTraces<'a> {
-    pub active: &'a mut ActiveTraces,
-    pub flagged: &'a mut TraceSet,
-    pub cold: &'a mut TraceSet,
-    pub producers: &'a mut ProducerCounts,
-}
-
-/// The trace summaries in a checkpoint.
-pub(crate) struct SavedTraces<'a> {
-    pub active: &'a ActiveTraces,
-    pub flagged: &'a TraceSet,
-    pub cold: &'a TraceSet,
-    pub producers: &'a ProducerCounts,
+    index: &'a TraceIndex,
 }
 
 pub(crate) fn encode(
@@ -106,7 +86,7 @@ pub(crate) fn encode(
     nesting: &Nesting,
     flows: &Flows,
     overlay: &Overlay,
-    traces: SavedTraces<'_>,
+    (active, index): (&ActiveTraces, &TraceIndex),
 ) -> Result<Vec<u8>, CorrelateError> {
     let saved = SavedRef {
         keys: &config.keys,
@@ -125,12 +105,7 @@ pub(crate) fn encode(
         nested: overlay.nested_markers(),
     };
     let payload = postcard::to_extend(&later, payload).map_err(encoding)?;
-    let latest = LatestRef {
-        active: traces.active,
-        flagged: traces.flagged,
-        cold: traces.cold,
-        producers: traces.producers,
-    };
+    let latest = LatestRef { active, index };
     let payload = postcard::to_extend(&latest, payload).map_err(encoding)?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
@@ -184,7 +159,7 @@ pub(crate) fn apply(
     (cold, nesting): (&mut ColdStarts, &mut Nesting),
     flows: &mut Flows,
     overlay: &mut Overlay,
-    traces: RestoredTraces<'_>,
+    (active, index): (&mut ActiveTraces, &mut TraceIndex),
 ) {
     let remap: Vec<Option<u16>> = saved
         .keys
@@ -212,10 +187,8 @@ pub(crate) fn apply(
     *overlay = saved.overlay;
     overlay.set_nested_markers(saved.later.nested);
     overlay.rebuild();
-    *traces.active = saved.latest.active;
-    *traces.flagged = saved.latest.flagged;
-    *traces.cold = saved.latest.cold;
-    *traces.producers = saved.latest.producers;
+    *active = saved.latest.active;
+    *index = saved.latest.index;
 }
 
 #[cfg(test)]
@@ -233,12 +206,7 @@ mod tests {
             &Nesting::default(),
             &Flows::new(2, 2),
             &Overlay::default(),
-            SavedTraces {
-                active: &ActiveTraces::default(),
-                flagged: &TraceSet::default(),
-                cold: &TraceSet::default(),
-                producers: &ProducerCounts::default(),
-            },
+            (&ActiveTraces::default(), &TraceIndex::default()),
         )
         .unwrap();
         let payload = &bytes[HEADER..];

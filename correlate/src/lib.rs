@@ -125,9 +125,7 @@ impl Correlator {
                 flows: Arc::new(RwLock::new(flows)),
                 overlay: Arc::new(RwLock::new(Overlay::default())),
                 traces: Arc::default(),
-                flagged: Arc::default(),
-                cold: Arc::default(),
-                producers: Arc::default(),
+                index: Arc::default(),
                 followed: true,
             },
             metrics: {
@@ -186,7 +184,13 @@ impl Correlator {
                         cold.init(init, now, &self.config.cold_start, overlay);
                     }
                     if let Some(inv) = o.invocation {
+                        let (trace, start) = (inv.key.trace, inv.start);
                         Self::invocation(inv, now, &self.config, cold, nesting, overlay);
+                        // Judged cold: where a cold-start search finds it.
+                        if overlay.trace_had_cold(&trace) {
+                            let cap = self.config.max_indexed_traces;
+                            self.view.index.write().cold.insert(trace, start, cap);
+                        }
                     }
                 }
             }
@@ -203,9 +207,11 @@ impl Correlator {
             return;
         }
         if parts.iter().any(|p| p.cold) {
-            let mut cold = self.view.cold.write();
+            let mut index = self.view.index.write();
             for part in parts.iter().filter(|p| p.cold) {
-                cold.insert(part.trace, self.config.max_indexed_traces);
+                index
+                    .cold
+                    .insert(part.trace, part.start, self.config.max_indexed_traces);
             }
         }
         let mut active = self.view.traces.write();
@@ -339,19 +345,17 @@ impl Correlator {
         }
         if !effects.boundaries.is_empty() {
             m.boundaries.inc_by(effects.boundaries.len() as u64);
-            {
-                let mut producers = self.view.producers.write();
-                for b in &effects.boundaries {
-                    producers.add(b.producer.trace, b.flagged, self.config.max_indexed_traces);
+            let cap = self.config.max_indexed_traces;
+            let mut index = self.view.index.write();
+            for b in &effects.boundaries {
+                index.producers.add(b.producer.trace, b.flagged, cap);
+                if b.flagged {
+                    // Each end's time is no earlier than its trace's start.
+                    index.flagged.insert(b.producer.trace, b.producer_time, cap);
+                    index.flagged.insert(b.consumer.trace, b.consumer_time, cap);
                 }
             }
-            if effects.boundaries.iter().any(|b| b.flagged) {
-                let mut flagged = self.view.flagged.write();
-                for b in effects.boundaries.iter().filter(|b| b.flagged) {
-                    flagged.insert(b.producer.trace, self.config.max_indexed_traces);
-                    flagged.insert(b.consumer.trace, self.config.max_indexed_traces);
-                }
-            }
+            drop(index);
             out.push(BOUNDARIES, tables::boundaries_batch(&effects.boundaries)?);
         }
         if !effects.orphans.is_empty() {
@@ -395,9 +399,7 @@ impl Correlator {
         let flows = self.view.flows.read();
         let overlay = self.view.overlay.read();
         let active = self.view.traces.read();
-        let flagged = self.view.flagged.read();
-        let cold = self.view.cold.read();
-        let producers = self.view.producers.read();
+        let index = self.view.index.read();
         checkpoint::encode(
             &self.config,
             &state.pending,
@@ -405,12 +407,7 @@ impl Correlator {
             &state.nesting,
             &flows,
             &overlay,
-            checkpoint::SavedTraces {
-                active: &active,
-                flagged: &flagged,
-                cold: &cold,
-                producers: &producers,
-            },
+            (&active, &index),
         )
     }
 
@@ -431,9 +428,7 @@ impl Correlator {
         let mut flows = self.view.flows.write();
         let mut overlay = self.view.overlay.write();
         let mut active = self.view.traces.write();
-        let mut flagged = self.view.flagged.write();
-        let mut cold_set = self.view.cold.write();
-        let mut producers = self.view.producers.write();
+        let mut index = self.view.index.write();
         checkpoint::apply(
             saved,
             &self.config,
@@ -441,14 +436,9 @@ impl Correlator {
             (cold, nesting),
             &mut flows,
             &mut overlay,
-            checkpoint::RestoredTraces {
-                active: &mut active,
-                flagged: &mut flagged,
-                cold: &mut cold_set,
-                producers: &mut producers,
-            },
+            (&mut active, &mut index),
         );
-        drop((active, flagged, cold_set, producers));
+        drop((active, index));
         flows.set_caps(self.config.max_flow_traces, self.config.max_indexed_traces);
         cold.settle();
         drop((flows, overlay));

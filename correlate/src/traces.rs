@@ -23,7 +23,7 @@
 //! verdict reached later, a flagged boundary stitched later) are resolved
 //! when a query reads the row (see [`crate::view`]).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -290,13 +290,13 @@ impl ActiveTraces {
     }
 }
 
-/// A set of trace ids, the oldest forgotten past a cap: the traces on a
-/// flagged boundary (what `traces.flagged` and flagged search read), and
-/// the traces a span of which said it was a cold start (where a cold-start
-/// search starts).
+/// Trace ids with a time no earlier than each trace's start (the
+/// earliest of the times it was added at), the oldest forgotten past a
+/// cap. Searching newest first reads them by that time, so a search for
+/// the twenty newest flagged traces does not read every flagged one.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TraceSet {
-    set: HashSet<TraceId>,
+    at: HashMap<TraceId, i64>,
     order: VecDeque<TraceId>,
     /// Traces forgotten at the cap: once some are, the set no longer
     /// holds every trace that belongs in it.
@@ -304,15 +304,20 @@ pub struct TraceSet {
 }
 
 impl TraceSet {
-    pub(crate) fn insert(&mut self, trace: TraceId, cap: usize) {
-        if self.set.insert(trace) {
-            self.order.push_back(trace);
+    /// Adds `trace`, known to have started no later than `at`.
+    pub(crate) fn insert(&mut self, trace: TraceId, at: i64, cap: usize) {
+        match self.at.get_mut(&trace) {
+            Some(known) => *known = (*known).min(at),
+            None => {
+                self.at.insert(trace, at);
+                self.order.push_back(trace);
+            }
         }
-        while self.set.len() > cap.max(1) {
+        while self.at.len() > cap.max(1) {
             let Some(old) = self.order.pop_front() else {
                 break;
             };
-            self.set.remove(&old);
+            self.at.remove(&old);
             self.forgotten += 1;
         }
     }
@@ -323,20 +328,20 @@ impl TraceSet {
     }
 
     pub fn contains(&self, trace: &TraceId) -> bool {
-        self.set.contains(trace)
+        self.at.contains_key(trace)
     }
 
     pub fn len(&self) -> usize {
-        self.set.len()
+        self.at.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
+        self.at.is_empty()
     }
 
-    /// Every trace held, in the order added.
-    pub fn iter(&self) -> impl Iterator<Item = &TraceId> {
-        self.order.iter()
+    /// Every trace held, with its time.
+    pub fn iter(&self) -> impl Iterator<Item = (TraceId, i64)> + '_ {
+        self.at.iter().map(|(t, at)| (*t, *at))
     }
 }
 
@@ -376,6 +381,16 @@ impl ProducerCounts {
     pub fn complete(&self) -> bool {
         self.forgotten == 0
     }
+}
+
+/// What correlation keeps by trace id for the questions asked of traces
+/// and flows: which traces are on a flagged boundary (either end), which
+/// may hold a cold start, and how many boundaries each trace produced.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TraceIndex {
+    pub flagged: TraceSet,
+    pub cold: TraceSet,
+    pub producers: ProducerCounts,
 }
 
 /// Builds a `traces` batch; `flow_id` is left null and `flagged` false,
@@ -530,13 +545,36 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_has_the_model_schema() {
+    fn a_batch_row_holds_the_summary() {
+        use arrow::array::{Array, AsArray};
+        use arrow::datatypes::{Int64Type, TimestampNanosecondType};
         let mut p = TraceParts::default();
-        p.add(&row(1, 1, None, "b", 0));
-        p.add(&row(1, 2, Some(1), "a", 1));
+        p.add(&row(1, 2, Some(1), "b", 4));
+        p.add(&row(1, 1, None, "b", 1));
+        p.add(&row(1, 3, Some(1), "a", 0));
         let parts = p.into_vec();
         let batch = traces_batch(parts.iter()).unwrap();
-        assert_eq!(batch.schema(), traces_schema());
-        assert_eq!(batch.num_rows(), 1);
+        let column = |name| batch.column_by_name(name).unwrap();
+        let text = |name| {
+            let c = arrow::compute::cast(column(name), &arrow::datatypes::DataType::Utf8).unwrap();
+            c.as_string::<i32>().value(0).to_owned()
+        };
+        assert_eq!(text("root_name"), "op-1", "the span without a parent");
+        assert_eq!(text("root_span_id"), SpanId([1; 8]).to_hex());
+        assert_eq!(
+            column("start_time")
+                .as_primitive::<TimestampNanosecondType>()
+                .value(0),
+            0
+        );
+        assert_eq!(
+            column("duration_ns").as_primitive::<Int64Type>().value(0),
+            14
+        );
+        assert_eq!(column("span_count").as_primitive::<Int64Type>().value(0), 3);
+        let services = column("services").as_list::<i32>().value(0);
+        let services: Vec<_> = services.as_string::<i32>().iter().flatten().collect();
+        assert_eq!(services, ["a", "b"]);
+        assert!(column("flow_id").is_null(0), "resolved when read");
     }
 }

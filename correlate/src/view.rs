@@ -29,7 +29,7 @@ use crate::coldstart::{Overlay, Verdict};
 use crate::flows::Flows;
 use crate::half::SpanKey;
 use crate::tables::boundary_col;
-use crate::traces::{ActiveTraces, ProducerCounts, TraceSet};
+use crate::traces::{ActiveTraces, TraceIndex, TraceSet};
 
 /// Deliveries of one message to one consumer service: the hash of
 /// (producer trace, producer span, consumer service) → how many, and the
@@ -72,11 +72,8 @@ pub struct CorrelationView {
     /// reader that takes the table's snapshot under it sees each summary
     /// once.
     pub(crate) traces: Arc<RwLock<ActiveTraces>>,
-    pub(crate) flagged: Arc<RwLock<TraceSet>>,
-    /// Traces a span of which said it was a cold start.
-    pub(crate) cold: Arc<RwLock<TraceSet>>,
-    /// Boundaries by producer trace.
-    pub(crate) producers: Arc<RwLock<ProducerCounts>>,
+    /// Flagged and cold traces, boundaries by producer trace.
+    pub(crate) index: Arc<RwLock<TraceIndex>>,
     /// A correlator fills this view: without one, the trace sets know
     /// nothing of the stored traces.
     pub(crate) followed: bool,
@@ -126,9 +123,7 @@ impl CorrelationView {
             flows: Arc::new(RwLock::new(Flows::new(2, 2))),
             overlay: Arc::new(RwLock::new(Overlay::default())),
             traces: Arc::default(),
-            flagged: Arc::default(),
-            cold: Arc::default(),
-            producers: Arc::default(),
+            index: Arc::default(),
             followed: false,
         }
     }
@@ -142,13 +137,13 @@ impl CorrelationView {
 
     /// Whether `trace` is on a flagged boundary (as far as remembered).
     pub fn trace_flagged(&self, trace: &TraceId) -> bool {
-        self.flagged.read().contains(trace)
+        self.index.read().flagged.contains(trace)
     }
 
     /// Whether the flagged traces known are every one there is: a
     /// correlator fills this view and none was forgotten at the cap.
     pub fn flagged_known(&self) -> bool {
-        self.followed && self.flagged.read().complete()
+        self.followed && self.index.read().flagged.complete()
     }
 
     /// Whether `trace` was joined to another trace.
@@ -160,37 +155,35 @@ impl CorrelationView {
     /// `None` when some were forgotten at the cap or no correlator fills
     /// this view.
     pub fn producer_counts(&self, traces: &[TraceId]) -> Option<Vec<(u32, u32)>> {
-        let counts = self.producers.read();
-        (self.followed && counts.complete()).then(|| traces.iter().map(|t| counts.get(t)).collect())
+        let index = self.index.read();
+        (self.followed && index.producers.complete())
+            .then(|| traces.iter().map(|t| index.producers.get(t)).collect())
     }
 
-    /// Every trace on a flagged boundary, unless more than `max`, some
-    /// were forgotten at the cap, or no correlator fills this view.
-    pub fn flagged_traces(&self, max: usize) -> Option<Vec<TraceId>> {
-        if !self.followed {
-            return None;
-        }
-        let set = self.flagged.read();
-        (set.complete() && set.len() <= max).then(|| set.iter().copied().collect())
+    /// Every trace on a flagged boundary with a time no earlier than its
+    /// start, unless more than `max`, some were forgotten at the cap, or
+    /// no correlator fills this view.
+    pub fn flagged_traces(&self, max: usize) -> Option<Vec<(TraceId, i64)>> {
+        Self::listed(self.followed, &self.index.read().flagged, max)
     }
 
     /// Every trace that may hold a cold start (a span said so, or Seam
-    /// judged one cold), unless more than `max` or some were forgotten at
-    /// the cap.
-    pub fn cold_traces(&self, max: usize) -> Option<Vec<TraceId>> {
-        if !self.followed {
-            return None;
-        }
-        let said = self.cold.read();
-        if !said.complete() || said.len() > max {
-            return None;
-        }
-        let mut out: Vec<TraceId> = said.iter().copied().collect();
-        drop(said);
-        out.extend(self.overlay.read().cold_trace_ids());
-        out.sort_unstable();
-        out.dedup();
+    /// judged one cold), as [`CorrelationView::flagged_traces`]. A trace
+    /// judged cold only by an init span that came after its invocation
+    /// has no time known: `i64::MAX`.
+    pub fn cold_traces(&self, max: usize) -> Option<Vec<(TraceId, i64)>> {
+        let mut out = Self::listed(self.followed, &self.index.read().cold, max)?;
+        let known: std::collections::HashSet<TraceId> = out.iter().map(|(t, _)| *t).collect();
+        out.extend(
+            (self.overlay.read().cold_trace_ids())
+                .filter(|t| !known.contains(t))
+                .map(|t| (t, i64::MAX)),
+        );
         (out.len() <= max).then_some(out)
+    }
+
+    fn listed(followed: bool, set: &TraceSet, max: usize) -> Option<Vec<(TraceId, i64)>> {
+        (followed && set.complete() && set.len() <= max).then(|| set.iter().collect())
     }
 
     /// Fills `flow_id`, `cold_start` (what the spans said, or a verdict
@@ -212,9 +205,9 @@ impl CorrelationView {
                 .collect()
         };
         let flagged: BooleanArray = {
-            let set = self.flagged.read();
+            let index = self.index.read();
             ids.iter()
-                .map(|t| Some(t.is_some_and(|t| set.contains(&t))))
+                .map(|t| Some(t.is_some_and(|t| index.flagged.contains(&t))))
                 .collect()
         };
         let mut out = replace(batch, trace_col::FLOW_ID, self.flow_ids(traces))?;

@@ -4,14 +4,19 @@
 
 use std::sync::Arc;
 
+use std::collections::HashSet;
+
 use arrow::array::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::prelude::SessionContext;
 use seam_correlate::CorrelationView;
+use seam_correlate::traces::traces_batch;
+use seam_model::TraceId;
 use seam_model::tables::{self, BOUNDARIES, ORPHANS, SPANS, TRACES};
 use seam_store::{Settle, Snapshot, Table};
 
 use crate::error::QueryError;
+use crate::filters::TimeBounds;
 use crate::flows_table::{FLOWS, FlowsTable};
 use crate::provider::{Live, SegmentTable};
 use crate::resolve::{BoundariesResolver, SpansResolver, TracesResolver};
@@ -48,18 +53,33 @@ impl Correlation {
 pub(crate) struct ActiveTraces(pub CorrelationView);
 
 impl Live for ActiveTraces {
-    fn snapshot(&self, table: &Table) -> (Snapshot, Vec<RecordBatch>) {
+    fn snapshot(
+        &self,
+        table: &Table,
+        time: TimeBounds,
+        keys: Option<&HashSet<String>>,
+    ) -> (Snapshot, Vec<RecordBatch>) {
         self.0.with_active_traces(|active| {
             let snapshot = table.snapshot();
-            let live = if active.is_empty() {
+            // Only what the scan may keep: a search reads a narrow window
+            // of start times, a lookup a few trace ids.
+            let wanted: Vec<_> = match keys {
+                Some(keys) => (keys.iter())
+                    .filter_map(|k| TraceId::parse_hex(k).ok())
+                    .filter_map(|t| active.get(&t))
+                    .filter(|s| time.contains(s.start))
+                    .collect(),
+                None => (active.summaries())
+                    .filter(|s| time.contains(s.start))
+                    .collect(),
+            };
+            let live = if wanted.is_empty() {
                 Vec::new()
             } else {
                 // The schema's own builder: cannot fail on summaries.
-                seam_correlate::traces::traces_batch(
-                    active.summaries().collect::<Vec<_>>().into_iter(),
-                )
-                .map(|b| vec![b])
-                .unwrap_or_default()
+                traces_batch(wanted.into_iter())
+                    .map(|b| vec![b])
+                    .unwrap_or_default()
             };
             (snapshot, live)
         })

@@ -20,7 +20,7 @@ use crate::reports::boundaries::{EdgeJson, edges_from, edges_sql};
 use crate::reports::cold_starts::{FunctionColdStarts, cold_starts_from, cold_starts_sql};
 use crate::reports::flows::{FlowResult, flow_boundaries_sql, flow_spans_sql};
 use crate::reports::search::{self, SearchParams, TraceSummary};
-use crate::session::{QueryResult, Session, df_error};
+use crate::session::{QueryResult, Session};
 
 /// Runs SQL and the API's queries over the store.
 pub struct QueryEngine {
@@ -67,19 +67,15 @@ impl QueryEngine {
     /// Every span of one trace, earliest first, with all `spans` columns.
     pub async fn trace(&self, trace_id: TraceId) -> Result<QueryResult, QueryError> {
         let id = trace_id.to_hex();
-        let limit = self.config().memory_limit;
         self.session
-            .run(move |ctx| async move {
-                let frame = async {
-                    ctx.table(SPANS)
-                        .await?
-                        .filter(col(column::TRACE_ID).eq(lit(id)))?
-                        .sort(vec![
-                            col(column::START_TIME).sort(true, false),
-                            col(column::SPAN_ID).sort(true, false),
-                        ])
-                };
-                frame.await.map_err(df_error(limit))
+            .frame(move |ctx| async move {
+                ctx.table(SPANS)
+                    .await?
+                    .filter(col(column::TRACE_ID).eq(lit(id)))?
+                    .sort(vec![
+                        col(column::START_TIME).sort(true, false),
+                        col(column::SPAN_ID).sort(true, false),
+                    ])
             })
             .await
     }
@@ -101,29 +97,16 @@ impl QueryEngine {
         let start = params.start.unwrap_or(now.saturating_sub(lookback));
         let range = (start, params.end);
         let mut results = search::Results::new(params.limit);
-        // Flagged and cold traces are few and known by id: their summaries
-        // are read at once, whatever their time.
+        // Flagged and cold traces are few and known by id, each with a
+        // time no earlier than its start: read newest first by that time.
         let listed = match (params.flagged, params.cold_start) {
             (Some(true), _) => self.view.flagged_traces(search::MAX_LISTED),
             (_, Some(true)) => self.view.cold_traces(search::MAX_LISTED),
             _ => None,
         };
-        if let Some(ids) = listed {
-            let ids: Vec<String> = ids.iter().map(|t| t.to_hex()).collect();
-            if !ids.is_empty() {
-                let limit = self.config().memory_limit;
-                let p = params.clone();
-                let result = self
-                    .session
-                    .run(move |ctx| async move {
-                        search::listed_frame(&ctx, &p, range, ids)
-                            .await
-                            .map_err(df_error(limit))
-                    })
-                    .await?;
-                let summaries = search::read_summaries(&result)?;
-                self.take(params, range, &mut results, summaries).await?;
-            }
+        if let Some(listed) = listed {
+            self.search_listed(params, range, &mut results, listed)
+                .await?;
             return Ok(results.into_vec());
         }
         let Some(density) = search::Density::of(&self.traces, &self.view) else {
@@ -147,6 +130,44 @@ impl QueryEngine {
         Ok(results.into_vec())
     }
 
+    /// Search among traces known by id (`listed`, each with a time no
+    /// earlier than its start), a page of ids at a time, newest time
+    /// first: a trace not read yet started no later than the next time,
+    /// so the summaries read that start after it are in order.
+    async fn search_listed(
+        &self,
+        params: &SearchParams,
+        range: (i64, Option<i64>),
+        results: &mut search::Results,
+        mut listed: Vec<(TraceId, i64)>,
+    ) -> Result<(), QueryError> {
+        listed.sort_unstable_by_key(|(_, at)| std::cmp::Reverse(*at));
+        let mut rest = listed.as_slice();
+        let mut read: Vec<search::Summary> = Vec::new();
+        while !(results.full() || rest.is_empty() && read.is_empty()) {
+            let page = (4 * results.missing()).clamp(64, 4096).min(rest.len());
+            let (ids, after) = rest.split_at(page);
+            rest = after;
+            if !ids.is_empty() {
+                let ids: Vec<String> = ids.iter().map(|(t, _)| t.to_hex()).collect();
+                let p = params.clone();
+                let result = self
+                    .session
+                    .frame(
+                        move |ctx| async move { search::listed_frame(&ctx, &p, range, ids).await },
+                    )
+                    .await?;
+                read.extend(search::read_summaries(&result)?);
+                search::newest_first(&mut read);
+            }
+            let below = rest.first().map_or(i64::MIN, |(_, at)| *at);
+            let ready = read.iter().take_while(|s| s.start > below).count();
+            let ready: Vec<_> = read.drain(..ready).collect();
+            self.take(params, range, results, ready).await?;
+        }
+        Ok(())
+    }
+
     /// The merged summaries of one window, newest first, and the rows read.
     async fn window(
         &self,
@@ -154,15 +175,10 @@ impl QueryEngine {
         range: (i64, Option<i64>),
         bounds: (i64, i64),
     ) -> Result<(Vec<search::Summary>, usize), QueryError> {
-        let limit = self.config().memory_limit;
         let p = params.clone();
         let result = self
             .session
-            .run(move |ctx| async move {
-                search::window_frame(&ctx, &p, range, bounds)
-                    .await
-                    .map_err(df_error(limit))
-            })
+            .frame(move |ctx| async move { search::window_frame(&ctx, &p, range, bounds).await })
             .await?;
         Ok((search::read_summaries(&result)?, result.num_rows()))
     }
@@ -192,16 +208,13 @@ impl QueryEngine {
             let matched = if ids.is_empty() {
                 Default::default()
             } else {
-                let limit = self.config().memory_limit;
                 let p = params.clone();
-                let result = self
-                    .session
-                    .run(move |ctx| async move {
-                        search::matching_frame(&ctx, &p, range, ids)
-                            .await
-                            .map_err(df_error(limit))
-                    })
-                    .await?;
+                let result =
+                    self.session
+                        .frame(move |ctx| async move {
+                            search::matching_frame(&ctx, &p, range, ids).await
+                        })
+                        .await?;
                 search::matching_ids(&result)?
             };
             looked_up += chunk.iter().filter(|c| c.1.is_none()).count();

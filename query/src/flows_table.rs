@@ -37,7 +37,7 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, SessionState, TaskContext};
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr, PhysicalSortExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -53,6 +53,7 @@ use seam_model::tables::{BOUNDARIES, SPANS, TRACES};
 use seam_store::Table;
 
 use crate::columns::{booleans, strings};
+use crate::filters;
 use crate::reports::search::{self, Density, Summary};
 use crate::reports::timestamp;
 
@@ -150,29 +151,19 @@ fn at_least(op: Operator, value: &ScalarValue, at_least: i64) -> bool {
     }
 }
 
-fn timestamp_ns(value: &ScalarValue) -> Option<i64> {
-    match value {
-        ScalarValue::TimestampNanosecond(Some(v), _) => Some(*v),
-        ScalarValue::TimestampMicrosecond(Some(v), _) => v.checked_mul(1_000),
-        ScalarValue::TimestampMillisecond(Some(v), _) => v.checked_mul(1_000_000),
-        ScalarValue::TimestampSecond(Some(v), _) => v.checked_mul(1_000_000_000),
-        _ => None,
-    }
-}
-
 impl Bounds {
     /// Takes in `filter` if it is one the walk can use; whether it was.
     fn add(&mut self, filter: &Expr) -> bool {
-        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = filter else {
-            return false;
+        let mut time = filters::TimeBounds {
+            start: self.start,
+            end: self.end,
         };
-        let (column, op, value) = match (left.as_ref(), right.as_ref()) {
-            (Expr::Column(c), Expr::Literal(v, _)) => (c, *op, v),
-            (Expr::Literal(v, _), Expr::Column(c)) => match op.swap() {
-                Some(op) => (c, op, v),
-                None => return false,
-            },
-            _ => return false,
+        if time.add(filter, flow_col::START_TIME) {
+            (self.start, self.end) = (time.start, time.end);
+            return true;
+        }
+        let Some((column, op, value)) = filters::comparison(filter) else {
+            return false;
         };
         match (column.name.as_str(), op) {
             (flow_col::FLOW_ID, Operator::Eq) => match value {
@@ -192,19 +183,6 @@ impl Bounds {
             }
             (flow_col::COLD_STARTS, op) if at_least(op, value, 1) => {
                 self.cold = true;
-                true
-            }
-            (flow_col::START_TIME, op) => {
-                let Some(ns) = timestamp_ns(value) else {
-                    return false;
-                };
-                match op {
-                    Operator::Gt => self.start = Some(self.start.unwrap_or(i64::MIN).max(ns + 1)),
-                    Operator::GtEq => self.start = Some(self.start.unwrap_or(i64::MIN).max(ns)),
-                    Operator::Lt => self.end = Some(self.end.unwrap_or(i64::MAX).min(ns - 1)),
-                    Operator::LtEq => self.end = Some(self.end.unwrap_or(i64::MAX).min(ns)),
-                    _ => return false,
-                }
                 true
             }
             _ => false,

@@ -32,6 +32,7 @@ mod columns;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod filters;
 pub mod flows_table;
 pub mod json;
 pub mod metrics;

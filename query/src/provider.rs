@@ -21,6 +21,7 @@
 //! columns are resolved after the stored-column filters, on the rows they
 //! keep.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -48,6 +49,7 @@ use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::union::UnionExec;
 use seam_store::{KeyFilters, SealedFile, Segment, Table};
 
+use crate::filters::{self, TimeBounds};
 use crate::parquet_reader::PageIndexed;
 use crate::pruning::Pruner;
 use crate::resolve_exec::{BatchResolver, ResolveExec};
@@ -75,7 +77,15 @@ pub trait Resolve: Send + Sync {
 /// summaries of traces still receiving spans), read with the table's
 /// snapshot in one step so that each row is in exactly one of the two.
 pub trait Live: Send + Sync {
-    fn snapshot(&self, table: &Table) -> (seam_store::Snapshot, Vec<RecordBatch>);
+    /// The snapshot, and the rows held outside it that the scan's filters
+    /// may keep: `time` bounds the table's time column, `keys` (when
+    /// given) lists the values of its first key column.
+    fn snapshot(
+        &self,
+        table: &Table,
+        time: TimeBounds,
+        keys: Option<&HashSet<String>>,
+    ) -> (seam_store::Snapshot, Vec<RecordBatch>);
 }
 
 /// [`Resolve::table_wide`] columns of every row of a table at one
@@ -337,7 +347,14 @@ impl TableProvider for SegmentTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let (snapshot, live) = match &self.live {
-            Some(live) => live.snapshot(&self.store),
+            Some(live) => {
+                let schema = self.store.schema();
+                let key =
+                    (self.store.key_columns().first()).map(|&i| schema.field(i).name().clone());
+                let keys = key.and_then(|k| filters::keys(filters, &k));
+                let time = TimeBounds::of(filters, &self.time_column);
+                live.snapshot(&self.store, time, keys.as_ref())
+            }
             None => (self.store.snapshot(), Vec::new()),
         };
         let schema = snapshot.schema.clone();

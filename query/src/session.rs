@@ -187,6 +187,18 @@ impl Session {
         .await
     }
 
+    /// Runs the frame `plan` builds with DataFusion's API, as [`Session::run`]
+    /// does, its errors read the way the API reports them.
+    pub async fn frame<F, Fut>(&self, plan: F) -> Result<QueryResult, QueryError>
+    where
+        F: FnOnce(SessionContext) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<DataFrame, DataFusionError>> + Send + 'static,
+    {
+        let limit = self.config.memory_limit;
+        self.run(move |ctx| async move { plan(ctx).await.map_err(df_error(limit)) })
+            .await
+    }
+
     fn runtime(&self) -> &Runtime {
         self.runtime
             .as_ref()

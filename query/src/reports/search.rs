@@ -447,12 +447,17 @@ pub(crate) fn read_summaries(result: &QueryResult) -> Result<Vec<Summary>, Query
         }
     }
     let mut out: Vec<Summary> = by_trace.into_values().collect();
-    out.sort_unstable_by(|a, b| {
+    newest_first(&mut out);
+    Ok(out)
+}
+
+/// Orders summaries newest first, ties by trace id.
+pub(crate) fn newest_first(summaries: &mut [Summary]) {
+    summaries.sort_unstable_by(|a, b| {
         b.start
             .cmp(&a.start)
             .then_with(|| a.trace_id.cmp(&b.trace_id))
     });
-    Ok(out)
 }
 
 /// Summary rows with start in `[lo, hi]` that may hold a match of
