@@ -8,11 +8,16 @@
 #   scripts/query-at-scale.sh
 #   SPANS=10000000 CALLS=50 DATA=/var/lib/seam-bench/scale scripts/query-at-scale.sh
 #
+# Then the lookups and searches again while `seam loadgen` keeps sending
+# at LIVE_RATE spans/s (default 20,000), as a user asks while traffic
+# flows: summaries still active and hot spans are read too.
+#
 # DATA is emptied first; put it on a disk with a few GB free.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SPANS=${SPANS:-10000000}
+LIVE_RATE=${LIVE_RATE:-20000}
 CALLS=${CALLS:-50}
 DATA=${DATA:-target/query-at-scale/data}
 work=target/query-at-scale
@@ -58,3 +63,10 @@ sleep 15
 step "Questions, $CALLS calls each ($(date -u +%Y-%m-%d), $(nproc) cores)"
 python3 scripts/query_at_scale.py http://127.0.0.1:58080 "$CALLS" | tee "$work/summary.md"
 grep VmHWM /proc/$pid/status | tee -a "$work/summary.md"
+
+step "Searches and lookups while ingesting $LIVE_RATE spans/s"
+"$seam" loadgen --endpoint http://127.0.0.1:54317 --rate "$LIVE_RATE" --duration 10m --quiet >/dev/null 2>&1 &
+live=$!
+sleep 20
+ONLY="search,by id" python3 scripts/query_at_scale.py http://127.0.0.1:58080 "$CALLS" | tee "$work/live.md"
+kill $live 2>/dev/null || true

@@ -175,11 +175,20 @@ const SCAN: usize = 16;
 pub struct TraceParts {
     parts: Vec<TracePart>,
     index: HashMap<TraceId, usize>,
+    /// The part the last row went to: exporters send a trace's spans
+    /// together, so most rows go where the one before went.
+    last: usize,
 }
 
 impl TraceParts {
     pub fn add(&mut self, row: &SpanRow<'_>) {
-        let found = if self.parts.len() < SCAN {
+        let found = if self
+            .parts
+            .get(self.last)
+            .is_some_and(|p| p.trace == row.trace_id)
+        {
+            Some(self.last)
+        } else if self.parts.len() < SCAN {
             self.parts.iter().position(|p| p.trace == row.trace_id)
         } else {
             if self.index.is_empty() {
@@ -189,15 +198,19 @@ impl TraceParts {
             }
             self.index.get(&row.trace_id).copied()
         };
-        match found {
-            Some(i) => self.parts[i].add(row),
+        self.last = match found {
+            Some(i) => {
+                self.parts[i].add(row);
+                i
+            }
             None => {
                 if !self.index.is_empty() {
                     self.index.insert(row.trace_id, self.parts.len());
                 }
                 self.parts.push(TracePart::new(row));
+                self.parts.len() - 1
             }
-        }
+        };
     }
 
     pub fn is_empty(&self) -> bool {
