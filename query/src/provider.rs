@@ -63,6 +63,10 @@ pub trait Resolve: Send + Sync {
     /// Whether a scan reading `projection` (indices into the table schema;
     /// `None` for all) needs resolving.
     fn needed(&self, projection: Option<&Vec<usize>>) -> bool;
+    /// Stored columns resolving reads besides [`Resolve::columns`]: a scan
+    /// reads these, the resolved columns, its filters' and its
+    /// projection's, and no others.
+    fn reads(&self) -> &[&'static str];
     /// Columns of every row of the table that resolving needs, beyond the
     /// rows a scan selects (values counted across the table).
     fn table_wide(&self) -> &[&'static str] {
@@ -277,19 +281,23 @@ impl SegmentTable {
     }
 
     /// The Parquet predicate: every filter not on a resolved column.
+    /// The filters on stored columns only.
+    fn usable<'a>(&self, filters: &'a [Expr]) -> impl Iterator<Item = &'a Expr> {
+        let resolved: &[&str] = self.resolver.as_ref().map_or(&[], |r| r.columns());
+        filters.iter().filter(move |f| {
+            f.column_refs()
+                .iter()
+                .all(|c| !resolved.contains(&c.name.as_str()))
+        })
+    }
+
     fn predicate(
         &self,
         state: &dyn Session,
         schema: &SchemaRef,
         filters: &[Expr],
     ) -> Result<Option<Arc<dyn datafusion::physical_expr::PhysicalExpr>>> {
-        let resolved: &[&str] = self.resolver.as_ref().map_or(&[], |r| r.columns());
-        let usable = filters.iter().filter(|f| {
-            f.column_refs()
-                .iter()
-                .all(|c| !resolved.contains(&c.name.as_str()))
-        });
-        let Some(expr) = conjunction(usable.cloned()) else {
+        let Some(expr) = conjunction(self.usable(filters).cloned()) else {
             return Ok(None);
         };
         let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
@@ -390,11 +398,36 @@ impl TableProvider for SegmentTable {
             }
             None => None,
         };
-        // Resolving reads whole rows; the projection is applied after it.
-        let scan_projection = if resolver.is_some() {
-            None
-        } else {
-            projection.cloned()
+        // Resolving reads the columns it resolves and those it reads them
+        // from, and the filter before it reads its own: with the
+        // projection, what the sources read; the projection is applied
+        // after resolving.
+        let (scan_projection, filter) = match &self.resolver {
+            Some(r) if resolver.is_some() => {
+                let mut read: Vec<usize> = match projection {
+                    Some(p) => p.clone(),
+                    None => (0..schema.fields().len()).collect(),
+                };
+                let named = (r.columns().iter().chain(r.reads()))
+                    .map(|c| (*c).to_owned())
+                    .chain(self.usable(filters).flat_map(|f| {
+                        f.column_refs()
+                            .into_iter()
+                            .map(|c| c.name.clone())
+                            .collect::<Vec<_>>()
+                    }));
+                read.extend(named.filter_map(|c| schema.index_of(&c).ok()));
+                read.sort_unstable();
+                read.dedup();
+                let read_schema = Arc::new(schema.project(&read)?);
+                let filter = self.predicate(state, &read_schema, filters)?;
+                (Some(read), filter)
+            }
+            _ => (projection.cloned(), None),
+        };
+        let read_schema = match &scan_projection {
+            Some(p) => Arc::new(schema.project(p)?),
+            None => schema.clone(),
         };
         let partitions = state.config().target_partitions().max(1);
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
@@ -403,7 +436,7 @@ impl TableProvider for SegmentTable {
             let Some(resolve) = &resolver else {
                 return Ok(plan);
             };
-            let plan = match &predicate {
+            let plan = match &filter {
                 Some(p) => Arc::new(FilterExec::try_new(p.clone(), plan)?),
                 None => plan,
             };
@@ -476,19 +509,25 @@ impl TableProvider for SegmentTable {
         }
 
         let plan = UnionExec::try_new(inputs)?;
-        match (resolver.is_some(), projection) {
-            (true, Some(projection)) => {
-                let exprs = projection.iter().map(|&i| {
-                    let name = schema.field(i).name().clone();
-                    ProjectionExpr {
-                        expr: Arc::new(Column::new(&name, i)),
-                        alias: name,
-                    }
-                });
-                Ok(Arc::new(ProjectionExec::try_new(exprs, plan)?))
-            }
-            _ => Ok(plan),
+        if resolver.is_none() || scan_projection.as_deref() == projection.map(Vec::as_slice) {
+            return Ok(plan);
         }
+        let wanted: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..schema.fields().len()).collect(),
+        };
+        let exprs = wanted
+            .iter()
+            .map(|&i| {
+                let name = schema.field(i).name().clone();
+                let at = read_schema.index_of(&name)?;
+                Ok(ProjectionExpr {
+                    expr: Arc::new(Column::new(&name, at)),
+                    alias: name,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Arc::new(ProjectionExec::try_new(exprs, plan)?))
     }
 }
 
@@ -716,17 +755,21 @@ mod tests {
             fn needed(&self, projection: Option<&Vec<usize>>) -> bool {
                 projection.is_none_or(|p| p.contains(&2))
             }
+            fn reads(&self) -> &[&'static str] {
+                &[]
+            }
             fn prepare(
                 &self,
                 _all: &Wide,
             ) -> std::result::Result<BatchResolver, arrow::error::ArrowError> {
                 Ok(Arc::new(|batch: &RecordBatch| {
+                    let at = batch.schema().index_of("v")?;
                     let v = batch
-                        .column(2)
+                        .column(at)
                         .as_primitive::<arrow::datatypes::Int64Type>();
                     let scaled: Int64Array = v.iter().map(|x| x.map(|x| x * 100)).collect();
                     let mut columns = batch.columns().to_vec();
-                    columns[2] = Arc::new(scaled);
+                    columns[at] = Arc::new(scaled);
                     RecordBatch::try_new(batch.schema(), columns)
                 }))
             }
@@ -1040,6 +1083,9 @@ mod tests {
             }
             fn needed(&self, projection: Option<&Vec<usize>>) -> bool {
                 Hundredfold.needed(projection)
+            }
+            fn reads(&self) -> &[&'static str] {
+                &[]
             }
             fn table_wide(&self) -> &[&'static str] {
                 if self.wide { &["v"] } else { &[] }

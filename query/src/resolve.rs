@@ -59,6 +59,10 @@ impl Resolve for SpansResolver {
         reads_any(&self.schema, projection, &SPAN_COLUMNS)
     }
 
+    fn reads(&self) -> &[&'static str] {
+        &[col::TRACE_ID, col::SPAN_ID]
+    }
+
     fn prepare(&self, _all: &Wide) -> Result<BatchResolver, ArrowError> {
         let view = self.view.clone();
         Ok(Arc::new(move |batch| view.resolve_spans(batch)))
@@ -78,6 +82,10 @@ impl Resolve for TracesResolver {
 
     fn needed(&self, projection: Option<&Vec<usize>>) -> bool {
         reads_any(&self.schema, projection, &TRACE_COLUMNS)
+    }
+
+    fn reads(&self) -> &[&'static str] {
+        &[trace_col::TRACE_ID]
     }
 
     fn prepare(&self, _all: &Wide) -> Result<BatchResolver, ArrowError> {
@@ -126,6 +134,17 @@ impl Resolve for BoundariesResolver {
 
     fn needed(&self, projection: Option<&Vec<usize>>) -> bool {
         reads_any(&self.schema, projection, &BOUNDARY_COLUMNS)
+    }
+
+    fn reads(&self) -> &[&'static str] {
+        &[
+            boundary_col::PRODUCER_TRACE_ID,
+            boundary_col::PRODUCER_SPAN_ID,
+            boundary_col::CONSUMER_SPAN_ID,
+            boundary_col::CONSUMER_SERVICE,
+            boundary_col::CONSUMER_TRACE_ID,
+            boundary_col::CONSUMER_TIME,
+        ]
     }
 
     /// Deliveries are counted across the whole table, not only the rows a

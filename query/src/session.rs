@@ -79,6 +79,10 @@ impl LazyContext {
     async fn build(&self) -> Result<SessionContext, QueryError> {
         let session = SessionConfig::new()
             .with_target_partitions(self.threads)
+            // The tables already read in as many parts as there are
+            // threads; a round-robin exchange above `flows` would pull its
+            // newest-first walk to the end before `LIMIT` could stop it.
+            .with_round_robin_repartition(false)
             .with_information_schema(true);
         let env = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(GreedyMemoryPool::new(self.pool_bytes)))
