@@ -7,7 +7,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use seam_collector::{IngestError, MemoryGauge, Pipeline};
 use seam_correlate::Correlator;
-use seam_model::tables::{self, BOUNDARIES, ORPHANS, SPANS, TRACES};
+use seam_model::tables::{
+    self, BOUNDARIES, EDGE_ROLLUPS, FUNCTION_ROLLUPS, ORPHANS, SPANS, TRACES,
+};
 use seam_query::{ApiState, Correlation, QueryEngine, Readiness};
 use seam_store::{Opened, Replay, Store, SyncPolicy, Wal};
 use tokio::net::TcpListener;
@@ -115,6 +117,8 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         boundaries: store.table(BOUNDARIES),
         orphans: store.table(ORPHANS),
         traces: store.table(TRACES),
+        edge_rollups: store.table(EDGE_ROLLUPS),
+        function_rollups: store.table(FUNCTION_ROLLUPS),
         view: correlator.view(),
         settle: store.settle(),
     };

@@ -8,7 +8,9 @@ use seam_collector::{Pipeline, ReceiverConfig};
 use seam_correlate::{CorrelationConfig, Correlator, Note};
 use seam_loadgen::{Generator, SpanShape};
 use seam_model::TraceId;
-use seam_model::tables::{self, BOUNDARIES, ORPHANS, SPANS, TRACES};
+use seam_model::tables::{
+    self, BOUNDARIES, EDGE_ROLLUPS, FUNCTION_ROLLUPS, ORPHANS, SPANS, TRACES,
+};
 use seam_query::{Correlation, QueryConfig, QueryEngine};
 use seam_store::{Opened, RetentionConfig, StorageConfig, Store, WalConfig, Writer};
 
@@ -59,6 +61,8 @@ impl Server {
                 boundaries: self.store.table(BOUNDARIES),
                 orphans: self.store.table(ORPHANS),
                 traces: self.store.table(TRACES),
+                edge_rollups: self.store.table(EDGE_ROLLUPS),
+                function_rollups: self.store.table(FUNCTION_ROLLUPS),
                 view: self.correlator.view(),
                 settle: self.store.settle(),
             },

@@ -23,6 +23,7 @@ use crate::coldstart::{ColdStarts, NestedMarkers, Overlay};
 use crate::config::CorrelationConfig;
 use crate::flows::Flows;
 use crate::nesting::Nesting;
+use crate::rollup::Rollups;
 use crate::stitch::{Entry, Pending};
 use crate::traces::{ActiveTraces, TraceIndex};
 
@@ -51,6 +52,9 @@ pub struct Saved {
     later: Later,
     #[serde(skip)]
     latest: Latest,
+    /// The part after [`Latest`].
+    #[serde(skip)]
+    rollups: Rollups,
 }
 
 /// What follows the first part of the payload.
@@ -86,7 +90,7 @@ pub(crate) fn encode(
     nesting: &Nesting,
     flows: &Flows,
     overlay: &Overlay,
-    (active, index): (&ActiveTraces, &TraceIndex),
+    (active, index, rollups): (&ActiveTraces, &TraceIndex, &Rollups),
 ) -> Result<Vec<u8>, CorrelateError> {
     let saved = SavedRef {
         keys: &config.keys,
@@ -107,6 +111,7 @@ pub(crate) fn encode(
     let payload = postcard::to_extend(&later, payload).map_err(encoding)?;
     let latest = LatestRef { active, index };
     let payload = postcard::to_extend(&latest, payload).map_err(encoding)?;
+    let payload = postcard::to_extend(rollups, payload).map_err(encoding)?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
@@ -144,7 +149,11 @@ pub(crate) fn decode(bytes: &[u8], source: &str) -> Result<Saved, CorrelateError
         let (later, rest) = postcard::take_from_bytes(rest).map_err(decoding)?;
         saved.later = later;
         if !rest.is_empty() {
-            saved.latest = postcard::from_bytes(rest).map_err(decoding)?;
+            let (latest, rest) = postcard::take_from_bytes(rest).map_err(decoding)?;
+            saved.latest = latest;
+            if !rest.is_empty() {
+                saved.rollups = postcard::from_bytes(rest).map_err(decoding)?;
+            }
         }
     }
     Ok(saved)
@@ -159,7 +168,7 @@ pub(crate) fn apply(
     (cold, nesting): (&mut ColdStarts, &mut Nesting),
     flows: &mut Flows,
     overlay: &mut Overlay,
-    (active, index): (&mut ActiveTraces, &mut TraceIndex),
+    (active, index, rollups): (&mut ActiveTraces, &mut TraceIndex, &mut Rollups),
 ) {
     let remap: Vec<Option<u16>> = saved
         .keys
@@ -189,6 +198,7 @@ pub(crate) fn apply(
     overlay.rebuild();
     *active = saved.latest.active;
     *index = saved.latest.index;
+    *rollups = saved.rollups;
 }
 
 #[cfg(test)]
@@ -206,7 +216,11 @@ mod tests {
             &Nesting::default(),
             &Flows::new(2, 2),
             &Overlay::default(),
-            (&ActiveTraces::default(), &TraceIndex::default()),
+            (
+                &ActiveTraces::default(),
+                &TraceIndex::default(),
+                &Rollups::default(),
+            ),
         )
         .unwrap();
         let payload = &bytes[HEADER..];

@@ -139,7 +139,7 @@ impl Overlay {
         self.cold_traces.contains_key(trace)
     }
 
-    fn set(&mut self, key: SpanKey, verdict: Verdict, cap: usize) {
+    pub(crate) fn set(&mut self, key: SpanKey, verdict: Verdict, cap: usize) {
         let known = self.remove(&key);
         if verdict.on_demand() {
             *self.cold_traces.entry(key.trace).or_default() += 1;

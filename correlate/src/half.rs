@@ -67,6 +67,8 @@ pub struct Invocation {
     pub said_cold: Option<bool>,
     /// Provisioned or snapstart, when the span or resource said so.
     pub declared_type: Option<ColdStartType>,
+    /// The `cold_start_type` stored with the span.
+    pub stored_type: Option<ColdStartType>,
 }
 
 /// An initialisation span of a function instance.
@@ -262,6 +264,7 @@ impl Extractor {
                 .initialization_type
                 .or(row.cold_start_type)
                 .filter(|t| matches!(t, ColdStartType::Provisioned | ColdStartType::Snapstart)),
+            stored_type: row.cold_start_type,
         });
         Observed {
             half,

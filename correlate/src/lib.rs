@@ -28,6 +28,7 @@ pub mod half;
 pub mod metrics;
 pub mod nesting;
 pub mod role;
+pub mod rollup;
 pub mod stitch;
 pub mod tables;
 pub mod traces;
@@ -37,7 +38,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use seam_model::Platform;
-use seam_model::tables::{BOUNDARIES, ORPHANS, TRACES};
+use seam_model::tables::{BOUNDARIES, EDGE_ROLLUPS, FUNCTION_ROLLUPS, ORPHANS, TRACES};
 use seam_store::{Derived, Follower, StoreError};
 use tracing::{debug, warn};
 
@@ -126,6 +127,7 @@ impl Correlator {
                 overlay: Arc::new(RwLock::new(Overlay::default())),
                 traces: Arc::default(),
                 index: Arc::default(),
+                rollups: Arc::default(),
                 followed: true,
             },
             metrics: {
@@ -174,6 +176,7 @@ impl Correlator {
                 nesting,
             } = &mut *state;
             let mut overlay = None;
+            let mut invocations = Vec::new();
             for o in observed {
                 if let Some(half) = o.half {
                     pending.add(half, now, &self.config, &self.extractor, &mut effects);
@@ -184,6 +187,7 @@ impl Correlator {
                         cold.init(init, now, &self.config.cold_start, overlay);
                     }
                     if let Some(inv) = o.invocation {
+                        invocations.extend(rollup::Unsettled::of(&inv, inv.stored_type, now));
                         let (trace, start) = (inv.key.trace, inv.start);
                         Self::invocation(inv, now, &self.config, cold, nesting, overlay);
                         // Judged cold: where a cold-start search finds it.
@@ -195,10 +199,16 @@ impl Correlator {
                 }
             }
             drop(overlay);
+            if !invocations.is_empty() {
+                let mut rollups = self.view.rollups.write();
+                for inv in invocations {
+                    rollups.add_invocation(inv);
+                }
+            }
             self.apply_joins(&effects);
             self.measure(&state);
         }
-        self.record(effects, out)
+        self.record(effects, now, out)
     }
 
     /// Adds the summaries of one request's spans, arrived at `now`.
@@ -253,6 +263,38 @@ impl Correlator {
         Ok(())
     }
 
+    /// Counts the invocations whose verdicts have settled and writes the
+    /// rollup buckets quiet for `trace_idle` through `append`, dropping
+    /// them from memory in the same step.
+    pub fn flush_rollups(
+        &self,
+        now: i64,
+        append: &mut dyn FnMut(Derived) -> Result<(), String>,
+    ) -> Result<(), CorrelateError> {
+        let idle = i64::try_from(self.config.trace_idle.as_nanos()).unwrap_or(i64::MAX);
+        let mut rollups = self.view.rollups.write();
+        rollups.settle(now, idle, &self.view.overlay.read());
+        let closed = rollups.take_closed(now, idle);
+        if closed.is_empty() {
+            return Ok(());
+        }
+        let mut out = Derived::default();
+        if !closed.edges.is_empty() {
+            out.push(EDGE_ROLLUPS, rollup::edge_rollups_batch(&closed.edges)?);
+        }
+        if !closed.functions.is_empty() {
+            out.push(
+                FUNCTION_ROLLUPS,
+                rollup::function_rollups_batch(&closed.functions)?,
+            );
+        }
+        if let Err(why) = append(out) {
+            rollups.put_back(closed, now);
+            return Err(CorrelateError::Flush(why));
+        }
+        Ok(())
+    }
+
     /// Judges one invocation span, unless it runs inside another; takes
     /// back the verdicts of those found to run inside it.
     fn invocation(
@@ -303,7 +345,7 @@ impl Correlator {
             }
             self.measure(&state);
         }
-        self.record(effects, out)
+        self.record(effects, now, out)
     }
 
     /// Sets the size gauges from the state just changed.
@@ -332,7 +374,7 @@ impl Correlator {
         }
     }
 
-    fn record(&self, effects: Effects, out: &mut Derived) -> Result<(), CorrelateError> {
+    fn record(&self, effects: Effects, now: i64, out: &mut Derived) -> Result<(), CorrelateError> {
         let m = &self.metrics;
         m.evicted.inc_by(effects.evicted);
         m.duplicates.inc_by(effects.duplicates);
@@ -345,6 +387,13 @@ impl Correlator {
         }
         if !effects.boundaries.is_empty() {
             m.boundaries.inc_by(effects.boundaries.len() as u64);
+            {
+                let window = i64::try_from(self.config.window.as_nanos()).unwrap_or(i64::MAX);
+                let mut rollups = self.view.rollups.write();
+                for b in &effects.boundaries {
+                    rollups.add_boundary(b, now, window, self.config.max_pending);
+                }
+            }
             let cap = self.config.max_indexed_traces;
             let mut index = self.view.index.write();
             for b in &effects.boundaries {
@@ -400,6 +449,7 @@ impl Correlator {
         let overlay = self.view.overlay.read();
         let active = self.view.traces.read();
         let index = self.view.index.read();
+        let rollups = self.view.rollups.read();
         checkpoint::encode(
             &self.config,
             &state.pending,
@@ -407,7 +457,7 @@ impl Correlator {
             &state.nesting,
             &flows,
             &overlay,
-            (&active, &index),
+            (&active, &index, &rollups),
         )
     }
 
@@ -429,6 +479,7 @@ impl Correlator {
         let mut overlay = self.view.overlay.write();
         let mut active = self.view.traces.write();
         let mut index = self.view.index.write();
+        let mut rollups = self.view.rollups.write();
         checkpoint::apply(
             saved,
             &self.config,
@@ -436,9 +487,9 @@ impl Correlator {
             (cold, nesting),
             &mut flows,
             &mut overlay,
-            (&mut active, &mut index),
+            (&mut active, &mut index, &mut rollups),
         );
-        drop((active, index));
+        drop((active, index, rollups));
         flows.set_caps(self.config.max_flow_traces, self.config.max_indexed_traces);
         cold.settle();
         drop((flows, overlay));
@@ -463,7 +514,9 @@ impl Follower for Correlator {
         now: i64,
         append: &mut dyn FnMut(Derived) -> Result<(), String>,
     ) -> Result<(), String> {
-        self.flush_traces(now, append).map_err(|e| e.to_string())
+        let traces = self.flush_traces(now, append);
+        let rollups = self.flush_rollups(now, append);
+        traces.and(rollups).map_err(|e| e.to_string())
     }
 
     fn tick(&self, now: i64, out: &mut Derived) -> Result<(), String> {

@@ -28,6 +28,7 @@ use seam_model::{SpanId, TraceId};
 use crate::coldstart::{Overlay, Verdict};
 use crate::flows::Flows;
 use crate::half::SpanKey;
+use crate::rollup::{EdgeRow, FunctionRow, Rollups};
 use crate::tables::boundary_col;
 use crate::traces::{ActiveTraces, TraceIndex, TraceSet};
 
@@ -74,6 +75,9 @@ pub struct CorrelationView {
     pub(crate) traces: Arc<RwLock<ActiveTraces>>,
     /// Flagged and cold traces, boundaries by producer trace.
     pub(crate) index: Arc<RwLock<TraceIndex>>,
+    /// Rollup buckets not written yet. Correlation holds this lock while
+    /// it writes buckets and drops them here, as for `traces`.
+    pub(crate) rollups: Arc<RwLock<Rollups>>,
     /// A correlator fills this view: without one, the trace sets know
     /// nothing of the stored traces.
     pub(crate) followed: bool,
@@ -124,6 +128,7 @@ impl CorrelationView {
             overlay: Arc::new(RwLock::new(Overlay::default())),
             traces: Arc::default(),
             index: Arc::default(),
+            rollups: Arc::default(),
             followed: false,
         }
     }
@@ -133,6 +138,38 @@ impl CorrelationView {
     /// exactly one of the two.
     pub fn with_active_traces<T>(&self, read: impl FnOnce(&ActiveTraces) -> T) -> T {
         read(&self.traces.read())
+    }
+
+    /// Whether a correlator fills this view (a report can read its
+    /// rollups); without one, only stored rows know anything.
+    pub fn followed(&self) -> bool {
+        self.followed
+    }
+
+    /// Runs `read` with the edge buckets in memory whose minute lies in
+    /// `[from, to]`; `read` should take the rollup table's snapshot too,
+    /// so that each bucket is in exactly one of the two.
+    pub fn with_live_edges<T>(
+        &self,
+        from: i64,
+        to: i64,
+        read: impl FnOnce(Vec<EdgeRow>) -> T,
+    ) -> T {
+        let rollups = self.rollups.read();
+        read(rollups.live_edges(from, to))
+    }
+
+    /// As [`Self::with_live_edges`], for functions: invocations not
+    /// settled yet are judged with the verdicts known now.
+    pub fn with_live_functions<T>(
+        &self,
+        from: i64,
+        to: i64,
+        read: impl FnOnce(Vec<FunctionRow>) -> T,
+    ) -> T {
+        let rollups = self.rollups.read();
+        let live = rollups.live_functions(from, to, &self.overlay.read());
+        read(live)
     }
 
     /// Whether `trace` is on a flagged boundary (as far as remembered).

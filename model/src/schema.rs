@@ -277,3 +277,82 @@ pub fn boundaries_schema() -> SchemaRef {
 pub fn orphans_schema() -> SchemaRef {
     ORPHANS_SCHEMA.clone()
 }
+
+/// Column names of the per-minute rollups, `edge_rollups` and
+/// `function_rollups`: what the boundary map and the cold-start report
+/// merge instead of reading every boundary and invocation.
+pub mod rollup_col {
+    pub const MINUTE: &str = "minute";
+    pub const PRODUCER_SERVICE: &str = "producer_service";
+    pub const SYSTEM: &str = "system";
+    pub const DESTINATION: &str = "destination";
+    pub const CONSUMER_SERVICE: &str = "consumer_service";
+    pub const KIND: &str = "kind";
+    pub const COUNT: &str = "count";
+    pub const MAX_NS: &str = "max_ns";
+    pub const FLAGGED: &str = "flagged";
+    pub const REDELIVERIES: &str = "redeliveries";
+    pub const CLOCK_SKEW: &str = "clock_skew";
+    pub const LATENCY: &str = "latency_sketch";
+    pub const FUNCTION: &str = "function";
+    pub const PLATFORM: &str = "platform";
+    pub const INVOCATIONS: &str = "invocations";
+    pub const COLD_STARTS: &str = "cold_starts";
+    pub const PROACTIVE: &str = "proactive";
+    pub const PROVISIONED: &str = "provisioned";
+    pub const SNAPSTART: &str = "snapstart";
+    pub const INIT: &str = "init_sketch";
+    pub const COLD: &str = "cold_sketch";
+    pub const WARM: &str = "warm_sketch";
+}
+
+static EDGE_ROLLUPS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    use rollup_col::*;
+    let n = |name| Field::new(name, DataType::Int64, false);
+    Arc::new(Schema::new(vec![
+        Field::new(MINUTE, timestamp_type(), false),
+        Field::new(PRODUCER_SERVICE, DataType::Utf8, false),
+        Field::new(SYSTEM, DataType::Utf8, true),
+        Field::new(DESTINATION, DataType::Utf8, true),
+        Field::new(CONSUMER_SERVICE, DataType::Utf8, false),
+        Field::new(KIND, DataType::Utf8, false),
+        n(COUNT),
+        Field::new(MAX_NS, DataType::Int64, true),
+        n(FLAGGED),
+        n(REDELIVERIES),
+        n(CLOCK_SKEW),
+        Field::new(LATENCY, DataType::Binary, false),
+    ]))
+});
+
+static FUNCTION_ROLLUPS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    use rollup_col::*;
+    let n = |name| Field::new(name, DataType::Int64, false);
+    let sketch = |name| Field::new(name, DataType::Binary, false);
+    Arc::new(Schema::new(vec![
+        Field::new(MINUTE, timestamp_type(), false),
+        Field::new(FUNCTION, DataType::Utf8, false),
+        Field::new(PLATFORM, DataType::Utf8, false),
+        n(INVOCATIONS),
+        n(COLD_STARTS),
+        n(PROACTIVE),
+        n(PROVISIONED),
+        n(SNAPSTART),
+        sketch(INIT),
+        sketch(COLD),
+        sketch(WARM),
+    ]))
+});
+
+/// The schema of `edge_rollups`: per minute of consumer time and per edge,
+/// the boundaries' count, flags and a latency sketch.
+pub fn edge_rollups_schema() -> SchemaRef {
+    EDGE_ROLLUPS_SCHEMA.clone()
+}
+
+/// The schema of `function_rollups`: per minute of start and per function,
+/// invocations by cold-start type and sketches of init, cold and warm
+/// durations.
+pub fn function_rollups_schema() -> SchemaRef {
+    FUNCTION_ROLLUPS_SCHEMA.clone()
+}

@@ -5,14 +5,16 @@
 use arrow::datatypes::SchemaRef;
 
 use crate::schema::{
-    boundaries_schema, boundary_col, col, orphan_col, orphans_schema, spans_schema, trace_col,
-    traces_schema,
+    boundaries_schema, boundary_col, col, edge_rollups_schema, function_rollups_schema, orphan_col,
+    orphans_schema, rollup_col, spans_schema, trace_col, traces_schema,
 };
 
 pub const SPANS: &str = "spans";
 pub const BOUNDARIES: &str = "boundaries";
 pub const ORPHANS: &str = "orphans";
 pub const TRACES: &str = "traces";
+pub const EDGE_ROLLUPS: &str = "edge_rollups";
+pub const FUNCTION_ROLLUPS: &str = "function_rollups";
 
 /// Who appends a table's rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,8 +106,42 @@ pub fn traces() -> TableDef {
     }
 }
 
+/// `edge_rollups`: a row per edge and minute, written by correlation once
+/// the minute has gone quiet (a boundary arriving later adds a row).
+pub fn edge_rollups() -> TableDef {
+    TableDef {
+        name: EDGE_ROLLUPS,
+        schema: edge_rollups_schema(),
+        source: Source::Derived,
+        time_column: rollup_col::MINUTE,
+        sort_by: &[rollup_col::MINUTE],
+        keys: &[],
+        distinct: &[],
+    }
+}
+
+/// `function_rollups`: a row per function and minute, as `edge_rollups`.
+pub fn function_rollups() -> TableDef {
+    TableDef {
+        name: FUNCTION_ROLLUPS,
+        schema: function_rollups_schema(),
+        source: Source::Derived,
+        time_column: rollup_col::MINUTE,
+        sort_by: &[rollup_col::MINUTE],
+        keys: &[],
+        distinct: &[],
+    }
+}
+
 /// Every stored table. (`flows` is a view over these, defined by the
 /// query side.)
 pub fn all() -> Vec<TableDef> {
-    vec![spans(), boundaries(), orphans(), traces()]
+    vec![
+        spans(),
+        boundaries(),
+        orphans(),
+        traces(),
+        edge_rollups(),
+        function_rollups(),
+    ]
 }

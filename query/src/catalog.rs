@@ -1,6 +1,7 @@
 //! The catalog: the tables SQL sees (`spans`, `boundaries`, `orphans`,
-//! `traces`, as the model names them) over the store's tables, and
-//! `flows`, read from the trace summaries (`flows_table.rs`).
+//! `traces`, `edge_rollups`, `function_rollups`, as the model names them)
+//! over the store's tables, and `flows`, read from the trace summaries
+//! (`flows_table.rs`).
 
 use std::sync::Arc;
 
@@ -10,9 +11,12 @@ use arrow::array::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::prelude::SessionContext;
 use seam_correlate::CorrelationView;
+use seam_correlate::rollup::{edge_rollups_batch, function_rollups_batch, minute_of};
 use seam_correlate::traces::traces_batch;
 use seam_model::TraceId;
-use seam_model::tables::{self, BOUNDARIES, ORPHANS, SPANS, TRACES};
+use seam_model::tables::{
+    self, BOUNDARIES, EDGE_ROLLUPS, FUNCTION_ROLLUPS, ORPHANS, SPANS, TRACES,
+};
 use seam_store::{Settle, Snapshot, Table};
 
 use crate::error::QueryError;
@@ -27,6 +31,8 @@ pub struct Correlation {
     pub boundaries: Arc<Table>,
     pub orphans: Arc<Table>,
     pub traces: Arc<Table>,
+    pub edge_rollups: Arc<Table>,
+    pub function_rollups: Arc<Table>,
     pub view: CorrelationView,
     /// What a query waits on to see everything correlation derived from
     /// the writes acknowledged before it started.
@@ -42,6 +48,8 @@ impl Correlation {
             boundaries: table(tables::boundaries()),
             orphans: table(tables::orphans()),
             traces: table(tables::traces()),
+            edge_rollups: table(tables::edge_rollups()),
+            function_rollups: table(tables::function_rollups()),
             view: CorrelationView::empty(),
             settle: Arc::default(),
         }
@@ -82,6 +90,57 @@ impl Live for ActiveTraces {
                     .unwrap_or_default()
             };
             (snapshot, live)
+        })
+    }
+}
+
+/// The minutes a scan's time bounds overlap, as bucket starts.
+fn minutes(time: TimeBounds) -> (i64, i64) {
+    (
+        time.start.map_or(i64::MIN, minute_of),
+        time.end.unwrap_or(i64::MAX),
+    )
+}
+
+/// Rollup buckets correlation holds until they go quiet, read with the
+/// rollup table's snapshot.
+pub(crate) struct LiveEdges(pub CorrelationView);
+
+impl Live for LiveEdges {
+    fn snapshot(
+        &self,
+        table: &Table,
+        time: TimeBounds,
+        _keys: Option<&HashSet<String>>,
+    ) -> (Snapshot, Vec<RecordBatch>) {
+        let (from, to) = minutes(time);
+        self.0.with_live_edges(from, to, |live| {
+            let snapshot = table.snapshot();
+            let rows = (!live.is_empty())
+                .then(|| edge_rollups_batch(&live).ok())
+                .flatten();
+            (snapshot, rows.into_iter().collect())
+        })
+    }
+}
+
+/// As [`LiveEdges`], for functions.
+pub(crate) struct LiveFunctions(pub CorrelationView);
+
+impl Live for LiveFunctions {
+    fn snapshot(
+        &self,
+        table: &Table,
+        time: TimeBounds,
+        _keys: Option<&HashSet<String>>,
+    ) -> (Snapshot, Vec<RecordBatch>) {
+        let (from, to) = minutes(time);
+        self.0.with_live_functions(from, to, |live| {
+            let snapshot = table.snapshot();
+            let rows = (!live.is_empty())
+                .then(|| function_rollups_batch(&live).ok())
+                .flatten();
+            (snapshot, rows.into_iter().collect())
         })
     }
 }
@@ -136,6 +195,20 @@ impl Catalog {
                             schema: correlation.traces.schema(),
                         }))
                         .with_live(Arc::new(ActiveTraces(correlation.view.clone()))),
+                ),
+            ),
+            (
+                EDGE_ROLLUPS,
+                Arc::new(
+                    provider(&correlation.edge_rollups, tables::edge_rollups())
+                        .with_live(Arc::new(LiveEdges(correlation.view.clone()))),
+                ),
+            ),
+            (
+                FUNCTION_ROLLUPS,
+                Arc::new(
+                    provider(&correlation.function_rollups, tables::function_rollups())
+                        .with_live(Arc::new(LiveFunctions(correlation.view.clone()))),
                 ),
             ),
         ];

@@ -8,18 +8,20 @@ use datafusion::prelude::{col, lit};
 use seam_correlate::CorrelationView;
 use seam_model::TraceId;
 use seam_model::schema::col as column;
-use seam_model::tables::SPANS;
+use seam_model::tables::{EDGE_ROLLUPS, FUNCTION_ROLLUPS, SPANS};
 use seam_store::Table;
 
 use crate::catalog::{Catalog, Correlation};
 use crate::config::QueryConfig;
 use crate::error::QueryError;
 use crate::metrics::QueryMetrics;
-use crate::reports::TimeWindow;
-use crate::reports::boundaries::{EdgeJson, edges_from, edges_sql};
-use crate::reports::cold_starts::{FunctionColdStarts, cold_starts_from, cold_starts_sql};
+use crate::reports::boundaries::{EdgeJson, EdgeMerge, edges_from, edges_sql};
+use crate::reports::cold_starts::{
+    FunctionColdStarts, FunctionMerge, cold_starts_from, cold_starts_sql,
+};
 use crate::reports::flows::{FlowResult, flow_boundaries_sql, flow_spans_sql};
 use crate::reports::search::{self, SearchParams, TraceSummary};
+use crate::reports::{TimeWindow, rollup_frame};
 use crate::session::{QueryResult, Session};
 
 /// Runs SQL and the API's queries over the store.
@@ -246,14 +248,53 @@ impl QueryEngine {
         }))
     }
 
-    /// The boundary map: boundaries grouped by edge within `window`.
+    /// The boundary map: boundaries grouped by edge within `window` (by
+    /// whole minutes when a correlator keeps rollups).
     pub async fn edges(&self, window: TimeWindow) -> Result<Vec<EdgeJson>, QueryError> {
+        if !self.view.followed() {
+            return self.edges_scanned(window).await;
+        }
+        let merged = self
+            .session
+            .fold(
+                move |ctx| async move { rollup_frame(&ctx, EDGE_ROLLUPS, window).await },
+                EdgeMerge::default(),
+                |merge, batch| merge.add(&batch),
+            )
+            .await
+            .map_err(|e| e.narrowed(crate::error::RANGE_HINT))?;
+        Ok(merged.finish())
+    }
+
+    /// [`Self::edges`] from every boundary in `window`.
+    pub async fn edges_scanned(&self, window: TimeWindow) -> Result<Vec<EdgeJson>, QueryError> {
         let result = self.sql(&edges_sql(window)).await;
         edges_from(&result.map_err(|e| e.narrowed(crate::error::RANGE_HINT))?)
     }
 
-    /// Cold starts per function within `window`.
+    /// Cold starts per function within `window` (by whole minutes when a
+    /// correlator keeps rollups).
     pub async fn cold_starts(
+        &self,
+        window: TimeWindow,
+    ) -> Result<Vec<FunctionColdStarts>, QueryError> {
+        if !self.view.followed() {
+            return self.cold_starts_scanned(window).await;
+        }
+        let merged = self
+            .session
+            .fold(
+                move |ctx| async move { rollup_frame(&ctx, FUNCTION_ROLLUPS, window).await },
+                FunctionMerge::default(),
+                |merge, batch| merge.add(&batch),
+            )
+            .await
+            .map_err(|e| e.narrowed(crate::error::RANGE_HINT))?;
+        Ok(merged.finish())
+    }
+
+    /// [`Self::cold_starts`] from every invocation in `window`.
+    pub async fn cold_starts_scanned(
         &self,
         window: TimeWindow,
     ) -> Result<Vec<FunctionColdStarts>, QueryError> {

@@ -216,18 +216,61 @@ impl Session {
         F: FnOnce(SessionContext) -> Fut + Send + 'static,
         Fut: Future<Output = Result<DataFrame, QueryError>> + Send + 'static,
     {
-        self.settled().await?;
-        let ctx = self.ctx.clone();
         let caps = Caps {
             rows: self.config.max_result_rows,
             bytes: self.config.max_result_bytes,
             memory: self.config.memory_limit,
         };
+        let result = self.execute(plan, move |frame| collect(frame, caps)).await;
+        if let Ok(result) = &result {
+            tracing::debug!(rows = result.num_rows(), "query result");
+        }
+        result
+    }
+
+    /// Plans and executes a frame, folding its batches into `init` with
+    /// `step` as they stream: what a report merges never has to be held
+    /// whole, so the result caps do not apply; the time and memory limits
+    /// do.
+    pub async fn fold<F, Fut, T, G>(&self, plan: F, init: T, mut step: G) -> Result<T, QueryError>
+    where
+        F: FnOnce(SessionContext) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<DataFrame, DataFusionError>> + Send + 'static,
+        T: Send + 'static,
+        G: FnMut(&mut T, RecordBatch) -> Result<(), QueryError> + Send + 'static,
+    {
+        let limit = self.config.memory_limit;
+        self.execute(
+            move |ctx| async move { plan(ctx).await.map_err(df_error(limit)) },
+            move |frame| async move {
+                let mut stream = frame.execute_stream().await.map_err(df_error(limit))?;
+                let mut acc = init;
+                while let Some(batch) = stream.next().await {
+                    step(&mut acc, batch.map_err(df_error(limit))?)?;
+                }
+                Ok(acc)
+            },
+        )
+        .await
+    }
+
+    /// Runs `plan` and hands its frame to `consume` on the query runtime,
+    /// within the time limit.
+    async fn execute<F, Fut, C, CFut, T>(&self, plan: F, consume: C) -> Result<T, QueryError>
+    where
+        F: FnOnce(SessionContext) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<DataFrame, QueryError>> + Send + 'static,
+        C: FnOnce(DataFrame) -> CFut + Send + 'static,
+        CFut: Future<Output = Result<T, QueryError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.settled().await?;
+        let ctx = self.ctx.clone();
         let started = Instant::now();
         let mut task = self.runtime().spawn(async move {
             let ctx = ctx.get().await?;
             let frame = plan(ctx).await?;
-            collect(frame, caps).await
+            consume(frame).await
         });
         let outcome = match tokio::time::timeout(self.config.timeout, &mut task).await {
             Ok(Ok(result)) => result,
@@ -259,7 +302,7 @@ impl Session {
         );
         let elapsed_ms = elapsed.as_millis() as u64;
         match &outcome {
-            Ok(result) => tracing::debug!(rows = result.num_rows(), elapsed_ms, "query finished"),
+            Ok(_) => tracing::debug!(elapsed_ms, "query finished"),
             Err(QueryError::Internal(error)) => tracing::error!(elapsed_ms, %error, "query failed"),
             Err(error) => tracing::info!(elapsed_ms, %error, "query refused or stopped"),
         }

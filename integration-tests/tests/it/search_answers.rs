@@ -3,7 +3,10 @@
 //! with errors, cold starts, attributes and slow queue hops), every search
 //! filter, compared field by field with a reference computed from every
 //! stored span, while the summaries are still active, once they are
-//! written and sealed, and after a kill -9 and a restart.
+//! written and sealed, and after a kill -9 and a restart. The boundary
+//! map and the cold-start report, merged from per-minute rollups, are
+//! compared with the same figures grouped from every boundary and
+//! invocation.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -509,9 +512,120 @@ fn compare_flows(seam: &Seam, phase: &str, now: i64) {
     }
 }
 
+/// The reports over whole minutes: what `/api/v1/boundaries` and
+/// `/api/v1/cold-starts` answer from their rollups, against the same
+/// figures grouped from every row by SQL.
+fn compare_reports(seam: &Seam, phase: &str, now: i64) {
+    let minute = |t: i64| t.div_euclid(MIN) * MIN;
+    let windows = [
+        (None, None),
+        (Some(minute(now - 60 * MIN)), None),
+        (
+            Some(minute(now - 40 * MIN)),
+            Some(minute(now - 10 * MIN) + MIN - 1),
+        ),
+    ];
+    let int = |t: i64| format!("arrow_cast({t}, 'Timestamp(Nanosecond, Some(\"UTC\"))')");
+    for (start, end) in windows {
+        let bound = |column: &str| {
+            let mut p = String::new();
+            if let Some(s) = start {
+                p.push_str(&format!(" AND {column} >= {}", int(s)));
+            }
+            if let Some(e) = end {
+                p.push_str(&format!(" AND {column} <= {}", int(e)));
+            }
+            p
+        };
+        let query: Vec<String> = [("start", start), ("end", end)]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+            .collect();
+        let query = query.join("&");
+        let pct = |q: f64, expr: &str| {
+            format!("CAST(approx_percentile_cont({q}) WITHIN GROUP (ORDER BY {expr}) AS BIGINT)")
+        };
+        let edges = seam.sql(&format!(
+            "SELECT producer_service, system, destination, consumer_service, kind, count(*) AS count, \
+                    {} AS p50_ns, {} AS p95_ns, {} AS p99_ns, max(latency_ns) AS max_ns, \
+                    sum(CASE WHEN flagged THEN 1 ELSE 0 END) AS flagged, \
+                    sum(CASE WHEN redelivery THEN 1 ELSE 0 END) AS redeliveries, \
+                    sum(CASE WHEN clock_skew THEN 1 ELSE 0 END) AS clock_skew \
+             FROM boundaries WHERE true{} GROUP BY 1, 2, 3, 4, 5 \
+             ORDER BY count DESC, producer_service, consumer_service, system, destination, kind",
+            pct(0.5, "latency_ns"),
+            pct(0.95, "latency_ns"),
+            pct(0.99, "latency_ns"),
+            bound("consumer_time")
+        ));
+        let want = rows(&edges);
+        let (status, got) = seam.get(&format!("/api/v1/boundaries?{query}"));
+        assert_eq!(status, 200, "{got}");
+        let got = got["edges"].as_array().unwrap();
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{phase}: edges?{query}: {got:?} vs {want:?}"
+        );
+        for (g, w) in got.iter().zip(&want) {
+            for (k, v) in w {
+                assert_eq!(&g[k], v, "{phase}: edges?{query}: {k} of {g} vs {w:?}");
+            }
+        }
+
+        let on_demand = "(cold_start AND CAST(cold_start_type AS VARCHAR) = 'on_demand')";
+        let typed = |t: &str| {
+            format!(
+                "sum(CASE WHEN cold_start AND CAST(cold_start_type AS VARCHAR) = '{t}' THEN 1 ELSE 0 END)"
+            )
+        };
+        let functions = seam.sql(&format!(
+            "SELECT CAST(service_name AS VARCHAR) AS function, CAST(platform AS VARCHAR) AS platform, \
+                    count(*) AS invocations, sum(CASE WHEN {on_demand} THEN 1 ELSE 0 END) AS cold_starts, \
+                    {} AS proactive, {} AS provisioned, {} AS snapstart, \
+                    {} AS init_p50_ns, {} AS init_p95_ns, {} AS cold_p50_ns, {} AS warm_p50_ns \
+             FROM spans WHERE platform = 'faas' AND (faas_trigger IS NOT NULL \
+                   OR faas_invocation_id IS NOT NULL OR kind = 'server' \
+                   OR (kind = 'consumer' AND parent_span_id IS NULL)) \
+               AND (cold_start_source IS NULL OR CAST(cold_start_source AS VARCHAR) <> 'in_invocation'){} \
+             GROUP BY 1, 2 ORDER BY 1, 2",
+            typed("proactive"),
+            typed("provisioned"),
+            typed("snapstart"),
+            pct(0.5, "init_duration_ns"),
+            pct(0.95, "init_duration_ns"),
+            pct(0.5, &format!("CASE WHEN {on_demand} THEN duration_ns END")),
+            pct(0.5, "CASE WHEN cold_start THEN NULL ELSE duration_ns END"),
+            bound("start_time")
+        ));
+        let want = rows(&functions);
+        assert!(
+            start.is_some() || !want.is_empty(),
+            "{phase}: invocations were sent"
+        );
+        let (status, got) = seam.get(&format!("/api/v1/cold-starts?{query}"));
+        assert_eq!(status, 200, "{got}");
+        let got = got["functions"].as_array().unwrap();
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{phase}: cold-starts?{query}: {got:?} vs {want:?}"
+        );
+        for (g, w) in got.iter().zip(&want) {
+            for (k, v) in w {
+                assert_eq!(
+                    &g[k], v,
+                    "{phase}: cold-starts?{query}: {k} of {g} vs {w:?}"
+                );
+            }
+        }
+    }
+}
+
 fn compare(seam: &Seam, phase: &str) {
     let now = now_ns();
     compare_flows(seam, phase, now);
+    compare_reports(seam, phase, now);
     let (spans, flagged) = full_scan(seam);
     assert!(!flagged.is_empty(), "{phase}: some hops are slow");
     for query in queries(now) {

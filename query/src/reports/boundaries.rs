@@ -1,10 +1,14 @@
 //! The edges between services (`GET /api/v1/boundaries`): boundaries
 //! grouped by producer service, system, destination and consumer service,
-//! with latency percentiles.
+//! with latency percentiles. Merged from the per-minute `edge_rollups`
+//! when a correlator keeps them; [`edges_sql`] says the same over the
+//! `boundaries` rows, minute for minute.
 
+use arrow::array::RecordBatch;
+use seam_correlate::rollup::{Edge, EdgeTotals, edge_rows};
 use serde::Serialize;
 
-use super::TimeWindow;
+use super::{Merging, TimeWindow};
 use crate::columns::{int64s, opt_str, strings};
 use crate::error::QueryError;
 use crate::session::QueryResult;
@@ -45,6 +49,65 @@ pub struct EdgeJson {
     pub flagged: i64,
     pub redeliveries: i64,
     pub clock_skew: i64,
+}
+
+/// Edges merged from rows of `edge_rollups`.
+pub struct EdgeMerge(Merging<Edge, EdgeTotals>);
+
+impl Default for EdgeMerge {
+    fn default() -> Self {
+        Self(Merging::new(|parts| EdgeTotals::merged(parts.iter())))
+    }
+}
+
+impl EdgeMerge {
+    pub fn add(&mut self, batch: &RecordBatch) -> Result<(), QueryError> {
+        let rows = edge_rows(batch).map_err(|e| QueryError::Internal(e.to_string()))?;
+        for ((_, edge), totals) in rows {
+            self.0.add(edge, totals);
+        }
+        Ok(())
+    }
+
+    /// The edges, most boundaries first.
+    pub fn finish(self) -> Vec<EdgeJson> {
+        let mut out: Vec<EdgeJson> = (self.0.finish())
+            .filter(|(_, t)| t.count > 0)
+            .map(|(edge, t)| {
+                let q = |q| t.latency.quantile(q).unwrap_or_default();
+                EdgeJson {
+                    p50_ns: q(0.5),
+                    p95_ns: q(0.95),
+                    p99_ns: q(0.99),
+                    max_ns: t.max_ns.unwrap_or_default(),
+                    count: t.count,
+                    flagged: t.flagged,
+                    redeliveries: t.redeliveries,
+                    clock_skew: t.clock_skew,
+                    producer_service: edge.producer_service,
+                    system: edge.system,
+                    destination: edge.destination,
+                    consumer_service: edge.consumer_service,
+                    kind: edge.kind,
+                }
+            })
+            .collect();
+        sort_edges(&mut out);
+        out
+    }
+}
+
+/// Most boundaries first, then by name: the order [`edges_sql`] asks,
+/// made total.
+pub fn sort_edges(edges: &mut [EdgeJson]) {
+    edges.sort_by(|a, b| {
+        (b.count.cmp(&a.count))
+            .then_with(|| a.producer_service.cmp(&b.producer_service))
+            .then_with(|| a.consumer_service.cmp(&b.consumer_service))
+            .then_with(|| {
+                (&a.system, &a.destination, &a.kind).cmp(&(&b.system, &b.destination, &b.kind))
+            })
+    });
 }
 
 pub fn edges_from(result: &QueryResult) -> Result<Vec<EdgeJson>, QueryError> {

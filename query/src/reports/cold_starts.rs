@@ -1,10 +1,15 @@
 //! Cold starts per function (`GET /api/v1/cold-starts`): invocations,
-//! on-demand cold starts, their rate and penalty, init durations.
+//! on-demand cold starts, their rate and penalty, init durations. Merged
+//! from the per-minute `function_rollups` when a correlator keeps them;
+//! [`cold_starts_sql`] says the same over the `spans` rows, minute for
+//! minute.
 
+use arrow::array::RecordBatch;
 use seam_correlate::INVOCATION_SQL;
+use seam_correlate::rollup::{Function, FunctionTotals, function_rows};
 use serde::Serialize;
 
-use super::TimeWindow;
+use super::{Merging, TimeWindow};
 use crate::columns::{int64s, strings};
 use crate::error::QueryError;
 use crate::session::QueryResult;
@@ -49,6 +54,60 @@ pub struct FunctionColdStarts {
     pub warm_p50_ns: Option<i64>,
     /// `cold_p50_ns − warm_p50_ns`: what a cold start costs a user.
     pub penalty_ns: Option<i64>,
+}
+
+impl FunctionColdStarts {
+    fn new(function: String, platform: String, t: &FunctionTotals) -> Self {
+        let (cold_p50, warm_p50) = (t.cold.quantile(0.5), t.warm.quantile(0.5));
+        Self {
+            function,
+            platform,
+            invocations: t.invocations,
+            cold_starts: t.cold_starts,
+            rate: if t.invocations > 0 {
+                t.cold_starts as f64 / t.invocations as f64
+            } else {
+                0.0
+            },
+            proactive: t.proactive,
+            provisioned: t.provisioned,
+            snapstart: t.snapstart,
+            init_p50_ns: t.init.quantile(0.5),
+            init_p95_ns: t.init.quantile(0.95),
+            cold_p50_ns: cold_p50,
+            warm_p50_ns: warm_p50,
+            penalty_ns: cold_p50.zip(warm_p50).map(|(c, w)| c - w),
+        }
+    }
+}
+
+/// Functions merged from rows of `function_rollups`.
+pub struct FunctionMerge(Merging<Function, FunctionTotals>);
+
+impl Default for FunctionMerge {
+    fn default() -> Self {
+        Self(Merging::new(|parts| FunctionTotals::merged(parts.iter())))
+    }
+}
+
+impl FunctionMerge {
+    pub fn add(&mut self, batch: &RecordBatch) -> Result<(), QueryError> {
+        let rows = function_rows(batch).map_err(|e| QueryError::Internal(e.to_string()))?;
+        for ((_, function), totals) in rows {
+            self.0.add(function, totals);
+        }
+        Ok(())
+    }
+
+    /// The functions by name.
+    pub fn finish(self) -> Vec<FunctionColdStarts> {
+        let mut out: Vec<FunctionColdStarts> = (self.0.finish())
+            .filter(|(_, t)| t.invocations > 0)
+            .map(|(f, t)| FunctionColdStarts::new(f.function, f.platform, &t))
+            .collect();
+        out.sort_by(|a, b| (&a.function, &a.platform).cmp(&(&b.function, &b.platform)));
+        out
+    }
 }
 
 pub fn cold_starts_from(result: &QueryResult) -> Result<Vec<FunctionColdStarts>, QueryError> {

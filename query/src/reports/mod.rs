@@ -9,8 +9,8 @@
 //!  spans ──(flow_id resolved at scan)──┐
 //!                                      ├─▶ flows.rs (a flow's spans and boundaries)
 //!  boundaries ─────────────────────────┘
-//!  boundaries ─▶ boundaries.rs (edges: producer service, system, destination, consumer service)
-//!  spans (invocations) ─▶ cold_starts.rs (per function)
+//!  edge_rollups ─▶ boundaries.rs (edges: producer service, system, destination, consumer service)
+//!  function_rollups ─▶ cold_starts.rs (per function)
 //!  spans ─▶ search.rs (traces with a matching span, summarized)
 //! ```
 
@@ -65,6 +65,61 @@ pub(crate) fn parse_bool(value: &str) -> Option<bool> {
         "true" => Some(true),
         "false" => Some(false),
         _ => None,
+    }
+}
+
+/// The rows of a rollup table whose minute overlaps `window`.
+pub(crate) async fn rollup_frame(
+    ctx: &datafusion::prelude::SessionContext,
+    table: &str,
+    window: TimeWindow,
+) -> datafusion::error::Result<datafusion::prelude::DataFrame> {
+    use datafusion::prelude::col;
+    use seam_model::schema::rollup_col::MINUTE;
+    let mut frame = ctx.table(table).await?;
+    if let Some(start) = window.start {
+        let first = seam_correlate::rollup::minute_of(start);
+        frame = frame.filter(col(MINUTE).gt_eq(timestamp(first)))?;
+    }
+    if let Some(end) = window.end {
+        frame = frame.filter(col(MINUTE).lt_eq(timestamp(end)))?;
+    }
+    Ok(frame)
+}
+
+/// Rollup rows by key, merged a few dozen at a time so that a long time
+/// range holds one running total per key rather than every minute's.
+pub(crate) struct Merging<K, T> {
+    parts: std::collections::HashMap<K, Vec<T>>,
+    merge: fn(&[T]) -> T,
+}
+
+/// Rows a key gathers before they are merged into one.
+const MERGE_AT: usize = 64;
+
+impl<K: std::hash::Hash + Eq, T> Merging<K, T> {
+    pub(crate) fn new(merge: fn(&[T]) -> T) -> Self {
+        Self {
+            parts: std::collections::HashMap::new(),
+            merge,
+        }
+    }
+
+    pub(crate) fn add(&mut self, key: K, totals: T) {
+        let parts = self.parts.entry(key).or_default();
+        parts.push(totals);
+        if parts.len() >= MERGE_AT {
+            let merged = (self.merge)(parts);
+            parts.clear();
+            parts.push(merged);
+        }
+    }
+
+    pub(crate) fn finish(self) -> impl Iterator<Item = (K, T)> {
+        let merge = self.merge;
+        self.parts
+            .into_iter()
+            .map(move |(k, parts)| (k, merge(&parts)))
     }
 }
 
