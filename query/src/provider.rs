@@ -273,6 +273,17 @@ impl SegmentTable {
             .collect())
     }
 
+    /// Whether a filter names a key column (one with bloom filters) that
+    /// the files are not sorted by first.
+    fn filters_an_unsorted_key(&self, filters: &[Expr]) -> bool {
+        let layout = self.store.layout();
+        self.usable(filters).any(|f| {
+            f.column_refs()
+                .iter()
+                .any(|c| layout.bloom.contains(&c.name) && layout.sort_by.first() != Some(&c.name))
+        })
+    }
+
     /// Drops what is kept of files no longer in the table.
     fn forget_files(&self, sealed: &[SealedFile]) {
         let live: std::collections::HashSet<u64> = sealed.iter().map(|f| f.id).collect();
@@ -477,6 +488,13 @@ impl TableProvider for SegmentTable {
                 .with_parquet_file_reader_factory(Arc::new(reader));
             if let Some(predicate) = &predicate {
                 source = source.with_predicate(predicate.clone());
+                if self.filters_an_unsorted_key(filters) {
+                    // The rows a key the files are not sorted by picks lie
+                    // anywhere in their row groups: with the filter in the
+                    // reader, the other columns are read only on the pages
+                    // that hold a row it kept, not whole.
+                    source = source.with_pushdown_filters(true);
+                }
             }
             // A file whose key filters name its row groups is read as one
             // part per row group, spread over the partitions: a flow's
