@@ -400,7 +400,27 @@ struct Walk {
     /// Windows read so far.
     windows: usize,
     waiting: BTreeMap<(Reverse<i64>, String), FlowRow>,
+    /// When only flows with a flagged hop are asked and correlation knows
+    /// every flagged trace: the rows a window reads are those of the
+    /// flagged traces and of the members being gathered, not every
+    /// summary.
+    listed: Option<Listed>,
 }
+
+/// Traces known by id, each with a time no earlier than its start.
+struct Listed {
+    /// Newest time first.
+    traces: Vec<(String, i64)>,
+    /// How many of `traces` have a time at or after the window read last.
+    upto: usize,
+    /// Those among them whose row has not been read: one may start in
+    /// any window below its time.
+    unread: HashSet<String>,
+}
+
+/// Listed traces a window takes in at most (by time; more when their
+/// times are equal).
+const LISTED_WINDOW: usize = 256;
 
 /// A flow whose members are being read.
 struct Gathering {
@@ -452,6 +472,19 @@ impl Walk {
         let density = Density::of(traces, &view);
         let hi = density.map_or(i64::MIN, |d| d.latest.min(bounds.end.unwrap_or(i64::MAX)));
         let width = density.map_or(0, |d| d.width_for(WINDOW_ROWS));
+        let listed = (bounds.flagged && bounds.flow_id.is_none())
+            .then(|| view.flagged_traces(search::MAX_LISTED))
+            .flatten()
+            .map(|mut traces| {
+                traces.sort_unstable_by_key(|(_, at)| Reverse(*at));
+                Listed {
+                    traces: (traces.into_iter())
+                        .map(|(t, at)| (t.to_hex(), at))
+                        .collect(),
+                    upto: 0,
+                    unread: HashSet::new(),
+                }
+            });
         Self {
             ctx,
             view,
@@ -467,6 +500,7 @@ impl Walk {
             member_of: HashMap::new(),
             windows: 0,
             waiting: BTreeMap::new(),
+            listed,
         }
     }
 
@@ -540,14 +574,54 @@ impl Walk {
             self.done = true;
             return Ok(());
         }
-        let lo = self.hi.saturating_sub(self.width).max(floor);
-        let rows = self
-            .summaries(
-                col(trace_col::START_TIME)
-                    .gt_eq(timestamp(lo))
-                    .and(col(trace_col::START_TIME).lt_eq(timestamp(self.hi))),
-            )
-            .await?;
+        let mut lo = self.hi.saturating_sub(self.width).max(floor);
+        if let Some(listed) = &mut self.listed {
+            // No summary above the next listed time can belong to a flow
+            // asked for, unless a listed trace not read yet or a member
+            // being gathered starts there.
+            if listed.unread.is_empty() && self.member_of.is_empty() {
+                match listed.traces.get(listed.upto) {
+                    Some((_, at)) => self.hi = self.hi.min(*at),
+                    None if self.gathering.is_empty() => {
+                        self.done = true;
+                        return Ok(());
+                    }
+                    None => {}
+                }
+            }
+            let next =
+                (listed.traces.get(listed.upto + LISTED_WINDOW)).map_or(floor, |(_, at)| *at);
+            lo = next.clamp(floor, self.hi.max(floor));
+            while let Some((trace, at)) = listed.traces.get(listed.upto)
+                && *at >= lo
+            {
+                listed.unread.insert(trace.clone());
+                listed.upto += 1;
+            }
+        }
+        let in_window = col(trace_col::START_TIME)
+            .gt_eq(timestamp(lo))
+            .and(col(trace_col::START_TIME).lt_eq(timestamp(self.hi)));
+        let rows = match &self.listed {
+            None => self.summaries(in_window).await?,
+            Some(listed) => {
+                let ids: Vec<Expr> = (listed.unread.iter())
+                    .chain(self.member_of.keys())
+                    .map(|t| lit(t.as_str()))
+                    .collect();
+                if ids.is_empty() {
+                    Vec::new()
+                } else {
+                    let ids = col(trace_col::TRACE_ID).in_list(ids, false);
+                    self.summaries(in_window.and(ids)).await?
+                }
+            }
+        };
+        if let Some(listed) = &mut self.listed {
+            for summary in &rows {
+                listed.unread.remove(&summary.trace_id);
+            }
+        }
         self.width = search::next_width(self.width, rows.len(), WINDOW_ROWS);
         self.hi = lo.saturating_sub(1);
         self.threshold = lo;
