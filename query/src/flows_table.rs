@@ -18,7 +18,9 @@
 //! descending, which the plan declares, so `ORDER BY start_time DESC LIMIT
 //! n` reads a few windows and stops. Filters on `start_time` bound the
 //! walk, and `flow_id = '…'` reads that one flow; anything else is applied
-//! to the rows as they stream.
+//! to the rows as they stream. With `flagged_boundaries > 0` and every
+//! flagged trace known to correlation, a window reads only the rows of
+//! those traces and of the members being gathered.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
