@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::collections::HashSet;
 
 use arrow::array::RecordBatch;
+use arrow::error::ArrowError;
 use datafusion::catalog::TableProvider;
 use datafusion::prelude::SessionContext;
 use seam_correlate::CorrelationView;
@@ -102,6 +103,19 @@ fn minutes(time: TimeBounds) -> (i64, i64) {
     )
 }
 
+/// The batch of the buckets in memory; a bucket that cannot be made a
+/// row (a schema out of step, a bug) is logged rather than failing every
+/// report, which still has the rows written.
+fn live_rows(built: Result<RecordBatch, ArrowError>) -> Vec<RecordBatch> {
+    match built {
+        Ok(batch) => vec![batch],
+        Err(error) => {
+            tracing::warn!(%error, "rollup buckets in memory could not be read; reports leave them out");
+            Vec::new()
+        }
+    }
+}
+
 /// Rollup buckets correlation holds until they go quiet, read with the
 /// rollup table's snapshot.
 pub(crate) struct LiveEdges(pub CorrelationView);
@@ -116,10 +130,12 @@ impl Live for LiveEdges {
         let (from, to) = minutes(time);
         self.0.with_live_edges(from, to, |live| {
             let snapshot = table.snapshot();
-            let rows = (!live.is_empty())
-                .then(|| edge_rollups_batch(&live).ok())
-                .flatten();
-            (snapshot, rows.into_iter().collect())
+            let rows = if live.is_empty() {
+                Vec::new()
+            } else {
+                live_rows(edge_rollups_batch(&live))
+            };
+            (snapshot, rows)
         })
     }
 }
@@ -137,10 +153,12 @@ impl Live for LiveFunctions {
         let (from, to) = minutes(time);
         self.0.with_live_functions(from, to, |live| {
             let snapshot = table.snapshot();
-            let rows = (!live.is_empty())
-                .then(|| function_rollups_batch(&live).ok())
-                .flatten();
-            (snapshot, rows.into_iter().collect())
+            let rows = if live.is_empty() {
+                Vec::new()
+            } else {
+                live_rows(function_rollups_batch(&live))
+            };
+            (snapshot, rows)
         })
     }
 }

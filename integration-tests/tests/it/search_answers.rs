@@ -629,8 +629,11 @@ fn compare(seam: &Seam, phase: &str) {
     let (spans, flagged) = full_scan(seam);
     assert!(!flagged.is_empty(), "{phase}: some hops are slow");
     for query in queries(now) {
-        let want = reference(&spans, &flagged, &query, now);
+        // The default range ends at the request: the reference's hour is
+        // taken just before it, not when the comparison began seconds ago.
+        let asked = now_ns();
         let got = answered(seam, &query);
+        let want = reference(&spans, &flagged, &query, asked);
         assert_eq!(got, want, "{phase}: search?{query}");
     }
 }
@@ -664,10 +667,14 @@ fn search_answers_as_a_full_scan_does() {
         }
     };
     wait(&|| seam.metric("seam_correlation_active_traces") == 0.0);
-    let seals = seam.metric("seam_store_seals_total");
-    wait(&|| seam.metric("seam_store_seals_total") > seals);
+    // Every summary written is sealed (the seal may come with the write,
+    // so a seal counted after it is not waited for).
     let written = seam.metric("seam_correlation_trace_summaries_total");
     assert!(written >= 240.0, "{written}");
+    wait(&|| {
+        seam.metric(r#"seam_store_hot_rows{table="traces"}"#) == 0.0
+            && seam.metric(r#"seam_store_sealed_rows{table="traces"}"#) >= written
+    });
     compare(&seam, "summaries written and sealed");
 
     // More traces, then a crash: these are in the log and the active
