@@ -476,40 +476,20 @@ impl Rollups {
     /// Takes the buckets not added to for `idle` ns.
     pub fn take_closed(&mut self, now: i64, idle: i64) -> Closed {
         let quiet = |touched: i64| now.saturating_sub(touched) >= idle;
-        let mut closed = Closed::default();
-        self.edges.retain(|key, open| {
-            let keep = !quiet(open.touched);
-            if !keep {
-                closed
-                    .edges
-                    .push((key.clone(), std::mem::take(&mut open.totals)));
-            }
-            keep
-        });
-        self.functions.retain(|key, open| {
-            let keep = !quiet(open.touched);
-            if !keep {
-                closed
-                    .functions
-                    .push((key.clone(), std::mem::take(&mut open.totals)));
-            }
-            keep
-        });
-        closed
+        Closed {
+            edges: take_quiet(&mut self.edges, quiet),
+            functions: take_quiet(&mut self.functions, quiet),
+        }
     }
 
     /// Puts back buckets that could not be written.
     pub fn put_back(&mut self, closed: Closed, now: i64) {
-        for (key, totals) in closed.edges {
-            let open = self.edges.entry(key).or_default();
-            open.totals = EdgeTotals::merged([&open.totals, &totals]);
-            open.touched = now;
-        }
-        for (key, totals) in closed.functions {
-            let open = self.functions.entry(key).or_default();
-            open.totals = FunctionTotals::merged([&open.totals, &totals]);
-            open.touched = now;
-        }
+        put_back(&mut self.edges, closed.edges, now, |a, b| {
+            EdgeTotals::merged([a, b])
+        });
+        put_back(&mut self.functions, closed.functions, now, |a, b| {
+            FunctionTotals::merged([a, b])
+        });
     }
 
     /// Edge buckets in memory whose minute lies in `[from, to]`.
@@ -543,13 +523,43 @@ impl Rollups {
         rows
     }
 
-    /// Buckets and invocations held, for the size gauges.
+    /// Buckets and invocations held.
     pub fn len(&self) -> usize {
         self.edges.len() + self.functions.len() + self.unsettled.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Removes the buckets of `open` that `quiet` says of their last touch.
+fn take_quiet<K: Ord + Clone, T: Default>(
+    open: &mut BTreeMap<K, Open<T>>,
+    quiet: impl Fn(i64) -> bool,
+) -> Vec<(K, T)> {
+    let mut out = Vec::new();
+    open.retain(|key, bucket| {
+        if !quiet(bucket.touched) {
+            return true;
+        }
+        out.push((key.clone(), std::mem::take(&mut bucket.totals)));
+        false
+    });
+    out
+}
+
+/// Merges `rows` back into `open`, touched at `now`.
+fn put_back<K: Ord, T: Default>(
+    open: &mut BTreeMap<K, Open<T>>,
+    rows: Vec<(K, T)>,
+    now: i64,
+    merge: impl Fn(&T, &T) -> T,
+) {
+    for (key, totals) in rows {
+        let bucket = open.entry(key).or_default();
+        bucket.totals = merge(&bucket.totals, &totals);
+        bucket.touched = now;
     }
 }
 

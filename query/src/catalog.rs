@@ -103,15 +103,25 @@ fn minutes(time: TimeBounds) -> (i64, i64) {
     )
 }
 
-/// The batch of the buckets in memory; a bucket that cannot be made a
-/// row (a schema out of step, a bug) is logged rather than failing every
-/// report, which still has the rows written.
-fn live_rows(built: Result<RecordBatch, ArrowError>) -> Vec<RecordBatch> {
-    match built {
-        Ok(batch) => vec![batch],
+/// The table's snapshot and the buckets in memory, taken under
+/// correlation's lock so that a bucket written meanwhile is in one or the
+/// other, never both. A bucket that cannot be made a row (a schema out of
+/// step, a bug) is logged rather than failing every report, which still
+/// has the rows written.
+fn live_snapshot<R>(
+    table: &Table,
+    live: &[R],
+    build: impl FnOnce(&[R]) -> Result<RecordBatch, ArrowError>,
+) -> (Snapshot, Vec<RecordBatch>) {
+    let snapshot = table.snapshot();
+    if live.is_empty() {
+        return (snapshot, Vec::new());
+    }
+    match build(live) {
+        Ok(batch) => (snapshot, vec![batch]),
         Err(error) => {
             tracing::warn!(%error, "rollup buckets in memory could not be read; reports leave them out");
-            Vec::new()
+            (snapshot, Vec::new())
         }
     }
 }
@@ -128,14 +138,8 @@ impl Live for LiveEdges {
         _keys: Option<&HashSet<String>>,
     ) -> (Snapshot, Vec<RecordBatch>) {
         let (from, to) = minutes(time);
-        self.0.with_live_edges(from, to, |live| {
-            let snapshot = table.snapshot();
-            let rows = if live.is_empty() {
-                Vec::new()
-            } else {
-                live_rows(edge_rollups_batch(&live))
-            };
-            (snapshot, rows)
+        (self.0).with_live_edges(from, to, |live| {
+            live_snapshot(table, &live, |rows| edge_rollups_batch(rows))
         })
     }
 }
@@ -151,14 +155,8 @@ impl Live for LiveFunctions {
         _keys: Option<&HashSet<String>>,
     ) -> (Snapshot, Vec<RecordBatch>) {
         let (from, to) = minutes(time);
-        self.0.with_live_functions(from, to, |live| {
-            let snapshot = table.snapshot();
-            let rows = if live.is_empty() {
-                Vec::new()
-            } else {
-                live_rows(function_rollups_batch(&live))
-            };
-            (snapshot, rows)
+        (self.0).with_live_functions(from, to, |live| {
+            live_snapshot(table, &live, |rows| function_rollups_batch(rows))
         })
     }
 }
