@@ -112,6 +112,10 @@ def main():
     measure("search, cold starts only", get("/api/v1/search?cold_start=true&limit=20"))
     measure("search, flagged hops only", get("/api/v1/search?flagged=true&limit=20"))
     measure(
+        "search, flagged hops only, a day with no data",
+        get("/api/v1/search?flagged=true&start=2000-01-01T00:00:00Z&end=2000-01-02T00:00:00Z"),
+    )
+    measure(
         "newest multi-trace flows (SQL)",
         post(
             "SELECT flow_id, trace_count, services, start_time FROM flows "

@@ -7,7 +7,8 @@
 //!
 //! State added later follows the payload's first part in parts of its own
 //! (nested invocations; then trace summaries still active and the traces
-//! on flagged boundaries), inside the same length and checksum: a file
+//! on flagged boundaries; then the rollups; then the joined traces by
+//! time), inside the same length and checksum: a file
 //! written before a part reads with that state empty, and a server that
 //! predates a part reads a newer file and ignores the rest.
 //!
@@ -25,7 +26,7 @@ use crate::flows::Flows;
 use crate::nesting::Nesting;
 use crate::rollup::Rollups;
 use crate::stitch::{Entry, Pending};
-use crate::traces::{ActiveTraces, TraceIndex};
+use crate::traces::{ActiveTraces, TimedSet, TraceIndex};
 
 const MAGIC: &[u8; 8] = b"SEAMCORR";
 const VERSION: u32 = 1;
@@ -55,6 +56,9 @@ pub struct Saved {
     /// The part after [`Latest`].
     #[serde(skip)]
     rollups: Rollups,
+    /// The part after the rollups.
+    #[serde(skip)]
+    joined: Option<TimedSet>,
 }
 
 /// What follows the first part of the payload.
@@ -112,6 +116,7 @@ pub(crate) fn encode(
     let latest = LatestRef { active, index };
     let payload = postcard::to_extend(&latest, payload).map_err(encoding)?;
     let payload = postcard::to_extend(rollups, payload).map_err(encoding)?;
+    let payload = postcard::to_extend(&index.joined, payload).map_err(encoding)?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
@@ -152,7 +157,11 @@ pub(crate) fn decode(bytes: &[u8], source: &str) -> Result<Saved, CorrelateError
             let (latest, rest) = postcard::take_from_bytes(rest).map_err(decoding)?;
             saved.latest = latest;
             if !rest.is_empty() {
-                saved.rollups = postcard::from_bytes(rest).map_err(decoding)?;
+                let (rollups, rest) = postcard::take_from_bytes(rest).map_err(decoding)?;
+                saved.rollups = rollups;
+                if !rest.is_empty() {
+                    saved.joined = Some(postcard::from_bytes(rest).map_err(decoding)?);
+                }
             }
         }
     }
@@ -198,6 +207,20 @@ pub(crate) fn apply(
     overlay.rebuild();
     *active = saved.latest.active;
     *index = saved.latest.index;
+    // State kept before the joined traces were: none of those joined up to
+    // now is known by time, and a trace that starts later can only be
+    // joined from here on.
+    index.joined = saved.joined.unwrap_or_else(|| {
+        if flows.is_empty() {
+            return TimedSet::default();
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(i64::MAX, |d| {
+                i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+            });
+        TimedSet::unknown_until(now)
+    });
     *rollups = saved.rollups;
 }
 
@@ -233,7 +256,7 @@ mod tests {
         old.extend_from_slice(&crc32fast::hash(first).to_le_bytes());
         old.extend_from_slice(&(first.len() as u64).to_le_bytes());
         old.extend_from_slice(first);
-        assert!(decode(&old, "old").is_ok());
-        assert!(decode(&bytes, "new").is_ok());
+        let (old, new) = (decode(&old, "old").unwrap(), decode(&bytes, "new").unwrap());
+        assert!(old.joined.is_none() && new.joined.is_some());
     }
 }

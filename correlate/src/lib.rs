@@ -363,14 +363,23 @@ impl Correlator {
             return;
         }
         let mut flows = self.view.flows.write();
-        for (a, b) in &effects.joins {
-            let (outcome, forgotten) = flows.join(*a, *b);
+        let mut joined = Vec::with_capacity(effects.joins.len());
+        for [a, b] in &effects.joins {
+            let (outcome, forgotten) = flows.join(a.0, b.0);
             if outcome == Join::Refused {
                 self.metrics.merges_refused.inc();
+            } else {
+                joined.extend([a, b]);
             }
             if forgotten > 0 {
                 self.metrics.flow_traces_forgotten.inc_by(forgotten as u64);
             }
+        }
+        drop(flows);
+        let cap = self.config.max_indexed_traces;
+        let mut index = self.view.index.write();
+        for (trace, at) in joined {
+            index.joined.insert(trace, at, cap);
         }
     }
 

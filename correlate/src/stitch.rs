@@ -46,7 +46,9 @@ pub struct Entry {
 #[derive(Debug, Default)]
 pub struct Effects {
     pub boundaries: Vec<Boundary>,
-    pub joins: Vec<(TraceId, TraceId)>,
+    /// Traces found to be one flow, each with the time of its span
+    /// there: no earlier than the trace's start.
+    pub joins: Vec<[(TraceId, i64); 2]>,
     pub orphans: Vec<Orphan>,
     pub evicted: u64,
     pub duplicates: u64,
@@ -224,10 +226,14 @@ impl Pending {
             for other in self.by_value.get(&value_key(value)).into_iter().flatten() {
                 if other.trace != half.key.trace
                     && !seen.contains(&other.trace)
-                    && self.carries(other, value)
+                    && let Some(entry) = self.halves.get(other)
+                    && entry.half.values.contains(value)
                 {
                     seen.insert(other.trace);
-                    effects.joins.push((half.key.trace, other.trace));
+                    effects.joins.push([
+                        (half.key.trace, half.start),
+                        (other.trace, entry.half.start),
+                    ]);
                 }
             }
         }
@@ -276,7 +282,10 @@ impl Pending {
             other.paired.push(half.key);
             paired.push(key);
             if producer.key.trace != consumer.key.trace {
-                effects.joins.push((producer.key.trace, consumer.key.trace));
+                effects.joins.push([
+                    (producer.key.trace, producer.start),
+                    (consumer.key.trace, consumer.start),
+                ]);
             }
             effects.boundaries.push(boundary);
         }

@@ -620,6 +620,18 @@ fn a_checkpoint_keeps_waiting_halves_flows_and_known_instances() {
     );
     assert_eq!(boundary_rows(&after).len(), 1);
     assert_eq!(after.view().flow_id(&tid(7)), tid(6));
+    // The joined traces by the start of the span that joined each, newest
+    // first: the pair restored and the pair stitched after the restart
+    // (the producer ended at T0, after 5 ms).
+    let (joined, horizon) = after.view().joined_newest(None, 10).unwrap();
+    assert_eq!(horizon, i64::MIN, "nothing forgotten");
+    let want = vec![
+        (tid(2), T0 + S),
+        (tid(7), T0),
+        (tid(6), T0),
+        (tid(1), T0 - 5 * MS),
+    ];
+    assert_eq!(joined, want);
     assert!(verdict(&after, 5, 50).unwrap().cold, "verdicts survive");
     assert!(
         verdict(&after, 8, 80).is_none(),

@@ -23,7 +23,7 @@
 //! verdict reached later, a flagged boundary stitched later) are resolved
 //! when a query reads the row (see [`crate::view`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -358,6 +358,115 @@ impl TraceSet {
     }
 }
 
+/// Trace ids ordered by a time no earlier than each trace's start, the
+/// oldest by that time forgotten past a cap. Unlike [`TraceSet`] it is
+/// read a few at a time, newest first, so a listing of the newest flows
+/// of several traces reads a few hundred of them however many are held;
+/// and what was forgotten is bounded by time (the horizon), so a reader
+/// still trusts it for every trace that starts after the horizon.
+#[derive(Debug, Clone)]
+pub struct TimedSet {
+    at: HashMap<TraceId, i64>,
+    by_time: BTreeSet<(i64, TraceId)>,
+    /// The latest time of a trace forgotten (or not known, for state kept
+    /// before the set was), `i64::MIN` when none.
+    horizon: i64,
+}
+
+impl Default for TimedSet {
+    fn default() -> Self {
+        Self::unknown_until(i64::MIN)
+    }
+}
+
+impl TimedSet {
+    /// An empty set that does not know the traces of times up to `horizon`.
+    pub(crate) fn unknown_until(horizon: i64) -> Self {
+        Self {
+            at: HashMap::new(),
+            by_time: BTreeSet::new(),
+            horizon,
+        }
+    }
+
+    /// Adds `trace`, known to have started no later than `at`.
+    pub(crate) fn insert(&mut self, trace: TraceId, at: i64, cap: usize) {
+        match self.at.get_mut(&trace) {
+            Some(known) if *known <= at => return,
+            Some(known) => {
+                self.by_time.remove(&(*known, trace));
+                *known = at;
+            }
+            None => {
+                self.at.insert(trace, at);
+            }
+        }
+        self.by_time.insert((at, trace));
+        while self.at.len() > cap.max(1) {
+            let Some((old, trace)) = self.by_time.pop_first() else {
+                break;
+            };
+            self.at.remove(&trace);
+            self.horizon = self.horizon.max(old);
+        }
+    }
+
+    /// Traces up to the horizon may be missing: only one that starts
+    /// after it is sure to be held.
+    pub fn horizon(&self) -> i64 {
+        self.horizon
+    }
+
+    pub fn len(&self) -> usize {
+        self.at.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.at.is_empty()
+    }
+
+    pub fn contains(&self, trace: &TraceId) -> bool {
+        self.at.contains_key(trace)
+    }
+
+    /// The `n` newest traces ordered before `before` (all when `None`),
+    /// newest first, with every further one of the last one's time, so a
+    /// reader that goes on from the last never splits a time.
+    pub fn newest(&self, before: Option<(i64, TraceId)>, n: usize) -> Vec<(TraceId, i64)> {
+        let mut out: Vec<(TraceId, i64)> = Vec::with_capacity(n.min(self.at.len()));
+        let range = match before {
+            Some(b) => self.by_time.range(..b),
+            None => self.by_time.range(..),
+        };
+        for &(at, trace) in range.rev() {
+            if out.len() >= n && out.last().is_some_and(|(_, last)| *last != at) {
+                break;
+            }
+            out.push((trace, at));
+        }
+        out
+    }
+}
+
+/// Kept as the horizon and the traces' times; the order is rebuilt.
+impl Serialize for TimedSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (self.horizon, &self.at).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for TimedSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (horizon, at): (i64, HashMap<TraceId, i64>) = Deserialize::deserialize(d)?;
+        let by_time = at.iter().map(|(t, at)| (*at, *t)).collect();
+        Ok(Self {
+            at,
+            by_time,
+            horizon,
+        })
+    }
+}
+
 /// Boundaries by producer trace (all, and flagged), the oldest forgotten
 /// past a cap: what a flow's boundary counts add up, without reading the
 /// `boundaries` table.
@@ -398,12 +507,17 @@ impl ProducerCounts {
 
 /// What correlation keeps by trace id for the questions asked of traces
 /// and flows: which traces are on a flagged boundary (either end), which
-/// may hold a cold start, and how many boundaries each trace produced.
+/// may hold a cold start, which were joined to another, and how many
+/// boundaries each trace produced.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TraceIndex {
     pub flagged: TraceSet,
     pub cold: TraceSet,
     pub producers: ProducerCounts,
+    /// Traces joined to another (the flow index's members), by time: kept
+    /// in a part of the checkpoint of its own, after the rollups.
+    #[serde(skip)]
+    pub joined: TimedSet,
 }
 
 /// Builds a `traces` batch; `flow_id` is left null and `flagged` false,
@@ -589,5 +703,41 @@ mod tests {
         let services: Vec<_> = services.as_string::<i32>().iter().flatten().collect();
         assert_eq!(services, ["a", "b"]);
         assert!(column("flow_id").is_null(0), "resolved when read");
+    }
+
+    #[test]
+    fn a_timed_set_reads_newest_first_a_few_at_a_time_and_forgets_the_oldest() {
+        let t = |n: u8| TraceId([n; 16]);
+        let mut set = TimedSet::default();
+        for (n, at) in [(1, 10), (2, 30), (3, 20), (4, 30), (5, 40)] {
+            set.insert(t(n), at, 10);
+        }
+        // A later, earlier time for a trace held moves it; a later one
+        // does not.
+        set.insert(t(5), 5, 10);
+        set.insert(t(1), 50, 10);
+        let all = set.newest(None, 10);
+        assert_eq!(
+            all,
+            [(t(4), 30), (t(2), 30), (t(3), 20), (t(1), 10), (t(5), 5)]
+        );
+        // One asked, both of its time given; going on after the last.
+        let first = set.newest(None, 1);
+        assert_eq!(first, [(t(4), 30), (t(2), 30)]);
+        let (last, at) = first[1];
+        assert_eq!(set.newest(Some((at, last)), 2), [(t(3), 20), (t(1), 10)]);
+        assert_eq!(set.horizon(), i64::MIN);
+
+        // Past the cap the oldest by time go, and the horizon says up to
+        // when the set may miss a trace.
+        set.insert(t(6), 25, 4);
+        assert_eq!(set.len(), 4);
+        assert!(!set.contains(&t(5)) && !set.contains(&t(1)));
+        assert_eq!(set.horizon(), 10);
+
+        let bytes = postcard::to_allocvec(&set).unwrap();
+        let back: TimedSet = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back.newest(None, 10), set.newest(None, 10));
+        assert_eq!(back.horizon(), 10);
     }
 }

@@ -219,6 +219,20 @@ impl CorrelationView {
         (out.len() <= max).then_some(out)
     }
 
+    /// The `n` newest traces joined to another, ordered before `before`
+    /// (by time, then id), newest first, each with a time no earlier than
+    /// its start, and the horizon: a trace that starts after it is sure to
+    /// be listed. `None` when no correlator fills this view.
+    pub fn joined_newest(
+        &self,
+        before: Option<(i64, TraceId)>,
+        n: usize,
+    ) -> Option<(Vec<(TraceId, i64)>, i64)> {
+        let index = self.index.read();
+        self.followed
+            .then(|| (index.joined.newest(before, n), index.joined.horizon()))
+    }
+
     fn listed(followed: bool, set: &TraceSet, max: usize) -> Option<Vec<(TraceId, i64)>> {
         (followed && set.complete() && set.len() <= max).then(|| set.iter().collect())
     }

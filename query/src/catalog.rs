@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use arrow::array::RecordBatch;
 use arrow::error::ArrowError;
 use datafusion::catalog::TableProvider;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::SessionContext;
 use seam_correlate::CorrelationView;
 use seam_correlate::rollup::{edge_rollups_batch, function_rollups_batch, minute_of};
@@ -164,6 +165,8 @@ impl Live for LiveFunctions {
 /// The providers of the stored tables, by name, and the views over them.
 pub struct Catalog {
     providers: Vec<(&'static str, Arc<dyn TableProvider>)>,
+    /// The stored tables among them, whose sealed files are read ahead.
+    stored: Vec<Arc<SegmentTable>>,
 }
 
 impl Catalog {
@@ -179,7 +182,7 @@ impl Catalog {
         let provider = |table: &Arc<Table>, def: seam_model::tables::TableDef| {
             SegmentTable::new(table.clone(), def.time_column)
         };
-        let providers: Vec<(&'static str, Arc<dyn TableProvider>)> = vec![
+        let stored: Vec<(&'static str, Arc<SegmentTable>)> = vec![
             (
                 SPANS,
                 Arc::new(provider(&spans, tables::spans()).with_resolver(Arc::new(spans_resolver))),
@@ -194,13 +197,6 @@ impl Catalog {
             (
                 ORPHANS,
                 Arc::new(provider(&correlation.orphans, tables::orphans())),
-            ),
-            (
-                FLOWS,
-                Arc::new(FlowsTable::new(
-                    correlation.view.clone(),
-                    correlation.traces.clone(),
-                )),
             ),
             (
                 TRACES,
@@ -228,7 +224,32 @@ impl Catalog {
                 ),
             ),
         ];
-        Self { providers }
+        let mut providers: Vec<(&'static str, Arc<dyn TableProvider>)> = (stored.iter())
+            .map(|(name, t)| (*name, t.clone() as Arc<dyn TableProvider>))
+            .collect();
+        providers.push((
+            FLOWS,
+            Arc::new(FlowsTable::new(
+                correlation.view.clone(),
+                correlation.traces.clone(),
+            )),
+        ));
+        Self {
+            providers,
+            stored: stored.into_iter().map(|(_, t)| t).collect(),
+        }
+    }
+
+    /// Reads ahead what lookups in the sealed files not read yet need
+    /// (see [`SegmentTable::warm`]).
+    pub async fn warm(&self, runtime: &RuntimeEnv) -> Result<(), QueryError> {
+        for table in &self.stored {
+            table
+                .warm(runtime)
+                .await
+                .map_err(|e| QueryError::Internal(format!("reading sealed files ahead: {e}")))?;
+        }
+        Ok(())
     }
 
     /// Registers every table in `ctx`.

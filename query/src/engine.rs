@@ -19,7 +19,9 @@ use crate::reports::boundaries::{EdgeJson, EdgeMerge, edges_from, edges_sql};
 use crate::reports::cold_starts::{
     FunctionColdStarts, FunctionMerge, cold_starts_from, cold_starts_sql,
 };
-use crate::reports::flows::{FlowResult, flow_boundaries_sql, flow_spans_sql};
+use crate::reports::flows::{
+    FlowResult, flow_boundaries_sql, flow_consumed_sql, flow_spans_sql, produced_within,
+};
 use crate::reports::search::{self, SearchParams, TraceSummary};
 use crate::reports::{TimeWindow, rollup_frame};
 use crate::session::{QueryResult, Session};
@@ -99,6 +101,13 @@ impl QueryEngine {
         let start = params.start.unwrap_or(now.saturating_sub(lookback));
         let range = (start, params.end);
         let mut results = search::Results::new(params.limit);
+        let Some(density) = search::Density::of(&self.traces, &self.view) else {
+            return Ok(results.into_vec());
+        };
+        // A range that ends before the first trace starts holds nothing.
+        if params.end.is_some_and(|end| end < density.earliest) {
+            return Ok(results.into_vec());
+        }
         // Flagged and cold traces are few and known by id, each with a
         // time no earlier than its start: read newest first by that time.
         let listed = match (params.flagged, params.cold_start) {
@@ -111,9 +120,6 @@ impl QueryEngine {
                 .await?;
             return Ok(results.into_vec());
         }
-        let Some(density) = search::Density::of(&self.traces, &self.view) else {
-            return Ok(results.into_vec());
-        };
         let mut hi = params.end.unwrap_or(i64::MAX).min(density.latest);
         let floor = start.max(density.earliest);
         let mut width = density.width_for(search::window_rows(params.limit));
@@ -146,8 +152,16 @@ impl QueryEngine {
         listed.sort_unstable_by_key(|(_, at)| std::cmp::Reverse(*at));
         let mut rest = listed.as_slice();
         let mut read: Vec<search::Summary> = Vec::new();
+        // Pages grow while they find nothing: matches in the range are
+        // rarer than the missing results suggest (none, for a range that
+        // holds no listed trace).
+        let mut barren = 0u32;
         while !(results.full() || rest.is_empty() && read.is_empty()) {
-            let page = (4 * results.missing()).clamp(64, 4096).min(rest.len());
+            let page = (4 * results.missing()).clamp(64, 4096);
+            let page = page
+                .saturating_mul(1 << barren.min(6))
+                .min(4096)
+                .min(rest.len());
             let (ids, after) = rest.split_at(page);
             rest = after;
             if !ids.is_empty() {
@@ -159,7 +173,9 @@ impl QueryEngine {
                         move |ctx| async move { search::listed_frame(&ctx, &p, range, ids).await },
                     )
                     .await?;
-                read.extend(search::read_summaries(&result)?);
+                let found = search::read_summaries(&result)?;
+                barren = if found.is_empty() { barren + 1 } else { 0 };
+                read.extend(found);
                 search::newest_first(&mut read);
             }
             let below = rest.first().map_or(i64::MIN, |(_, at)| *at);
@@ -231,14 +247,26 @@ impl QueryEngine {
     pub async fn flow(&self, trace_id: TraceId) -> Result<Option<FlowResult>, QueryError> {
         self.session.settled().await?;
         let trace_ids = self.view.flow_members(&trace_id);
+        // The boundaries the members produced, as correlation counted
+        // them: when the boundaries they consumed hold that many, no
+        // boundary leaves the flow and the lookup by producer is not
+        // needed.
+        let produced = (self.view.producer_counts(&trace_ids))
+            .map(|counts| counts.iter().map(|(n, _)| u64::from(*n)).sum::<u64>());
+        let boundaries_sql = match produced {
+            Some(_) => flow_consumed_sql(&trace_ids),
+            None => flow_boundaries_sql(&trace_ids),
+        };
         // Both queries at once: each is mostly planning and waiting on its
         // own files, so the answer takes the longer of the two, not both.
-        let (spans_sql, boundaries_sql) =
-            (flow_spans_sql(&trace_ids), flow_boundaries_sql(&trace_ids));
+        let spans_sql = flow_spans_sql(&trace_ids);
         let (spans, boundaries) = futures::join!(self.sql(&spans_sql), self.sql(&boundaries_sql));
-        let (spans, boundaries) = (spans?, boundaries?);
+        let (spans, mut boundaries) = (spans?, boundaries?);
         if spans.num_rows() == 0 {
             return Ok(None);
+        }
+        if produced.is_some_and(|n| n != produced_within(&boundaries, &trace_ids).unwrap_or(0)) {
+            boundaries = self.sql(&flow_boundaries_sql(&trace_ids)).await?;
         }
         Ok(Some(FlowResult {
             flow_id: self.view.flow_id(&trace_id),

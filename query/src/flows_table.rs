@@ -19,11 +19,14 @@
 //! n` reads a few windows and stops. Filters on `start_time` bound the
 //! walk, and `flow_id = '…'` reads that one flow; anything else is applied
 //! to the rows as they stream. With `flagged_boundaries > 0` and every
-//! flagged trace known to correlation, a window reads only the rows of
-//! those traces and of the members being gathered.
+//! flagged trace known to correlation, or with `trace_count > 1`, a window
+//! reads only the rows of the traces correlation lists (flagged, or joined
+//! to another) and of the members being gathered; joined traces are listed
+//! by time down to a horizon (what correlation forgot at its cap), below
+//! which every row is read again.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
@@ -411,13 +414,68 @@ struct Walk {
 
 /// Traces known by id, each with a time no earlier than its start.
 struct Listed {
-    /// Newest time first.
-    traces: Vec<(String, i64)>,
-    /// How many of `traces` have a time at or after the window read last.
-    upto: usize,
-    /// Those among them whose row has not been read: one may start in
+    /// Taken from correlation and not in a window yet, newest time first.
+    ahead: VecDeque<(String, i64)>,
+    /// Where the joined traces are taken from next, a few at a time (the
+    /// flagged ones are all taken at once).
+    next: Option<Next>,
+    /// A trace that starts at or before this may be missing from the list.
+    horizon: i64,
+    /// Taken in a window but whose row has not been read: one may start in
     /// any window below its time.
     unread: HashSet<String>,
+}
+
+/// Where a listing of joined traces goes on.
+enum Next {
+    /// After this one (time, id), in correlation's order.
+    After(Option<(i64, TraceId)>),
+    /// Every one was taken.
+    Exhausted,
+}
+
+impl Listed {
+    /// Every flagged trace, when correlation knows them all.
+    fn flagged(view: &CorrelationView) -> Option<Self> {
+        let mut traces = view.flagged_traces(search::MAX_LISTED)?;
+        traces.sort_unstable_by_key(|(_, at)| Reverse(*at));
+        Some(Self {
+            ahead: traces.into_iter().map(|(t, at)| (t.to_hex(), at)).collect(),
+            next: None,
+            horizon: i64::MIN,
+            unread: HashSet::new(),
+        })
+    }
+
+    /// The traces joined to another, taken as the walk goes.
+    fn joined(view: &CorrelationView) -> Option<Self> {
+        let (_, horizon) = view.joined_newest(None, 0)?;
+        Some(Self {
+            ahead: VecDeque::new(),
+            next: Some(Next::After(None)),
+            horizon,
+            unread: HashSet::new(),
+        })
+    }
+
+    /// Takes joined traces until more than a window's worth are ahead.
+    fn fill(&mut self, view: &CorrelationView) {
+        while self.ahead.len() <= LISTED_WINDOW
+            && let Some(Next::After(before)) = self.next
+        {
+            let Some((more, horizon)) = view.joined_newest(before, LISTED_WINDOW + 1) else {
+                self.next = Some(Next::Exhausted);
+                return;
+            };
+            self.horizon = self.horizon.max(horizon);
+            self.next = Some(match more.last() {
+                Some((trace, at)) if more.len() > LISTED_WINDOW => Next::After(Some((*at, *trace))),
+                _ => Next::Exhausted,
+            });
+            self.ahead
+                .extend(more.into_iter().map(|(t, at)| (t.to_hex(), at)));
+        }
+    }
 }
 
 /// Listed traces a window takes in at most (by time; more when their
@@ -474,19 +532,12 @@ impl Walk {
         let density = Density::of(traces, &view);
         let hi = density.map_or(i64::MIN, |d| d.latest.min(bounds.end.unwrap_or(i64::MAX)));
         let width = density.map_or(0, |d| d.width_for(WINDOW_ROWS));
-        let listed = (bounds.flagged && bounds.flow_id.is_none())
-            .then(|| view.flagged_traces(search::MAX_LISTED))
-            .flatten()
-            .map(|mut traces| {
-                traces.sort_unstable_by_key(|(_, at)| Reverse(*at));
-                Listed {
-                    traces: (traces.into_iter())
-                        .map(|(t, at)| (t.to_hex(), at))
-                        .collect(),
-                    upto: 0,
-                    unread: HashSet::new(),
-                }
-            });
+        let listed = match &bounds {
+            b if b.flow_id.is_some() => None,
+            b if b.flagged => Listed::flagged(&view),
+            b if b.joined => Listed::joined(&view),
+            _ => None,
+        };
         Self {
             ctx,
             view,
@@ -578,27 +629,40 @@ impl Walk {
         }
         let mut lo = self.hi.saturating_sub(self.width).max(floor);
         if let Some(listed) = &mut self.listed {
+            listed.fill(&self.view);
             // No summary above the next listed time can belong to a flow
             // asked for, unless a listed trace not read yet or a member
-            // being gathered starts there.
+            // being gathered starts there, or the list may miss it (at or
+            // below the horizon).
             if listed.unread.is_empty() && self.member_of.is_empty() {
-                match listed.traces.get(listed.upto) {
-                    Some((_, at)) => self.hi = self.hi.min(*at),
-                    None if self.gathering.is_empty() => {
-                        self.done = true;
-                        return Ok(());
+                match listed.ahead.front() {
+                    Some((_, at)) => self.hi = self.hi.min((*at).max(listed.horizon)),
+                    None if listed.horizon < floor => {
+                        if self.gathering.is_empty() {
+                            self.done = true;
+                            return Ok(());
+                        }
                     }
-                    None => {}
+                    None => self.hi = self.hi.min(listed.horizon),
                 }
             }
-            let next =
-                (listed.traces.get(listed.upto + LISTED_WINDOW)).map_or(floor, |(_, at)| *at);
-            lo = next.clamp(floor, self.hi.max(floor));
-            while let Some((trace, at)) = listed.traces.get(listed.upto)
+        }
+        if self.listed.as_ref().is_some_and(|l| self.hi <= l.horizon) {
+            // From here down every summary is read.
+            self.listed = None;
+            self.width = density.width_for(WINDOW_ROWS);
+            lo = self.hi.saturating_sub(self.width).max(floor);
+        }
+        if let Some(listed) = &mut self.listed {
+            let next = (listed.ahead.get(LISTED_WINDOW)).map_or(floor, |(_, at)| *at);
+            lo = next
+                .max(listed.horizon.saturating_add(1))
+                .clamp(floor, self.hi.max(floor));
+            while let Some((_, at)) = listed.ahead.front()
                 && *at >= lo
             {
-                listed.unread.insert(trace.clone());
-                listed.upto += 1;
+                let (trace, _) = listed.ahead.pop_front().expect("a front");
+                listed.unread.insert(trace);
             }
         }
         let in_window = col(trace_col::START_TIME)
@@ -718,6 +782,15 @@ impl Walk {
         self.take(flows).await
     }
 
+    /// Whether the scan returns `column` (the filters the walk does not
+    /// take in are applied above it, so their columns are returned too).
+    fn needs(&self, column: &str) -> bool {
+        match (&self.projection, flows_schema().index_of(column)) {
+            (Some(p), Ok(i)) => p.contains(&i),
+            _ => true,
+        }
+    }
+
     /// The merged summaries of the `traces` rows passing `filter`.
     async fn summaries(&self, filter: Expr) -> Result<Vec<Summary>> {
         let batches = self
@@ -749,13 +822,24 @@ impl Walk {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let (boundaries, flagged) = self.boundaries(&members).await?;
-        let cold_members: Vec<Expr> = (flows.iter())
-            .flat_map(|(_, _, found)| found.values())
-            .filter(|s| s.cold)
-            .map(|s| lit(s.trace_id.as_str()))
-            .collect();
-        let cold = self.cold_starts(cold_members).await?;
+        // Counts no column asked for are not read (the cold starts are a
+        // read of the members' spans).
+        let (boundaries, flagged) =
+            if self.needs(flow_col::BOUNDARY_COUNT) || self.needs(flow_col::FLAGGED_BOUNDARIES) {
+                self.boundaries(&members).await?
+            } else {
+                Default::default()
+            };
+        let cold = if self.needs(flow_col::COLD_STARTS) {
+            let cold_members: Vec<Expr> = (flows.iter())
+                .flat_map(|(_, _, found)| found.values())
+                .filter(|s| s.cold)
+                .map(|s| lit(s.trace_id.as_str()))
+                .collect();
+            self.cold_starts(cold_members).await?
+        } else {
+            HashMap::new()
+        };
         for (flow_id, members, known) in flows {
             let mut row = FlowRow {
                 flow_id: flow_id.clone(),

@@ -33,6 +33,7 @@ use datafusion::common::DFSchema;
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::parquet::{
     CachedParquetFileReaderFactory, ParquetAccessPlan,
 };
@@ -40,11 +41,13 @@ use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, Pa
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::union::UnionExec;
 use seam_store::{KeyFilters, SealedFile, Segment, Table};
@@ -114,6 +117,9 @@ pub struct SegmentTable {
     table_wide: PerFile<Vec<RecordBatch>>,
     /// Bloom filters of the key columns of sealed files.
     key_filters: PerFile<Arc<KeyFilters>>,
+    /// Sealed files whose bloom filters, footer and page index were read
+    /// ahead of any lookup ([`SegmentTable::warm`]).
+    warmed: PerFile<()>,
 }
 
 /// What a table reads from each sealed file once and keeps while the file
@@ -196,7 +202,68 @@ impl SegmentTable {
             live: None,
             table_wide: Default::default(),
             key_filters: Default::default(),
+            warmed: Default::default(),
         }
+    }
+
+    /// Reads ahead what a lookup in each sealed file not read yet needs
+    /// (the key columns' bloom filters, the columns the resolver reads
+    /// table-wide, the footer and the page index, all kept while the file
+    /// is in the table), so the first lookup after
+    /// a seal, a compaction or a restart does not pay for it.
+    pub async fn warm(&self, runtime: &RuntimeEnv) -> Result<()> {
+        let sealed = self.store.sealed();
+        let fresh: Vec<&SealedFile> = {
+            let warmed = self.warmed.0.lock();
+            sealed
+                .iter()
+                .filter(|f| !warmed.contains_key(&f.id))
+                .collect()
+        };
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        if !self.store.key_columns().is_empty() {
+            self.key_filters_of(&fresh).await?;
+        }
+        if let Some(wide) = (self.resolver.as_ref())
+            .map(|r| r.table_wide())
+            .filter(|w| !w.is_empty())
+        {
+            self.table_wide(&self.store.snapshot(), wide).await?;
+        }
+        let reader = Self::reader(runtime)?;
+        let metrics = ExecutionPlanMetricsSet::new();
+        for file in fresh {
+            let part = PartitionedFile::new(file.path.display().to_string(), file.bytes);
+            let mut read = reader.create_reader(0, part, None, &metrics)?;
+            read.get_metadata(None).await?;
+            self.warmed.0.lock().insert(file.id, ());
+        }
+        Ok(())
+    }
+
+    /// Sealed files are read with their footers and page indexes cached
+    /// across queries: they never change.
+    fn reader(runtime: &RuntimeEnv) -> Result<PageIndexed> {
+        Ok(PageIndexed(CachedParquetFileReaderFactory::new(
+            runtime.object_store(ObjectStoreUrl::local_filesystem())?,
+            runtime.cache_manager.get_file_metadata_cache(),
+        )))
+    }
+
+    /// The bloom filters of the key columns of each of `files`.
+    async fn key_filters_of(&self, files: &[&SealedFile]) -> Result<Vec<Arc<KeyFilters>>> {
+        let schema = self.store.schema();
+        let columns: Vec<String> = (self.store.key_columns().iter())
+            .map(|&i| schema.field(i).name().clone())
+            .collect();
+        self.key_filters
+            .get(files, move |path| {
+                let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+                KeyFilters::read(path, &columns).map(Arc::new)
+            })
+            .await
     }
 
     /// Applies `resolver` to every scan that reads a resolved column.
@@ -258,13 +325,7 @@ impl SegmentTable {
         if files.is_empty() || !pruner.constrains(&columns) {
             return Ok(files.into_iter().map(|f| (f, None)).collect());
         }
-        let filters = self
-            .key_filters
-            .get(&files, move |path| {
-                let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
-                KeyFilters::read(path, &columns).map(Arc::new)
-            })
-            .await?;
+        let filters = self.key_filters_of(&files).await?;
         Ok(files
             .into_iter()
             .zip(filters)
@@ -273,14 +334,13 @@ impl SegmentTable {
             .collect())
     }
 
-    /// Whether a filter names a key column (one with bloom filters) that
-    /// the files are not sorted by first.
-    fn filters_an_unsorted_key(&self, filters: &[Expr]) -> bool {
+    /// Whether a filter names a key column (one with bloom filters).
+    fn filters_a_key(&self, filters: &[Expr]) -> bool {
         let layout = self.store.layout();
         self.usable(filters).any(|f| {
             f.column_refs()
                 .iter()
-                .any(|c| layout.bloom.contains(&c.name) && layout.sort_by.first() != Some(&c.name))
+                .any(|c| layout.bloom.contains(&c.name))
         })
     }
 
@@ -289,6 +349,7 @@ impl SegmentTable {
         let live: std::collections::HashSet<u64> = sealed.iter().map(|f| f.id).collect();
         self.table_wide.retain(&live);
         self.key_filters.retain(&live);
+        self.warmed.retain(&live);
     }
 
     /// The Parquet predicate: every filter not on a resolved column.
@@ -478,21 +539,19 @@ impl TableProvider for SegmentTable {
 
         if !files.is_empty() {
             // Footers and page indexes are parsed once per file, not once
-            // per query: sealed files never change.
-            let runtime = state.runtime_env();
-            let reader = PageIndexed(CachedParquetFileReaderFactory::new(
-                runtime.object_store(ObjectStoreUrl::local_filesystem())?,
-                runtime.cache_manager.get_file_metadata_cache(),
-            ));
+            // per query.
+            let reader = Self::reader(state.runtime_env())?;
             let mut source = ParquetSource::new(schema.clone())
                 .with_parquet_file_reader_factory(Arc::new(reader));
             if let Some(predicate) = &predicate {
                 source = source.with_predicate(predicate.clone());
-                if self.filters_an_unsorted_key(filters) {
-                    // The rows a key the files are not sorted by picks lie
-                    // anywhere in their row groups: with the filter in the
-                    // reader, the other columns are read only on the pages
-                    // that hold a row it kept, not whole.
+                if self.filters_a_key(filters) {
+                    // A lookup by key keeps a few rows of the pages it
+                    // reads: with the filter in the reader, the other
+                    // columns are decoded for those rows only (and, for a
+                    // key the files are not sorted by, whose rows lie
+                    // anywhere in a row group, read only on the pages
+                    // that hold one), not whole.
                     source = source.with_pushdown_filters(true);
                 }
             }
@@ -1085,6 +1144,44 @@ mod tests {
             let files: Vec<u64> = store.table("t").sealed().iter().map(|f| f.id).collect();
             assert_eq!(files.len(), 1, "compacted");
             assert_eq!(kept, files, "only the files in the table are kept");
+        }
+
+        #[tokio::test]
+        async fn sealed_files_are_read_ahead_once_and_lookups_then_read_no_footer() {
+            let dir = tempfile::tempdir().unwrap();
+            let store = store(dir.path());
+            let provider = Arc::new(SegmentTable::new(store.table("t"), "start_time"));
+            let ctx = SessionContext::new();
+            ctx.register_table("t", provider.clone()).unwrap();
+            let runtime = ctx.runtime_env();
+            let cache = runtime.cache_manager.get_file_metadata_cache();
+            assert_eq!(cache.len(), 0);
+            provider.warm(&runtime).await.unwrap();
+            let sealed = || {
+                let mut ids: Vec<u64> = store.table("t").sealed().iter().map(|f| f.id).collect();
+                ids.sort();
+                ids
+            };
+            let files = sealed();
+            assert_eq!(files.len(), 2);
+            assert_eq!(provider.warmed.ids(), files, "every sealed file");
+            assert_eq!(provider.key_filters.ids(), files, "with its key filters");
+            assert_eq!(cache.len(), 2, "and its footer");
+            // A lookup finds every footer kept: the cache gains nothing.
+            let rows = run(&ctx, "SELECT v FROM t WHERE trace_id = 't007'").await;
+            assert!(rows.iter().map(RecordBatch::num_rows).sum::<usize>() > 1);
+            assert_eq!(cache.len(), 2);
+            // A file sealed later is read ahead by the next call alone; a
+            // compaction's file replaces what was kept of the others.
+            store.table("t").append(traces(200, 209)).unwrap();
+            store.seal().unwrap().unwrap();
+            provider.warm(&runtime).await.unwrap();
+            assert_eq!(provider.warmed.ids().len(), 3);
+            store.compact().unwrap();
+            run(&ctx, "SELECT count(*) FROM t").await;
+            provider.warm(&runtime).await.unwrap();
+            assert_eq!(sealed().len(), 1, "compacted");
+            assert_eq!(provider.warmed.ids(), sealed());
         }
 
         /// [`Hundredfold`], counting the rows it resolves and the rows of

@@ -118,6 +118,8 @@ impl LazyContext {
 /// Where queries run: the lazily built context, the runtime, the limits.
 pub struct Session {
     ctx: Arc<LazyContext>,
+    /// A read-ahead of sealed files is running ([`Session::warm`]).
+    warming: Arc<std::sync::atomic::AtomicBool>,
     config: QueryConfig,
     settle: Arc<Settle>,
     metrics: QueryMetrics,
@@ -149,6 +151,7 @@ impl Session {
             .map_err(|e| QueryError::Internal(format!("starting the query runtime: {e}")))?;
         Ok(Self {
             ctx: Arc::new(ctx),
+            warming: Default::default(),
             config,
             settle,
             metrics: QueryMetrics::default(),
@@ -201,6 +204,29 @@ impl Session {
         let limit = self.config.memory_limit;
         self.run(move |ctx| async move { plan(ctx).await.map_err(df_error(limit)) })
             .await
+    }
+
+    /// Once a query has built the context, reads ahead, in the
+    /// background, what lookups in sealed files not read yet need (files
+    /// sealed or compacted since, or every file after a restart), one
+    /// read-ahead at a time. Reading nothing new costs a look at each
+    /// table's file list.
+    fn warm(&self) {
+        use std::sync::atomic::Ordering;
+        if self.ctx.built.get().is_none() || self.warming.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (lazy, warming) = (self.ctx.clone(), self.warming.clone());
+        self.runtime().spawn(async move {
+            if let Some(ctx) = lazy.built.get()
+                && let Err(e) = lazy.catalog.warm(&ctx.runtime_env()).await
+            {
+                // A file compacted away meanwhile; a file that cannot be
+                // read fails the queries that read it, with its name.
+                tracing::debug!(error = %e, "reading sealed files ahead of lookups");
+            }
+            warming.store(false, Ordering::Release);
+        });
     }
 
     fn runtime(&self) -> &Runtime {
@@ -292,6 +318,7 @@ impl Session {
             }
         };
         let elapsed = started.elapsed();
+        self.warm();
         self.metrics.observe(
             match &outcome {
                 Ok(_) => "ok",

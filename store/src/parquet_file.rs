@@ -63,8 +63,8 @@ pub struct FileShape {
     pub row_group_bytes: usize,
     /// Rows per data page at most: the unit the page index can skip. A
     /// lookup decompresses one page of each column it reads, so small
-    /// pages make lookups cheap; 1,024 rows cost 16% more disk than 8,192
-    /// and took a trace lookup from 14 to 11 ms (BENCHMARKS.md).
+    /// pages make lookups cheap, for a few percent more disk (the
+    /// trade-off measured is in BENCHMARKS.md).
     pub page_rows: usize,
 }
 
@@ -73,7 +73,7 @@ impl Default for FileShape {
         Self {
             row_group_rows: 128 * 1024,
             row_group_bytes: 64 * 1024 * 1024,
-            page_rows: 1024,
+            page_rows: 512,
         }
     }
 }

@@ -644,9 +644,13 @@ fn search_answers_as_a_full_scan_does() {
     let data_dir = data.path().join("data");
     let data_dir = data_dir.to_str().unwrap();
     let config = data.path().join("seam.yaml");
+    // The flow index keeps fewer traces than are joined (60 in the first
+    // batch), so the newest multi-trace flows are listed down to what was
+    // forgotten and read in full below it; the other trace sets stay
+    // whole.
     std::fs::write(
         &config,
-        "storage:\n  seal_interval: 1s\ncorrelation:\n  trace_idle: 4s\n",
+        "storage:\n  seal_interval: 1s\ncorrelation:\n  trace_idle: 4s\n  max_indexed_traces: 56\n",
     )
     .unwrap();
     let config = config.to_str().unwrap();
@@ -657,6 +661,12 @@ fn search_answers_as_a_full_scan_does() {
     send(&seam, &generate(1, 240, now), 1);
     assert!(seam.metric("seam_correlation_active_traces") > 0.0);
     compare(&seam, "summaries still active");
+    // The comparison's queries waited for correlation to take in every
+    // write.
+    assert!(
+        seam.metric("seam_correlation_flow_traces_forgotten_total") > 0.0,
+        "the flow index is past its cap"
+    );
 
     // Written to the table once quiet, then sealed.
     let wait = |done: &dyn Fn() -> bool| {
@@ -690,5 +700,85 @@ fn search_answers_as_a_full_scan_does() {
     assert_eq!(
         (status, body["traces"].clone()),
         (200, serde_json::json!([]))
+    );
+}
+
+/// A flow whose member produced a message consumed by a trace the flow
+/// could not take in (the merge was refused at `max_flow_traces`): the
+/// flow by id still holds that boundary, though its consumer is outside.
+#[test]
+fn a_flow_by_id_holds_the_boundaries_that_leave_it() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("seam.yaml");
+    std::fs::write(&config, "correlation:\n  max_flow_traces: 2\n").unwrap();
+    let data_dir = data.path().join("data");
+    let env = [("SEAM_DATA_DIR", data_dir.to_str().unwrap())];
+    let seam = Seam::start_with(&["--config", config.to_str().unwrap()], &env);
+    let now = now_ns();
+    let messaging = |op: &str, id: &str| {
+        vec![
+            kv("messaging.system", "aws_sqs"),
+            kv("messaging.operation", op),
+            kv("messaging.destination.name", "orders"),
+            kv("messaging.message.id", id),
+        ]
+    };
+    let span = |trace: u8, span: u8, parent: Option<u8>, kind: i32, at: i64, attributes| Gen {
+        trace: [trace; 16],
+        span: [span; 8],
+        parent: parent.map(|p| [p; 8]),
+        service: SERVICES[usize::from(trace) % SERVICES.len()],
+        name: format!("op-{span}"),
+        kind,
+        start: now - MIN + at * MS,
+        end: now - MIN + at * MS + MS,
+        error: false,
+        attributes,
+        instance: None,
+    };
+    let traces = vec![
+        vec![
+            span(0xa1, 1, None, 2, 0, vec![]),
+            span(0xa1, 2, Some(1), 4, 1, messaging("publish", "m-1")),
+        ],
+        vec![
+            span(0xb2, 3, None, 5, 10, messaging("process", "m-1")),
+            span(0xb2, 4, Some(3), 4, 11, messaging("publish", "m-2")),
+        ],
+        vec![span(0xc3, 5, None, 5, 20, messaging("process", "m-2"))],
+    ];
+    send(&seam, &traces, 7);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rows(&seam.sql("SELECT count(*) AS n FROM boundaries"))[0]["n"] != 2 {
+        assert!(Instant::now() < deadline, "{}", seam.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let hex = |b: u8| format!("{b:02x}").repeat(16);
+    let flow = |trace: u8| {
+        let (status, flow) = seam.get(&format!("/api/v1/traces/{}/flow", hex(trace)));
+        assert_eq!(status, 200, "{flow}");
+        let hops: BTreeSet<(String, String)> = (flow["boundaries"].as_array().unwrap().iter())
+            .map(|b| {
+                let end = |k: &str| b[k].as_str().unwrap()[..2].to_owned();
+                (end("producer_trace_id"), end("consumer_trace_id"))
+            })
+            .collect();
+        (flow["trace_ids"].clone(), hops)
+    };
+    let pair = |p: &str, c: &str| (p.to_owned(), c.to_owned());
+    assert_eq!(
+        flow(0xa1),
+        (
+            serde_json::json!([hex(0xa1), hex(0xb2)]),
+            BTreeSet::from([pair("a1", "b2"), pair("b2", "c3")])
+        ),
+        "the second hop was refused as a join, not as a boundary"
+    );
+    assert_eq!(
+        flow(0xc3),
+        (
+            serde_json::json!([hex(0xc3)]),
+            BTreeSet::from([pair("b2", "c3")])
+        )
     );
 }

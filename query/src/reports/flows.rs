@@ -33,6 +33,33 @@ pub fn flow_spans_sql(traces: &[TraceId]) -> String {
     )
 }
 
+/// Boundaries whose consumer is one of a flow's traces, in consumer time
+/// order: all of the flow's boundaries when every boundary its traces
+/// produced is among them (see [`produced_within`]). One lookup by the
+/// column the table is sorted by reads a page or two; a lookup by
+/// producer reads that column of every row group its bloom filter admits.
+pub fn flow_consumed_sql(traces: &[TraceId]) -> String {
+    format!(
+        "SELECT * FROM boundaries WHERE consumer_trace_id IN ({}) \
+         ORDER BY consumer_time, producer_span_id, consumer_span_id",
+        id_list(traces)
+    )
+}
+
+/// How many rows of `boundaries` were produced by one of `traces`.
+pub fn produced_within(boundaries: &QueryResult, traces: &[TraceId]) -> Result<u64, QueryError> {
+    let ids: std::collections::HashSet<String> = traces.iter().map(TraceId::to_hex).collect();
+    let mut n = 0;
+    for batch in &boundaries.batches {
+        let producers = strings(batch, "producer_trace_id")?;
+        n += producers
+            .iter()
+            .filter(|p| p.is_some_and(|p| ids.contains(p)))
+            .count() as u64;
+    }
+    Ok(n)
+}
+
 /// Boundaries touching a flow's traces, in consumer time order.
 ///
 /// Usually both ends of a boundary are in the flow, but not always: a
