@@ -62,7 +62,7 @@ def measure(name, requests):
         times.append(took * 1000)
         if status != 200:
             errors.append(f"{status} {payload[:200]!r}")
-        elif rows is None:
+        elif rows is None and payload.startswith(b"{"):
             answer = json.loads(payload)
             for key in ("traces", "rows", "edges", "functions", "spans"):
                 if key in answer:
@@ -123,6 +123,12 @@ def main():
         ),
     )
     measure(
+        "newest multi-trace flows, every column (SQL)",
+        post(
+            "SELECT * FROM flows WHERE trace_count > 1 ORDER BY start_time DESC LIMIT 5"
+        ),
+    )
+    measure(
         "flows with a flagged hop (SQL)",
         post(
             "SELECT flow_id, flagged_boundaries FROM flows "
@@ -133,6 +139,7 @@ def main():
     measure("flow by id", [("GET", f"/api/v1/traces/{t}/flow", None) for t in flow_ids])
     measure("`/api/v1/boundaries`, last hour", get(f"/api/v1/boundaries?{hour}"))
     measure("`/api/v1/cold-starts`, last hour", get(f"/api/v1/cold-starts?{hour}"))
+    measure("`/metrics`", get("/metrics"))
     measure(
         "grouped count (SQL)",
         post("SELECT service_name, count(*) FROM spans GROUP BY 1"),

@@ -212,12 +212,12 @@ impl Pending {
         }
     }
 
-    /// Whether the waiting half `key` carries `value` itself, not only a
+    /// The waiting half `key` when it carries `value` itself, not only a
     /// value with the same hash.
-    fn carries(&self, key: &SpanKey, value: &(u16, String)) -> bool {
-        self.halves
-            .get(key)
-            .is_some_and(|e| e.half.values.contains(value))
+    fn carrying(&self, key: &SpanKey, value: &(u16, String)) -> Option<&Half> {
+        (self.halves.get(key))
+            .map(|e| &e.half)
+            .filter(|h| h.values.contains(value))
     }
 
     fn join_by_values(&self, half: &Half, effects: &mut Effects) {
@@ -226,14 +226,12 @@ impl Pending {
             for other in self.by_value.get(&value_key(value)).into_iter().flatten() {
                 if other.trace != half.key.trace
                     && !seen.contains(&other.trace)
-                    && let Some(entry) = self.halves.get(other)
-                    && entry.half.values.contains(value)
+                    && let Some(carrier) = self.carrying(other, value)
                 {
                     seen.insert(other.trace);
-                    effects.joins.push([
-                        (half.key.trace, half.start),
-                        (other.trace, entry.half.start),
-                    ]);
+                    effects
+                        .joins
+                        .push([(half.key.trace, half.start), (other.trace, carrier.start)]);
                 }
             }
         }
@@ -258,7 +256,7 @@ impl Pending {
         if role.is_async() {
             for value in &half.values {
                 let same = self.by_value.get(&value_key(value)).into_iter().flatten();
-                candidates.extend(same.filter(|k| self.carries(k, value)));
+                candidates.extend(same.filter(|k| self.carrying(k, value).is_some()));
             }
         }
         candidates.sort_unstable();

@@ -447,13 +447,13 @@ impl Listed {
         })
     }
 
-    /// The traces joined to another, taken as the walk goes.
+    /// The traces joined to another, taken as the walk goes (the horizon
+    /// comes with them), when a correlator keeps them.
     fn joined(view: &CorrelationView) -> Option<Self> {
-        let (_, horizon) = view.joined_newest(None, 0)?;
-        Some(Self {
+        view.followed().then(|| Self {
             ahead: VecDeque::new(),
             next: Some(Next::After(None)),
-            horizon,
+            horizon: i64::MIN,
             unread: HashSet::new(),
         })
     }
