@@ -57,8 +57,19 @@ done
 kill $hybrid 2>/dev/null || true
 wait $hybrid 2>/dev/null || true
 echo "$(stored) spans in $(($(date +%s) - started)) s" >&2
-# Let correlation write the last summaries (trace_idle) before timing.
+# Let correlation write the last summaries (trace_idle) before timing,
+# and the store finish compacting what was sealed (quiet for 20 s, at
+# most 5 minutes): the questions are timed on a server at rest.
 sleep 15
+compactions() {
+  curl -s http://127.0.0.1:58080/metrics |
+    awk '/^seam_store_compactions_total/ { print int($2) }'
+}
+for _ in $(seq 1 15); do
+  before=$(compactions)
+  sleep 20
+  [ "$(compactions)" = "$before" ] && break
+done
 
 step "Questions, $CALLS calls each ($(date -u +%Y-%m-%d), $(nproc) cores)"
 python3 scripts/query_at_scale.py http://127.0.0.1:58080 "$CALLS" | tee "$work/summary.md"

@@ -537,10 +537,14 @@ impl Pipeline {
                 Some(batches) => Rows::Batches(batches),
                 None => Rows::Gathered(&mut gather),
             };
-            let note = (!observed.is_empty() || !traces.is_empty()).then(|| Note {
-                observed,
-                traces: traces.into_vec(),
-                arrived: now_unix_nano(),
+            let note = (!observed.is_empty() || !traces.is_empty()).then(|| {
+                let (traces, said_cold) = traces.into_parts();
+                Note {
+                    observed,
+                    traces,
+                    said_cold,
+                    arrived: now_unix_nano(),
+                }
             });
             self.writer.write(Write { log, rows, note })?;
         }

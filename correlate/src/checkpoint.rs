@@ -8,7 +8,7 @@
 //! State added later follows the payload's first part in parts of its own
 //! (nested invocations; then trace summaries still active and the traces
 //! on flagged boundaries; then the rollups; then the joined traces by
-//! time), inside the same length and checksum: a file
+//! time; then the spans stored as cold starts), inside the same length and checksum: a file
 //! written before a part reads with that state empty, and a server that
 //! predates a part reads a newer file and ignores the rest.
 //!
@@ -26,7 +26,7 @@ use crate::flows::Flows;
 use crate::nesting::Nesting;
 use crate::rollup::Rollups;
 use crate::stitch::{Entry, Pending};
-use crate::traces::{ActiveTraces, TimedSet, TraceIndex};
+use crate::traces::{ActiveTraces, SaidCold, TimedSet, TraceIndex};
 
 const MAGIC: &[u8; 8] = b"SEAMCORR";
 const VERSION: u32 = 1;
@@ -59,6 +59,9 @@ pub struct Saved {
     /// The part after the rollups.
     #[serde(skip)]
     joined: Option<TimedSet>,
+    /// The part after the joined traces.
+    #[serde(skip)]
+    said_cold: Option<SaidCold>,
 }
 
 /// What follows the first part of the payload.
@@ -117,6 +120,7 @@ pub(crate) fn encode(
     let payload = postcard::to_extend(&latest, payload).map_err(encoding)?;
     let payload = postcard::to_extend(rollups, payload).map_err(encoding)?;
     let payload = postcard::to_extend(&index.joined, payload).map_err(encoding)?;
+    let payload = postcard::to_extend(&index.said_cold, payload).map_err(encoding)?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
@@ -160,7 +164,11 @@ pub(crate) fn decode(bytes: &[u8], source: &str) -> Result<Saved, CorrelateError
                 let (rollups, rest) = postcard::take_from_bytes(rest).map_err(decoding)?;
                 saved.rollups = rollups;
                 if !rest.is_empty() {
-                    saved.joined = Some(postcard::from_bytes(rest).map_err(decoding)?);
+                    let (joined, rest) = postcard::take_from_bytes(rest).map_err(decoding)?;
+                    saved.joined = Some(joined);
+                    if !rest.is_empty() {
+                        saved.said_cold = Some(postcard::from_bytes(rest).map_err(decoding)?);
+                    }
                 }
             }
         }
@@ -221,6 +229,15 @@ pub(crate) fn apply(
             });
         TimedSet::unknown_until(now)
     });
+    // Before the stored cold starts were kept, any trace that may hold
+    // one may be missing from them.
+    index.said_cold = saved.said_cold.unwrap_or_else(|| {
+        if index.cold.is_empty() {
+            SaidCold::default()
+        } else {
+            SaidCold::unknown()
+        }
+    });
     *rollups = saved.rollups;
 }
 
@@ -258,5 +275,6 @@ mod tests {
         old.extend_from_slice(first);
         let (old, new) = (decode(&old, "old").unwrap(), decode(&bytes, "new").unwrap());
         assert!(old.joined.is_none() && new.joined.is_some());
+        assert!(old.said_cold.is_none() && new.said_cold.is_some());
     }
 }

@@ -139,6 +139,11 @@ impl Overlay {
         self.cold_traces.contains_key(trace)
     }
 
+    /// The spans of `trace` judged on-demand cold starts.
+    pub fn on_demand_in(&self, trace: &TraceId) -> u32 {
+        self.cold_traces.get(trace).copied().unwrap_or(0)
+    }
+
     pub(crate) fn set(&mut self, key: SpanKey, verdict: Verdict, cap: usize) {
         let known = self.remove(&key);
         if verdict.on_demand() {

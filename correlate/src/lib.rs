@@ -97,6 +97,8 @@ struct State {
 pub struct Note {
     pub observed: Vec<Observed>,
     pub traces: Vec<TracePart>,
+    /// Spans stored as on-demand cold starts.
+    pub said_cold: Vec<SpanKey>,
     pub arrived: i64,
 }
 
@@ -211,17 +213,20 @@ impl Correlator {
         self.record(effects, now, out)
     }
 
-    /// Adds the summaries of one request's spans, arrived at `now`.
-    pub fn observe_traces(&self, parts: Vec<TracePart>, now: i64) {
+    /// Adds the summaries of one request's spans, and the spans of them
+    /// stored as on-demand cold starts, arrived at `now`.
+    pub fn observe_traces(&self, parts: Vec<TracePart>, said_cold: Vec<SpanKey>, now: i64) {
         if parts.is_empty() {
             return;
         }
         if parts.iter().any(|p| p.cold) {
+            let cap = self.config.max_indexed_traces;
             let mut index = self.view.index.write();
             for part in parts.iter().filter(|p| p.cold) {
-                index
-                    .cold
-                    .insert(part.trace, part.start, self.config.max_indexed_traces);
+                index.cold.insert(part.trace, part.start, cap);
+            }
+            for key in said_cold {
+                index.said_cold.add(key, cap);
             }
         }
         let mut active = self.view.traces.write();
@@ -513,7 +518,7 @@ impl Follower for Correlator {
     type Note = Note;
 
     fn follow(&self, note: Note, out: &mut Derived) -> Result<(), String> {
-        self.observe_traces(note.traces, note.arrived);
+        self.observe_traces(note.traces, note.said_cold, note.arrived);
         self.observe(note.observed, note.arrived, out)
             .map_err(|e| e.to_string())
     }

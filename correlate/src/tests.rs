@@ -850,6 +850,77 @@ fn an_init_span_is_evidence_not_a_cold_start_of_its_own() {
     assert!(!verdict(&c, 1, 11).unwrap().cold);
 }
 
+/// Rows as the ingest path hands them over: observed, and added to the
+/// trace summaries.
+fn follow(c: &Tested, rows: &[SpanRow<'static>], now: i64) {
+    let mut parts = TraceParts::default();
+    rows.iter().for_each(|r| parts.add(r));
+    let (traces, said_cold) = parts.into_parts();
+    let note = Note {
+        observed: rows.iter().map(|r| c.extractor().observe(r)).collect(),
+        traces,
+        said_cold,
+        arrived: now,
+    };
+    let mut out = Derived::default();
+    Follower::follow(&c.correlator, note, &mut out).unwrap();
+    c.keep(out);
+}
+
+fn said_cold(mut s: SpanRow<'static>) -> SpanRow<'static> {
+    s.cold_start = Some(true);
+    s.cold_start_type = Some(ColdStartType::OnDemand);
+    s
+}
+
+/// A flow's `cold_starts` counts spans reading `cold_start_type =
+/// 'on_demand'`: correlation counts them per trace without reading the
+/// spans, verdicts over what the spans said, across a restart.
+#[test]
+fn on_demand_cold_starts_are_counted_per_trace_as_a_read_of_the_spans_would() {
+    let c = correlator(CorrelationConfig::default());
+    follow(
+        &c,
+        &[
+            // Judged cold as its instance's first invocation.
+            invocation(1, 10, "resizer", "i-1", T0),
+            // Says it was cold, though not its instance's first: believed.
+            said_cold(invocation(2, 20, "resizer", "i-1", T0 + S)),
+            // An init span saying so is evidence, not a cold start.
+            said_cold(init_span(3, 30, "i-2", T0, T0 + S)),
+            // Warm.
+            invocation(4, 40, "resizer", "i-1", T0 + 2 * S),
+        ],
+        T0,
+    );
+    // A span re-sent is stored twice but is one cold start.
+    follow(
+        &c,
+        &[said_cold(invocation(2, 20, "resizer", "i-1", T0 + S))],
+        T0,
+    );
+    let traces = [tid(1), tid(2), tid(3), tid(4), tid(5)];
+    let want = vec![1, 1, 0, 0, 0];
+    assert_eq!(c.view().on_demand_counts(&traces), Some(want.clone()));
+
+    let after = correlator(CorrelationConfig::default());
+    after
+        .restore_bytes(&c.capture().unwrap(), "the test's state")
+        .unwrap();
+    assert_eq!(after.view().on_demand_counts(&traces), Some(want));
+
+    // Past the cap, what was forgotten is not guessed at.
+    let capped = correlator(CorrelationConfig {
+        max_indexed_traces: 1,
+        ..CorrelationConfig::default()
+    });
+    for (trace, span) in [(1, 10), (2, 20)] {
+        let row = said_cold(invocation(trace, span, "resizer", "i-1", T0));
+        follow(&capped, &[row], T0);
+    }
+    assert_eq!(capped.view().on_demand_counts(&traces), None);
+}
+
 // ---- order independence -------------------------------------------------
 
 /// A small hybrid system: queue hops by link, parent and message id, a

@@ -33,8 +33,10 @@ use arrow::array::{
 use arrow::datatypes::Int32Type;
 use arrow::error::ArrowError;
 use seam_model::schema::traces_schema;
-use seam_model::{Platform, SpanId, SpanRow, StatusCode, TraceId};
+use seam_model::{ColdStartType, Platform, SpanId, SpanRow, StatusCode, TraceId};
 use serde::{Deserialize, Serialize};
+
+use crate::half::SpanKey;
 
 /// The span a trace is named after: its root (no parent), else its
 /// earliest span, ties broken by span id.
@@ -174,6 +176,9 @@ const SCAN: usize = 16;
 #[derive(Debug, Default)]
 pub struct TraceParts {
     parts: Vec<TracePart>,
+    /// Spans stored as on-demand cold starts: what a flow's `cold_starts`
+    /// counts where no verdict says otherwise.
+    said_cold: Vec<SpanKey>,
     index: HashMap<TraceId, usize>,
     /// The part the last row went to: exporters send a trace's spans
     /// together, so most rows go where the one before went.
@@ -182,6 +187,9 @@ pub struct TraceParts {
 
 impl TraceParts {
     pub fn add(&mut self, row: &SpanRow<'_>) {
+        if row.cold_start == Some(true) && row.cold_start_type == Some(ColdStartType::OnDemand) {
+            self.said_cold.push(SpanKey::new(row.trace_id, row.span_id));
+        }
         let found = if self
             .parts
             .get(self.last)
@@ -219,6 +227,11 @@ impl TraceParts {
 
     pub fn into_vec(self) -> Vec<TracePart> {
         self.parts
+    }
+
+    /// The parts, and the spans stored as on-demand cold starts.
+    pub fn into_parts(self) -> (Vec<TracePart>, Vec<SpanKey>) {
+        (self.parts, self.said_cold)
     }
 }
 
@@ -505,6 +518,54 @@ impl ProducerCounts {
     }
 }
 
+/// Spans stored as on-demand cold starts, by trace, the oldest trace
+/// forgotten past a cap: with the verdicts reached since, what a flow's
+/// `cold_starts` adds up, without reading the members' spans.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SaidCold {
+    spans: HashMap<TraceId, Vec<SpanId>>,
+    order: VecDeque<TraceId>,
+    forgotten: u64,
+}
+
+impl SaidCold {
+    /// State that may be missing spans: kept before it was.
+    pub(crate) fn unknown() -> Self {
+        Self {
+            forgotten: 1,
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn add(&mut self, key: SpanKey, cap: usize) {
+        let spans = self.spans.entry(key.trace).or_insert_with(|| {
+            self.order.push_back(key.trace);
+            Vec::new()
+        });
+        // A span sent again is stored again, but is one cold start.
+        if !spans.contains(&key.span) {
+            spans.push(key.span);
+        }
+        while self.spans.len() > cap.max(1) {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            self.spans.remove(&old);
+            self.forgotten += 1;
+        }
+    }
+
+    /// The spans of `trace` stored as on-demand cold starts.
+    pub fn get(&self, trace: &TraceId) -> &[SpanId] {
+        self.spans.get(trace).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether it still holds every span ever added.
+    pub fn complete(&self) -> bool {
+        self.forgotten == 0
+    }
+}
+
 /// What correlation keeps by trace id for the questions asked of traces
 /// and flows: which traces are on a flagged boundary (either end), which
 /// may hold a cold start, which were joined to another, and how many
@@ -518,6 +579,10 @@ pub struct TraceIndex {
     /// in a part of the checkpoint of its own, after the rollups.
     #[serde(skip)]
     pub joined: TimedSet,
+    /// Kept in a part of the checkpoint of its own, after the joined
+    /// traces.
+    #[serde(skip)]
+    pub said_cold: SaidCold,
 }
 
 /// Builds a `traces` batch; `flow_id` is left null and `flagged` false,

@@ -197,6 +197,24 @@ impl CorrelationView {
             .then(|| traces.iter().map(|t| index.producers.get(t)).collect())
     }
 
+    /// On-demand cold starts in each of `traces`, as a read of their
+    /// spans counts them: the verdicts reached, and the spans stored as
+    /// cold that no verdict overrides. `None` when some stored ones were
+    /// forgotten at the cap or no correlator fills this view.
+    pub fn on_demand_counts(&self, traces: &[TraceId]) -> Option<Vec<u32>> {
+        let index = self.index.read();
+        if !(self.followed && index.said_cold.complete()) {
+            return None;
+        }
+        let overlay = self.overlay.read();
+        let count = |trace: &TraceId| {
+            let said = index.said_cold.get(trace).iter();
+            let unjudged = said.filter(|s| overlay.get(&SpanKey::new(*trace, **s)).is_none());
+            overlay.on_demand_in(trace) + u32::try_from(unjudged.count()).unwrap_or(u32::MAX)
+        };
+        Some(traces.iter().map(count).collect())
+    }
+
     /// Every trace on a flagged boundary with a time no earlier than its
     /// start, unless more than `max`, some were forgotten at the cap, or
     /// no correlator fills this view.

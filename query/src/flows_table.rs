@@ -831,10 +831,10 @@ impl Walk {
                 Default::default()
             };
         let cold = if self.needs(flow_col::COLD_STARTS) {
-            let cold_members: Vec<Expr> = (flows.iter())
+            let cold_members: Vec<&str> = (flows.iter())
                 .flat_map(|(_, _, found)| found.values())
                 .filter(|s| s.cold)
-                .map(|s| lit(s.trace_id.as_str()))
+                .map(|s| s.trace_id.as_str())
                 .collect();
             self.cold_starts(cold_members).await?
         } else {
@@ -916,12 +916,27 @@ impl Walk {
         Ok((all, flagged))
     }
 
-    /// On-demand cold starts by trace, among `traces`.
-    async fn cold_starts(&self, traces: Vec<Expr>) -> Result<HashMap<String, i64>> {
+    /// On-demand cold starts by trace, among `traces`: from what
+    /// correlation counted, or from the members' spans when it forgot.
+    async fn cold_starts(&self, traces: Vec<&str>) -> Result<HashMap<String, i64>> {
         let mut out = HashMap::new();
         if traces.is_empty() {
             return Ok(out);
         }
+        let ids: Vec<TraceId> = (traces.iter())
+            .filter_map(|t| TraceId::parse_hex(t).ok())
+            .collect();
+        if ids.len() == traces.len()
+            && let Some(counts) = self.view.on_demand_counts(&ids)
+        {
+            for (id, n) in ids.iter().zip(counts) {
+                if n > 0 {
+                    out.insert(id.to_hex(), i64::from(n));
+                }
+            }
+            return Ok(out);
+        }
+        let traces: Vec<Expr> = traces.into_iter().map(lit).collect();
         let on_demand = col(span_col::COLD_START)
             .eq(lit(true))
             .and(col(span_col::COLD_START_TYPE).eq(lit("on_demand")));
