@@ -12,7 +12,6 @@
 //! was stored show up under its flow, without rewriting stored data.
 
 use std::collections::HashMap;
-use std::hash::Hasher;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -39,28 +38,27 @@ use crate::traces::{ActiveTraces, TraceIndex, TraceSet};
 /// Hashes, not the strings: the counts over sealed rows are kept for as
 /// long as the files are, and owned strings took four allocations a
 /// boundary, about 250 bytes by their sizes against 40. Two keys collide
-/// with odds of about n²/2¹²⁹ (10⁻²⁶ for a million boundaries).
-pub type Deliveries = HashMap<u128, (i64, (i64, u64))>;
+/// with odds of about n²/2¹²⁹ (10⁻²⁶ for a million boundaries). The
+/// counts over every sealed row are taken again after each seal, so the
+/// hash is XXH3, not SipHash: SipHash took most of that count, which the
+/// first flow lookup after a seal waited for.
+pub type Deliveries = HashMap<u128, (i64, (i64, u64)), foldhash::fast::RandomState>;
 
 /// The [`Deliveries`] key of one message to one consumer service.
 fn delivery_key(producer_trace: &str, producer_span: &str, consumer_service: &str) -> u128 {
-    let half = |salt: u8| {
-        let mut h = std::hash::DefaultHasher::new();
-        h.write_u8(salt);
-        for part in [producer_trace, producer_span, consumer_service] {
-            h.write(part.as_bytes());
-            h.write_u8(0xff);
-        }
-        h.finish()
-    };
-    (u128::from(half(0)) << 64) | u128::from(half(1))
+    let parts = [producer_trace, producer_span, consumer_service];
+    let mut key = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for part in parts {
+        key.extend_from_slice(part.as_bytes());
+        // Never in UTF-8, so no two sets of parts join to the same bytes.
+        key.push(0xff);
+    }
+    twox_hash::XxHash3_128::oneshot(&key)
 }
 
 /// A consumer span id's hash, to tell the earliest delivery from the rest.
 fn span_hash(span: &str) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    h.write(span.as_bytes());
-    h.finish()
+    twox_hash::XxHash3_128::oneshot(span.as_bytes()) as u64
 }
 
 /// A cheap, cloneable read handle on the correlation state.
@@ -415,7 +413,7 @@ impl CorrelationView {
     /// `all` (batches holding at least [`Self::DELIVERY_COLUMNS`]).
     pub fn deliveries(all: &[RecordBatch]) -> Result<Deliveries, ArrowError> {
         use boundary_col::*;
-        let mut groups: Deliveries = HashMap::new();
+        let mut groups = Deliveries::default();
         for batch in all {
             let kind = strings(batch, KIND)?;
             let (pt, ps, cs, csvc) = (

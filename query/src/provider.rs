@@ -226,11 +226,15 @@ impl SegmentTable {
         if !self.store.key_columns().is_empty() {
             self.key_filters_of(&fresh).await?;
         }
-        if let Some(wide) = (self.resolver.as_ref())
-            .map(|r| r.table_wide())
-            .filter(|w| !w.is_empty())
+        if let Some(resolver) = &self.resolver
+            && !resolver.table_wide().is_empty()
         {
-            self.table_wide(&self.store.snapshot(), wide).await?;
+            let wide = self
+                .table_wide(&self.store.snapshot(), resolver.table_wide())
+                .await?;
+            // What resolving counts across the table (deliveries over every
+            // sealed row) is counted here too, not by the next lookup.
+            resolver.prepare(&wide)?;
         }
         let reader = Self::reader(runtime)?;
         let metrics = ExecutionPlanMetricsSet::new();

@@ -1,7 +1,7 @@
 //! Writing and reading one sealed Parquet file.
 //!
-//! A file is written sorted by its table's [`Layout`], zstd-compressed,
-//! with page-level statistics, a page index and bloom filters on the
+//! A file is written sorted by its table's [`Layout`], zstd-compressed
+//! (but for columns nearly always empty), with page-level statistics, a page index and bloom filters on the
 //! lookup columns: a trace-id lookup rules out other files by their bloom
 //! filters and reads only the row group, and within it the pages, whose
 //! statistics can hold the id.
@@ -145,6 +145,9 @@ pub fn write(
     for column in &layout.distinct {
         props = props.set_column_dictionary_enabled(ColumnPath::from(column.as_str()), false);
     }
+    for column in sparse(schema, &batches, rows).map_err(parquet_err)? {
+        props = props.set_column_compression(column, Compression::UNCOMPRESSED);
+    }
     for column in &layout.bloom {
         let column = ColumnPath::from(column.as_str());
         props = props
@@ -241,6 +244,75 @@ fn unpruned(
         })
         .map(|c| c.path().clone())
         .collect())
+}
+
+/// A column holding a value in fewer rows than this, one in so many,
+/// is written uncompressed.
+const SPARSE_ROWS: usize = 100;
+
+/// The leaves of the columns that hold a value (not null, not an empty
+/// list, map or string) in fewer than one row in [`SPARSE_ROWS`]: links,
+/// events and the messaging and cold-start columns of most spans. Their
+/// levels encode to a few bytes a page, which zstd makes larger, not
+/// smaller, and every column chunk read through zstd builds a compressor
+/// and a decompressor first: for a lookup that reads one page of each
+/// column, that costs more than decompressing the page does.
+fn sparse(
+    schema: &SchemaRef,
+    batches: &[&RecordBatch],
+    rows: usize,
+) -> Result<Vec<ColumnPath>, parquet::errors::ParquetError> {
+    if rows == 0 {
+        return Ok(Vec::new());
+    }
+    let sparse: Vec<&str> = (schema.fields().iter().enumerate())
+        .filter(|(i, _)| {
+            let held: usize = batches.iter().map(|b| held(b.column(*i).as_ref())).sum();
+            held.saturating_mul(SPARSE_ROWS) < rows
+        })
+        .map(|(_, f)| f.name().as_str())
+        .collect();
+    if sparse.is_empty() {
+        return Ok(Vec::new());
+    }
+    let descriptor = ArrowSchemaConverter::new().convert(schema)?;
+    Ok(descriptor
+        .columns()
+        .iter()
+        .filter(|c| {
+            c.path()
+                .parts()
+                .first()
+                .is_some_and(|top| sparse.contains(&top.as_str()))
+        })
+        .map(|c| c.path().clone())
+        .collect())
+}
+
+/// How many values `array` holds: entries of a list or a map, strings
+/// other than empty ones, values other than nulls.
+fn held(array: &dyn Array) -> usize {
+    use arrow::datatypes::DataType;
+    match array.data_type() {
+        DataType::List(_) => {
+            let offsets = array.as_list::<i32>().value_offsets();
+            (offsets[offsets.len() - 1] - offsets[0]) as usize
+        }
+        DataType::Map(..) => {
+            let offsets = array.as_map().value_offsets();
+            (offsets[offsets.len() - 1] - offsets[0]) as usize
+        }
+        DataType::Utf8 => {
+            let strings = array.as_string::<i32>();
+            let offsets = strings.value_offsets();
+            if offsets[offsets.len() - 1] == offsets[0] {
+                0
+            } else {
+                array.len() - array.null_count()
+            }
+        }
+        _ => array.len() - array.null_count(),
+    }
 }
 
 /// Every row as (batch, row), in `layout`'s order.
@@ -648,5 +720,75 @@ mod tests {
             .collect();
         assert_eq!(got, want);
         assert_eq!(got.first().unwrap().0, "");
+    }
+
+    #[test]
+    fn columns_nearly_always_empty_are_written_uncompressed() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("trace_id", DataType::Utf8, false),
+            Field::new("message_id", DataType::Utf8, true),
+            Field::new("state", DataType::Utf8, false),
+            Field::new(
+                "links",
+                DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+                false,
+            ),
+            Field::new("rare", DataType::Utf8, true),
+        ]));
+        let rows = 1000;
+        let mut links = ListBuilder::new(StringBuilder::new());
+        for i in 0..rows {
+            if i == 0 {
+                links.values().append_value("a link");
+            }
+            links.append(true);
+        }
+        // One value in 100 rows is not sparse; one in 1,000 is.
+        let rare: StringArray = (0..rows)
+            .map(|i| (i % 100 == 0).then(|| format!("m{i}")))
+            .collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|i| format!("{i:08}")),
+                )),
+                Arc::new(StringArray::from_iter(
+                    (0..rows).map(|i| (i == 7).then_some("one")),
+                )),
+                Arc::new(StringArray::from(vec![""; rows])),
+                Arc::new(links.finish()),
+                Arc::new(rare),
+            ],
+        )
+        .unwrap();
+        let layout = Layout {
+            sort_by: vec!["trace_id".into()],
+            ..Layout::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.parquet");
+        write(&path, &schema, &[batch], &layout, FileShape::default()).unwrap();
+        let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+        let group = reader.metadata().row_group(0);
+        let codecs: Vec<(String, bool)> = (0..group.num_columns())
+            .map(|i| {
+                let column = group.column(i);
+                let zstd = matches!(column.compression(), Compression::ZSTD(_));
+                (column.column_path().string(), zstd)
+            })
+            .collect();
+        let want = [
+            ("trace_id", true),
+            ("message_id", false),
+            ("state", false),
+            ("links.list.item", false),
+            ("rare", true),
+        ];
+        let want: Vec<(String, bool)> = want.iter().map(|(c, z)| (c.to_string(), *z)).collect();
+        assert_eq!(codecs, want);
+        let back = read(&path, None).unwrap();
+        assert_eq!(back[0].column(1).as_string::<i32>().value(7), "one");
+        assert_eq!(back[0].column(3).as_list::<i32>().value(0).len(), 1);
     }
 }
