@@ -480,56 +480,28 @@ impl<'de> Deserialize<'de> for TimedSet {
     }
 }
 
-/// Boundaries by producer trace (all, and flagged), the oldest forgotten
-/// past a cap: what a flow's boundary counts add up, without reading the
-/// `boundaries` table.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ProducerCounts {
-    counts: HashMap<TraceId, (u32, u32)>,
+/// A value per trace, the oldest trace forgotten past a cap, and whether
+/// any ever was: what a count kept at ingest needs to stand in for a
+/// read of stored rows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ByTrace<V> {
+    values: HashMap<TraceId, V>,
     order: VecDeque<TraceId>,
     forgotten: u64,
 }
 
-impl ProducerCounts {
-    pub(crate) fn add(&mut self, producer: TraceId, flagged: bool, cap: usize) {
-        let entry = self.counts.entry(producer).or_insert_with(|| {
-            self.order.push_back(producer);
-            (0, 0)
-        });
-        entry.0 += 1;
-        entry.1 += u32::from(flagged);
-        while self.counts.len() > cap.max(1) {
-            let Some(old) = self.order.pop_front() else {
-                break;
-            };
-            self.counts.remove(&old);
-            self.forgotten += 1;
+impl<V> Default for ByTrace<V> {
+    fn default() -> Self {
+        Self {
+            values: HashMap::new(),
+            order: VecDeque::new(),
+            forgotten: 0,
         }
     }
-
-    /// Boundaries and flagged ones whose producer is `trace`.
-    pub fn get(&self, trace: &TraceId) -> (u32, u32) {
-        self.counts.get(trace).copied().unwrap_or_default()
-    }
-
-    /// Whether it still holds every producer ever counted.
-    pub fn complete(&self) -> bool {
-        self.forgotten == 0
-    }
 }
 
-/// Spans stored as on-demand cold starts, by trace, the oldest trace
-/// forgotten past a cap: with the verdicts reached since, what a flow's
-/// `cold_starts` adds up, without reading the members' spans.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SaidCold {
-    spans: HashMap<TraceId, Vec<SpanId>>,
-    order: VecDeque<TraceId>,
-    forgotten: u64,
-}
-
-impl SaidCold {
-    /// State that may be missing spans: kept before it was.
+impl<V: Default> ByTrace<V> {
+    /// State that may be missing values: kept before it was.
     pub(crate) fn unknown() -> Self {
         Self {
             forgotten: 1,
@@ -537,32 +509,64 @@ impl SaidCold {
         }
     }
 
-    pub(crate) fn add(&mut self, key: SpanKey, cap: usize) {
-        let spans = self.spans.entry(key.trace).or_insert_with(|| {
-            self.order.push_back(key.trace);
-            Vec::new()
+    /// Changes the value of `trace` (a default one if new), then forgets
+    /// the oldest traces past `cap`.
+    fn update(&mut self, trace: TraceId, cap: usize, change: impl FnOnce(&mut V)) {
+        let value = self.values.entry(trace).or_insert_with(|| {
+            self.order.push_back(trace);
+            V::default()
         });
-        // A span sent again is stored again, but is one cold start.
-        if !spans.contains(&key.span) {
-            spans.push(key.span);
-        }
-        while self.spans.len() > cap.max(1) {
+        change(value);
+        while self.values.len() > cap.max(1) {
             let Some(old) = self.order.pop_front() else {
                 break;
             };
-            self.spans.remove(&old);
+            self.values.remove(&old);
             self.forgotten += 1;
         }
     }
 
-    /// The spans of `trace` stored as on-demand cold starts.
-    pub fn get(&self, trace: &TraceId) -> &[SpanId] {
-        self.spans.get(trace).map_or(&[], Vec::as_slice)
-    }
-
-    /// Whether it still holds every span ever added.
+    /// Whether it still holds every trace ever added.
     pub fn complete(&self) -> bool {
         self.forgotten == 0
+    }
+}
+
+/// Boundaries and flagged boundaries by producer trace.
+pub type ProducerCounts = ByTrace<(u32, u32)>;
+
+impl ProducerCounts {
+    pub(crate) fn add(&mut self, producer: TraceId, flagged: bool, cap: usize) {
+        self.update(producer, cap, |(all, flags)| {
+            *all += 1;
+            *flags += u32::from(flagged);
+        });
+    }
+
+    /// Boundaries and flagged ones whose producer is `trace`.
+    pub fn get(&self, trace: &TraceId) -> (u32, u32) {
+        self.values.get(trace).copied().unwrap_or_default()
+    }
+}
+
+/// Spans stored as on-demand cold starts, by trace: with the verdicts
+/// reached since, what a flow's `cold_starts` adds up, without reading
+/// the members' spans.
+pub type SaidCold = ByTrace<Vec<SpanId>>;
+
+impl SaidCold {
+    pub(crate) fn add(&mut self, key: SpanKey, cap: usize) {
+        self.update(key.trace, cap, |spans| {
+            // A span sent again is stored again, but is one cold start.
+            if !spans.contains(&key.span) {
+                spans.push(key.span);
+            }
+        });
+    }
+
+    /// The spans of `trace` stored as on-demand cold starts.
+    pub fn spans(&self, trace: &TraceId) -> &[SpanId] {
+        self.values.get(trace).map_or(&[], Vec::as_slice)
     }
 }
 

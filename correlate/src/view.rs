@@ -200,13 +200,14 @@ impl CorrelationView {
     /// cold that no verdict overrides. `None` when some stored ones were
     /// forgotten at the cap or no correlator fills this view.
     pub fn on_demand_counts(&self, traces: &[TraceId]) -> Option<Vec<u32>> {
+        // The correlator takes the overlay before the index; so does this.
+        let overlay = self.overlay.read();
         let index = self.index.read();
         if !(self.followed && index.said_cold.complete()) {
             return None;
         }
-        let overlay = self.overlay.read();
         let count = |trace: &TraceId| {
-            let said = index.said_cold.get(trace).iter();
+            let said = index.said_cold.spans(trace).iter();
             let unjudged = said.filter(|s| overlay.get(&SpanKey::new(*trace, **s)).is_none());
             overlay.on_demand_in(trace) + u32::try_from(unjudged.count()).unwrap_or(u32::MAX)
         };

@@ -78,6 +78,11 @@ pub trait Resolve: Send + Sync {
     /// Prepares resolving for one scan; `all` holds [`Resolve::table_wide`]
     /// of every row of the table.
     fn prepare(&self, all: &Wide) -> std::result::Result<BatchResolver, arrow::error::ArrowError>;
+    /// Derives, ahead of the next scan, what [`Resolve::prepare`] keeps
+    /// from the sealed rows of `all`.
+    fn warm(&self, _all: &Wide) -> std::result::Result<(), arrow::error::ArrowError> {
+        Ok(())
+    }
 }
 
 /// Rows a table's writer holds outside the table until they settle (trace
@@ -232,9 +237,7 @@ impl SegmentTable {
             let wide = self
                 .table_wide(&self.store.snapshot(), resolver.table_wide())
                 .await?;
-            // What resolving counts across the table (deliveries over every
-            // sealed row) is counted here too, not by the next lookup.
-            resolver.prepare(&wide)?;
+            resolver.warm(&wide)?;
         }
         let reader = Self::reader(runtime)?;
         let metrics = ExecutionPlanMetricsSet::new();

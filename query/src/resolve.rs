@@ -153,6 +153,12 @@ impl Resolve for BoundariesResolver {
         &CorrelationView::DELIVERY_COLUMNS
     }
 
+    /// Deliveries over every sealed row are counted once per set of
+    /// files; counted here, the first lookup after a seal does not wait.
+    fn warm(&self, wide: &Wide) -> Result<(), ArrowError> {
+        self.sealed(wide).map(drop)
+    }
+
     fn prepare(&self, wide: &Wide) -> Result<BatchResolver, ArrowError> {
         let sealed = self.sealed(wide)?;
         let hot = CorrelationView::deliveries(&wide.hot)?;

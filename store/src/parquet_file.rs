@@ -32,7 +32,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::bloom_filter::Sbbf;
 use parquet::file::metadata::ParquetMetaDataReader;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
+use parquet::schema::types::{ColumnPath, SchemaDescriptor};
 
 use crate::table::Layout;
 
@@ -139,13 +139,16 @@ pub fn write(
         .set_data_page_row_count_limit(shape.page_rows.max(1))
         .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES);
     let per_group = rows.min(shape.row_group_rows).max(1) as u64;
-    for column in unpruned(schema, layout).map_err(parquet_err)? {
+    let descriptor = ArrowSchemaConverter::new()
+        .convert(schema)
+        .map_err(parquet_err)?;
+    for column in unpruned(&descriptor, layout) {
         props = props.set_column_statistics_enabled(column, EnabledStatistics::None);
     }
     for column in &layout.distinct {
         props = props.set_column_dictionary_enabled(ColumnPath::from(column.as_str()), false);
     }
-    for column in sparse(schema, &batches, rows).map_err(parquet_err)? {
+    for column in sparse(&descriptor, schema, &batches, rows) {
         props = props.set_column_compression(column, Compression::UNCOMPRESSED);
     }
     for column in &layout.bloom {
@@ -223,11 +226,7 @@ fn write_gathered(
 /// The Parquet columns whose statistics would prune nothing: those inside
 /// maps, lists and structs, and text the layout neither sorts nor looks
 /// up by.
-fn unpruned(
-    schema: &SchemaRef,
-    layout: &Layout,
-) -> Result<Vec<ColumnPath>, parquet::errors::ParquetError> {
-    let descriptor = ArrowSchemaConverter::new().convert(schema)?;
+fn unpruned(descriptor: &SchemaDescriptor, layout: &Layout) -> Vec<ColumnPath> {
     let keyed = |name: &str| {
         layout
             .sort_by
@@ -235,7 +234,7 @@ fn unpruned(
             .chain(&layout.bloom)
             .any(|c| c == name)
     };
-    Ok(descriptor
+    descriptor
         .columns()
         .iter()
         .filter(|c| match c.path().parts() {
@@ -243,7 +242,7 @@ fn unpruned(
             _ => true,
         })
         .map(|c| c.path().clone())
-        .collect())
+        .collect()
 }
 
 /// A column holding a value in fewer rows than this, one in so many,
@@ -258,12 +257,13 @@ const SPARSE_ROWS: usize = 100;
 /// and a decompressor first: for a lookup that reads one page of each
 /// column, that costs more than decompressing the page does.
 fn sparse(
+    descriptor: &SchemaDescriptor,
     schema: &SchemaRef,
     batches: &[&RecordBatch],
     rows: usize,
-) -> Result<Vec<ColumnPath>, parquet::errors::ParquetError> {
+) -> Vec<ColumnPath> {
     if rows == 0 {
-        return Ok(Vec::new());
+        return Vec::new();
     }
     let sparse: Vec<&str> = (schema.fields().iter().enumerate())
         .filter(|(i, _)| {
@@ -272,11 +272,7 @@ fn sparse(
         })
         .map(|(_, f)| f.name().as_str())
         .collect();
-    if sparse.is_empty() {
-        return Ok(Vec::new());
-    }
-    let descriptor = ArrowSchemaConverter::new().convert(schema)?;
-    Ok(descriptor
+    descriptor
         .columns()
         .iter()
         .filter(|c| {
@@ -286,7 +282,7 @@ fn sparse(
                 .is_some_and(|top| sparse.contains(&top.as_str()))
         })
         .map(|c| c.path().clone())
-        .collect())
+        .collect()
 }
 
 /// How many values `array` holds: entries of a list or a map, strings
