@@ -41,8 +41,9 @@ pub struct TableDef {
     /// Columns looked up by equality (trace ids): bloom filters per row
     /// group in sealed files, sets of values per segment in memory.
     pub keys: &'static [&'static str],
-    /// Columns whose values are nearly all distinct (span ids): written
-    /// without a dictionary, which would only be built to be abandoned.
+    /// Columns whose values are nearly all distinct (span ids, times):
+    /// written without a dictionary, which would only be built to be
+    /// abandoned, and decoded whole by every lookup until it was.
     pub distinct: &'static [&'static str],
 }
 
@@ -56,7 +57,12 @@ pub fn spans() -> TableDef {
         time_column: col::START_TIME,
         sort_by: &[col::TRACE_ID, col::START_TIME],
         keys: &[col::TRACE_ID],
-        distinct: &[col::SPAN_ID, col::PARENT_SPAN_ID],
+        distinct: &[
+            col::SPAN_ID,
+            col::PARENT_SPAN_ID,
+            col::START_TIME,
+            col::END_TIME,
+        ],
     }
 }
 

@@ -18,10 +18,11 @@
 //! descending, which the plan declares, so `ORDER BY start_time DESC LIMIT
 //! n` reads a few windows and stops. Filters on `start_time` bound the
 //! walk, and `flow_id = '…'` reads that one flow; anything else is applied
-//! to the rows as they stream. With `flagged_boundaries > 0` and every
-//! flagged trace known to correlation, or with `trace_count > 1`, a window
-//! reads only the rows of the traces correlation lists (flagged, or joined
-//! to another) and of the members being gathered; joined traces are listed
+//! to the rows as they stream. With `flagged_boundaries > 0` or
+//! `cold_starts > 0` and every flagged (or cold) trace known to
+//! correlation, or with `trace_count > 1`, a window reads only the rows of
+//! the traces correlation lists (flagged, cold, or joined to another) and
+//! of the members being gathered; joined traces are listed
 //! by time down to a horizon (what correlation forgot at its cap), below
 //! which every row is read again.
 
@@ -405,10 +406,10 @@ struct Walk {
     /// Windows read so far.
     windows: usize,
     waiting: BTreeMap<(Reverse<i64>, String), FlowRow>,
-    /// When only flows with a flagged hop are asked and correlation knows
-    /// every flagged trace: the rows a window reads are those of the
-    /// flagged traces and of the members being gathered, not every
-    /// summary.
+    /// When only flows with a flagged hop (or a cold start) are asked and
+    /// correlation knows every such trace, or only joined flows: the rows a
+    /// window reads are those of the listed traces and of the members being
+    /// gathered, not every summary.
     listed: Option<Listed>,
 }
 
@@ -417,7 +418,7 @@ struct Listed {
     /// Taken from correlation and not in a window yet, newest time first.
     ahead: VecDeque<(String, i64)>,
     /// Where the joined traces are taken from next, a few at a time (the
-    /// flagged ones are all taken at once).
+    /// flagged and cold ones are all taken at once).
     next: Option<Next>,
     /// A trace that starts at or before this may be missing from the list.
     horizon: i64,
@@ -437,7 +438,17 @@ enum Next {
 impl Listed {
     /// Every flagged trace, when correlation knows them all.
     fn flagged(view: &CorrelationView) -> Option<Self> {
-        let mut traces = view.flagged_traces(search::MAX_LISTED)?;
+        Self::all(view.flagged_traces(search::MAX_LISTED)?)
+    }
+
+    /// Every trace that may hold a cold start, when correlation knows them
+    /// all: a flow with a cold start has one among its members.
+    fn cold(view: &CorrelationView) -> Option<Self> {
+        Self::all(view.cold_traces(search::MAX_LISTED)?)
+    }
+
+    /// Traces taken all at once.
+    fn all(mut traces: Vec<(TraceId, i64)>) -> Option<Self> {
         traces.sort_unstable_by_key(|(_, at)| Reverse(*at));
         Some(Self {
             ahead: traces.into_iter().map(|(t, at)| (t.to_hex(), at)).collect(),
@@ -535,6 +546,7 @@ impl Walk {
         let listed = match &bounds {
             b if b.flow_id.is_some() => None,
             b if b.flagged => Listed::flagged(&view),
+            b if b.cold => Listed::cold(&view),
             b if b.joined => Listed::joined(&view),
             _ => None,
         };

@@ -562,6 +562,16 @@ impl TableProvider for SegmentTable {
                     source = source.with_pushdown_filters(true);
                 }
             }
+            if files.iter().all(|(_, groups)| groups.is_some()) {
+                // The key filters kept in memory named the row groups
+                // already: checking them again against the files' bloom
+                // filters and statistics reads and decodes those for
+                // nothing (the page index still narrows the pages read).
+                let mut options = source.table_parquet_options().clone();
+                options.global.pruning = false;
+                options.global.bloom_filter_on_read = false;
+                source = source.with_table_parquet_options(options);
+            }
             // A file whose key filters name its row groups is read as one
             // part per row group, spread over the partitions: a flow's
             // traces are usually in one file, in row groups apart.

@@ -86,13 +86,12 @@ pub struct Written {
 }
 
 /// Largest dictionary a column chunk keeps before it falls back to plain
-/// values. Reading any page of a chunk decompresses its whole dictionary,
-/// so with Parquet's default of 1 MiB a lookup of one trace spent most of
-/// its time on the dictionaries of trace ids, times and attribute values,
-/// columns with too many distinct values for a dictionary to pay; the
-/// columns a dictionary suits (services, names, attribute keys) stay far
-/// under this.
-const DICTIONARY_PAGE_BYTES: usize = 64 * 1024;
+/// values. Reading any page of a chunk decompresses and decodes its whole
+/// dictionary, so a lookup of one trace pays for every dictionary of the
+/// row group it reads; the columns a dictionary suits (services, names,
+/// attribute keys) stay far under this, and the values past it (attribute
+/// values, instances, message ids) compress as well plain under zstd.
+const DICTIONARY_PAGE_BYTES: usize = 8 * 1024;
 
 /// Rows interleaved into one batch at a time while writing: the memory a
 /// seal needs beyond the rows it seals.

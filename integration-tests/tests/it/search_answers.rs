@@ -481,6 +481,10 @@ fn compare_flows(seam: &Seam, phase: &str, now: i64) {
         "SELECT flow_id, trace_count, services FROM {} WHERE trace_count > 1 ORDER BY start_time DESC, flow_id LIMIT 20".to_owned(),
         "SELECT * FROM {} WHERE flagged_boundaries > 0 ORDER BY start_time DESC, flow_id LIMIT 20".to_owned(),
         "SELECT * FROM {} WHERE cold_starts > 0 ORDER BY start_time DESC, flow_id LIMIT 20".to_owned(),
+        format!(
+            "SELECT flow_id, cold_starts, trace_count FROM {{}} WHERE cold_starts > 0 AND start_time < {} ORDER BY start_time DESC, flow_id LIMIT 20",
+            at(now - 20 * MIN)
+        ),
         "SELECT count(*) AS n, sum(trace_count) AS t, sum(span_count) AS s, sum(boundary_count) AS b, sum(flagged_boundaries) AS f, sum(cold_starts) AS c, sum(errors) AS e FROM {}".to_owned(),
         format!(
             "SELECT * FROM {{}} WHERE start_time >= {} AND start_time < {} ORDER BY start_time DESC, flow_id",
