@@ -7,6 +7,7 @@
 #
 #   scripts/query-at-scale.sh
 #   SPANS=10000000 CALLS=50 DATA=/var/lib/seam-bench/scale scripts/query-at-scale.sh
+#   CONFIG=seam.yaml scripts/query-at-scale.sh      # a server configured otherwise
 #
 # Then the lookups and searches again while `seam loadgen` keeps sending
 # at LIVE_RATE spans/s (default 20,000), as a user asks while traffic
@@ -30,7 +31,7 @@ cargo build --release --locked --bin seam
 seam=target/release/seam
 
 rm -rf "$DATA"
-"$seam" serve --data-dir "$DATA" \
+"$seam" serve ${CONFIG:+--config "$CONFIG"} --data-dir "$DATA" \
   --grpc-listen 127.0.0.1:54317 --http-listen 127.0.0.1:54318 --api-listen 127.0.0.1:58080 \
   >"$work/seam.log" 2>&1 &
 pid=$!
@@ -58,17 +59,22 @@ kill $hybrid 2>/dev/null || true
 wait $hybrid 2>/dev/null || true
 echo "$(stored) spans in $(($(date +%s) - started)) s" >&2
 # Let correlation write the last summaries (trace_idle) before timing,
-# and the store finish compacting what was sealed (quiet for 20 s, at
-# most 5 minutes): the questions are timed on a server at rest.
+# the store seal them (no hot rows left in any table) and finish
+# compacting what was sealed (quiet for 20 s), at most 5 minutes: the
+# questions are timed on a server at rest, not beside a seal.
 sleep 15
 compactions() {
   curl -s http://127.0.0.1:58080/metrics |
     awk '/^seam_store_compactions_total/ { print int($2) }'
 }
+hot_rows() {
+  curl -s http://127.0.0.1:58080/metrics |
+    awk '/^seam_store_hot_rows/ { n += $2 } END { print int(n) }'
+}
 for _ in $(seq 1 15); do
   before=$(compactions)
   sleep 20
-  [ "$(compactions)" = "$before" ] && break
+  [ "$(compactions)" = "$before" ] && [ "$(hot_rows)" = 0 ] && break
 done
 
 step "Questions, $CALLS calls each ($(date -u +%Y-%m-%d), $(nproc) cores)"

@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use seam_benches::{NOW, first_trace, server};
 use seam_loadgen::{Generator, SpanShape};
-use seam_query::reports::flows::{flow_boundaries_sql, flow_spans_sql};
+use seam_query::lookup::Lookup;
+use seam_query::reports::flows::{flow_consumed, spans_of};
 use seam_store::KeyFilters;
 
 const PER_REQUEST: usize = 512;
@@ -156,7 +157,7 @@ fn main() {
         })
         .collect();
     report("flow by id (hybrid journeys)", times);
-    // Its two queries apart, to tell which one the lookup waits on.
+    // Its two lookups apart, to tell which one it waits on.
     let members: Vec<Vec<_>> = journeys
         .iter()
         .map(|&id| {
@@ -166,17 +167,17 @@ fn main() {
         // Stitched ones: a trace alone has no boundaries.
         .filter(|ids| ids.len() > 1)
         .collect();
-    for (name, sql) in [
-        ("flow: its spans", flow_spans_sql as fn(&[_]) -> String),
-        ("flow: its boundaries", flow_boundaries_sql),
+    for (name, lookup) in [
+        ("flow: its spans", spans_of as fn(&[_]) -> Lookup),
+        ("flow: the boundaries it consumed", flow_consumed),
     ] {
         let times = members
             .iter()
             .map(|ids| {
                 timed(&|| {
                     runtime
-                        .block_on(engine.sql(&sql(ids)))
-                        .expect("sql")
+                        .block_on(engine.lookup(lookup(ids)))
+                        .expect("lookup")
                         .num_rows()
                 })
             })

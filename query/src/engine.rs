@@ -4,23 +4,22 @@
 
 use std::sync::Arc;
 
-use datafusion::prelude::{col, lit};
 use seam_correlate::CorrelationView;
 use seam_model::TraceId;
-use seam_model::schema::col as column;
-use seam_model::tables::{EDGE_ROLLUPS, FUNCTION_ROLLUPS, SPANS};
+use seam_model::tables::{EDGE_ROLLUPS, FUNCTION_ROLLUPS};
 use seam_store::Table;
 
 use crate::catalog::{Catalog, Correlation};
 use crate::config::QueryConfig;
 use crate::error::QueryError;
+use crate::lookup::Lookup;
 use crate::metrics::QueryMetrics;
 use crate::reports::boundaries::{EdgeJson, EdgeMerge, edges_from, edges_sql};
 use crate::reports::cold_starts::{
     FunctionColdStarts, FunctionMerge, cold_starts_from, cold_starts_sql,
 };
 use crate::reports::flows::{
-    FlowResult, flow_boundaries_sql, flow_consumed_sql, flow_spans_sql, produced_within,
+    FlowResult, flow_boundaries_sql, flow_consumed, produced_within, spans_of,
 };
 use crate::reports::search::{self, SearchParams, TraceSummary};
 use crate::reports::{TimeWindow, rollup_frame};
@@ -68,20 +67,14 @@ impl QueryEngine {
         self.session.sql(sql).await
     }
 
+    /// The rows `lookup` names, sorted: one scan, not planned from SQL.
+    pub async fn lookup(&self, lookup: Lookup) -> Result<QueryResult, QueryError> {
+        self.session.lookup(lookup).await
+    }
+
     /// Every span of one trace, earliest first, with all `spans` columns.
     pub async fn trace(&self, trace_id: TraceId) -> Result<QueryResult, QueryError> {
-        let id = trace_id.to_hex();
-        self.session
-            .frame(move |ctx| async move {
-                ctx.table(SPANS)
-                    .await?
-                    .filter(col(column::TRACE_ID).eq(lit(id)))?
-                    .sort(vec![
-                        col(column::START_TIME).sort(true, false),
-                        col(column::SPAN_ID).sort(true, false),
-                    ])
-            })
-            .await
+        self.session.lookup(spans_of(&[trace_id])).await
     }
 
     /// Traces with a span matching `params`, latest first, answered from
@@ -253,14 +246,16 @@ impl QueryEngine {
         // needed.
         let produced = (self.view.producer_counts(&trace_ids))
             .map(|counts| counts.iter().map(|(n, _)| u64::from(*n)).sum::<u64>());
-        let boundaries_sql = match produced {
-            Some(_) => flow_consumed_sql(&trace_ids),
-            None => flow_boundaries_sql(&trace_ids),
+        let boundaries = async {
+            match produced {
+                Some(_) => self.session.lookup(flow_consumed(&trace_ids)).await,
+                None => self.sql(&flow_boundaries_sql(&trace_ids)).await,
+            }
         };
-        // Both queries at once: each is mostly planning and waiting on its
-        // own files, so the answer takes the longer of the two, not both.
-        let spans_sql = flow_spans_sql(&trace_ids);
-        let (spans, boundaries) = futures::join!(self.sql(&spans_sql), self.sql(&boundaries_sql));
+        // Both lookups at once: each mostly waits on its own files, so the
+        // answer takes the longer of the two, not both.
+        let spans = self.session.lookup(spans_of(&trace_ids));
+        let (spans, boundaries) = futures::join!(spans, boundaries);
         let (spans, mut boundaries) = (spans?, boundaries?);
         if spans.num_rows() == 0 {
             return Ok(None);

@@ -35,6 +35,7 @@ pub mod error;
 pub mod filters;
 pub mod flows_table;
 pub mod json;
+pub mod lookup;
 pub mod metrics;
 mod parquet_reader;
 pub mod provider;

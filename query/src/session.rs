@@ -28,6 +28,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::GreedyMemoryPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use futures::StreamExt;
 use seam_store::Settle;
@@ -38,6 +39,7 @@ use crate::bounded;
 use crate::catalog::Catalog;
 use crate::config::QueryConfig;
 use crate::error::QueryError;
+use crate::lookup::Lookup;
 use crate::metrics::QueryMetrics;
 use crate::sandbox;
 use crate::yielding::YieldEverywhere;
@@ -206,6 +208,42 @@ impl Session {
             .await
     }
 
+    /// The rows `lookup` names, sorted, within the time limit and the
+    /// result caps: one scan of its table, not planned from SQL (see
+    /// [`crate::lookup`]).
+    pub async fn lookup(&self, lookup: Lookup) -> Result<QueryResult, QueryError> {
+        let caps = self.caps();
+        self.execute(
+            |ctx| async move { Ok(ctx) },
+            move |ctx| async move {
+                let scan = lookup.start(&ctx).await.map_err(df_error(caps.memory))?;
+                let (predicate, stream) = (scan.predicate, scan.stream);
+                let found =
+                    collect_kept(stream, caps, |b| crate::lookup::keep(&predicate, &b)).await?;
+                let sorted = crate::lookup::sorted(&found.schema, &found.batches, lookup.order)
+                    .map_err(df_error(caps.memory))?;
+                let batches = if sorted.num_rows() == 0 {
+                    Vec::new()
+                } else {
+                    vec![sorted]
+                };
+                Ok(QueryResult {
+                    schema: found.schema,
+                    batches,
+                })
+            },
+        )
+        .await
+    }
+
+    fn caps(&self) -> Caps {
+        Caps {
+            rows: self.config.max_result_rows,
+            bytes: self.config.max_result_bytes,
+            memory: self.config.memory_limit,
+        }
+    }
+
     /// Once a query has built the context, reads ahead, in the
     /// background, what lookups in sealed files not read yet need (files
     /// sealed or compacted since, or every file after a restart), one
@@ -242,11 +280,7 @@ impl Session {
         F: FnOnce(SessionContext) -> Fut + Send + 'static,
         Fut: Future<Output = Result<DataFrame, QueryError>> + Send + 'static,
     {
-        let caps = Caps {
-            rows: self.config.max_result_rows,
-            bytes: self.config.max_result_bytes,
-            memory: self.config.memory_limit,
-        };
+        let caps = self.caps();
         let result = self.execute(plan, move |frame| collect(frame, caps)).await;
         if let Ok(result) = &result {
             tracing::debug!(rows = result.num_rows(), "query result");
@@ -282,11 +316,12 @@ impl Session {
 
     /// Runs `plan` and hands its frame to `consume` on the query runtime,
     /// within the time limit.
-    async fn execute<F, Fut, C, CFut, T>(&self, plan: F, consume: C) -> Result<T, QueryError>
+    async fn execute<F, Fut, P, C, CFut, T>(&self, plan: F, consume: C) -> Result<T, QueryError>
     where
         F: FnOnce(SessionContext) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<DataFrame, QueryError>> + Send + 'static,
-        C: FnOnce(DataFrame) -> CFut + Send + 'static,
+        Fut: Future<Output = Result<P, QueryError>> + Send + 'static,
+        P: Send + 'static,
+        C: FnOnce(P) -> CFut + Send + 'static,
         CFut: Future<Output = Result<T, QueryError>> + Send + 'static,
         T: Send + 'static,
     {
@@ -362,15 +397,24 @@ struct Caps {
 /// Streams the frame's batches, stopping (and so cancelling the rest of
 /// the plan) as soon as a cap is passed.
 async fn collect(frame: DataFrame, caps: Caps) -> Result<QueryResult, QueryError> {
-    let mut stream = frame
+    let stream = frame
         .execute_stream()
         .await
         .map_err(df_error(caps.memory))?;
+    collect_kept(stream, caps, Ok).await
+}
+
+/// [`collect`] of the rows `keep` keeps of each batch of `stream`.
+async fn collect_kept(
+    mut stream: SendableRecordBatchStream,
+    caps: Caps,
+    keep: impl Fn(RecordBatch) -> Result<RecordBatch, DataFusionError>,
+) -> Result<QueryResult, QueryError> {
     let schema = stream.schema();
     let mut batches = Vec::new();
     let (mut rows, mut bytes) = (0usize, 0u64);
     while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(df_error(caps.memory))?;
+        let batch = batch.and_then(&keep).map_err(df_error(caps.memory))?;
         rows += batch.num_rows();
         if rows > caps.rows {
             return Err(QueryError::ResultTooLarge(format!("{} rows", caps.rows)));

@@ -1,7 +1,8 @@
 //! Writing and reading one sealed Parquet file.
 //!
 //! A file is written sorted by its table's [`Layout`], zstd-compressed
-//! (but for columns nearly always empty), with page-level statistics, a page index and bloom filters on the
+//! (but for columns nearly always empty and those of a few distinct
+//! values), with page-level statistics, a page index and bloom filters on the
 //! lookup columns: a trace-id lookup rules out other files by their bloom
 //! filters and reads only the row group, and within it the pages, whose
 //! statistics can hold the id.
@@ -56,7 +57,8 @@ pub enum FileError {
 /// How files are cut into row groups and pages.
 #[derive(Debug, Clone, Copy)]
 pub struct FileShape {
-    /// Rows per row group: the unit a bloom filter covers and a lookup reads.
+    /// Rows per row group: the unit a bloom filter covers and a lookup
+    /// sets up (see `StorageConfig::row_group_rows`).
     pub row_group_rows: usize,
     /// Bytes a row group may take while it is encoded: bounds the memory
     /// a seal needs when spans are large.
@@ -71,7 +73,7 @@ pub struct FileShape {
 impl Default for FileShape {
     fn default() -> Self {
         Self {
-            row_group_rows: 128 * 1024,
+            row_group_rows: 1024 * 1024,
             row_group_bytes: 64 * 1024 * 1024,
             page_rows: 512,
         }
@@ -92,6 +94,20 @@ pub struct Written {
 /// attribute keys) stay far under this, and the values past it (attribute
 /// values, instances, message ids) compress as well plain under zstd.
 const DICTIONARY_PAGE_BYTES: usize = 8 * 1024;
+
+/// How often a row group's bloom filter admits a key it does not hold.
+/// A lookup reads every row group admitted, and a store holds a hundred
+/// row groups per 10M spans: at 1% a quarter of trace lookups read a
+/// second file for nothing. The filters are folded to this rate over the
+/// keys actually written, about 14 bits a trace.
+const BLOOM_FPP: f64 = 0.001;
+
+/// Largest data page of a map's values (attribute values): a lookup
+/// decompresses and skips through a whole page of each column to reach
+/// its rows, and attribute values are most of a row's bytes, so their
+/// pages at the row limit took a lookup longer than all other columns'.
+/// Smaller pages compress a little worse (BENCHMARKS.md, storage).
+const MAP_VALUES_PAGE_BYTES: usize = 32 * 1024;
 
 /// Rows interleaved into one batch at a time while writing: the memory a
 /// seal needs beyond the rows it seals.
@@ -147,14 +163,19 @@ pub fn write(
     for column in &layout.distinct {
         props = props.set_column_dictionary_enabled(ColumnPath::from(column.as_str()), false);
     }
-    for column in sparse(&descriptor, schema, &batches, rows) {
+    let sparse = sparse(&descriptor, schema, &batches, rows);
+    let few = few_values(&descriptor, schema, &batches);
+    for column in sparse.into_iter().chain(few) {
         props = props.set_column_compression(column, Compression::UNCOMPRESSED);
+    }
+    for column in map_values(&descriptor) {
+        props = props.set_column_data_page_size_limit(column, MAP_VALUES_PAGE_BYTES);
     }
     for column in &layout.bloom {
         let column = ColumnPath::from(column.as_str());
         props = props
             .set_column_bloom_filter_enabled(column.clone(), true)
-            .set_column_bloom_filter_fpp(column.clone(), 0.01)
+            .set_column_bloom_filter_fpp(column.clone(), BLOOM_FPP)
             .set_column_bloom_filter_max_ndv(column, per_group);
     }
     let tmp = path.with_extension("parquet.tmp");
@@ -280,6 +301,61 @@ fn sparse(
                 .first()
                 .is_some_and(|top| sparse.contains(&top.as_str()))
         })
+        .map(|c| c.path().clone())
+        .collect()
+}
+
+/// The dictionary columns whose distinct values fit one dictionary page
+/// (services, platforms, kinds, status codes, scopes): their data pages
+/// are a few bits a row that zstd barely shrinks (or grows), and every
+/// compressed column chunk a lookup reads builds a zstd compressor and
+/// decompressor first, which cost a lookup more than reading the column.
+fn few_values(
+    descriptor: &SchemaDescriptor,
+    schema: &SchemaRef,
+    batches: &[&RecordBatch],
+) -> Vec<ColumnPath> {
+    use arrow::datatypes::DataType;
+    let few: Vec<&str> = (schema.fields().iter().enumerate())
+        .filter(|(_, f)| matches!(f.data_type(), DataType::Dictionary(..)))
+        .filter(|(i, _)| {
+            let mut seen = std::collections::HashSet::new();
+            let mut bytes = 0usize;
+            for batch in batches {
+                let Some(values) = batch.column(*i).as_any_dictionary_opt().map(|d| d.values())
+                else {
+                    return false;
+                };
+                let Some(values) = values.as_string_opt::<i32>() else {
+                    return false;
+                };
+                for v in values.iter().flatten() {
+                    if seen.insert(v) {
+                        bytes += v.len() + 4;
+                        if bytes > DICTIONARY_PAGE_BYTES {
+                            return false;
+                        }
+                    }
+                }
+            }
+            true
+        })
+        .map(|(_, f)| f.name().as_str())
+        .collect();
+    descriptor
+        .columns()
+        .iter()
+        .filter(|c| matches!(c.path().parts(), [name] if few.contains(&name.as_str())))
+        .map(|c| c.path().clone())
+        .collect()
+}
+
+/// The value leaves of map columns (`attributes.entries.values`).
+fn map_values(descriptor: &SchemaDescriptor) -> Vec<ColumnPath> {
+    descriptor
+        .columns()
+        .iter()
+        .filter(|c| matches!(c.path().parts(), [_, entries, values] if entries == "entries" && values == "values"))
         .map(|c| c.path().clone())
         .collect()
 }
@@ -717,6 +793,22 @@ mod tests {
         assert_eq!(got.first().unwrap().0, "");
     }
 
+    /// `batch` written sorted by `trace_id` in the default shape: the
+    /// directory that holds the file, and the file.
+    fn written_by_trace(
+        schema: &SchemaRef,
+        batch: RecordBatch,
+    ) -> (tempfile::TempDir, std::path::PathBuf) {
+        let layout = Layout {
+            sort_by: vec!["trace_id".into()],
+            ..Layout::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.parquet");
+        write(&path, schema, &[batch], &layout, FileShape::default()).unwrap();
+        (dir, path)
+    }
+
     #[test]
     fn columns_nearly_always_empty_are_written_uncompressed() {
         let schema = Arc::new(Schema::new(vec![
@@ -757,13 +849,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let layout = Layout {
-            sort_by: vec!["trace_id".into()],
-            ..Layout::default()
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("1.parquet");
-        write(&path, &schema, &[batch], &layout, FileShape::default()).unwrap();
+        let (_dir, path) = written_by_trace(&schema, batch);
         let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
         let group = reader.metadata().row_group(0);
         let codecs: Vec<(String, bool)> = (0..group.num_columns())
@@ -785,5 +871,96 @@ mod tests {
         let back = read(&path, None).unwrap();
         assert_eq!(back[0].column(1).as_string::<i32>().value(7), "one");
         assert_eq!(back[0].column(3).as_list::<i32>().value(0).len(), 1);
+    }
+
+    #[test]
+    fn dictionaries_of_few_values_are_uncompressed_and_map_values_paged_small() {
+        use arrow::array::{MapBuilder, StringDictionaryBuilder};
+        use arrow::datatypes::Int32Type;
+        let rows = 4000;
+        let mut few = StringDictionaryBuilder::<Int32Type>::new();
+        let mut many = StringDictionaryBuilder::<Int32Type>::new();
+        let mut attributes = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        for i in 0..rows {
+            few.append_value(["checkout", "payments", "orders"][i % 3]);
+            // Past one dictionary page of distinct values.
+            many.append_value(format!("pod-{i:06}-of-a-large-deployment"));
+            for k in 0..8 {
+                attributes.keys().append_value(format!("key.{k}"));
+                attributes
+                    .values()
+                    .append_value(format!("value {i} {k} of some length"));
+            }
+            attributes.append(true).unwrap();
+        }
+        let (few, many, attributes) = (few.finish(), many.finish(), attributes.finish());
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("trace_id", DataType::Utf8, false),
+            Field::new("service", few.data_type().clone(), false),
+            Field::new("instance", many.data_type().clone(), false),
+            Field::new("attributes", attributes.data_type().clone(), false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|i| format!("{i:08}")),
+                )),
+                Arc::new(few),
+                Arc::new(many),
+                Arc::new(attributes),
+            ],
+        )
+        .unwrap();
+        let (_dir, path) = written_by_trace(&schema, batch);
+        let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+        let group = reader.metadata().row_group(0);
+        let zstd = |path: &str| {
+            let i = (0..group.num_columns())
+                .find(|&i| group.column(i).column_path().string() == path)
+                .unwrap();
+            matches!(group.column(i).compression(), Compression::ZSTD(_))
+        };
+        assert!(!zstd("service"), "three services");
+        assert!(zstd("instance"), "a dictionary page could not hold them");
+        assert!(zstd("attributes.entries.values"));
+        // Map values in pages of at most about 32 KiB, not one page of the
+        // row limit.
+        let values = (0..group.num_columns())
+            .find(|&i| group.column(i).column_path().string() == "attributes.entries.values")
+            .unwrap();
+        let mut pages = reader
+            .get_row_group(0)
+            .unwrap()
+            .get_column_page_reader(values)
+            .unwrap();
+        let mut sizes = Vec::new();
+        while let Some(page) = pages.get_next_page().unwrap() {
+            if matches!(
+                page.page_type(),
+                parquet::basic::PageType::DATA_PAGE | parquet::basic::PageType::DATA_PAGE_V2
+            ) {
+                sizes.push(page.buffer().len());
+            }
+        }
+        // At the row limit (512 rows of 8 values of 26 bytes) a page
+        // would hold over 100 KiB; the limit is checked after each write
+        // batch of 1,024 values, so a page may pass it by up to one.
+        assert!(
+            sizes.len() > 8 && sizes.iter().all(|s| *s <= 64 * 1024),
+            "{sizes:?}"
+        );
+        let back = read(&path, None).unwrap();
+        let back = arrow::compute::concat_batches(&back[0].schema(), &back).unwrap();
+        assert_eq!(back.num_rows(), rows);
+        assert_eq!(
+            back.column(3)
+                .as_map()
+                .value(rows - 1)
+                .column(1)
+                .as_string::<i32>()
+                .value(7),
+            format!("value {} 7 of some length", rows - 1)
+        );
     }
 }

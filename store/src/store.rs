@@ -64,7 +64,14 @@ pub struct StorageConfig {
     /// Seal at least this often: bounds the log to replay after a crash.
     #[serde(with = "humantime_serde")]
     pub seal_interval: Duration,
-    /// Rows per Parquet row group: what one trace lookup reads at most.
+    /// Rows per Parquet row group of the tables sorted by the key they
+    /// are looked up by (spans by trace). A lookup reads only the pages
+    /// that hold its keys, but sets up every column of each row group it
+    /// reads (a reader, a zstd context) and finds row groups by their
+    /// bloom filters: a flow's traces, sealed together, are one row group
+    /// to set up when row groups are large. Tables looked up by a key
+    /// they are not sorted by keep at most
+    /// [`UNSORTED_KEYS_ROW_GROUP_ROWS`].
     pub row_group_rows: usize,
     /// Sealed files holding less than half of `seal_size` are merged,
     /// oldest first, up to `seal_size` at a time, once this many wait.
@@ -79,12 +86,18 @@ impl Default for StorageConfig {
         Self {
             seal_size: ByteSize::mib(256),
             seal_interval: Duration::from_secs(60),
-            row_group_rows: 128 * 1024,
+            row_group_rows: 1024 * 1024,
             compact_min_files: 4,
             housekeeping_interval: Duration::from_secs(10),
         }
     }
 }
+
+/// Largest row group of a table looked up by a key it is not sorted by
+/// (trace summaries, sorted by start; boundaries by producer): such a
+/// lookup decodes the key column of every row group its bloom filter
+/// admits, whole, so its cost grows with the row group.
+pub const UNSORTED_KEYS_ROW_GROUP_ROWS: usize = 128 * 1024;
 
 /// The `retention:` section of the config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -558,8 +571,14 @@ impl Store {
         let path = self
             .segments_dir
             .join(manifest::file_name(table.name(), id));
+        let layout = table.layout();
+        let sorted_by_keys = (layout.bloom.iter()).all(|k| layout.sort_by.first() == Some(k));
         let shape = FileShape {
-            row_group_rows: self.config.row_group_rows,
+            row_group_rows: if sorted_by_keys {
+                self.config.row_group_rows
+            } else {
+                self.config.row_group_rows.min(UNSORTED_KEYS_ROW_GROUP_ROWS)
+            },
             ..FileShape::default()
         };
         let written = parquet_file::write(&path, &table.schema(), batches, table.layout(), shape)?;

@@ -2,10 +2,13 @@
 //! boundaries touching them (`GET /api/v1/traces/{id}/flow`).
 
 use seam_model::TraceId;
+use seam_model::schema::{boundary_col, col};
+use seam_model::tables::{BOUNDARIES, SPANS};
 use serde::Serialize;
 
 use crate::columns::{booleans, int64s, opt_str, strings};
 use crate::error::QueryError;
+use crate::lookup::Lookup;
 use crate::session::QueryResult;
 
 /// A flow as the API returns it.
@@ -25,12 +28,14 @@ fn id_list(ids: &[TraceId]) -> String {
         .join(", ")
 }
 
-/// Spans of a flow's traces, in start order.
-pub fn flow_spans_sql(traces: &[TraceId]) -> String {
-    format!(
-        "SELECT * FROM spans WHERE trace_id IN ({}) ORDER BY start_time, span_id",
-        id_list(traces)
-    )
+/// Spans of a flow's traces (or of one trace), in start order.
+pub fn spans_of(traces: &[TraceId]) -> Lookup {
+    Lookup {
+        table: SPANS,
+        column: col::TRACE_ID,
+        keys: traces.iter().map(TraceId::to_hex).collect(),
+        order: &[col::START_TIME, col::SPAN_ID],
+    }
 }
 
 /// Boundaries whose consumer is one of a flow's traces, in consumer time
@@ -38,12 +43,17 @@ pub fn flow_spans_sql(traces: &[TraceId]) -> String {
 /// produced is among them (see [`produced_within`]). One lookup by the
 /// column the table is sorted by reads a page or two; a lookup by
 /// producer reads that column of every row group its bloom filter admits.
-pub fn flow_consumed_sql(traces: &[TraceId]) -> String {
-    format!(
-        "SELECT * FROM boundaries WHERE consumer_trace_id IN ({}) \
-         ORDER BY consumer_time, producer_span_id, consumer_span_id",
-        id_list(traces)
-    )
+pub fn flow_consumed(traces: &[TraceId]) -> Lookup {
+    Lookup {
+        table: BOUNDARIES,
+        column: boundary_col::CONSUMER_TRACE_ID,
+        keys: traces.iter().map(TraceId::to_hex).collect(),
+        order: &[
+            boundary_col::CONSUMER_TIME,
+            boundary_col::PRODUCER_SPAN_ID,
+            boundary_col::CONSUMER_SPAN_ID,
+        ],
+    }
 }
 
 /// How many rows of `boundaries` were produced by one of `traces`.
