@@ -96,9 +96,8 @@ pub struct Written {
 const DICTIONARY_PAGE_BYTES: usize = 8 * 1024;
 
 /// How often a row group's bloom filter admits a key it does not hold.
-/// A lookup reads every row group admitted, and a store holds a hundred
-/// row groups per 10M spans: at 1% a quarter of trace lookups read a
-/// second file for nothing. The filters are folded to this rate over the
+/// A lookup reads every row group admitted: at 1%, a quarter of trace
+/// lookups at 10M spans read a second file for nothing. The filters are folded to this rate over the
 /// keys actually written, about 14 bits a trace.
 const BLOOM_FPP: f64 = 0.001;
 
@@ -332,7 +331,9 @@ fn few_values(
                 for v in values.iter().flatten() {
                     if seen.insert(v) {
                         bytes += v.len() + 4;
-                        if bytes > DICTIONARY_PAGE_BYTES {
+                        // The writer falls back to plain values once
+                        // the dictionary reaches the limit.
+                        if bytes >= DICTIONARY_PAGE_BYTES {
                             return false;
                         }
                     }
