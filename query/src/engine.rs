@@ -103,7 +103,12 @@ impl QueryEngine {
         }
         // Flagged and cold traces are few and known by id, each with a
         // time no earlier than its start: read newest first by that time.
+        // Not when the range starts after every trace began (the default
+        // hour once traffic has stopped): only traces reaching into it can
+        // match, and one read of the summaries by end time finds them,
+        // where the listed ids would all be read to find none.
         let listed = match (params.flagged, params.cold_start) {
+            _ if start > density.latest => None,
             (Some(true), _) => self.view.flagged_traces(search::MAX_LISTED),
             (_, Some(true)) => self.view.cold_traces(search::MAX_LISTED),
             _ => None,

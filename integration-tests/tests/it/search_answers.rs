@@ -693,7 +693,12 @@ fn compare(seam: &Seam, phase: &str) {
     compare_reports(seam, phase, now);
     let (spans, flagged) = full_scan(seam);
     assert!(!flagged.is_empty(), "{phase}: some hops are slow");
-    for query in queries(now) {
+    // Ranges that start after every span did: only the traces still
+    // running reach into them.
+    let after = spans.iter().map(|s| s.start).max().unwrap() + 1;
+    let late = ["", "&flagged=true", "&cold_start=true", "&errors=false"]
+        .map(|filter| format!("start={after}{filter}"));
+    for query in queries(now).into_iter().chain(late) {
         // The default range ends at the request: the reference's hour is
         // taken just before it, not when the comparison began seconds ago.
         let asked = now_ns();
