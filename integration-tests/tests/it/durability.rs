@@ -208,7 +208,16 @@ fn a_seal_makes_its_files_durable_before_the_manifest_and_deletes_only_after() {
     let status = seam.terminate();
     assert!(status.success(), "{status:?}");
 
-    let calls = Call::parse_all(&std::fs::read_to_string(&trace).unwrap());
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let calls = Call::parse_all(&text);
+    // What strace printed of a path, for a failure's message.
+    let lines_of = |path: &str| {
+        let name = path.rsplit_once('/').map_or(path, |(_, n)| n);
+        (text.lines())
+            .filter(|l| l.contains(name))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     let manifests: Vec<usize> = calls
         .iter()
         .enumerate()
@@ -238,7 +247,11 @@ fn a_seal_makes_its_files_durable_before_the_manifest_and_deletes_only_after() {
         let source = call.renamed_from().unwrap();
         let dir = target.rsplit_once('/').unwrap().0;
         // The content is on disk before it takes its name.
-        assert!(synced(source, i), "{source} renamed before it was synced");
+        assert!(
+            synced(source, i),
+            "{source} renamed before it was synced:\n{}",
+            lines_of(source)
+        );
         // The name is on disk before any manifest that follows is.
         let next_manifest = manifests.iter().copied().find(|&m| m >= i);
         if target.ends_with(".parquet") || target.ends_with(".state") {
