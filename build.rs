@@ -14,6 +14,9 @@ const FLAG: &str = "-Wl,-z,pack-relative-relocs";
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    // The explorer's bundle is embedded; a rebuilt bundle must rebuild
+    // the binary.
+    println!("cargo:rerun-if-changed=ui/dist");
     let var = |name: &str| std::env::var(name).ok();
     // The probe runs what it links, so a cross build keeps the default.
     let native_linux_gnu = var("CARGO_CFG_TARGET_OS").as_deref() == Some("linux")

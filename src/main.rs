@@ -15,6 +15,7 @@ mod serve;
 mod storage;
 mod supervise;
 mod tls;
+mod ui;
 
 use clap::Parser;
 

@@ -161,7 +161,9 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         serve_router(http, router, http_tls, tasks.stopped()),
     );
     let api_router = seam_query::api_router(
-        ApiState::new(engine, readiness.clone()).with_metrics(crate::metrics::renderer(registry)),
+        ApiState::new(engine, readiness.clone())
+            .with_metrics(crate::metrics::renderer(registry))
+            .with_ui(crate::ui::files()),
     );
     let api_tls = tls_for(Listener::Api).map(|t| t.rustls.clone());
     tasks.spawn(

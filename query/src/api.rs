@@ -7,6 +7,9 @@
 //!  GET  /api/v1/search?…           → {"traces": [...]}
 //!  GET  /api/v1/boundaries?start=&end=  → {"edges": [...]}
 //!  GET  /api/v1/cold-starts?start=&end= → {"functions": [...]}
+//!  GET  /api/v1/services, …/operations, /boundaries/edge, /cold-starts/timeline, /orphans
+//!                                  → the explorer's lists (see [`crate::explorer_api`])
+//!  GET  anything else              → the explorer, when the binary embeds it
 //!  GET  /healthz                   → 200 while the process runs
 //!  GET  /readyz                    → 200 once the server accepts spans, 503 before
 //! ```
@@ -27,8 +30,9 @@ use seam_model::{BearerTokens, TraceId};
 use serde::{Deserialize, Serialize};
 use tower_http::trace::TraceLayer;
 
-use crate::engine::QueryEngine;
+use crate::engine::{FlowFacts, QueryEngine};
 use crate::error::AppError;
+use crate::explorer_api::{self, UiFiles};
 use crate::json::{ARROW_STREAM, to_arrow_stream, to_json};
 use crate::reports::TimeWindow;
 use crate::reports::boundaries::EdgeJson;
@@ -80,6 +84,7 @@ pub struct ApiState {
     engine: Arc<QueryEngine>,
     readiness: Readiness,
     metrics: Option<MetricsRenderer>,
+    ui: Option<UiFiles>,
     tokens: BearerTokens,
 }
 
@@ -90,8 +95,19 @@ impl ApiState {
             engine,
             readiness,
             metrics: None,
+            ui: None,
             tokens,
         }
+    }
+
+    /// Serves the web explorer's files at every path outside the API.
+    pub fn with_ui(mut self, files: UiFiles) -> Self {
+        self.ui = Some(files);
+        self
+    }
+
+    pub(crate) fn engine(&self) -> &QueryEngine {
+        &self.engine
     }
 
     /// Serves `GET /metrics` with `render`.
@@ -113,6 +129,17 @@ pub fn api_router(state: ApiState) -> Router {
         .route("/api/v1/search", get(search))
         .route("/api/v1/boundaries", get(boundaries))
         .route("/api/v1/cold-starts", get(cold_starts))
+        .route("/api/v1/services", get(explorer_api::services))
+        .route(
+            "/api/v1/services/{service}/operations",
+            get(explorer_api::operations),
+        )
+        .route("/api/v1/boundaries/edge", get(explorer_api::edge))
+        .route(
+            "/api/v1/cold-starts/timeline",
+            get(explorer_api::cold_start_timeline),
+        )
+        .route("/api/v1/orphans", get(explorer_api::orphans))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn_with_state(
@@ -125,14 +152,16 @@ pub fn api_router(state: ApiState) -> Router {
 
 /// Lets a request in when it carries one of the API's bearer tokens (or
 /// none are configured). Health probes never need one: orchestrators
-/// cannot be given secrets for them.
+/// cannot be given secrets for them. Nor do the explorer's files: they
+/// hold no data, and a browser cannot send a token for a page it opens;
+/// the explorer asks for the token and sends it with its API calls.
 async fn authenticate(
     State(state): State<ApiState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let path = request.uri().path();
-    let open = path == "/healthz" || path == "/readyz";
+    let open = path == "/healthz" || path == "/readyz" || !explorer_api::is_api(path);
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -184,8 +213,15 @@ async fn metrics(State(state): State<ApiState>) -> Result<Response, AppError> {
         .into_response())
 }
 
-async fn no_route(method: Method, uri: Uri) -> AppError {
-    AppError::not_found(format!("no route for {method} {}", uri.path()))
+/// API paths keep their JSON 404; every other path is the explorer's.
+async fn no_route(State(state): State<ApiState>, method: Method, uri: Uri) -> Response {
+    if !explorer_api::is_api(uri.path())
+        && let Some(files) = &state.ui
+        && let Some(response) = explorer_api::ui_response(files, &method, &uri)
+    {
+        return response;
+    }
+    AppError::not_found(format!("no route for {method} {}", uri.path())).into_response()
 }
 
 async fn wrong_method(method: Method, uri: Uri) -> AppError {
@@ -287,12 +323,38 @@ struct FlowResponse {
 }
 
 /// The whole flow of any of its traces.
+/// With `spans=false`, only its traces and boundaries: what a trace's
+/// page shows of the flow around it.
 async fn flow(
     State(state): State<ApiState>,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<FlowResponse>, AppError> {
     let Path(raw) = path.map_err(|e| AppError::bad_request(e.body_text()))?;
     let trace_id = parse_trace_id(&raw)?;
+    let Query(pairs) = query.map_err(|e| AppError::bad_request(e.body_text()))?;
+    let mut with_spans = true;
+    for (name, value) in &pairs {
+        match (name.as_str(), value.as_str()) {
+            ("spans", "true") => with_spans = true,
+            ("spans", "false") => with_spans = false,
+            ("spans", _) => {
+                return Err(AppError::bad_request(format!(
+                    "invalid value '{value}' for parameter 'spans': expected true or false"
+                )));
+            }
+            _ => return Err(AppError::bad_request(format!("unknown parameter '{name}'"))),
+        }
+    }
+    if !with_spans {
+        let flow = state.engine.flow_outline(trace_id).await?;
+        return Ok(Json(FlowResponse {
+            flow_id: flow.flow_id.to_hex(),
+            trace_ids: flow.trace_ids.iter().map(|t| t.to_hex()).collect(),
+            spans: Vec::new(),
+            boundaries: boundaries_from(&flow.boundaries)?,
+        }));
+    }
     let Some(flow) = state.engine.flow(trace_id).await? else {
         return Err(AppError::not_found(format!("trace {trace_id} not found")));
     };
@@ -355,7 +417,16 @@ fn parse_trace_id(raw: &str) -> Result<TraceId, AppError> {
 
 #[derive(Debug, Serialize)]
 struct SearchResponse {
-    traces: Vec<TraceSummary>,
+    traces: Vec<SearchHit>,
+}
+
+/// A search result and the flow around it.
+#[derive(Debug, Serialize)]
+struct SearchHit {
+    #[serde(flatten)]
+    summary: TraceSummary,
+    #[serde(flatten)]
+    flow: FlowFacts,
 }
 
 async fn search(
@@ -365,6 +436,19 @@ async fn search(
     let Query(pairs) = query.map_err(|e| AppError::bad_request(e.body_text()))?;
     let params = SearchParams::parse(&pairs).map_err(|e| AppError::bad_request(e.to_string()))?;
     let traces = state.engine.search(&params).await?;
+    let traces = traces
+        .into_iter()
+        .map(|summary| {
+            let flow = TraceId::parse_hex(&summary.trace_id)
+                .map(|id| state.engine.flow_facts(&id))
+                .unwrap_or(FlowFacts {
+                    flow_trace_count: 1,
+                    flow_boundary_count: None,
+                    flow_flagged_boundaries: None,
+                });
+            SearchHit { summary, flow }
+        })
+        .collect();
     Ok(Json(SearchResponse { traces }))
 }
 

@@ -18,12 +18,27 @@ use crate::reports::boundaries::{EdgeJson, EdgeMerge, edges_from, edges_sql};
 use crate::reports::cold_starts::{
     FunctionColdStarts, FunctionMerge, cold_starts_from, cold_starts_sql,
 };
+use crate::reports::explorer::{
+    EdgeDetailJson, EdgeFilter, MinuteJson, OperationJson, OrphanJson, ServiceJson, buckets_from,
+    histogram_sql, operations_from, operations_sql, orphans_from, orphans_sql, services_from,
+    services_sql, slowest_from, slowest_sql, timeline_from, timeline_sql,
+};
 use crate::reports::flows::{
     FlowResult, flow_boundaries_sql, flow_consumed, produced_within, spans_of,
 };
 use crate::reports::search::{self, SearchParams, TraceSummary};
 use crate::reports::{TimeWindow, rollup_frame};
 use crate::session::{QueryResult, Session};
+
+/// The flow around one trace, as a search result shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct FlowFacts {
+    pub flow_trace_count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow_boundary_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow_flagged_boundaries: Option<u64>,
+}
 
 /// Runs SQL and the API's queries over the store.
 pub struct QueryEngine {
@@ -274,6 +289,104 @@ impl QueryEngine {
             spans,
             boundaries,
         }))
+    }
+
+    /// A flow's member traces and boundaries without its spans: what a
+    /// trace's page shows of the flow around it. Unlike [`Self::flow`] it
+    /// does not check that the trace is stored.
+    pub async fn flow_outline(&self, trace_id: TraceId) -> Result<FlowResult, QueryError> {
+        self.session.settled().await?;
+        let trace_ids = self.view.flow_members(&trace_id);
+        let produced = (self.view.producer_counts(&trace_ids))
+            .map(|counts| counts.iter().map(|(n, _)| u64::from(*n)).sum::<u64>());
+        let mut boundaries = match produced {
+            Some(_) => self.session.lookup(flow_consumed(&trace_ids)).await?,
+            None => self.sql(&flow_boundaries_sql(&trace_ids)).await?,
+        };
+        if produced.is_some_and(|n| n != produced_within(&boundaries, &trace_ids).unwrap_or(0)) {
+            boundaries = self.sql(&flow_boundaries_sql(&trace_ids)).await?;
+        }
+        Ok(FlowResult {
+            flow_id: self.view.flow_id(&trace_id),
+            trace_ids,
+            spans: QueryResult {
+                schema: Arc::new(arrow::datatypes::Schema::empty()),
+                batches: Vec::new(),
+            },
+            boundaries,
+        })
+    }
+
+    /// How many traces the flow of `trace` has, and (when correlation
+    /// still counts them) how many boundaries and flagged boundaries its
+    /// traces produced: what a search result says of the flow around it,
+    /// from memory, without a read.
+    pub fn flow_facts(&self, trace: &TraceId) -> FlowFacts {
+        let members = self.view.flow_members(trace);
+        let produced = self.view.producer_counts(&members);
+        FlowFacts {
+            flow_trace_count: members.len(),
+            flow_boundary_count: produced
+                .as_ref()
+                .map(|c| c.iter().map(|(n, _)| u64::from(*n)).sum()),
+            flow_flagged_boundaries: produced.map(|c| c.iter().map(|(_, f)| u64::from(*f)).sum()),
+        }
+    }
+
+    /// Services with spans starting in `window`.
+    pub async fn services(&self, window: TimeWindow) -> Result<Vec<ServiceJson>, QueryError> {
+        let result = self.sql(&services_sql(window)).await;
+        services_from(&result.map_err(|e| e.narrowed(crate::error::RANGE_HINT))?)
+    }
+
+    /// A service's operations (span names) in `window`, most frequent first.
+    pub async fn operations(
+        &self,
+        service: &str,
+        window: TimeWindow,
+    ) -> Result<Vec<OperationJson>, QueryError> {
+        let result = self.sql(&operations_sql(service, window)).await;
+        operations_from(&result.map_err(|e| e.narrowed(crate::error::RANGE_HINT))?)
+    }
+
+    /// One edge's dwell histogram and its slowest boundaries in `window`.
+    pub async fn edge_detail(
+        &self,
+        edge: &EdgeFilter,
+        window: TimeWindow,
+        slowest: usize,
+    ) -> Result<EdgeDetailJson, QueryError> {
+        let (histogram, examples) = (
+            histogram_sql(edge, window),
+            slowest_sql(edge, window, slowest),
+        );
+        let (histogram, examples) = futures::join!(self.sql(&histogram), self.sql(&examples));
+        let narrow = |e: QueryError| e.narrowed(crate::error::RANGE_HINT);
+        Ok(EdgeDetailJson {
+            buckets: buckets_from(&histogram.map_err(narrow)?)?,
+            slowest: slowest_from(&examples.map_err(narrow)?)?,
+        })
+    }
+
+    /// Invocations and cold starts per minute of `window`, of one function
+    /// or all.
+    pub async fn cold_start_timeline(
+        &self,
+        function: Option<&str>,
+        window: TimeWindow,
+    ) -> Result<Vec<MinuteJson>, QueryError> {
+        let result = self.sql(&timeline_sql(function, window)).await;
+        timeline_from(&result.map_err(|e| e.narrowed(crate::error::RANGE_HINT))?)
+    }
+
+    /// Orphan consumers and unconsumed messages in `window`, newest first.
+    pub async fn orphans(
+        &self,
+        window: TimeWindow,
+        limit: usize,
+    ) -> Result<Vec<OrphanJson>, QueryError> {
+        let result = self.sql(&orphans_sql(window, limit)).await;
+        orphans_from(&result.map_err(|e| e.narrowed(crate::error::RANGE_HINT))?)
     }
 
     /// The boundary map: boundaries grouped by edge within `window` (by

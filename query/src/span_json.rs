@@ -38,6 +38,12 @@ pub struct SpanJson {
     pub events: Vec<EventJson>,
     pub links: Vec<LinkJson>,
     pub cold_start: Option<bool>,
+    /// `on_demand`, `proactive`, `provisioned`, `snapstart` or
+    /// `pod_first_request`, on a cold start.
+    pub cold_start_type: Option<String>,
+    /// The platform's initialization before the handler ran, on a cold
+    /// start that reports it: the explorer draws it as its own segment.
+    pub init_duration_ns: Option<i64>,
     pub flow_id: Option<String>,
 }
 
@@ -100,6 +106,8 @@ fn read_batch(batch: &RecordBatch, out: &mut Vec<SpanJson>) -> Result<(), QueryE
     let status_code = strings(batch, col::STATUS_CODE)?;
     let status_message = strings(batch, col::STATUS_MESSAGE)?;
     let cold_start = booleans(batch, col::COLD_START)?;
+    let cold_start_type = strings(batch, col::COLD_START_TYPE)?;
+    let init_duration = int64s(batch, col::INIT_DURATION_NS)?;
     let flow_id = strings(batch, col::FLOW_ID)?;
     let attributes = map_column(batch, col::ATTRIBUTES)?;
     let resource = map_column(batch, col::RESOURCE_ATTRIBUTES)?;
@@ -136,6 +144,10 @@ fn read_batch(batch: &RecordBatch, out: &mut Vec<SpanJson>) -> Result<(), QueryE
                 Vec::new()
             },
             cold_start: cold_start.is_valid(row).then(|| cold_start.value(row)),
+            cold_start_type: opt_str(&cold_start_type, row),
+            init_duration_ns: init_duration
+                .is_valid(row)
+                .then(|| init_duration.value(row)),
             flow_id: opt_str(&flow_id, row),
         });
     }

@@ -502,6 +502,8 @@ const SPAN_KEYS: &[&str] = &[
     "events",
     "links",
     "cold_start",
+    "cold_start_type",
+    "init_duration_ns",
     "flow_id",
 ];
 
@@ -557,6 +559,8 @@ async fn trace_answers_spans_in_the_documented_shape() {
             }],
             "links": [],
             "cold_start": null,
+            "cold_start_type": null,
+            "init_duration_ns": null,
             "flow_id": testdata::CHECKOUT_TRACE
         })
     );
@@ -664,7 +668,8 @@ async fn search_summarizes_traces_latest_first() {
             "services": ["checkout", "payments"],
             "platforms": ["kubernetes"],
             "cold_start": false,
-            "flagged": false
+            "flagged": false,
+            "flow_trace_count": 1
         })
     );
 }

@@ -10,6 +10,7 @@ mod common;
 mod demo;
 mod disk_full;
 mod durability;
+mod explorer_api;
 mod loadgen;
 mod otlp_json;
 mod pushback;

@@ -402,6 +402,17 @@ fn answered(seam: &Seam, query: &str) -> Vec<Json> {
             let mut t = t.clone();
             let flow = t.as_object_mut().unwrap().remove("flow_id").unwrap();
             assert!(flow.as_str().is_some_and(|f| f.len() == 32), "{t}");
+            // What the flow around the trace holds is correlation's, from
+            // memory; the reference is the trace itself.
+            let traces = t
+                .as_object_mut()
+                .unwrap()
+                .remove("flow_trace_count")
+                .unwrap();
+            assert!(traces.as_u64().is_some_and(|n| n >= 1), "{t}");
+            for key in ["flow_boundary_count", "flow_flagged_boundaries"] {
+                t.as_object_mut().unwrap().remove(key);
+            }
             let platforms: BTreeSet<String> =
                 serde_json::from_value(t["platforms"].take()).unwrap();
             t["platforms"] = serde_json::json!(platforms);

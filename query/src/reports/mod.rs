@@ -16,6 +16,7 @@
 
 pub mod boundaries;
 pub mod cold_starts;
+pub mod explorer;
 pub mod flows;
 pub mod search;
 
