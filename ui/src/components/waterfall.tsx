@@ -262,9 +262,10 @@ function SpanRow(props: {
         <div class={`bar${error ? ' error' : ''}`} style={{ left: x0, width: x1 - x0, background: serviceColor(s.service_name) }}>
           {init > 0 && <div class="init" style={{ left: -init, width: init }} title={`init ${formatDuration(s.init_duration_ns!)}`} />}
         </div>
-        {props.critical?.map((c) => (
-          <div class={`crit${c.wait ? ' wait' : ''}`} style={{ left: scale.x(c.start), width: Math.max(1, scale.x(c.end) - scale.x(c.start)) }} title={c.wait ? 'critical path: waiting on a message' : 'critical path'} />
-        ))}
+        {props.critical &&
+          critSegments(props.critical, scale).map((c) => (
+            <div class={`crit${c.wait ? ' wait' : ''}`} style={{ left: c.x0, width: Math.max(1, c.x1 - c.x0) }} title={c.wait ? 'critical path: waiting on a message' : 'critical path'} />
+          ))}
         <span class="bar-label" style={labelRight ? { left: x1 + 4 } : { right: scale.width - x0 + 4 }}>
           {formatDuration(s.duration_ns)}
           {init > 0 ? ` + init ${formatDuration(s.init_duration_ns!)}` : ''}
@@ -272,6 +273,21 @@ function SpanRow(props: {
       </div>
     </div>
   );
+}
+
+/** A span's critical-path segments in pixels, those less than a pixel
+ * apart drawn as one: a root with thousands of children has as many
+ * segments, which would be as many elements on its row. */
+function critSegments(segments: PathSegment[], scale: Scale): { x0: number; x1: number; wait: boolean }[] {
+  const out: { x0: number; x1: number; wait: boolean }[] = [];
+  for (const c of segments) {
+    const x0 = scale.x(c.start);
+    const x1 = scale.x(c.end);
+    const last = out[out.length - 1];
+    if (last && last.wait === c.wait && x0 - last.x1 < 1) last.x1 = Math.max(last.x1, x1);
+    else out.push({ x0, x1, wait: c.wait });
+  }
+  return out;
 }
 
 function Hops(props: {

@@ -119,11 +119,15 @@ export async function shot(page, name) {
   await page.screenshot({ path: path.join(screenshots, `${name}.png`) });
 }
 
+/** The venv's Python with the OpenTelemetry SDK (made by scripts/test). */
+export function python() {
+  return process.env.SEAM_TEST_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
+}
+
 /** Runs the Python SDK journeys (integration-tests/python) against seam. */
 export function journeys(seam, scenarios) {
-  const python = process.env.SEAM_TEST_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
   const out = execFileSync(
-    python,
+    python(),
     [path.join(repo, 'integration-tests', 'python', 'journeys.py'), '--protocol', 'http', '--endpoint', seam.otlpHttp, ...scenarios.flatMap((s) => ['--scenario', s])],
     { encoding: 'utf8' },
   );

@@ -3,7 +3,9 @@
 // start with its init duration.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { eventually, journeys, launch, openPage, shot, startSeam } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { eventually, journeys, launch, openPage, python, repo, shot, startSeam } from './harness.mjs';
 
 let seam;
 let browser;
@@ -71,5 +73,42 @@ test("a cold start's init duration is drawn as its own segment", async () => {
   assert.match(await init.getAttribute('title'), /^init /);
   assert.ok((await init.boundingBox()).width >= 2);
   await shot(page, 'sdk-cold-start');
+  assert.deepEqual(errors(), []);
+});
+
+test('a trace of 10,000 spans: only what is on screen is drawn; keys, collapse and filter work', async () => {
+  const id = execFileSync(python(), [path.join(repo, 'scripts', 'big_trace.py'), '10000', seam.otlpHttp], { encoding: 'utf8' }).trim().split('\n').pop();
+  const trace = await eventually('the whole trace', async () => {
+    const t = await seam.api(`/api/v1/traces/${id}`);
+    return t.spans.length === 10000 && t;
+  });
+  const { page, errors } = await openPage(browser);
+  await page.goto(`${seam.base}/traces/${id}`);
+  await page.getByTestId('span-row').first().waitFor();
+  const drawn = await page.getByTestId('span-row').count();
+  assert.ok(drawn > 10 && drawn < 200, `${drawn} rows in the DOM`);
+  assert.match(await page.locator('.wf-axis .names').textContent(), /10000 rows/);
+  // j selects the first row, then the next; Enter collapses the selected span.
+  const root = trace.spans.find((s) => !s.parent_span_id);
+  const firstStep = trace.spans.filter((s) => s.parent_span_id === root.span_id).sort((a, b) => (BigInt(a.start_unix_nano) < BigInt(b.start_unix_nano) ? -1 : 1))[0];
+  await page.getByTestId('waterfall').focus();
+  await page.keyboard.press('j');
+  await page.waitForURL(new RegExp(`span=${root.span_id}`));
+  await page.keyboard.press('j');
+  await page.waitForURL(new RegExp(`span=${firstStep.span_id}`));
+  await page.keyboard.press('Enter');
+  await page.waitForURL(new RegExp(`collapsed=${firstStep.span_id}`));
+  const hidden = trace.spans.filter((s) => s.parent_span_id === firstStep.span_id).length;
+  assert.match(await page.locator('.wf-axis .names').textContent(), new RegExp(`${10000 - hidden} rows`));
+  // "/" focuses the filter; what does not match is hidden, not dimmed.
+  await page.keyboard.press('/');
+  await page.keyboard.type('step-11');
+  await page.waitForURL(/filter=step-11/);
+  const matching = trace.spans.filter((s) => s.name === 'step-11').length;
+  assert.ok(matching > 0);
+  await page.waitForFunction((n) => document.querySelector('.wf-axis .names').textContent === `${n} rows`, matching);
+  const names = await page.getByTestId('span-row').locator('.op').allTextContents();
+  assert.ok(names.length > 0 && names.every((n) => n === 'step-11'), names.slice(0, 5).join(', '));
+  await shot(page, 'sdk-10k-trace');
   assert.deepEqual(errors(), []);
 });
