@@ -1,5 +1,6 @@
 import type { Attributes, Boundary, Span } from '../api';
 import { formatDuration, offsetNs } from '../layout/time';
+import { setParams } from '../router';
 import { Badge, Link } from './common';
 
 function AttrTable({ attrs, testid }: { attrs: Attributes; testid?: string }) {
@@ -31,13 +32,14 @@ export interface SpanRef {
 export function SpanDetail(props: {
   span: Span;
   base: bigint;
-  linkedFrom: Span[];
+  /** Who links to whom (see `linkedFrom`). */
+  links: Map<string, Span[]>;
   boundaries: Boundary[];
   open: (ref: SpanRef) => void;
   inView: (ref: SpanRef) => boolean;
-  onClose: () => void;
 }) {
   const s = props.span;
+  const linkedFrom = props.links.get(`${s.trace_id}:${s.span_id}`) ?? [];
   const ref = (r: SpanRef, label: string) => (
     <a
       href={`/traces/${r.trace_id}?span=${r.span_id}`}
@@ -56,7 +58,7 @@ export function SpanDetail(props: {
   const received = props.boundaries.filter((b) => b.consumer_span_id === s.span_id && b.consumer_trace_id === s.trace_id);
   return (
     <aside class="detail" data-testid="span-detail">
-      <button class="close" onClick={props.onClose} aria-label="close">
+      <button class="close" onClick={() => setParams({ span: null })} aria-label="close">
         ✕
       </button>
       <h2>
@@ -110,11 +112,11 @@ export function SpanDetail(props: {
           </ul>
         </>
       )}
-      {props.linkedFrom.length > 0 && (
+      {linkedFrom.length > 0 && (
         <>
           <div class="section-title">Linked from</div>
           <ul data-testid="linked-from">
-            {props.linkedFrom.map((l) => (
+            {linkedFrom.map((l) => (
               <li>{ref(l, `${l.service_name}: ${l.name}`)}</li>
             ))}
           </ul>

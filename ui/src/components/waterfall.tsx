@@ -11,6 +11,7 @@ import type { PathSegment } from '../layout/critical';
 import { serviceColor } from '../layout/colors';
 import type { Scale } from '../layout/scale';
 import { formatDuration } from '../layout/time';
+import { param, setParams } from '../router';
 
 export type WfRow =
   | {
@@ -44,8 +45,6 @@ export interface HopView {
 interface Props {
   rows: WfRow[];
   scale: (width: number) => Scale;
-  selected: string | null;
-  onSelect: (id: string | null) => void;
   onToggle: (id: string) => void;
   critical?: Map<string, PathSegment[]>;
   hops?: HopView[];
@@ -65,6 +64,9 @@ function rowHeight(r: WfRow): number {
 
 export function Waterfall(props: Props) {
   const { rows, nameWidth = 360 } = props;
+  // The selected span is the URL's, in every view that draws a waterfall.
+  const selected = param('span') || null;
+  const onSelect = (id: string | null) => setParams({ span: id });
   const scrollRef = useRef<HTMLDivElement>(null);
   const [width, setWidth] = useState(800);
   const [, rerender] = useReducer((n: number) => n + 1, 0);
@@ -111,10 +113,10 @@ export function Waterfall(props: Props) {
 
   // Keep the selected row on screen when it changes (j/k, a link).
   useEffect(() => {
-    if (!props.selected) return;
-    const i = index.get(props.selected);
+    if (!selected) return;
+    const i = index.get(selected);
     if (i !== undefined) virtualizer.scrollToIndex(i, { align: 'auto' });
-  }, [props.selected, virtualizer]);
+  }, [selected, virtualizer]);
 
   const items = virtualizer.getVirtualItems();
   const firstRow = items.length ? items[0].index : 0;
@@ -137,12 +139,12 @@ export function Waterfall(props: Props) {
   const keyDown = (e: KeyboardEvent) => {
     if ((e.target as HTMLElement).tagName === 'INPUT') return;
     const spanRows = rows;
-    const at = props.selected ? (index.get(props.selected) ?? -1) : -1;
+    const at = selected ? (index.get(selected) ?? -1) : -1;
     const move = (d: number) => {
       let i = at;
       do i += d;
       while (i >= 0 && i < spanRows.length && spanRows[i].kind !== 'span');
-      if (i >= 0 && i < spanRows.length) props.onSelect(spanRows[i].id);
+      if (i >= 0 && i < spanRows.length) onSelect(spanRows[i].id);
     };
     if (e.key === 'j' || e.key === 'ArrowDown') {
       move(1);
@@ -150,11 +152,11 @@ export function Waterfall(props: Props) {
     } else if (e.key === 'k' || e.key === 'ArrowUp') {
       move(-1);
       e.preventDefault();
-    } else if (e.key === 'Enter' && props.selected) {
-      props.onToggle(props.selected);
+    } else if (e.key === 'Enter' && selected) {
+      props.onToggle(selected);
       e.preventDefault();
     } else if (e.key === 'Escape') {
-      props.onSelect(null);
+      onSelect(null);
     }
   };
 
@@ -197,7 +199,7 @@ export function Waterfall(props: Props) {
                 {row.title}
               </div>
             ) : (
-              <SpanRow key={row.id} row={row} top={tops[item.index]} scale={scale} nameWidth={nameWidth} selected={props.selected === row.id} critical={props.critical?.get(row.id)} onSelect={props.onSelect} onToggle={props.onToggle} />
+              <SpanRow key={row.id} row={row} top={tops[item.index]} scale={scale} nameWidth={nameWidth} selected={selected === row.id} critical={props.critical?.get(row.id)} onSelect={onSelect} onToggle={props.onToggle} />
             );
           })}
           {placed.length > 0 && (

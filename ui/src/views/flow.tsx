@@ -3,15 +3,15 @@ import { api, type Boundary, type Span } from '../api';
 import { Badge, Empty, ErrorBox, Link, useFetch } from '../components/common';
 import { SpanDetail, type SpanRef } from '../components/spandetail';
 import { Waterfall, type HopView, type WfRow } from '../components/waterfall';
+import { CriticalToggle, SpanFilter, showCritical, useCollapsed } from '../components/wftools';
 import { serviceColor } from '../layout/colors';
 import { criticalPath, type PathSpan } from '../layout/critical';
 import { timeScale } from '../layout/scale';
 import { formatDuration, offsetNs } from '../layout/time';
-import { buildTree, visibleRows, type Node } from '../layout/tree';
-import { navigate, param, paramSet, setParams } from '../router';
-import { linkedFrom, prepare, spanFilter, type ViewSpan } from './spans';
-import { bySpan, useSlashFocus } from './trace';
-import { useRef } from 'preact/hooks';
+import { buildTree, type Node } from '../layout/tree';
+import { navigate, param, setParams } from '../router';
+import { linkedFrom, prepare, spanFilter, spanRows, type ViewSpan } from './spans';
+import { bySpan } from './trace';
 
 interface TraceGroup {
   traceId: string;
@@ -61,8 +61,6 @@ function contains(root: PathSpan, target: PathSpan): boolean {
 
 export function FlowView({ traceId }: { traceId: string }) {
   const flow = useFetch(`flow ${traceId}`, (s) => api.flow(traceId, s));
-  const filterRef = useRef<HTMLInputElement>(null);
-  useSlashFocus(filterRef);
   const prepared = useMemo(() => (flow.data ? prepare(flow.data.spans) : null), [flow.data]);
   const groups = useMemo((): TraceGroup[] => {
     if (!prepared) return [];
@@ -85,8 +83,7 @@ export function FlowView({ traceId }: { traceId: string }) {
       }))
       .sort((a, b) => a.start - b.start || a.traceId.localeCompare(b.traceId));
   }, [prepared]);
-  const collapsedRaw = param('collapsed');
-  const collapsed = useMemo(() => paramSet('collapsed'), [collapsedRaw]);
+  const { collapsed, toggle } = useCollapsed();
   const filterText = param('filter');
   const rows = useMemo((): WfRow[] => {
     const filter = spanFilter(filterText);
@@ -118,19 +115,7 @@ export function FlowView({ traceId }: { traceId: string }) {
         ),
       });
       if (folded) return;
-      for (const { node, depth } of visibleRows(g.roots, collapsed, filter)) {
-        out.push({
-          kind: 'span',
-          id: node.span.span_id,
-          span: node.span.s,
-          start: node.span.start,
-          end: node.span.end,
-          depth,
-          descendants: node.descendants,
-          collapsed: collapsed.has(node.span.span_id),
-          missingParent: node.missingParent,
-        });
-      }
+      for (const row of spanRows(g.roots, collapsed, filter)) out.push(row);
     });
     return out;
   }, [groups, collapsed, filterText]);
@@ -138,8 +123,7 @@ export function FlowView({ traceId }: { traceId: string }) {
     if (!flow.data || !prepared) return [];
     return flow.data.boundaries.map((b) => ({ boundary: b, sent: offsetNs(b.producer_time, prepared.base), received: offsetNs(b.consumer_time, prepared.base) }));
   }, [flow.data, prepared]);
-  const showCritical = param('critical') !== '0';
-  const critical = useMemo(() => (showCritical && flow.data ? bySpan(criticalPath(flowPath(groups, flow.data.boundaries))) : undefined), [groups, showCritical]);
+  const critical = useMemo(() => (showCritical() && flow.data ? bySpan(criticalPath(flowPath(groups, flow.data.boundaries))) : undefined), [groups, showCritical()]);
   const end = prepared?.end ?? 1;
   const linear = param('gaps') === 'linear';
   const scale = useCallback(
@@ -175,12 +159,6 @@ export function FlowView({ traceId }: { traceId: string }) {
         setParams({ span: r.span_id, collapsed: [...next].join(',') });
       } else setParams({ span: r.span_id });
     } else navigate(`/traces/${r.trace_id}?span=${r.span_id}`);
-  };
-  const toggle = (id: string) => {
-    const next = new Set(collapsed);
-    if (next.has(id)) next.delete(id);
-    else next.add(id);
-    setParams({ collapsed: [...next].join(',') });
   };
   // Unconsumed producer spans and consumers with no producer, as the
   // spans themselves say (messaging operation) against the boundaries.
@@ -219,13 +197,10 @@ export function FlowView({ traceId }: { traceId: string }) {
           {orphaned.length > 0 && <Badge kind="orphan" title={orphaned.map((s) => `${s.service_name}: ${s.name}`).join('\n')}>{orphaned.length} orphan consumers</Badge>}
         </div>
         <div class="toolbar" style={{ marginTop: 6, marginBottom: 0 }}>
-          <input ref={filterRef} class="filter-input" aria-label="span filter" placeholder="/ filter spans: words or key=value" value={filterText} onInput={(e) => setParams({ filter: e.currentTarget.value })} />
+          <SpanFilter />
           <button onClick={() => setParams({ collapsed: groups.map((g) => `t:${g.traceId}`).join(',') })}>Collapse traces</button>
           <button onClick={() => setParams({ collapsed: null })}>Expand all</button>
-          <label>
-            <input type="checkbox" checked={showCritical} onChange={(e) => setParams({ critical: e.currentTarget.checked ? null : '0' })} />
-            critical path
-          </label>
+          <CriticalToggle />
           <label title="Draw long idle waits to scale instead of as a break">
             <input type="checkbox" checked={linear} onChange={(e) => setParams({ gaps: e.currentTarget.checked ? 'linear' : null })} />
             waits to scale
@@ -242,8 +217,6 @@ export function FlowView({ traceId }: { traceId: string }) {
         <Waterfall
           rows={rows}
           scale={scale}
-          selected={selectedId}
-          onSelect={(id) => setParams({ span: id })}
           onToggle={toggle}
           critical={critical}
           hops={hops}
@@ -254,11 +227,10 @@ export function FlowView({ traceId }: { traceId: string }) {
           <SpanDetail
             span={selected}
             base={prepared.base}
-            linkedFrom={links.get(`${selected.trace_id}:${selected.span_id}`) ?? []}
+            links={links}
             boundaries={f.boundaries}
             open={open}
             inView={inView}
-            onClose={() => setParams({ span: null })}
           />
         )}
       </div>

@@ -1,6 +1,7 @@
 import type { Span } from '../api';
 import { minNs, offsetNs } from '../layout/time';
-import type { TreeSpan } from '../layout/tree';
+import { visibleRows, type Node, type TreeSpan } from '../layout/tree';
+import type { WfRow } from '../components/waterfall';
 
 export interface ViewSpan extends TreeSpan {
   s: Span;
@@ -62,4 +63,19 @@ export function zoomParam(raw: string): [number, number] {
   const a = Math.max(0, Math.min(1, Number(m[1])));
   const b = Math.max(0, Math.min(1, Number(m[2])));
   return b > a ? [a, b] : [0, 1];
+}
+
+/** A waterfall's span rows for the trees under `roots`. */
+export function spanRows(roots: Node<ViewSpan>[], collapsed: ReadonlySet<string>, filter?: (s: ViewSpan) => boolean): WfRow[] {
+  return visibleRows(roots, collapsed, filter).map(({ node, depth }) => ({
+    kind: 'span',
+    id: node.span.span_id,
+    span: node.span.s,
+    start: node.span.start,
+    end: node.span.end,
+    depth,
+    descendants: node.descendants,
+    collapsed: collapsed.has(node.span.span_id),
+    missingParent: node.missingParent,
+  }));
 }

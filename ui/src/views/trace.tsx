@@ -1,14 +1,15 @@
-import { useCallback, useEffect, useMemo, useRef } from 'preact/hooks';
+import { useCallback, useMemo } from 'preact/hooks';
 import { api } from '../api';
 import { Badge, Empty, ErrorBox, Link, useFetch } from '../components/common';
 import { SpanDetail, type SpanRef } from '../components/spandetail';
 import { Waterfall, type WfRow } from '../components/waterfall';
+import { CriticalToggle, SpanFilter, showCritical, useCollapsed } from '../components/wftools';
 import { criticalPath, type PathSegment, type PathSpan } from '../layout/critical';
 import { timeScale } from '../layout/scale';
 import { formatDuration } from '../layout/time';
-import { buildTree, parents, visibleRows, type Node } from '../layout/tree';
-import { navigate, param, paramSet, setParams } from '../router';
-import { linkedFrom, prepare, spanFilter, zoomParam, type ViewSpan } from './spans';
+import { buildTree, parents, type Node } from '../layout/tree';
+import { navigate, param, setParams } from '../router';
+import { linkedFrom, prepare, spanFilter, spanRows, zoomParam, type ViewSpan } from './spans';
 
 export function toPath(roots: Node<ViewSpan>[]): PathSpan[] {
   const convert = (n: Node<ViewSpan>): PathSpan => ({ id: n.span.span_id, start: n.span.start, end: n.span.end, children: n.children.map(convert) });
@@ -25,48 +26,19 @@ export function bySpan(segments: PathSegment[]): Map<string, PathSegment[]> {
   return out;
 }
 
-/** Focuses the span filter on `/`, as in Jaeger's search boxes. */
-export function useSlashFocus(ref: { current: HTMLInputElement | null }) {
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      const tag = (e.target as HTMLElement).tagName;
-      if (e.key === '/' && tag !== 'INPUT' && tag !== 'TEXTAREA') {
-        e.preventDefault();
-        ref.current?.focus();
-      }
-    };
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
-  }, []);
-}
-
 export function TraceView({ traceId }: { traceId: string }) {
   const trace = useFetch(`trace ${traceId}`, (s) => api.trace(traceId, s));
   const flow = useFetch(`flowinfo ${traceId}`, (s) => api.flowInfo(traceId, s));
-  const filterRef = useRef<HTMLInputElement>(null);
-  useSlashFocus(filterRef);
 
   const prepared = useMemo(() => (trace.data ? prepare(trace.data.spans) : null), [trace.data]);
   const roots = useMemo(() => (prepared ? buildTree(prepared.spans) : []), [prepared]);
-  const collapsedRaw = param('collapsed');
-  const collapsed = useMemo(() => paramSet('collapsed'), [collapsedRaw]);
+  const { collapsed, toggle } = useCollapsed();
   const filterText = param('filter');
   const rows = useMemo((): WfRow[] => {
     const filter = spanFilter(filterText);
-    return visibleRows(roots, collapsed, filter).map(({ node, depth }) => ({
-      kind: 'span',
-      id: node.span.span_id,
-      span: node.span.s,
-      start: node.span.start,
-      end: node.span.end,
-      depth,
-      descendants: node.descendants,
-      collapsed: collapsed.has(node.span.span_id),
-      missingParent: node.missingParent,
-    }));
+    return spanRows(roots, collapsed, filter);
   }, [roots, collapsed, filterText]);
-  const showCritical = param('critical') !== '0';
-  const critical = useMemo(() => (showCritical ? bySpan(criticalPath(toPath(roots))) : undefined), [roots, showCritical]);
+  const critical = useMemo(() => (showCritical() ? bySpan(criticalPath(toPath(roots))) : undefined), [roots, showCritical()]);
   const zoom = zoomParam(param('zoom'));
   const end = prepared?.end ?? 1;
   const scale = useCallback(
@@ -95,12 +67,6 @@ export function TraceView({ traceId }: { traceId: string }) {
   const open = (r: SpanRef) => {
     if (inView(r)) setParams({ span: r.span_id });
     else navigate(`/traces/${r.trace_id}?span=${r.span_id}`);
-  };
-  const toggle = (id: string) => {
-    const next = new Set(collapsed);
-    if (next.has(id)) next.delete(id);
-    else next.add(id);
-    setParams({ collapsed: [...next].join(',') });
   };
   return (
     <div class="wf">
@@ -131,21 +97,11 @@ export function TraceView({ traceId }: { traceId: string }) {
           )}
         </div>
         <div class="toolbar" style={{ marginTop: 6, marginBottom: 0 }}>
-          <input
-            ref={filterRef}
-            class="filter-input"
-            aria-label="span filter"
-            placeholder="/ filter spans: words or key=value"
-            value={filterText}
-            onInput={(e) => setParams({ filter: e.currentTarget.value })}
-          />
+          <SpanFilter />
           {filterText && <span class="muted">{rows.length} of {spans.length} spans</span>}
           <button onClick={() => setParams({ collapsed: parents(roots).join(',') })}>Collapse all</button>
           <button onClick={() => setParams({ collapsed: null })}>Expand all</button>
-          <label>
-            <input type="checkbox" checked={showCritical} onChange={(e) => setParams({ critical: e.currentTarget.checked ? null : '0' })} />
-            critical path
-          </label>
+          <CriticalToggle />
           {(zoom[0] > 0 || zoom[1] < 1) && <button onClick={() => setParams({ zoom: null })}>Reset zoom</button>}
           <span class="grow" />
           <span class="legend muted">j/k move · enter collapse · / filter · drag the minimap to zoom</span>
@@ -155,8 +111,6 @@ export function TraceView({ traceId }: { traceId: string }) {
         <Waterfall
           rows={rows}
           scale={scale}
-          selected={selectedId}
-          onSelect={(id) => setParams({ span: id })}
           onToggle={toggle}
           critical={critical}
           minimap={{
@@ -170,11 +124,10 @@ export function TraceView({ traceId }: { traceId: string }) {
           <SpanDetail
             span={selected}
             base={prepared.base}
-            linkedFrom={links.get(`${selected.trace_id}:${selected.span_id}`) ?? []}
+            links={links}
             boundaries={flow.data?.boundaries ?? []}
             open={open}
             inView={inView}
-            onClose={() => setParams({ span: null })}
           />
         )}
       </div>
