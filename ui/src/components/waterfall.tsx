@@ -53,6 +53,9 @@ interface Props {
   minimap?: { rows: { start: number; end: number; service: string }[]; range: [number, number]; zoom: [number, number]; onZoom: (z: [number, number] | null) => void };
   nameWidth?: number;
   onHop?: (b: Boundary) => void;
+  /** A marker for a span's row (an unconsumed message, say), with its
+   * explanation. */
+  mark?: (span: Span) => { text: string; title: string } | undefined;
 }
 
 const SPAN_H = 24;
@@ -199,7 +202,7 @@ export function Waterfall(props: Props) {
                 {row.title}
               </div>
             ) : (
-              <SpanRow key={row.id} row={row} top={tops[item.index]} scale={scale} nameWidth={nameWidth} selected={selected === row.id} critical={props.critical?.get(row.id)} onSelect={onSelect} onToggle={props.onToggle} />
+              <SpanRow key={row.id} row={row} top={tops[item.index]} scale={scale} nameWidth={nameWidth} selected={selected === row.id} mark={props.mark?.(row.span)} critical={props.critical?.get(row.id)} onSelect={onSelect} onToggle={props.onToggle} />
             );
           })}
           {placed.length > 0 && (
@@ -217,6 +220,7 @@ function SpanRow(props: {
   scale: Scale;
   nameWidth: number;
   selected: boolean;
+  mark?: { text: string; title: string };
   critical?: PathSegment[];
   onSelect: (id: string) => void;
   onToggle: (id: string) => void;
@@ -259,6 +263,11 @@ function SpanRow(props: {
         {s.cold_start && <span class="badge badge-cold" title={s.cold_start_type ?? 'cold start'}>cold</span>}
         {error && <span class="badge badge-error">error</span>}
         {row.missingParent && <span class="badge badge-orphan" title="The parent span has not arrived">no parent</span>}
+        {props.mark && (
+          <span class="badge badge-orphan" title={props.mark.title} data-testid="row-mark">
+            {props.mark.text}
+          </span>
+        )}
       </div>
       <div class="lane">
         <div class={`bar${error ? ' error' : ''}`} style={{ left: x0, width: x1 - x0, background: serviceColor(s.service_name) }}>

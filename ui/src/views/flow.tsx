@@ -166,6 +166,8 @@ export function FlowView({ traceId }: { traceId: string }) {
   const consumers = new Set(f.boundaries.map((b) => `${b.consumer_trace_id}:${b.consumer_span_id}`));
   const unconsumed = f.spans.filter((s) => s.kind === 'producer' && !producers.has(`${s.trace_id}:${s.span_id}`));
   const orphaned = f.spans.filter((s) => s.kind === 'consumer' && !consumers.has(`${s.trace_id}:${s.span_id}`) && !s.parent_span_id);
+  const unconsumedKeys = new Set(unconsumed.map((s) => `${s.trace_id}:${s.span_id}`));
+  const orphanKeys = new Set(orphaned.map((s) => `${s.trace_id}:${s.span_id}`));
   return (
     <div class="wf">
       <div class="wf-head">
@@ -222,6 +224,12 @@ export function FlowView({ traceId }: { traceId: string }) {
           hops={hops}
           fallbackRow={(_span, trace) => `t:${trace}`}
           onHop={(b) => setParams({ span: b.consumer_span_id })}
+          mark={(s) => {
+            const key = `${s.trace_id}:${s.span_id}`;
+            if (unconsumedKeys.has(key)) return { text: 'no consumer seen', title: 'A message this span sent that no consumer in the flow received (yet): the orphans table says once the correlation window has passed' };
+            if (orphanKeys.has(key)) return { text: 'no producer seen', title: 'A consumer whose producer is not in the flow: propagation may be broken (see the orphans table)' };
+            return undefined;
+          }}
         />
         {selected && (
           <SpanDetail

@@ -139,3 +139,14 @@ test('a deep link opened cold restores the same view', async () => {
   await shot(page, 'deep-link');
   assert.deepEqual(errors(), []);
 });
+
+test('the dark theme follows the system setting', async () => {
+  const { page, errors } = await openPage(browser, { colorScheme: 'dark' });
+  await page.goto(`${seam.base}/map`);
+  await page.getByTestId('map-node').first().waitFor();
+  const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const [r, g, b] = background.match(/\d+/g).map(Number);
+  assert.ok(r + g + b < 120, `a dark background: ${background}`);
+  await shot(page, 'map-dark');
+  assert.deepEqual(errors(), []);
+});

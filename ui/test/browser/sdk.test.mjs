@@ -14,7 +14,7 @@ let ids;
 before(async () => {
   seam = await startSeam();
   browser = await launch();
-  ids = journeys(seam, ['link', 'slow', 'coldstart_init']);
+  ids = journeys(seam, ['link', 'slow', 'skew', 'coldstart_init', 'orphan', 'unconsumed']);
   await eventually('the slow hop stitched and flagged', async () => {
     const flow = await seam.api(`/api/v1/traces/${ids.slow.consumer_trace}/flow`);
     return flow.boundaries.some((b) => b.flagged);
@@ -56,6 +56,34 @@ test('a flagged hop is marked in search and in the flow', async () => {
   assert.ok(await page.locator('.hop-label.flagged').count() >= 1, 'the slow hop is labelled as flagged');
   assert.ok(await page.locator('.hop-bar.flagged').count() >= 1);
   await shot(page, 'sdk-flagged-flow');
+  assert.deepEqual(errors(), []);
+});
+
+test("clock skew is marked on the hop whose consumer's clock is behind", async () => {
+  const { page, errors } = await openPage(browser);
+  await page.goto(`${seam.base}/flows/${ids.skew.consumer_trace}`);
+  const label = page.getByTestId('hop-label').first();
+  await label.waitFor();
+  assert.match(await label.textContent(), /clock skew/);
+  assert.match(await label.getAttribute('title'), /received before the producer sent/);
+  assert.equal(await page.locator('.hop-bar.skew').count(), 1);
+  await shot(page, 'sdk-skew');
+  assert.deepEqual(errors(), []);
+});
+
+test('a message nobody consumed and a consumer with no producer are marked on their rows', async () => {
+  const { page, errors } = await openPage(browser);
+  for (const [scenario, text] of [
+    ['unconsumed', 'no consumer seen'],
+    ['orphan', 'no producer seen'],
+  ]) {
+    const { trace, span } = ids[scenario];
+    await page.goto(`${seam.base}/flows/${trace}`);
+    const row = page.locator(`[data-testid=span-row][data-span-id="${span}"]`);
+    await row.waitFor();
+    assert.equal(await row.getByTestId('row-mark').textContent(), text);
+    assert.equal(await page.getByTestId('row-mark').count(), 1, `only ${scenario}'s span is marked`);
+  }
   assert.deepEqual(errors(), []);
 });
 
