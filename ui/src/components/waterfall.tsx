@@ -173,7 +173,7 @@ export function Waterfall(props: Props) {
         </div>
         <div class="ticks">
           {ticks.map((t) => (
-            <span class="tick" style={{ left: scale.x(t.at + scale.segments[0].start) }}>
+            <span class="tick" style={{ left: scale.x(t.at + scale.zero) }}>
               {t.label}
             </span>
           ))}
@@ -188,7 +188,7 @@ export function Waterfall(props: Props) {
         <div class="wf-rows" style={{ height: total }}>
           <div style={{ position: 'absolute', left: nameWidth, right: 0, top: 0, height: total, pointerEvents: 'none' }}>
             {ticks.map((t) => (
-              <div class="gridline" style={{ left: scale.x(t.at + scale.segments[0].start) }} />
+              <div class="gridline" style={{ left: scale.x(t.at + scale.zero) }} />
             ))}
             {scale.breaks.map((b) => (
               <div class="break" style={{ left: b.x0, width: b.x1 - b.x0 }} />

@@ -20,6 +20,8 @@ export interface Segment {
 
 export interface Scale {
   segments: Segment[];
+  /** The time ticks count from (the view's start, not the zoom's). */
+  zero: number;
   width: number;
   x(t: number): number;
   /** The collapsed gaps, for drawing their breaks. */
@@ -35,6 +37,8 @@ export interface ScaleOptions {
   gapPx?: number;
   /** Never collapse (a single trace's waterfall zoomed by the user). */
   linear?: boolean;
+  /** Where tick labels count from; the range's start by default. */
+  zero?: number;
 }
 
 /** Merges intervals into the stretches where something runs. */
@@ -110,8 +114,10 @@ export function timeScale(
     const last = segments[segments.length - 1];
     return last.x1 + (t - last.end) * perNs;
   };
+  const zero = options.zero ?? from;
   return {
     segments,
+    zero,
     width,
     x: xOf,
     breaks: segments.filter((s) => s.collapsed),
@@ -122,8 +128,8 @@ export function timeScale(
         if (s.collapsed) continue;
         const px = s.x1 - s.x0;
         const n = Math.max(1, Math.floor(px / minPx));
-        for (const tick of ticks(s.start - from, s.end - from, n)) {
-          const tx = xOf(tick.at + from);
+        for (const tick of ticks(s.start - zero, s.end - zero, n)) {
+          const tx = xOf(tick.at + zero);
           if (tx - lastX >= minPx * 0.8) {
             out.push(tick);
             lastX = tx;

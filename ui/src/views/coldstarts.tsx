@@ -99,7 +99,7 @@ export function ColdStartsView() {
             <tr>
               <SortHeader name="function" label="Function" defaultSort="cold" />
               <SortHeader name="invocations" label="Invocations" defaultSort="cold" numeric />
-              <SortHeader name="cold" label="Cold starts" defaultSort="cold" numeric />
+              <SortHeader name="cold" label="Cold starts" defaultSort="cold" numeric title="On-demand cold starts; on Kubernetes, a pod's first request" />
               <SortHeader name="rate" label="Rate" defaultSort="cold" numeric />
               <th class="num">Proactive</th>
               <th class="num">Provisioned</th>

@@ -45,7 +45,7 @@ export function TraceView({ traceId }: { traceId: string }) {
     (width: number) => {
       const from = zoom[0] * end;
       const to = zoom[1] * end;
-      return timeScale([], [from, Math.max(to, from + 1)], width, { linear: true });
+      return timeScale([], [from, Math.max(to, from + 1)], width, { linear: true, zero: 0 });
     },
     [end, zoom[0], zoom[1]],
   );

@@ -62,6 +62,33 @@ test('search finds a flow; search → trace → flow shows every trace and every
   assert.deepEqual(errors(), []);
 });
 
+test('search by attribute and by minimum duration narrows the results as the API does', async () => {
+  const { page, errors } = await openPage(browser);
+  await page.goto(`${seam.base}/search`);
+  await page.getByTestId('result').first().waitFor();
+  await page.getByLabel('attributes').fill('http.route=/checkout');
+  await page.getByLabel('attributes').press('Enter');
+  await page.waitForURL(/tags=http.route/);
+  const answered = page.waitForResponse((r) => r.url().includes('/api/v1/search') && r.url().includes('min_duration=50ms'));
+  await page.getByLabel('min duration').fill('50ms');
+  await page.getByLabel('min duration').press('Enter');
+  await page.waitForURL(/min_duration=50ms/);
+  const url = new URL(page.url());
+  const { traces } = await (await answered).json();
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid=result]').length === n, traces.length);
+  const shown = await page.getByTestId('result').evaluateAll((els) => els.map((e) => e.getAttribute('data-trace-id')));
+  assert.deepEqual(shown.sort(), traces.map((t) => t.trace_id).sort());
+  assert.ok(shown.length > 0, 'some checkouts took 50 ms or more');
+  // Each is a trace with a span on that route of 50 ms or more.
+  for (const id of shown) {
+    const { spans } = await seam.api(`/api/v1/traces/${id}`);
+    assert.ok(spans.some((s) => s.attributes['http.route'] === '/checkout' && s.duration_ns >= 50e6), `${id} matches`);
+  }
+  assert.equal(url.searchParams.get('tags'), 'http.route=/checkout');
+  await shot(page, 'search-filtered');
+  assert.deepEqual(errors(), []);
+});
+
 test('the map shows the queue node and the histogram of an edge out of it', async () => {
   const { page, errors } = await openPage(browser);
   await page.goto(`${seam.base}/map`);

@@ -137,6 +137,19 @@ test('a trace of 10,000 spans: only what is on screen is drawn; keys, collapse a
   await page.waitForFunction((n) => document.querySelector('.wf-axis .names').textContent === `${n} rows`, matching);
   const names = await page.getByTestId('span-row').locator('.op').allTextContents();
   assert.ok(names.length > 0 && names.every((n) => n === 'step-11'), names.slice(0, 5).join(', '));
+  // Dragging across the minimap zooms the waterfall to that stretch, in
+  // the URL; the axis then counts from where the stretch begins.
+  await page.getByLabel('span filter').fill('');
+  const map = await page.getByTestId('minimap').boundingBox();
+  await page.mouse.move(map.x + map.width * 0.5, map.y + map.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(map.x + map.width * 0.6, map.y + map.height / 2, { steps: 5 });
+  await page.mouse.up();
+  await page.waitForURL(/zoom=0\.[45]\d*-0\.[56]\d*/);
+  const firstTick = await page.locator('.wf-axis .tick').first().textContent();
+  assert.notEqual(firstTick, '0', 'the zoomed axis starts inside the trace');
+  await page.getByRole('button', { name: 'Reset zoom' }).click();
+  await page.waitForURL((u) => !u.searchParams.has('zoom'));
   await shot(page, 'sdk-10k-trace');
   assert.deepEqual(errors(), []);
 });

@@ -32,6 +32,14 @@ describe('gap collapsing', () => {
     expect(s.x(60)).toBeCloseTo(60);
   });
 
+  it('labels a zoomed stretch from the trace start, not the zoom start', () => {
+    const s = timeScale([], [2e9, 3e9], 1000, { linear: true, zero: 0 });
+    const ticks = s.ticks(100);
+    expect(ticks[0].at).toBe(2e9);
+    expect(ticks[0].label).toBe('2 s');
+    expect(s.x(ticks[0].at + s.zero)).toBeCloseTo(0);
+  });
+
   it('stays linear when asked to', () => {
     const s = timeScale([[0, 1], [1000, 1001]], [0, 1001], 1001, { linear: true });
     expect(s.breaks).toEqual([]);
