@@ -20,8 +20,8 @@ const NAV: [string, string][] = [
 
 function route(path: string) {
   let m: RegExpExecArray | null;
-  if ((m = /^\/traces\/([^/]+)\/?$/.exec(path))) return <TraceView traceId={m[1]} />;
-  if ((m = /^\/flows\/([^/]+)\/?$/.exec(path))) return <FlowView traceId={m[1]} />;
+  if ((m = /^\/traces\/([^/]+)\/?$/.exec(path))) return <TraceView key={m[1]} traceId={m[1]} />;
+  if ((m = /^\/flows\/([^/]+)\/?$/.exec(path))) return <FlowView key={m[1]} traceId={m[1]} />;
   switch (path.replace(/\/$/, '') || '/') {
     case '/':
     case '/search':

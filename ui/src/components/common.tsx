@@ -39,8 +39,12 @@ export function useFetch<T>(key: string | null, fetcher: (signal: AbortSignal) =
   return state;
 }
 
-export function Link(props: { href: string; class?: string; title?: string; children: ComponentChildren; 'data-testid'?: string }) {
+/** An in-app link: a plain click navigates in place, a modified one opens
+ * a tab as usual. `stopPropagation` keeps the click from the element
+ * around it (a row or header that does something on click). */
+export function Link(props: { href: string; class?: string; title?: string; children: ComponentChildren; 'data-testid'?: string; stopPropagation?: boolean }) {
   const onClick = (e: MouseEvent) => {
+    if (props.stopPropagation) e.stopPropagation();
     if (!isPlainClick(e)) return;
     e.preventDefault();
     navigate(props.href);
@@ -88,9 +92,16 @@ export function rangeParams(defaultLookback = '1h'): URLSearchParams {
   const q = new URLSearchParams();
   const from = param('from');
   const to = param('to');
+  // A date that does not parse (a hand-edited link) is dropped, not fatal.
+  const iso = (v: string) => {
+    const d = new Date(v);
+    return Number.isNaN(d.getTime()) ? null : d.toISOString();
+  };
   if (from || to) {
-    if (from) q.set('start', new Date(from).toISOString());
-    if (to) q.set('end', new Date(to).toISOString());
+    const start = from ? iso(from) : null;
+    const end = to ? iso(to) : null;
+    if (start) q.set('start', start);
+    if (end) q.set('end', end);
   } else {
     const ms = parseLookback(param('lookback') || defaultLookback) ?? 3600e3;
     q.set('start', new Date(Date.now() - ms).toISOString());

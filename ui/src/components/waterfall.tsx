@@ -88,6 +88,9 @@ export function Waterfall(props: Props) {
         getScrollElement: () => scrollRef.current,
         estimateSize: (i) => rowHeight(rows[i]),
         overscan: 12,
+        // A new row list (a collapse, a filter) keeps the scroll position.
+        initialOffset: () => scrollRef.current?.scrollTop ?? 0,
+        getItemKey: (i) => rows[i].id,
         scrollToFn: elementScroll,
         observeElementRect,
         observeElementOffset,
@@ -114,12 +117,15 @@ export function Waterfall(props: Props) {
   const scale = useMemo(() => props.scale(width), [props.scale, width]);
   const ticks = useMemo(() => scale.ticks(90), [scale]);
 
-  // Keep the selected row on screen when it changes (j/k, a link).
+  // Keep the selected row on screen when the selection changes (j/k, a
+  // link), not when the rows do (a collapse keeps the view where it is).
+  const current = useRef(virtualizer);
+  current.current = virtualizer;
   useEffect(() => {
     if (!selected) return;
     const i = index.get(selected);
-    if (i !== undefined) virtualizer.scrollToIndex(i, { align: 'auto' });
-  }, [selected, virtualizer]);
+    if (i !== undefined) current.current.scrollToIndex(i, { align: 'auto' });
+  }, [selected]);
 
   const items = virtualizer.getVirtualItems();
   const firstRow = items.length ? items[0].index : 0;
@@ -390,6 +396,13 @@ function Minimap(props: { rows: { start: number; end: number; service: string }[
   const canvas = useRef<HTMLCanvasElement>(null);
   const host = useRef<HTMLDivElement>(null);
   const [drag, setDrag] = useState<[number, number] | null>(null);
+  // A drag released outside the minimap ends there too.
+  useEffect(() => {
+    if (!drag) return;
+    const end = () => setDrag(null);
+    window.addEventListener('mouseup', end);
+    return () => window.removeEventListener('mouseup', end);
+  }, [drag !== null]);
   useEffect(() => {
     const c = canvas.current!;
     const draw = () => {

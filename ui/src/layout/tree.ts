@@ -11,6 +11,9 @@ export interface TreeSpan {
 
 export interface Node<S> {
   span: S;
+  /** The span id, or for a repeated span id (a span exported twice) the
+   * id with `#n`: what a row, a collapse or a selection names. */
+  key: string;
   children: Node<S>[];
   /** Whether the span names a parent that is not among the spans. */
   missingParent: boolean;
@@ -31,7 +34,7 @@ export function buildTree<S extends TreeSpan>(spans: S[]): Node<S>[] {
   for (const span of spans) {
     // A repeated span id (a retry exported twice) keeps both rows.
     const key = nodes.has(span.span_id) ? `${span.span_id}#${nodes.size}` : span.span_id;
-    nodes.set(key, { span, children: [], missingParent: false, descendants: 0 });
+    nodes.set(key, { span, key, children: [], missingParent: false, descendants: 0 });
   }
   const roots: Node<S>[] = [];
   for (const node of nodes.values()) {
@@ -77,7 +80,7 @@ export function visibleRows<S extends TreeSpan>(
   while (stack.length) {
     const row = stack.pop()!;
     if (!filter || filter(row.node.span)) rows.push(row);
-    if (collapsed.has(row.node.span.span_id)) continue;
+    if (collapsed.has(row.node.key)) continue;
     const { children } = row.node;
     for (let i = children.length - 1; i >= 0; i--) stack.push({ node: children[i], depth: row.depth + 1 });
   }
@@ -90,7 +93,7 @@ export function parents<S extends TreeSpan>(roots: Node<S>[]): string[] {
   const stack = [...roots];
   while (stack.length) {
     const node = stack.pop()!;
-    if (node.children.length) out.push(node.span.span_id);
+    if (node.children.length) out.push(node.key);
     stack.push(...node.children);
   }
   return out;

@@ -39,10 +39,11 @@ function flowPath(groups: TraceGroup[], boundaries: Boundary[]): PathSpan[] {
   for (const b of [...boundaries].sort((x, y) => x.latency_ns - y.latency_ns)) {
     const producer = nodes.get(`${b.producer_trace_id}:${b.producer_span_id}`);
     const consumer = nodes.get(`${b.consumer_trace_id}:${b.consumer_span_id}`);
-    if (!producer || !consumer || adopted.has(consumer) || producer === consumer) continue;
-    // The trace root the consumer belongs to moves under the producer.
+    if (!producer || !consumer || producer === consumer) continue;
+    // The trace root the consumer belongs to moves under the producer,
+    // once: a batch consumer's trace hangs under one of its producers.
     const consumerRoot = roots.find((r) => r === consumer || contains(r, consumer));
-    if (!consumerRoot || contains(consumerRoot, producer)) continue;
+    if (!consumerRoot || adopted.has(consumerRoot) || contains(consumerRoot, producer)) continue;
     producer.children.push(consumerRoot);
     adopted.add(consumerRoot);
   }
@@ -108,7 +109,7 @@ export function FlowView({ traceId }: { traceId: string }) {
             </span>
             {g.colds > 0 && <Badge kind="cold">cold start</Badge>}
             {g.errors > 0 && <Badge kind="error">{g.errors} errors</Badge>}
-            <Link href={`/traces/${g.traceId}`} class="mono" title="Open this trace alone">
+            <Link href={`/traces/${g.traceId}`} class="mono" title="Open this trace alone" stopPropagation>
               {g.traceId.slice(0, 12)}…
             </Link>
           </>

@@ -27,7 +27,7 @@ const SORTS: Record<string, (t: TraceSummary) => number | string> = {
   spans: (t) => t.span_count,
   services: (t) => t.services.length,
   traces: (t) => t.flow_trace_count ?? 1,
-  boundaries: (t) => t.flow_boundary_count ?? 0,
+  boundaries: (t) => t.flow_boundary_count ?? -1,
   flagged: (t) => t.flow_flagged_boundaries ?? (t.flagged ? 1 : 0),
   errors: (t) => t.error_count,
   cold: (t) => (t.cold_start ? 1 : 0),
@@ -169,7 +169,7 @@ export function SearchView() {
                     <span class="muted">1</span>
                   )}
                 </td>
-                <td class="num">{t.flow_boundary_count ?? 0}</td>
+                <td class="num">{t.flow_boundary_count ?? <span class="muted" title="Correlation no longer counts this flow's hops">–</span>}</td>
                 <td class="num">{(t.flow_flagged_boundaries ?? 0) > 0 || t.flagged ? <Badge kind="flagged">{t.flow_flagged_boundaries ?? 'yes'}</Badge> : 0}</td>
                 <td>{t.cold_start && <Badge kind="cold">cold</Badge>}</td>
                 <td class="num">{t.error_count > 0 ? <Badge kind="error">{t.error_count}</Badge> : 0}</td>

@@ -69,13 +69,13 @@ export function zoomParam(raw: string): [number, number] {
 export function spanRows(roots: Node<ViewSpan>[], collapsed: ReadonlySet<string>, filter?: (s: ViewSpan) => boolean): WfRow[] {
   return visibleRows(roots, collapsed, filter).map(({ node, depth }) => ({
     kind: 'span',
-    id: node.span.span_id,
+    id: node.key,
     span: node.span.s,
     start: node.span.start,
     end: node.span.end,
     depth,
     descendants: node.descendants,
-    collapsed: collapsed.has(node.span.span_id),
+    collapsed: collapsed.has(node.key),
     missingParent: node.missingParent,
   }));
 }

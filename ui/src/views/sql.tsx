@@ -53,21 +53,28 @@ export function SqlView() {
     tables.get(t)!.push([c, ty]);
   }
 
+  // Only the latest run's answer is shown: a new run aborts the one before.
+  const current = useRef<AbortController | null>(null);
   const run = async (sql = text) => {
+    current.current?.abort();
+    const abort = new AbortController();
+    current.current = abort;
     setRunning(true);
     setError(null);
     setParams({ q: sql });
     const t0 = performance.now();
     try {
-      const r = await api.sql(sql);
+      const r = await api.sql(sql, abort.signal);
+      if (abort.signal.aborted) return;
       setResult({ ...r, ms: performance.now() - t0 });
       remember(sql);
       setPast(history());
     } catch (e) {
+      if (abort.signal.aborted) return;
       setResult(null);
       setError(e instanceof ApiError ? e : new Error(String(e)));
     } finally {
-      setRunning(false);
+      if (!abort.signal.aborted) setRunning(false);
     }
   };
   // A link with a query runs it when opened.

@@ -128,6 +128,17 @@ test('a trace of 10,000 spans: only what is on screen is drawn; keys, collapse a
   await page.waitForURL(new RegExp(`collapsed=${firstStep.span_id}`));
   const hidden = trace.spans.filter((s) => s.parent_span_id === firstStep.span_id).length;
   assert.match(await page.locator('.wf-axis .names').textContent(), new RegExp(`${10000 - hidden} rows`));
+  // Collapsing a row far down keeps the view where it is.
+  const waterfall = page.getByTestId('waterfall');
+  await waterfall.evaluate((el) => (el.scrollTop = 60_000));
+  const toggle = page.locator('[data-testid=span-row] button[aria-label=collapse]').nth(3);
+  await toggle.waitFor();
+  const before = await waterfall.evaluate((el) => el.scrollTop);
+  await toggle.click();
+  await page.waitForURL(/collapsed=[0-9a-f]+%2C|collapsed=[0-9a-f]+,/);
+  await page.waitForTimeout(200);
+  const after = await waterfall.evaluate((el) => el.scrollTop);
+  assert.ok(Math.abs(after - before) < 50, `scrolled from ${before} to ${after}`);
   // "/" focuses the filter; what does not match is hidden, not dimmed.
   await page.keyboard.press('/');
   await page.keyboard.type('step-11');

@@ -51,6 +51,11 @@ describe('waterfall rows', () => {
     ]);
   });
 
+  it('keeps a span exported twice as two rows with their own keys', () => {
+    const rows = visibleRows(buildTree([span('a', null, 0), span('a', null, 0)]), new Set());
+    expect(rows.map((r) => r.node.key)).toEqual(['a', 'a#1']);
+  });
+
   it('lists the spans collapse-all collapses', () => {
     expect(parents(buildTree(spans)).sort()).toEqual(['a', 'b']);
   });
