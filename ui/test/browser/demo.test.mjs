@@ -167,6 +167,25 @@ test('a deep link opened cold restores the same view', async () => {
   assert.deepEqual(errors(), []);
 });
 
+test('a flow link restores a folded trace; a link with a bad date still opens', async () => {
+  const { traces } = await seam.api('/api/v1/search?limit=100');
+  const t = traces.find((x) => x.flow_trace_count > 1);
+  const flow = await seam.api(`/api/v1/traces/${t.trace_id}/flow`);
+  const folded = flow.trace_ids[0];
+  const { page, errors } = await openPage(browser);
+  await page.goto(`${seam.base}/flows/${t.trace_id}?collapsed=${encodeURIComponent(`t:${folded}`)}`);
+  await page.getByTestId('trace-header').first().waitFor();
+  assert.equal(await page.getByTestId('trace-header').count(), flow.trace_ids.length);
+  const visible = await page.getByTestId('span-row').evaluateAll((els) => els.map((e) => e.getAttribute('data-span-id')));
+  const foldedSpans = flow.spans.filter((s) => s.trace_id === folded).map((s) => s.span_id);
+  assert.ok(foldedSpans.length > 0 && foldedSpans.every((id) => !visible.includes(id)), 'the folded trace shows no rows');
+  assert.equal(visible.length, flow.spans.length - foldedSpans.length);
+  // A hand-edited date is dropped: the search still answers.
+  await page.goto(`${seam.base}/search?from=yesterday`);
+  await page.getByTestId('result').first().waitFor();
+  assert.deepEqual(errors(), []);
+});
+
 test('the dark theme follows the system setting', async () => {
   const { page, errors } = await openPage(browser, { colorScheme: 'dark' });
   await page.goto(`${seam.base}/map`);
