@@ -20,8 +20,8 @@ use crate::reports::cold_starts::{
 };
 use crate::reports::explorer::{
     EdgeDetailJson, EdgeFilter, MinuteJson, OperationJson, OrphanJson, ServiceJson, buckets_from,
-    histogram_sql, operations_from, operations_sql, orphans_from, orphans_sql, services_from,
-    services_sql, slowest_from, slowest_sql, timeline_from, timeline_sql,
+    cloud_platforms_sql, histogram_sql, operations_from, operations_sql, orphans_from, orphans_sql,
+    services_from, services_sql, slowest_from, slowest_sql, timeline_from, timeline_sql,
 };
 use crate::reports::flows::{
     FlowResult, flow_boundaries_sql, flow_consumed, produced_within, spans_of,
@@ -335,8 +335,10 @@ impl QueryEngine {
 
     /// Services with spans starting in `window`.
     pub async fn services(&self, window: TimeWindow) -> Result<Vec<ServiceJson>, QueryError> {
-        let result = self.sql(&services_sql(window)).await;
-        services_from(&result.map_err(|e| e.narrowed(crate::error::RANGE_HINT))?)
+        let (services, clouds) = (services_sql(window), cloud_platforms_sql(window));
+        let (services, clouds) = futures::join!(self.sql(&services), self.sql(&clouds));
+        let narrow = |e: QueryError| e.narrowed(crate::error::RANGE_HINT);
+        services_from(&services.map_err(narrow)?, &clouds.map_err(narrow)?)
     }
 
     /// A service's operations (span names) in `window`, most frequent first.

@@ -72,6 +72,17 @@ fn the_explorers_lists_agree_with_sql() {
         .unwrap();
     let spans = rows(&seam.sql("SELECT count(*) AS n FROM spans WHERE service_name = 'checkout'"));
     assert_eq!(checkout["spans"], spans[0]["n"]);
+    // A function says which function service ran it; a pod does not.
+    assert_eq!(checkout["platform"], "kubernetes");
+    assert_eq!(checkout["cloud_platform"], Value::Null);
+    let invoice = services["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "invoice")
+        .unwrap();
+    assert_eq!(invoice["platform"], "faas");
+    assert_eq!(invoice["cloud_platform"], "aws_lambda");
 
     // Operations of a service, with their kinds; a quote in a name is a
     // value, not SQL.

@@ -31,31 +31,54 @@ pub struct ServiceJson {
 
 pub fn services_sql(window: TimeWindow) -> String {
     format!(
-        "SELECT service_name, platform, \
-                max(resource_attributes['cloud.platform']) AS cloud_platform, \
-                count(*) AS spans \
+        "SELECT service_name, platform, count(*) AS spans \
          FROM spans WHERE true{} \
          GROUP BY service_name, platform ORDER BY service_name, spans DESC",
         window.predicate("start_time")
     )
 }
 
+/// Function services' `cloud.platform`, from a sample of their spans:
+/// reading the resource map of every span in an hour of traffic would
+/// cost more than the list itself, and a function's platform does not
+/// change from span to span.
+pub fn cloud_platforms_sql(window: TimeWindow) -> String {
+    format!(
+        "SELECT service_name, max(cloud_platform) AS cloud_platform FROM ( \
+           SELECT service_name, resource_attributes['cloud.platform'] AS cloud_platform \
+           FROM spans WHERE platform = 'faas'{} LIMIT 10000) \
+         GROUP BY service_name",
+        window.predicate("start_time")
+    )
+}
+
 /// One row per service: a service seen on two platforms (a migration)
 /// is listed once, on the platform with more spans.
-pub fn services_from(result: &QueryResult) -> Result<Vec<ServiceJson>, QueryError> {
-    let mut out: Vec<ServiceJson> = Vec::new();
-    for batch in &result.batches {
-        let (name, platform, cloud) = (
+pub fn services_from(
+    result: &QueryResult,
+    clouds: &QueryResult,
+) -> Result<Vec<ServiceJson>, QueryError> {
+    let mut cloud_of = std::collections::HashMap::new();
+    for batch in &clouds.batches {
+        let (name, cloud) = (
             strings(batch, "service_name")?,
-            strings(batch, "platform")?,
             strings(batch, "cloud_platform")?,
         );
+        for i in 0..batch.num_rows() {
+            if let Some(c) = opt_str(&cloud, i) {
+                cloud_of.insert(name.value(i).to_owned(), c);
+            }
+        }
+    }
+    let mut out: Vec<ServiceJson> = Vec::new();
+    for batch in &result.batches {
+        let (name, platform) = (strings(batch, "service_name")?, strings(batch, "platform")?);
         let spans = int64s(batch, "spans")?;
         for i in 0..batch.num_rows() {
             let row = ServiceJson {
                 name: name.value(i).to_owned(),
                 platform: platform.value(i).to_owned(),
-                cloud_platform: opt_str(&cloud, i),
+                cloud_platform: cloud_of.get(name.value(i)).cloned(),
                 spans: spans.value(i),
             };
             match out.last_mut() {
