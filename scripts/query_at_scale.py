@@ -170,6 +170,31 @@ def main():
     measure("flow by id", [("GET", f"/api/v1/traces/{t}/flow", None) for t in flow_ids])
     measure("`/api/v1/boundaries`, last hour", get(f"/api/v1/boundaries?{hour}"))
     measure("`/api/v1/cold-starts`, last hour", get(f"/api/v1/cold-starts?{hour}"))
+    # What the explorer asks besides the above: its filter lists, the
+    # map's edge panel, the cold-start chart, the orphans list and the
+    # flow outline a trace's page shows.
+    measure("`/api/v1/services`, last hour", get(f"/api/v1/services?{hour}"))
+    measure(
+        "`/api/v1/services/load-12/operations`, last hour",
+        get(f"/api/v1/services/load-12/operations?{hour}"),
+    )
+    status, _, payload = call("GET", f"/api/v1/boundaries?{hour}")
+    edges = json.loads(payload).get("edges", []) if status == 200 else []
+    if edges:
+        e = edges[0]
+        q = urllib.parse.urlencode(
+            {k: e[k] for k in ("producer_service", "consumer_service", "system", "destination") if e[k]}
+        )
+        measure(
+            f"`/api/v1/boundaries/edge`, the busiest edge ({e['count']:,} hops), last hour",
+            get(f"/api/v1/boundaries/edge?{q}&{hour}"),
+        )
+    measure("`/api/v1/cold-starts/timeline`, last hour", get(f"/api/v1/cold-starts/timeline?{hour}"))
+    measure("`/api/v1/orphans`, last hour", get(f"/api/v1/orphans?{hour}"))
+    measure(
+        "flow outline (`/flow?spans=false`)",
+        [("GET", f"/api/v1/traces/{t}/flow?spans=false", None) for t in flow_ids],
+    )
     measure("`/metrics`", get("/metrics"))
     measure(
         "grouped count (SQL)",
