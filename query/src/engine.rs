@@ -21,10 +21,10 @@ use crate::reports::cold_starts::{
 use crate::reports::explorer::{
     EdgeDetailJson, EdgeFilter, MinuteJson, OperationJson, OrphanJson, ServiceJson, buckets_from,
     cloud_platforms_sql, histogram_sql, operations_from, operations_sql, orphans_from, orphans_sql,
-    services_from, services_sql, slowest_from, slowest_sql, timeline_from, timeline_sql,
+    services_from, services_sql, slowest_sql, timeline_from, timeline_sql,
 };
 use crate::reports::flows::{
-    FlowResult, flow_boundaries_sql, flow_consumed, produced_within, spans_of,
+    FlowResult, boundaries_from, flow_boundaries_sql, flow_consumed, produced_within, spans_of,
 };
 use crate::reports::search::{self, SearchParams, TraceSummary};
 use crate::reports::{TimeWindow, rollup_frame};
@@ -260,28 +260,13 @@ impl QueryEngine {
     pub async fn flow(&self, trace_id: TraceId) -> Result<Option<FlowResult>, QueryError> {
         self.session.settled().await?;
         let trace_ids = self.view.flow_members(&trace_id);
-        // The boundaries the members produced, as correlation counted
-        // them: when the boundaries they consumed hold that many, no
-        // boundary leaves the flow and the lookup by producer is not
-        // needed.
-        let produced = (self.view.producer_counts(&trace_ids))
-            .map(|counts| counts.iter().map(|(n, _)| u64::from(*n)).sum::<u64>());
-        let boundaries = async {
-            match produced {
-                Some(_) => self.session.lookup(flow_consumed(&trace_ids)).await,
-                None => self.sql(&flow_boundaries_sql(&trace_ids)).await,
-            }
-        };
         // Both lookups at once: each mostly waits on its own files, so the
         // answer takes the longer of the two, not both.
         let spans = self.session.lookup(spans_of(&trace_ids));
-        let (spans, boundaries) = futures::join!(spans, boundaries);
-        let (spans, mut boundaries) = (spans?, boundaries?);
+        let (spans, boundaries) = futures::join!(spans, self.flow_boundaries(&trace_ids));
+        let (spans, boundaries) = (spans?, boundaries?);
         if spans.num_rows() == 0 {
             return Ok(None);
-        }
-        if produced.is_some_and(|n| n != produced_within(&boundaries, &trace_ids).unwrap_or(0)) {
-            boundaries = self.sql(&flow_boundaries_sql(&trace_ids)).await?;
         }
         Ok(Some(FlowResult {
             flow_id: self.view.flow_id(&trace_id),
@@ -291,21 +276,38 @@ impl QueryEngine {
         }))
     }
 
+    /// The boundaries of a flow's traces. The boundaries the members
+    /// produced, as correlation counted them: when the boundaries they
+    /// consumed hold that many, no boundary leaves the flow and the lookup
+    /// by producer is not needed.
+    async fn flow_boundaries(&self, trace_ids: &[TraceId]) -> Result<QueryResult, QueryError> {
+        let Some(produced) = self.produced(trace_ids).map(|(all, _)| all) else {
+            return self.sql(&flow_boundaries_sql(trace_ids)).await;
+        };
+        let consumed = self.session.lookup(flow_consumed(trace_ids)).await?;
+        if produced != produced_within(&consumed, trace_ids).unwrap_or(0) {
+            return self.sql(&flow_boundaries_sql(trace_ids)).await;
+        }
+        Ok(consumed)
+    }
+
+    /// Boundaries (all, flagged) the traces produced, as correlation
+    /// counts them; `None` when it no longer does.
+    fn produced(&self, trace_ids: &[TraceId]) -> Option<(u64, u64)> {
+        self.view.producer_counts(trace_ids).map(|counts| {
+            counts.iter().fold((0, 0), |(all, flagged), (n, f)| {
+                (all + u64::from(*n), flagged + u64::from(*f))
+            })
+        })
+    }
+
     /// A flow's member traces and boundaries without its spans: what a
     /// trace's page shows of the flow around it. Unlike [`Self::flow`] it
     /// does not check that the trace is stored.
     pub async fn flow_outline(&self, trace_id: TraceId) -> Result<FlowResult, QueryError> {
         self.session.settled().await?;
         let trace_ids = self.view.flow_members(&trace_id);
-        let produced = (self.view.producer_counts(&trace_ids))
-            .map(|counts| counts.iter().map(|(n, _)| u64::from(*n)).sum::<u64>());
-        let mut boundaries = match produced {
-            Some(_) => self.session.lookup(flow_consumed(&trace_ids)).await?,
-            None => self.sql(&flow_boundaries_sql(&trace_ids)).await?,
-        };
-        if produced.is_some_and(|n| n != produced_within(&boundaries, &trace_ids).unwrap_or(0)) {
-            boundaries = self.sql(&flow_boundaries_sql(&trace_ids)).await?;
-        }
+        let boundaries = self.flow_boundaries(&trace_ids).await?;
         Ok(FlowResult {
             flow_id: self.view.flow_id(&trace_id),
             trace_ids,
@@ -323,13 +325,11 @@ impl QueryEngine {
     /// from memory, without a read.
     pub fn flow_facts(&self, trace: &TraceId) -> FlowFacts {
         let members = self.view.flow_members(trace);
-        let produced = self.view.producer_counts(&members);
+        let produced = self.produced(&members);
         FlowFacts {
             flow_trace_count: members.len(),
-            flow_boundary_count: produced
-                .as_ref()
-                .map(|c| c.iter().map(|(n, _)| u64::from(*n)).sum()),
-            flow_flagged_boundaries: produced.map(|c| c.iter().map(|(_, f)| u64::from(*f)).sum()),
+            flow_boundary_count: produced.map(|(all, _)| all),
+            flow_flagged_boundaries: produced.map(|(_, flagged)| flagged),
         }
     }
 
@@ -366,7 +366,7 @@ impl QueryEngine {
         let narrow = |e: QueryError| e.narrowed(crate::error::RANGE_HINT);
         Ok(EdgeDetailJson {
             buckets: buckets_from(&histogram.map_err(narrow)?)?,
-            slowest: slowest_from(&examples.map_err(narrow)?)?,
+            slowest: boundaries_from(&examples.map_err(narrow)?)?,
         })
     }
 

@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use super::TimeWindow;
-use super::flows::{BoundaryJson, boundaries_from};
+use super::flows::BoundaryJson;
 use crate::columns::{int64s, opt_str, strings};
 use crate::error::QueryError;
 use crate::session::QueryResult;
@@ -211,10 +211,6 @@ pub struct EdgeDetailJson {
     pub buckets: Vec<BucketJson>,
     /// Slowest first.
     pub slowest: Vec<BoundaryJson>,
-}
-
-pub fn slowest_from(result: &QueryResult) -> Result<Vec<BoundaryJson>, QueryError> {
-    boundaries_from(result)
 }
 
 /// Cold starts and invocations per minute, from the rollups.
