@@ -8,7 +8,7 @@ use anyhow::Context;
 use seam_collector::{IngestError, MemoryGauge, Pipeline};
 use seam_correlate::Correlator;
 use seam_model::tables::{
-    self, BOUNDARIES, EDGE_ROLLUPS, FUNCTION_ROLLUPS, ORPHANS, SPANS, TRACES,
+    self, BOUNDARIES, EDGE_ROLLUPS, FUNCTION_ROLLUPS, OPERATION_ROLLUPS, ORPHANS, SPANS, TRACES,
 };
 use seam_query::{ApiState, Correlation, QueryEngine, Readiness};
 use seam_store::{Opened, Replay, Store, SyncPolicy, Wal};
@@ -119,6 +119,7 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         traces: store.table(TRACES),
         edge_rollups: store.table(EDGE_ROLLUPS),
         function_rollups: store.table(FUNCTION_ROLLUPS),
+        operation_rollups: store.table(OPERATION_ROLLUPS),
         view: correlator.view(),
         settle: store.settle(),
     };

@@ -9,7 +9,7 @@ use seam_correlate::{CorrelationConfig, Correlator, Note};
 use seam_loadgen::{Generator, SpanShape};
 use seam_model::TraceId;
 use seam_model::tables::{
-    self, BOUNDARIES, EDGE_ROLLUPS, FUNCTION_ROLLUPS, ORPHANS, SPANS, TRACES,
+    self, BOUNDARIES, EDGE_ROLLUPS, FUNCTION_ROLLUPS, OPERATION_ROLLUPS, ORPHANS, SPANS, TRACES,
 };
 use seam_query::{Correlation, QueryConfig, QueryEngine};
 use seam_store::{Opened, RetentionConfig, StorageConfig, Store, WalConfig, Writer};
@@ -63,6 +63,7 @@ impl Server {
                 traces: self.store.table(TRACES),
                 edge_rollups: self.store.table(EDGE_ROLLUPS),
                 function_rollups: self.store.table(FUNCTION_ROLLUPS),
+                operation_rollups: self.store.table(OPERATION_ROLLUPS),
                 view: self.correlator.view(),
                 settle: self.store.settle(),
             },

@@ -538,11 +538,12 @@ impl Pipeline {
                 None => Rows::Gathered(&mut gather),
             };
             let note = (!observed.is_empty() || !traces.is_empty()).then(|| {
-                let (traces, said_cold) = traces.into_parts();
+                let (traces, said_cold, operations) = traces.into_parts();
                 Note {
                     observed,
                     traces,
                     said_cold,
+                    operations,
                     arrived: now_unix_nano(),
                 }
             });

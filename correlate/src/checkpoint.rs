@@ -8,7 +8,8 @@
 //! State added later follows the payload's first part in parts of its own
 //! (nested invocations; then trace summaries still active and the traces
 //! on flagged boundaries; then the rollups; then the joined traces by
-//! time; then the spans stored as cold starts), inside the same length and checksum: a file
+//! time; then the spans stored as cold starts; then the span counts per
+//! operation), inside the same length and checksum: a file
 //! written before a part reads with that state empty, and a server that
 //! predates a part reads a newer file and ignores the rest.
 //!
@@ -121,6 +122,7 @@ pub(crate) fn encode(
     let payload = postcard::to_extend(rollups, payload).map_err(encoding)?;
     let payload = postcard::to_extend(&index.joined, payload).map_err(encoding)?;
     let payload = postcard::to_extend(&index.said_cold, payload).map_err(encoding)?;
+    let payload = postcard::to_extend(&rollups.operations, payload).map_err(encoding)?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
@@ -167,7 +169,13 @@ pub(crate) fn decode(bytes: &[u8], source: &str) -> Result<Saved, CorrelateError
                     let (joined, rest) = postcard::take_from_bytes(rest).map_err(decoding)?;
                     saved.joined = Some(joined);
                     if !rest.is_empty() {
-                        saved.said_cold = Some(postcard::from_bytes(rest).map_err(decoding)?);
+                        let (said_cold, rest) =
+                            postcard::take_from_bytes(rest).map_err(decoding)?;
+                        saved.said_cold = Some(said_cold);
+                        if !rest.is_empty() {
+                            saved.rollups.operations =
+                                postcard::from_bytes(rest).map_err(decoding)?;
+                        }
                     }
                 }
             }

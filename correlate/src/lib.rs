@@ -27,6 +27,7 @@ pub mod flows;
 pub mod half;
 pub mod metrics;
 pub mod nesting;
+pub mod operations;
 pub mod role;
 pub mod rollup;
 pub mod stitch;
@@ -38,7 +39,9 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use seam_model::Platform;
-use seam_model::tables::{BOUNDARIES, EDGE_ROLLUPS, FUNCTION_ROLLUPS, ORPHANS, TRACES};
+use seam_model::tables::{
+    BOUNDARIES, EDGE_ROLLUPS, FUNCTION_ROLLUPS, OPERATION_ROLLUPS, ORPHANS, TRACES,
+};
 use seam_store::{Derived, Follower, StoreError};
 use tracing::{debug, warn};
 
@@ -53,6 +56,7 @@ use crate::coldstart::{ColdStarts, Overlay};
 use crate::flows::{Flows, Join};
 use crate::half::Invocation;
 use crate::nesting::Nesting;
+use crate::operations::OperationRow;
 use crate::stitch::{Effects, Pending};
 
 /// Why correlation could not record what it found.
@@ -99,6 +103,8 @@ pub struct Note {
     pub traces: Vec<TracePart>,
     /// Spans stored as on-demand cold starts.
     pub said_cold: Vec<SpanKey>,
+    /// The spans counted per minute and operation.
+    pub operations: Vec<OperationRow>,
     pub arrived: i64,
 }
 
@@ -291,6 +297,12 @@ impl Correlator {
             out.push(
                 FUNCTION_ROLLUPS,
                 rollup::function_rollups_batch(&closed.functions)?,
+            );
+        }
+        if !closed.operations.is_empty() {
+            out.push(
+                OPERATION_ROLLUPS,
+                operations::operation_rollups_batch(&closed.operations)?,
             );
         }
         if let Err(why) = append(out) {
@@ -519,6 +531,9 @@ impl Follower for Correlator {
 
     fn follow(&self, note: Note, out: &mut Derived) -> Result<(), String> {
         self.observe_traces(note.traces, note.said_cold, note.arrived);
+        if !note.operations.is_empty() {
+            (self.view.rollups.write()).add_operations(note.operations, note.arrived);
+        }
         self.observe(note.observed, note.arrived, out)
             .map_err(|e| e.to_string())
     }

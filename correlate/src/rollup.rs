@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::coldstart::{Overlay, Verdict};
 use crate::half::{Invocation, SpanKey};
+use crate::operations::{OpenOperations, OperationRow};
 use crate::tables::{Boundary, BoundaryKind};
 
 /// One bucket's width.
@@ -352,9 +353,9 @@ impl Unsettled {
 
 /// A bucket still in memory, with when it was last added to.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Open<T> {
-    totals: T,
-    touched: i64,
+pub(crate) struct Open<T> {
+    pub(crate) totals: T,
+    pub(crate) touched: i64,
 }
 
 /// An edge's totals in one minute (the minute's start, ns).
@@ -367,11 +368,12 @@ pub type FunctionRow = ((i64, Function), FunctionTotals);
 pub struct Closed {
     pub edges: Vec<EdgeRow>,
     pub functions: Vec<FunctionRow>,
+    pub operations: Vec<OperationRow>,
 }
 
 impl Closed {
     pub fn is_empty(&self) -> bool {
-        self.edges.is_empty() && self.functions.is_empty()
+        self.edges.is_empty() && self.functions.is_empty() && self.operations.is_empty()
     }
 }
 
@@ -387,6 +389,10 @@ pub struct Rollups {
     /// is a redelivery.
     deliveries: HashMap<u64, i64>,
     delivery_order: VecDeque<(i64, u64)>,
+    /// Saved apart, after the rest of the state: a checkpoint written
+    /// before operations were counted still reads.
+    #[serde(skip)]
+    pub(crate) operations: OpenOperations,
 }
 
 /// Hashes with fixed keys, so a message hashes alike after a restart.
@@ -479,6 +485,7 @@ impl Rollups {
         Closed {
             edges: take_quiet(&mut self.edges, quiet),
             functions: take_quiet(&mut self.functions, quiet),
+            operations: self.operations.take_quiet(quiet),
         }
     }
 
@@ -490,6 +497,17 @@ impl Rollups {
         put_back(&mut self.functions, closed.functions, now, |a, b| {
             FunctionTotals::merged([a, b])
         });
+        self.operations.put_back(closed.operations, now);
+    }
+
+    /// Counts a request's spans per operation, arrived at `now`.
+    pub fn add_operations(&mut self, rows: Vec<OperationRow>, now: i64) {
+        self.operations.add(rows, now);
+    }
+
+    /// Operation buckets in memory whose minute lies in `[from, to]`.
+    pub fn live_operations(&self, from: i64, to: i64) -> Vec<OperationRow> {
+        self.operations.live(from, to)
     }
 
     /// Edge buckets in memory whose minute lies in `[from, to]`.
@@ -525,7 +543,7 @@ impl Rollups {
 
     /// Buckets and invocations held.
     pub fn len(&self) -> usize {
-        self.edges.len() + self.functions.len() + self.unsettled.len()
+        self.edges.len() + self.functions.len() + self.unsettled.len() + self.operations.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -534,7 +552,7 @@ impl Rollups {
 }
 
 /// Removes the buckets of `open` that `quiet` says of their last touch.
-fn take_quiet<K: Ord + Clone, T: Default>(
+pub(crate) fn take_quiet<K: Ord + Clone, T: Default>(
     open: &mut BTreeMap<K, Open<T>>,
     quiet: impl Fn(i64) -> bool,
 ) -> Vec<(K, T)> {
@@ -550,7 +568,7 @@ fn take_quiet<K: Ord + Clone, T: Default>(
 }
 
 /// Merges `rows` back into `open`, touched at `now`.
-fn put_back<K: Ord, T: Default>(
+pub(crate) fn put_back<K: Ord, T: Default>(
     open: &mut BTreeMap<K, Open<T>>,
     rows: Vec<(K, T)>,
     now: i64,

@@ -855,11 +855,12 @@ fn an_init_span_is_evidence_not_a_cold_start_of_its_own() {
 fn follow(c: &Tested, rows: &[SpanRow<'static>], now: i64) {
     let mut parts = TraceParts::default();
     rows.iter().for_each(|r| parts.add(r));
-    let (traces, said_cold) = parts.into_parts();
+    let (traces, said_cold, operations) = parts.into_parts();
     let note = Note {
         observed: rows.iter().map(|r| c.extractor().observe(r)).collect(),
         traces,
         said_cold,
+        operations,
         arrived: now,
     };
     let mut out = Derived::default();
@@ -919,6 +920,177 @@ fn on_demand_cold_starts_are_counted_per_trace_as_a_read_of_the_spans_would() {
         follow(&capped, &[row], T0);
     }
     assert_eq!(capped.view().on_demand_counts(&traces), None);
+}
+
+static LAMBDA: std::sync::LazyLock<Attributes<'static>> = std::sync::LazyLock::new(|| {
+    vec![(Cow::Borrowed("cloud.platform"), Cow::Borrowed("aws_lambda"))]
+});
+
+fn named(mut s: SpanRow<'static>, service: &'static str, name: String) -> SpanRow<'static> {
+    s.service_name = Cow::Borrowed(service);
+    s.name = Cow::Owned(name);
+    s
+}
+
+/// The operation rows live in memory over every minute, sorted.
+fn live_operations(c: &Tested) -> Vec<operations::OperationRow> {
+    let mut rows = c
+        .view()
+        .with_live_operations(i64::MIN, i64::MAX, |rows| rows);
+    rows.sort();
+    rows
+}
+
+/// Spans count per minute of start and operation, a function's with its
+/// resource's `cloud.platform`; the counts survive a restart and are
+/// written once quiet.
+#[test]
+fn spans_are_counted_per_minute_and_operation_across_a_restart() {
+    use crate::operations::Operation;
+    let c = correlator(CorrelationConfig::default());
+    let mut resized = named(span(3, 30, T0, T0 + MS), "resizer", "resize".into());
+    resized.platform = Platform::Faas;
+    resized.kind = SpanKind::Server;
+    resized.resource_attributes = &LAMBDA;
+    let next_minute = T0 + rollup::MINUTE_NS;
+    follow(
+        &c,
+        &[
+            named(span(1, 10, T0, T0 + MS), "checkout", "GET /cart".into()),
+            named(
+                span(1, 11, T0 + MS, T0 + MS),
+                "checkout",
+                "GET /cart".into(),
+            ),
+            named(span(1, 12, T0, T0), "checkout", "SELECT".into()),
+            named(
+                span(2, 20, next_minute, next_minute),
+                "checkout",
+                "GET /cart".into(),
+            ),
+            resized.clone(),
+        ],
+        T0,
+    );
+    follow(&c, &[resized], T0 + S);
+    let op =
+        |service: &str, name: &str, kind: &str, platform: &str, cloud: Option<&str>| Operation {
+            service: service.into(),
+            name: Some(name.into()),
+            kind: kind.into(),
+            platform: platform.into(),
+            cloud_platform: cloud.map(Into::into),
+        };
+    let minute = rollup::minute_of(T0);
+    let internal = |name| op("checkout", name, "internal", "kubernetes", None);
+    let mut want = vec![
+        ((minute, internal("GET /cart")), 2),
+        ((minute, internal("SELECT")), 1),
+        ((minute + rollup::MINUTE_NS, internal("GET /cart")), 1),
+        (
+            (
+                minute,
+                op("resizer", "resize", "server", "faas", Some("aws_lambda")),
+            ),
+            2,
+        ),
+    ];
+    want.sort();
+    assert_eq!(live_operations(&c), want);
+
+    let after = correlator(CorrelationConfig::default());
+    after
+        .restore_bytes(&c.capture().unwrap(), "the test's state")
+        .unwrap();
+    assert_eq!(live_operations(&after), want);
+
+    // Quiet for `trace_idle`: written as rows and gone from memory.
+    let idle = i64::try_from(CorrelationConfig::default().trace_idle.as_nanos()).unwrap();
+    let mut written = Vec::new();
+    after
+        .flush_rollups(T0 + S + idle, &mut |out: Derived| {
+            written.extend(out.into_rows());
+            Ok(())
+        })
+        .unwrap();
+    let rows: Vec<_> = (written.iter())
+        .filter(|(table, _)| *table == OPERATION_ROLLUPS)
+        .map(|(_, batch)| batch)
+        .collect();
+    assert_eq!(rows.len(), 1, "{written:?}");
+    let spans = rows[0]
+        .column_by_name("spans")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    assert_eq!(spans.values().iter().sum::<i64>(), 6);
+    assert_eq!(rows[0].num_rows(), 4);
+    assert!(live_operations(&after).is_empty());
+
+    // A write that fails keeps them for the next flush.
+    follow(
+        &after,
+        &[named(span(4, 40, T0, T0), "checkout", "late".into())],
+        T0,
+    );
+    let failed = after.flush_rollups(T0 + idle, &mut |_| Err("disk full".into()));
+    assert!(failed.is_err());
+    assert_eq!(live_operations(&after).len(), 1);
+}
+
+/// A service whose span names carry ids keeps [`operations::MAX_NAMES`]
+/// names a minute; the rest count under no name, so its span count stays
+/// exact and other services keep theirs.
+#[test]
+fn a_service_past_its_names_in_a_minute_counts_the_rest_under_no_name() {
+    let c = correlator(CorrelationConfig::default());
+    let extra = 5;
+    let rows: Vec<_> = (0..operations::MAX_NAMES + extra)
+        .map(|i| {
+            named(
+                span(1, i as u64, T0, T0),
+                "orders",
+                format!("GET /orders/{i}"),
+            )
+        })
+        .collect();
+    for request in rows.chunks(300) {
+        follow(&c, request, T0);
+    }
+    follow(
+        &c,
+        &[named(span(2, 1, T0, T0), "cart", "GET /cart".into())],
+        T0,
+    );
+    let live = live_operations(&c);
+    let orders: Vec<_> = (live.iter())
+        .filter(|((_, op), _)| op.service == "orders")
+        .collect();
+    assert_eq!(orders.len(), operations::MAX_NAMES + 1);
+    let unnamed: Vec<_> = (orders.iter())
+        .filter(|((_, op), _)| op.name.is_none())
+        .collect();
+    assert_eq!(unnamed.len(), 1);
+    assert_eq!(unnamed[0].1, extra as i64);
+    let total: i64 = orders.iter().map(|(_, n)| n).sum();
+    assert_eq!(total, (operations::MAX_NAMES + extra) as i64);
+    assert!(
+        live.iter()
+            .any(|((_, op), n)| op.service == "cart" && *n == 1)
+    );
+    // A name already kept still counts under its name.
+    follow(
+        &c,
+        &[named(
+            span(1, 9_999, T0, T0),
+            "orders",
+            "GET /orders/0".into(),
+        )],
+        T0,
+    );
+    let first = (live_operations(&c).into_iter())
+        .find(|((_, op), _)| op.name.as_deref() == Some("GET /orders/0"))
+        .unwrap();
+    assert_eq!(first.1, 2);
 }
 
 // ---- order independence -------------------------------------------------

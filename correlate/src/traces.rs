@@ -37,6 +37,7 @@ use seam_model::{ColdStartType, Platform, SpanId, SpanRow, StatusCode, TraceId};
 use serde::{Deserialize, Serialize};
 
 use crate::half::SpanKey;
+use crate::operations::{OperationCounts, OperationRow};
 
 /// The span a trace is named after: its root (no parent), else its
 /// earliest span, ties broken by span id.
@@ -183,10 +184,12 @@ pub struct TraceParts {
     /// The part the last row went to: exporters send a trace's spans
     /// together, so most rows go where the one before went.
     last: usize,
+    operations: OperationCounts,
 }
 
 impl TraceParts {
     pub fn add(&mut self, row: &SpanRow<'_>) {
+        self.operations.add(row);
         if row.cold_start == Some(true) && row.cold_start_type == Some(ColdStartType::OnDemand) {
             self.said_cold.push(SpanKey::new(row.trace_id, row.span_id));
         }
@@ -229,9 +232,10 @@ impl TraceParts {
         self.parts
     }
 
-    /// The parts, and the spans stored as on-demand cold starts.
-    pub fn into_parts(self) -> (Vec<TracePart>, Vec<SpanKey>) {
-        (self.parts, self.said_cold)
+    /// The parts, the spans stored as on-demand cold starts, and the
+    /// spans counted per minute and operation.
+    pub fn into_parts(self) -> (Vec<TracePart>, Vec<SpanKey>, Vec<OperationRow>) {
+        (self.parts, self.said_cold, self.operations.into_vec())
     }
 }
 

@@ -27,6 +27,7 @@ use seam_model::{SpanId, TraceId};
 use crate::coldstart::{Overlay, Verdict};
 use crate::flows::Flows;
 use crate::half::SpanKey;
+use crate::operations::OperationRow;
 use crate::rollup::{EdgeRow, FunctionRow, Rollups};
 use crate::tables::boundary_col;
 use crate::traces::{ActiveTraces, TraceIndex, TraceSet};
@@ -168,6 +169,17 @@ impl CorrelationView {
         let rollups = self.rollups.read();
         let live = rollups.live_functions(from, to, &self.overlay.read());
         read(live)
+    }
+
+    /// As [`Self::with_live_edges`], for operations.
+    pub fn with_live_operations<T>(
+        &self,
+        from: i64,
+        to: i64,
+        read: impl FnOnce(Vec<OperationRow>) -> T,
+    ) -> T {
+        let rollups = self.rollups.read();
+        read(rollups.live_operations(from, to))
     }
 
     /// Whether `trace` is on a flagged boundary (as far as remembered).

@@ -278,9 +278,10 @@ pub fn orphans_schema() -> SchemaRef {
     ORPHANS_SCHEMA.clone()
 }
 
-/// Column names of the per-minute rollups, `edge_rollups` and
-/// `function_rollups`: what the boundary map and the cold-start report
-/// merge instead of reading every boundary and invocation.
+/// Column names of the per-minute rollups, `edge_rollups`,
+/// `function_rollups` and `operation_rollups`: what the boundary map, the
+/// cold-start report and the lists of services and operations merge
+/// instead of reading every boundary, invocation and span.
 pub mod rollup_col {
     pub const MINUTE: &str = "minute";
     pub const PRODUCER_SERVICE: &str = "producer_service";
@@ -304,6 +305,10 @@ pub mod rollup_col {
     pub const INIT: &str = "init_sketch";
     pub const COLD: &str = "cold_sketch";
     pub const WARM: &str = "warm_sketch";
+    pub const SERVICE_NAME: &str = "service_name";
+    pub const NAME: &str = "name";
+    pub const CLOUD_PLATFORM: &str = "cloud_platform";
+    pub const SPANS: &str = "spans";
 }
 
 static EDGE_ROLLUPS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -344,6 +349,20 @@ static FUNCTION_ROLLUPS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
+static OPERATION_ROLLUPS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    use rollup_col::*;
+    Arc::new(Schema::new(vec![
+        Field::new(MINUTE, timestamp_type(), false),
+        Field::new(SERVICE_NAME, DataType::Utf8, false),
+        // Null for the operations past a service's cap in a minute.
+        Field::new(NAME, DataType::Utf8, true),
+        Field::new(KIND, DataType::Utf8, false),
+        Field::new(PLATFORM, DataType::Utf8, false),
+        Field::new(CLOUD_PLATFORM, DataType::Utf8, true),
+        Field::new(SPANS, DataType::Int64, false),
+    ]))
+});
+
 /// The schema of `edge_rollups`: per minute of consumer time and per edge,
 /// the boundaries' count, flags and a latency sketch.
 pub fn edge_rollups_schema() -> SchemaRef {
@@ -355,4 +374,11 @@ pub fn edge_rollups_schema() -> SchemaRef {
 /// durations.
 pub fn function_rollups_schema() -> SchemaRef {
     FUNCTION_ROLLUPS_SCHEMA.clone()
+}
+
+/// The schema of `operation_rollups`: per minute of start and per service
+/// operation (name, kind, platform, the resource's `cloud.platform`), the
+/// spans counted.
+pub fn operation_rollups_schema() -> SchemaRef {
+    OPERATION_ROLLUPS_SCHEMA.clone()
 }

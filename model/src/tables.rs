@@ -5,8 +5,9 @@
 use arrow::datatypes::SchemaRef;
 
 use crate::schema::{
-    boundaries_schema, boundary_col, col, edge_rollups_schema, function_rollups_schema, orphan_col,
-    orphans_schema, rollup_col, spans_schema, trace_col, traces_schema,
+    boundaries_schema, boundary_col, col, edge_rollups_schema, function_rollups_schema,
+    operation_rollups_schema, orphan_col, orphans_schema, rollup_col, spans_schema, trace_col,
+    traces_schema,
 };
 
 pub const SPANS: &str = "spans";
@@ -15,6 +16,7 @@ pub const ORPHANS: &str = "orphans";
 pub const TRACES: &str = "traces";
 pub const EDGE_ROLLUPS: &str = "edge_rollups";
 pub const FUNCTION_ROLLUPS: &str = "function_rollups";
+pub const OPERATION_ROLLUPS: &str = "operation_rollups";
 
 /// Who appends a table's rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +141,20 @@ pub fn function_rollups() -> TableDef {
     }
 }
 
+/// `operation_rollups`: a row per service operation and minute, as
+/// `edge_rollups`: what the explorer's service and operation lists add up.
+pub fn operation_rollups() -> TableDef {
+    TableDef {
+        name: OPERATION_ROLLUPS,
+        schema: operation_rollups_schema(),
+        source: Source::Derived,
+        time_column: rollup_col::MINUTE,
+        sort_by: &[rollup_col::MINUTE],
+        keys: &[],
+        distinct: &[],
+    }
+}
+
 /// Every stored table. (`flows` is a view over these, defined by the
 /// query side.)
 pub fn all() -> Vec<TableDef> {
@@ -149,5 +165,6 @@ pub fn all() -> Vec<TableDef> {
         traces(),
         edge_rollups(),
         function_rollups(),
+        operation_rollups(),
     ]
 }

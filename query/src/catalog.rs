@@ -1,5 +1,6 @@
 //! The catalog: the tables SQL sees (`spans`, `boundaries`, `orphans`,
-//! `traces`, `edge_rollups`, `function_rollups`, as the model names them)
+//! `traces`, `edge_rollups`, `function_rollups`, `operation_rollups`, as
+//! the model names them)
 //! over the store's tables, and `flows`, read from the trace summaries
 //! (`flows_table.rs`).
 
@@ -13,11 +14,12 @@ use datafusion::catalog::TableProvider;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::SessionContext;
 use seam_correlate::CorrelationView;
+use seam_correlate::operations::operation_rollups_batch;
 use seam_correlate::rollup::{edge_rollups_batch, function_rollups_batch, minute_of};
 use seam_correlate::traces::traces_batch;
 use seam_model::TraceId;
 use seam_model::tables::{
-    self, BOUNDARIES, EDGE_ROLLUPS, FUNCTION_ROLLUPS, ORPHANS, SPANS, TRACES,
+    self, BOUNDARIES, EDGE_ROLLUPS, FUNCTION_ROLLUPS, OPERATION_ROLLUPS, ORPHANS, SPANS, TRACES,
 };
 use seam_store::{Settle, Snapshot, Table};
 
@@ -35,6 +37,7 @@ pub struct Correlation {
     pub traces: Arc<Table>,
     pub edge_rollups: Arc<Table>,
     pub function_rollups: Arc<Table>,
+    pub operation_rollups: Arc<Table>,
     pub view: CorrelationView,
     /// What a query waits on to see everything correlation derived from
     /// the writes acknowledged before it started.
@@ -52,6 +55,7 @@ impl Correlation {
             traces: table(tables::traces()),
             edge_rollups: table(tables::edge_rollups()),
             function_rollups: table(tables::function_rollups()),
+            operation_rollups: table(tables::operation_rollups()),
             view: CorrelationView::empty(),
             settle: Arc::default(),
         }
@@ -162,6 +166,23 @@ impl Live for LiveFunctions {
     }
 }
 
+/// As [`LiveEdges`], for operations.
+pub(crate) struct LiveOperations(pub CorrelationView);
+
+impl Live for LiveOperations {
+    fn snapshot(
+        &self,
+        table: &Table,
+        time: TimeBounds,
+        _keys: Option<&HashSet<String>>,
+    ) -> (Snapshot, Vec<RecordBatch>) {
+        let (from, to) = minutes(time);
+        (self.0).with_live_operations(from, to, |live| {
+            live_snapshot(table, &live, |rows| operation_rollups_batch(rows))
+        })
+    }
+}
+
 /// The providers of the stored tables, by name, and the views over them.
 pub struct Catalog {
     providers: Vec<(&'static str, Arc<dyn TableProvider>)>,
@@ -221,6 +242,13 @@ impl Catalog {
                 Arc::new(
                     provider(&correlation.function_rollups, tables::function_rollups())
                         .with_live(Arc::new(LiveFunctions(correlation.view.clone()))),
+                ),
+            ),
+            (
+                OPERATION_ROLLUPS,
+                Arc::new(
+                    provider(&correlation.operation_rollups, tables::operation_rollups())
+                        .with_live(Arc::new(LiveOperations(correlation.view.clone()))),
                 ),
             ),
         ];

@@ -20,8 +20,9 @@ use crate::reports::cold_starts::{
 };
 use crate::reports::explorer::{
     EdgeDetailJson, EdgeFilter, MinuteJson, OperationJson, OrphanJson, ServiceJson, buckets_from,
-    cloud_platforms_sql, histogram_sql, operations_from, operations_sql, orphans_from, orphans_sql,
-    services_from, services_sql, slowest_sql, timeline_from, timeline_sql,
+    cloud_platforms_sql, histogram_sql, operations_from, operations_rolled_sql, operations_sql,
+    orphans_from, orphans_sql, services_from, services_rolled_sql, services_sql, slowest_sql,
+    timeline_from, timeline_sql,
 };
 use crate::reports::flows::{
     FlowResult, boundaries_from, flow_boundaries_sql, flow_consumed, produced_within, spans_of,
@@ -333,21 +334,44 @@ impl QueryEngine {
         }
     }
 
-    /// Services with spans starting in `window`.
+    /// Services with spans starting in `window` (by whole minutes when a
+    /// correlator keeps rollups).
     pub async fn services(&self, window: TimeWindow) -> Result<Vec<ServiceJson>, QueryError> {
+        let narrow = |e: QueryError| e.narrowed(crate::error::RANGE_HINT);
+        if self.view.followed() {
+            let rolled = self
+                .sql(&services_rolled_sql(window))
+                .await
+                .map_err(narrow)?;
+            return services_from(&rolled, &rolled);
+        }
+        self.services_scanned(window).await
+    }
+
+    /// [`Self::services`] from every span in `window`.
+    pub async fn services_scanned(
+        &self,
+        window: TimeWindow,
+    ) -> Result<Vec<ServiceJson>, QueryError> {
         let (services, clouds) = (services_sql(window), cloud_platforms_sql(window));
         let (services, clouds) = futures::join!(self.sql(&services), self.sql(&clouds));
         let narrow = |e: QueryError| e.narrowed(crate::error::RANGE_HINT);
         services_from(&services.map_err(narrow)?, &clouds.map_err(narrow)?)
     }
 
-    /// A service's operations (span names) in `window`, most frequent first.
+    /// A service's operations (span names) in `window`, most frequent
+    /// first (by whole minutes when a correlator keeps rollups).
     pub async fn operations(
         &self,
         service: &str,
         window: TimeWindow,
     ) -> Result<Vec<OperationJson>, QueryError> {
-        let result = self.sql(&operations_sql(service, window)).await;
+        let sql = if self.view.followed() {
+            operations_rolled_sql(service, window)
+        } else {
+            operations_sql(service, window)
+        };
+        let result = self.sql(&sql).await;
         operations_from(&result.map_err(|e| e.narrowed(crate::error::RANGE_HINT))?)
     }
 

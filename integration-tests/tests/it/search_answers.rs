@@ -588,6 +588,69 @@ fn compare_reports(seam: &Seam, phase: &str, now: i64) {
             }
         }
 
+        // The explorer's lists, from the operation rollups.
+        // A service on two platforms is listed once, on the one with more
+        // spans; a function with its `cloud.platform`.
+        let by_platform = rows(&seam.sql(&format!(
+            "SELECT CAST(service_name AS VARCHAR) AS name, CAST(platform AS VARCHAR) AS platform, \
+                    max(CASE WHEN platform = 'faas' THEN resource_attributes['cloud.platform'] END) \
+                      AS cloud_platform, \
+                    count(*) AS spans \
+             FROM spans WHERE true{} GROUP BY 1, 2 ORDER BY 1, spans DESC",
+            bound("start_time")
+        )));
+        let mut services: Vec<serde_json::Map<String, Json>> = Vec::new();
+        for row in by_platform {
+            match services.last_mut() {
+                Some(last) if last["name"] == row["name"] => {
+                    let spans = last["spans"].as_i64().unwrap() + row["spans"].as_i64().unwrap();
+                    last.insert("spans".into(), spans.into());
+                    if last["cloud_platform"].is_null() {
+                        last.insert("cloud_platform".into(), row["cloud_platform"].clone());
+                    }
+                }
+                _ => services.push(row),
+            }
+        }
+        assert!(
+            services.iter().any(|s| s["cloud_platform"] == "aws_lambda"),
+            "{phase}: functions were sent: {services:?}"
+        );
+        let (status, got) = seam.get(&format!("/api/v1/services?{query}"));
+        assert_eq!(status, 200, "{got}");
+        let got = got["services"].as_array().unwrap();
+        assert_eq!(
+            got.len(),
+            services.len(),
+            "{phase}: services?{query}: {got:?} vs {services:?}"
+        );
+        for (g, w) in got.iter().zip(&services) {
+            for (k, v) in w {
+                assert_eq!(&g[k], v, "{phase}: services?{query}: {k} of {g} vs {w:?}");
+            }
+            let service = w["name"].as_str().unwrap();
+            let want = rows(&seam.sql(&format!(
+                "SELECT name, lower(CAST(kind AS VARCHAR)) AS kind, count(*) AS spans \
+                 FROM spans WHERE service_name = '{service}'{} \
+                 GROUP BY 1, 2 ORDER BY spans DESC, name, kind",
+                bound("start_time")
+            )));
+            let path = format!("/api/v1/services/{service}/operations?{query}");
+            let (status, got) = seam.get(&path);
+            assert_eq!(status, 200, "{got}");
+            let got = got["operations"].as_array().unwrap();
+            assert_eq!(
+                got.len(),
+                want.len(),
+                "{phase}: {path}: {got:?} vs {want:?}"
+            );
+            for (g, w) in got.iter().zip(&want) {
+                for (k, v) in w {
+                    assert_eq!(&g[k], v, "{phase}: {path}: {k} of {g} vs {w:?}");
+                }
+            }
+        }
+
         let on_demand = "(cold_start AND CAST(cold_start_type AS VARCHAR) = 'on_demand')";
         let typed = |t: &str| {
             format!(

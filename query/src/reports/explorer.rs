@@ -38,6 +38,20 @@ pub fn services_sql(window: TimeWindow) -> String {
     )
 }
 
+/// [`services_sql`] from the per-minute `operation_rollups`, by whole
+/// minutes; the rows carry `cloud_platform`, so [`services_from`] reads it
+/// as the samples of [`cloud_platforms_sql`] too.
+pub fn services_rolled_sql(window: TimeWindow) -> String {
+    format!(
+        "SELECT service_name, platform, \
+                max(CASE WHEN platform = 'faas' THEN cloud_platform END) AS cloud_platform, \
+                CAST(sum(spans) AS BIGINT) AS spans \
+         FROM operation_rollups WHERE true{} \
+         GROUP BY service_name, platform ORDER BY service_name, spans DESC",
+        window.minute_predicate()
+    )
+}
+
 /// Function services' `cloud.platform`, from a sample of their spans:
 /// reading the resource map of every span in an hour of traffic would
 /// cost more than the list itself, and a function's platform does not
@@ -104,9 +118,21 @@ pub fn operations_sql(service: &str, window: TimeWindow) -> String {
     format!(
         "SELECT name, lower(kind) AS kind, count(*) AS spans \
          FROM spans WHERE service_name = {}{} \
-         GROUP BY name, kind ORDER BY spans DESC, name LIMIT 1000",
+         GROUP BY name, kind ORDER BY spans DESC, name, kind LIMIT 1000",
         quoted(service),
         window.predicate("start_time")
+    )
+}
+
+/// [`operations_sql`] from the per-minute `operation_rollups`, by whole
+/// minutes; names past a service's cap in a minute (no name) are left out.
+pub fn operations_rolled_sql(service: &str, window: TimeWindow) -> String {
+    format!(
+        "SELECT name, kind, CAST(sum(spans) AS BIGINT) AS spans \
+         FROM operation_rollups WHERE service_name = {} AND name IS NOT NULL{} \
+         GROUP BY name, kind ORDER BY spans DESC, name, kind LIMIT 1000",
+        quoted(service),
+        window.minute_predicate()
     )
 }
 
@@ -218,16 +244,7 @@ pub fn timeline_sql(function: Option<&str>, window: TimeWindow) -> String {
     let function = function
         .map(|f| format!(" AND function = {}", quoted(f)))
         .unwrap_or_default();
-    // A minute's row is counted when the minute overlaps the window, as
-    // the cold-start report counts them.
-    let mut range = String::new();
-    if let Some(start) = window.start {
-        let first = seam_correlate::rollup::minute_of(start);
-        range.push_str(&format!(" AND arrow_cast(minute, 'Int64') >= {first}"));
-    }
-    if let Some(end) = window.end {
-        range.push_str(&format!(" AND arrow_cast(minute, 'Int64') <= {end}"));
-    }
+    let range = window.minute_predicate();
     format!(
         "SELECT arrow_cast(minute, 'Int64') AS minute, \
                 CAST(sum(invocations) AS BIGINT) AS invocations, \

@@ -166,6 +166,21 @@ impl TimeWindow {
         Ok(window)
     }
 
+    /// `AND minute …` for a rollup table: a minute's row counts when the
+    /// minute overlaps the window, as the reports merged from rollups
+    /// count them.
+    pub(crate) fn minute_predicate(&self) -> String {
+        let mut range = String::new();
+        if let Some(start) = self.start {
+            let first = seam_correlate::rollup::minute_of(start);
+            range.push_str(&format!(" AND arrow_cast(minute, 'Int64') >= {first}"));
+        }
+        if let Some(end) = self.end {
+            range.push_str(&format!(" AND arrow_cast(minute, 'Int64') <= {end}"));
+        }
+        range
+    }
+
     /// `AND column BETWEEN …` for the bounds that are set.
     pub(crate) fn predicate(&self, column: &str) -> String {
         let mut out = String::new();

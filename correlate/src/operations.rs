@@ -1,0 +1,280 @@
+//! Per-minute span counts per service operation (service, span name, kind,
+//! platform, the resource's `cloud.platform`): what the explorer's lists
+//! of services and operations add up, so that listing them for an hour of
+//! traffic reads a few thousand rows instead of every span of the hour.
+//!
+//! ```text
+//!  a request's rows ─▶ OperationCounts ─▶ Note ─▶ open minute of each operation
+//!                                                 └─(quiet for trace_idle)─▶ operation_rollups rows
+//! ```
+//!
+//! A service whose span names carry ids has unbounded "operations": past
+//! [`MAX_NAMES`] names in one minute, a service's further names count
+//! under a bucket without a name, so the service's span count stays exact
+//! and the table grows with services and minutes, not with spans.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow::array::{Int64Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder};
+use arrow::error::ArrowError;
+use seam_model::SpanRow;
+use seam_model::schema::operation_rollups_schema;
+use serde::{Deserialize, Serialize};
+
+use crate::rollup::{Open, minute_of, put_back, take_quiet};
+
+/// Names a service keeps apart in one minute.
+pub const MAX_NAMES: usize = 1000;
+
+/// Distinct operations a request's counts are looked up among one by one
+/// before they are indexed.
+const SCAN: usize = 16;
+
+/// What the spans of one service operation share.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Operation {
+    pub service: String,
+    /// None for the names past the service's [`MAX_NAMES`] in the minute.
+    pub name: Option<String>,
+    pub kind: String,
+    pub platform: String,
+    pub cloud_platform: Option<String>,
+}
+
+/// An operation's span count in one minute (the minute's start, ns).
+pub type OperationRow = ((i64, Operation), i64);
+
+/// The spans of one request counted per minute and operation.
+#[derive(Debug, Default)]
+pub struct OperationCounts {
+    rows: Vec<OperationRow>,
+    /// Past [`SCAN`] rows: a hash of each row's key to its position.
+    index: HashMap<u64, usize>,
+    /// The row the last span went to: a request's spans mostly come in
+    /// runs of one service and name.
+    last: usize,
+    /// The last resource's address and its `cloud.platform`: a resource is
+    /// shared by its spans, so the lookup is made once per resource.
+    resource: Option<(usize, Option<String>)>,
+}
+
+fn matches(key: &(i64, Operation), minute: i64, row: &SpanRow<'_>, cloud: Option<&str>) -> bool {
+    let (m, op) = key;
+    *m == minute
+        && op.name.as_deref() == Some(row.name.as_ref())
+        && op.service == row.service_name.as_ref()
+        && op.kind == row.kind.as_str()
+        && op.platform == row.platform.as_str()
+        && op.cloud_platform.as_deref() == cloud
+}
+
+fn key_hash(minute: i64, service: &str, name: &str, kind: &str, cloud: Option<&str>) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    (minute, service, name, kind, cloud).hash(&mut h);
+    h.finish()
+}
+
+impl OperationCounts {
+    pub fn add(&mut self, row: &SpanRow<'_>) {
+        let address = std::ptr::from_ref(row.resource_attributes) as usize;
+        if self.resource.as_ref().is_none_or(|(a, _)| *a != address) {
+            let cloud = (row.resource_attributes.iter())
+                .find(|(k, _)| k == "cloud.platform")
+                .map(|(_, v)| v.to_string());
+            self.resource = Some((address, cloud));
+        }
+        let cloud = self.resource.as_ref().and_then(|(_, c)| c.as_deref());
+        let minute = minute_of(row.start_time_unix_nano);
+        if let Some(r) = self.rows.get_mut(self.last)
+            && matches(&r.0, minute, row, cloud)
+        {
+            r.1 += 1;
+            return;
+        }
+        let hash = || {
+            key_hash(
+                minute,
+                &row.service_name,
+                &row.name,
+                row.kind.as_str(),
+                cloud,
+            )
+        };
+        let found = if self.rows.len() < SCAN {
+            (self.rows.iter()).position(|r| matches(&r.0, minute, row, cloud))
+        } else {
+            if self.index.is_empty() {
+                self.index = (self.rows.iter().enumerate())
+                    .map(|(i, ((m, op), _))| {
+                        let name = op.name.as_deref().unwrap_or_default();
+                        let h = key_hash(
+                            *m,
+                            &op.service,
+                            name,
+                            &op.kind,
+                            op.cloud_platform.as_deref(),
+                        );
+                        (h, i)
+                    })
+                    .collect();
+            }
+            match self.index.get(&hash()) {
+                Some(&i) if matches(&self.rows[i].0, minute, row, cloud) => Some(i),
+                // A collision of two keys' hashes: rare enough to look
+                // through every row.
+                Some(_) => (self.rows.iter()).position(|r| matches(&r.0, minute, row, cloud)),
+                None => None,
+            }
+        };
+        self.last = match found {
+            Some(i) => {
+                self.rows[i].1 += 1;
+                i
+            }
+            None => {
+                if !self.index.is_empty() {
+                    self.index.insert(hash(), self.rows.len());
+                }
+                let op = Operation {
+                    service: row.service_name.to_string(),
+                    name: Some(row.name.to_string()),
+                    kind: row.kind.as_str().to_owned(),
+                    platform: row.platform.as_str().to_owned(),
+                    cloud_platform: cloud.map(str::to_owned),
+                };
+                self.rows.push(((minute, op), 1));
+                self.rows.len() - 1
+            }
+        };
+    }
+
+    pub fn into_vec(self) -> Vec<OperationRow> {
+        self.rows
+    }
+}
+
+/// The operation buckets not written yet.
+#[derive(Debug, Default)]
+pub struct OpenOperations {
+    buckets: BTreeMap<(i64, Operation), Open<i64>>,
+    /// Named buckets open per minute and service, for [`MAX_NAMES`].
+    names: HashMap<(i64, Arc<str>), usize>,
+}
+
+impl OpenOperations {
+    /// Counts a request's rows, arrived at `now`.
+    pub fn add(&mut self, rows: Vec<OperationRow>, now: i64) {
+        for ((minute, mut op), spans) in rows {
+            if !self.buckets.contains_key(&(minute, op.clone())) {
+                let named = (self.names)
+                    .entry((minute, Arc::from(op.service.as_str())))
+                    .or_default();
+                if *named >= MAX_NAMES {
+                    op.name = None;
+                } else {
+                    *named += 1;
+                }
+            }
+            let bucket = self.buckets.entry((minute, op)).or_default();
+            bucket.totals += spans;
+            bucket.touched = now;
+        }
+    }
+
+    /// Takes the buckets `quiet` says of their last touch.
+    pub fn take_quiet(&mut self, quiet: impl Fn(i64) -> bool) -> Vec<OperationRow> {
+        let taken = take_quiet(&mut self.buckets, quiet);
+        for ((minute, op), _) in &taken {
+            if op.name.is_some() {
+                self.forget_name(*minute, &op.service);
+            }
+        }
+        taken
+    }
+
+    fn forget_name(&mut self, minute: i64, service: &str) {
+        let key = (minute, Arc::from(service));
+        if let Some(n) = self.names.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.names.remove(&key);
+            }
+        }
+    }
+
+    /// Puts back buckets that could not be written.
+    pub fn put_back(&mut self, rows: Vec<OperationRow>, now: i64) {
+        for ((minute, op), _) in &rows {
+            if op.name.is_some() && !self.buckets.contains_key(&(*minute, op.clone())) {
+                *(self.names)
+                    .entry((*minute, Arc::from(op.service.as_str())))
+                    .or_default() += 1;
+            }
+        }
+        put_back(&mut self.buckets, rows, now, |a, b| a + b);
+    }
+
+    /// Buckets whose minute lies in `[from, to]`.
+    pub fn live(&self, from: i64, to: i64) -> Vec<OperationRow> {
+        (self.buckets.iter())
+            .filter(|((minute, _), _)| (from..=to).contains(minute))
+            .map(|(k, open)| (k.clone(), open.totals))
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+}
+
+/// Saved with the correlation state as its buckets; the names per service
+/// are counted again when read.
+impl Serialize for OpenOperations {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.buckets.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for OpenOperations {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let buckets: BTreeMap<(i64, Operation), Open<i64>> = BTreeMap::deserialize(d)?;
+        let mut names: HashMap<(i64, Arc<str>), usize> = HashMap::new();
+        for (minute, op) in buckets.keys() {
+            if op.name.is_some() {
+                *names
+                    .entry((*minute, Arc::from(op.service.as_str())))
+                    .or_default() += 1;
+            }
+        }
+        Ok(Self { buckets, names })
+    }
+}
+
+/// Rows of `operation_rollups`.
+pub fn operation_rollups_batch<'a>(
+    rows: impl IntoIterator<Item = &'a OperationRow>,
+) -> Result<RecordBatch, ArrowError> {
+    let mut minute = TimestampNanosecondBuilder::new().with_timezone("UTC");
+    let mut text: [StringBuilder; 5] = Default::default();
+    let mut spans = Int64Builder::new();
+    for ((m, op), n) in rows {
+        minute.append_value(*m);
+        let [service, name, kind, platform, cloud] = &mut text;
+        service.append_value(&op.service);
+        name.append_option(op.name.as_deref());
+        kind.append_value(&op.kind);
+        platform.append_value(&op.platform);
+        cloud.append_option(op.cloud_platform.as_deref());
+        spans.append_value(*n);
+    }
+    let mut columns: Vec<arrow::array::ArrayRef> = vec![Arc::new(minute.finish())];
+    columns.extend(text.iter_mut().map(|b| Arc::new(b.finish()) as _));
+    columns.push(Arc::new(spans.finish()));
+    RecordBatch::try_new(operation_rollups_schema(), columns)
+}
