@@ -14,23 +14,20 @@
 //! and the table grows with services and minutes, not with spans.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use arrow::array::{Int64Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder};
 use arrow::error::ArrowError;
-use seam_model::SpanRow;
+use foldhash::fast::FixedState;
 use seam_model::schema::operation_rollups_schema;
+use seam_model::{Platform, SpanKind, SpanRow};
 use serde::{Deserialize, Serialize};
 
 use crate::rollup::{Open, minute_of, put_back, take_quiet};
 
 /// Names a service keeps apart in one minute.
 pub const MAX_NAMES: usize = 1000;
-
-/// Distinct operations a request's counts are looked up among one by one
-/// before they are indexed.
-const SCAN: usize = 16;
 
 /// What the spans of one service operation share.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -46,87 +43,52 @@ pub struct Operation {
 /// An operation's span count in one minute (the minute's start, ns).
 pub type OperationRow = ((i64, Operation), i64);
 
-/// The spans of one request counted per minute and operation.
+/// The spans of one request counted per minute and operation. Service
+/// and cloud platform are the resource's, so within a request a row is
+/// told apart by its resource, minute, kind, platform and name; rows of two
+/// resources of one service are merged when the request is counted in.
 #[derive(Debug, Default)]
 pub struct OperationCounts {
     rows: Vec<OperationRow>,
-    /// Past [`SCAN`] rows: a hash of each row's key to its position.
-    index: HashMap<u64, usize>,
-    /// The row the last span went to: a request's spans mostly come in
-    /// runs of one service and name.
+    /// Each row's resource (its attributes' address), kind and platform.
+    keys: Vec<(usize, SpanKind, Platform)>,
+    /// A hash of each row's key to the row.
+    index: HashMap<u64, usize, FixedState>,
+    /// The row the last span went to: a request's spans often come in
+    /// runs of one name.
     last: usize,
-    /// The last resource's address and its `cloud.platform`: a resource is
-    /// shared by its spans, so the lookup is made once per resource.
+    /// The last resource's address and its `cloud.platform`, looked up
+    /// once per resource.
     resource: Option<(usize, Option<String>)>,
 }
 
-fn matches(key: &(i64, Operation), minute: i64, row: &SpanRow<'_>, cloud: Option<&str>) -> bool {
-    let (m, op) = key;
-    *m == minute
-        && op.name.as_deref() == Some(row.name.as_ref())
-        && op.service == row.service_name.as_ref()
-        && op.kind == row.kind.as_str()
-        && op.platform == row.platform.as_str()
-        && op.cloud_platform.as_deref() == cloud
-}
-
-fn key_hash(minute: i64, service: &str, name: &str, kind: &str, cloud: Option<&str>) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    (minute, service, name, kind, cloud).hash(&mut h);
-    h.finish()
-}
-
 impl OperationCounts {
+    fn is(&self, i: usize, resource: usize, minute: i64, row: &SpanRow<'_>) -> bool {
+        self.keys[i] == (resource, row.kind, row.platform)
+            && self.rows[i].0.0 == minute
+            && self.rows[i].0.1.name.as_deref() == Some(row.name.as_ref())
+    }
+
     pub fn add(&mut self, row: &SpanRow<'_>) {
-        let address = std::ptr::from_ref(row.resource_attributes) as usize;
-        if self.resource.as_ref().is_none_or(|(a, _)| *a != address) {
+        let resource = std::ptr::from_ref(row.resource_attributes) as usize;
+        if self.resource.as_ref().is_none_or(|(a, _)| *a != resource) {
             let cloud = (row.resource_attributes.iter())
                 .find(|(k, _)| k == "cloud.platform")
                 .map(|(_, v)| v.to_string());
-            self.resource = Some((address, cloud));
+            self.resource = Some((resource, cloud));
         }
-        let cloud = self.resource.as_ref().and_then(|(_, c)| c.as_deref());
         let minute = minute_of(row.start_time_unix_nano);
-        if let Some(r) = self.rows.get_mut(self.last)
-            && matches(&r.0, minute, row, cloud)
-        {
-            r.1 += 1;
+        if self.last < self.rows.len() && self.is(self.last, resource, minute, row) {
+            self.rows[self.last].1 += 1;
             return;
         }
-        let hash = || {
-            key_hash(
-                minute,
-                &row.service_name,
-                &row.name,
-                row.kind.as_str(),
-                cloud,
-            )
-        };
-        let found = if self.rows.len() < SCAN {
-            (self.rows.iter()).position(|r| matches(&r.0, minute, row, cloud))
-        } else {
-            if self.index.is_empty() {
-                self.index = (self.rows.iter().enumerate())
-                    .map(|(i, ((m, op), _))| {
-                        let name = op.name.as_deref().unwrap_or_default();
-                        let h = key_hash(
-                            *m,
-                            &op.service,
-                            name,
-                            &op.kind,
-                            op.cloud_platform.as_deref(),
-                        );
-                        (h, i)
-                    })
-                    .collect();
-            }
-            match self.index.get(&hash()) {
-                Some(&i) if matches(&self.rows[i].0, minute, row, cloud) => Some(i),
-                // A collision of two keys' hashes: rare enough to look
-                // through every row.
-                Some(_) => (self.rows.iter()).position(|r| matches(&r.0, minute, row, cloud)),
-                None => None,
-            }
+        let key = (resource, minute, row.kind, row.platform, row.name.as_ref());
+        let hash = FixedState::default().hash_one(key);
+        let found = match self.index.get(&hash) {
+            Some(&i) if self.is(i, resource, minute, row) => Some(i),
+            // Two keys of one hash: rare enough to look through every row.
+            Some(_) => (0..self.rows.len()).find(|&i| self.is(i, resource, minute, row)),
+            None => None,
         };
         self.last = match found {
             Some(i) => {
@@ -134,17 +96,17 @@ impl OperationCounts {
                 i
             }
             None => {
-                if !self.index.is_empty() {
-                    self.index.insert(hash(), self.rows.len());
-                }
+                self.index.entry(hash).or_insert(self.rows.len());
+                let cloud = self.resource.as_ref().and_then(|(_, c)| c.clone());
                 let op = Operation {
                     service: row.service_name.to_string(),
                     name: Some(row.name.to_string()),
                     kind: row.kind.as_str().to_owned(),
                     platform: row.platform.as_str().to_owned(),
-                    cloud_platform: cloud.map(str::to_owned),
+                    cloud_platform: cloud,
                 };
                 self.rows.push(((minute, op), 1));
+                self.keys.push((resource, row.kind, row.platform));
                 self.rows.len() - 1
             }
         };
@@ -277,4 +239,53 @@ pub fn operation_rollups_batch<'a>(
     columns.extend(text.iter_mut().map(|b| Arc::new(b.finish()) as _));
     columns.push(Arc::new(spans.finish()));
     RecordBatch::try_new(operation_rollups_schema(), columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+    use seam_model::{Attributes, SpanId, TraceId};
+
+    use super::*;
+
+    proptest! {
+        /// A request's counts are those of counting every span by its
+        /// whole key, however the spans of two resources interleave.
+        #[test]
+        fn counts_as_a_count_by_the_whole_key(
+            spans in prop::collection::vec((0..2usize, 0..3i64, 0..3u8, 0..40u8, any::<bool>()), 0..300)
+        ) {
+            let pod: Attributes<'static> = vec![(Cow::Borrowed("k8s.pod.name"), Cow::Borrowed("p"))];
+            let lambda: Attributes<'static> =
+                vec![(Cow::Borrowed("cloud.platform"), Cow::Borrowed("aws_lambda"))];
+            let resources = [&pod, &lambda];
+            let mut counts = OperationCounts::default();
+            let mut want: BTreeMap<(i64, Operation), i64> = BTreeMap::new();
+            for (r, minute, kind, name, faas) in spans {
+                let start = 1_760_000_000_000_000_000 + minute * crate::rollup::MINUTE_NS + 7;
+                let mut row = SpanRow::new(TraceId([1; 16]), SpanId([1; 8]), start, start, resources[r]);
+                row.service_name = Cow::Borrowed(["checkout", "resizer"][r]);
+                row.name = Cow::Owned(format!("op-{name}"));
+                row.kind = SpanKind::from_otlp(i32::from(kind) + 1);
+                row.platform = if faas { Platform::Faas } else { Platform::Kubernetes };
+                counts.add(&row);
+                let op = Operation {
+                    service: row.service_name.to_string(),
+                    name: Some(row.name.to_string()),
+                    kind: row.kind.as_str().to_owned(),
+                    platform: row.platform.as_str().to_owned(),
+                    cloud_platform: (r == 1).then(|| "aws_lambda".to_owned()),
+                };
+                *want.entry((minute_of(start), op)).or_default() += 1;
+            }
+            let mut got: BTreeMap<(i64, Operation), i64> = BTreeMap::new();
+            for (key, n) in counts.into_vec() {
+                *got.entry(key).or_default() += n;
+            }
+            prop_assert_eq!(got, want);
+        }
+    }
 }

@@ -11,6 +11,7 @@
 //!  boundaries ─────────────────────────┘
 //!  edge_rollups ─▶ boundaries.rs (edges: producer service, system, destination, consumer service)
 //!  function_rollups ─▶ cold_starts.rs (per function)
+//!  operation_rollups ─▶ explorer.rs (services and their operations)
 //!  spans ─▶ search.rs (traces with a matching span, summarized)
 //! ```
 

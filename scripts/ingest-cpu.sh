@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Server CPU per span ingested, the steady figure beside spans/s on a
+# noisy machine: a fresh release server (defaults: write-ahead log,
+# stitching, seals) receives `seam loadgen` at RATE spans/s for DURATION,
+# TOPOLOGY flat or hybrid, under `perf stat` of the server; prints spans
+# accepted and CPU ns per span (instructions and cycles too where the
+# machine counts them). With CALLGRIND=1 the server runs under callgrind
+# instead and the figure is instructions per span, start and shutdown
+# included: repeatable, so two builds compare at small loads. Run it for
+# two builds to see what a change costs on the ingest path.
+#
+#   scripts/ingest-cpu.sh
+#   SEAM=/tmp/seam-other TOPOLOGY=hybrid scripts/ingest-cpu.sh
+#   CALLGRIND=1 RATE=5000 DURATION=20s scripts/ingest-cpu.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RATE=${RATE:-50000}
+DURATION=${DURATION:-20s}
+TOPOLOGY=${TOPOLOGY:-flat}
+work=target/ingest-cpu
+mkdir -p "$work"
+if [ -z "${SEAM:-}" ]; then
+  cargo build --release --locked --bin seam
+  SEAM=target/release/seam
+fi
+
+rm -rf "$work/data"
+wrap=()
+if [ -n "${CALLGRIND:-}" ]; then
+  wrap=(valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out")
+fi
+"${wrap[@]}" "$SEAM" serve --data-dir "$work/data" \
+  --grpc-listen 127.0.0.1:54417 --http-listen 127.0.0.1:54418 --api-listen 127.0.0.1:58180 \
+  >"$work/seam.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 600); do
+  curl -sf http://127.0.0.1:58180/readyz >/dev/null && break
+  sleep 0.1
+done
+
+if [ -n "${CALLGRIND:-}" ]; then
+  "$SEAM" loadgen --endpoint http://127.0.0.1:54417 --topology "$TOPOLOGY" --rate "$RATE" \
+    --duration "$DURATION" --seed 7 --timeout 60s --quiet >/dev/null
+  sleep 5
+  spans=$(curl -s http://127.0.0.1:58180/metrics |
+    awk '/^seam_receiver_spans_accepted_total/ { print int($2) }')
+  kill -INT $pid
+  wait $pid || true
+  ir=$(awk '/^summary:/ { print $2 }' "$work/callgrind.out")
+  echo "spans accepted   $spans"
+  echo "instructions     $((ir / spans)) a span (callgrind, start and shutdown included)"
+  exit 0
+fi
+
+perf stat -e instructions,cycles,task-clock -x, -o "$work/perf.csv" -p "$pid" &
+perf=$!
+sleep 0.5
+"$SEAM" loadgen --endpoint http://127.0.0.1:54417 --topology "$TOPOLOGY" --rate "$RATE" \
+  --duration "$DURATION" --quiet >/dev/null
+# Correlation and the seal of what arrived are part of ingest.
+sleep 5
+kill -INT $perf
+wait $perf 2>/dev/null || true
+spans=$(curl -s http://127.0.0.1:58180/metrics |
+  awk '/^seam_receiver_spans_accepted_total/ { print int($2) }')
+python3 - "$work/perf.csv" "$spans" <<'EOF'
+import sys
+values = {}
+for line in open(sys.argv[1]):
+    parts = line.strip().split(",")
+    if len(parts) > 2 and parts[0] and parts[0][0].isdigit():
+        values[parts[2]] = float(parts[0])
+spans = int(sys.argv[2])
+clock = values.get("task-clock", 0.0)  # ms
+print(f"spans accepted   {spans}")
+for event in ("instructions", "cycles"):
+    if event in values:
+        print(f"{event:<16} {values[event] / spans:,.0f} a span")
+print(f"cpu              {clock * 1e6 / spans:,.0f} ns a span")
+EOF
