@@ -132,10 +132,16 @@ fn live_snapshot<R>(
 }
 
 /// Rollup buckets correlation holds until they go quiet, read with the
-/// rollup table's snapshot.
-pub(crate) struct LiveEdges(pub CorrelationView);
+/// rollup table's snapshot by `read` (given the minutes asked).
+pub(crate) struct LiveRollups {
+    view: CorrelationView,
+    read: ReadLive,
+}
 
-impl Live for LiveEdges {
+/// Reads the buckets of `[from, to]` with the table's snapshot.
+type ReadLive = fn(&CorrelationView, &Table, i64, i64) -> (Snapshot, Vec<RecordBatch>);
+
+impl Live for LiveRollups {
     fn snapshot(
         &self,
         table: &Table,
@@ -143,43 +149,42 @@ impl Live for LiveEdges {
         _keys: Option<&HashSet<String>>,
     ) -> (Snapshot, Vec<RecordBatch>) {
         let (from, to) = minutes(time);
-        (self.0).with_live_edges(from, to, |live| {
-            live_snapshot(table, &live, |rows| edge_rollups_batch(rows))
-        })
+        (self.read)(&self.view, table, from, to)
     }
 }
 
-/// As [`LiveEdges`], for functions.
-pub(crate) struct LiveFunctions(pub CorrelationView);
-
-impl Live for LiveFunctions {
-    fn snapshot(
-        &self,
-        table: &Table,
-        time: TimeBounds,
-        _keys: Option<&HashSet<String>>,
-    ) -> (Snapshot, Vec<RecordBatch>) {
-        let (from, to) = minutes(time);
-        (self.0).with_live_functions(from, to, |live| {
-            live_snapshot(table, &live, |rows| function_rollups_batch(rows))
-        })
+impl LiveRollups {
+    fn edges(view: CorrelationView) -> Self {
+        Self {
+            view,
+            read: |view, table, from, to| {
+                view.with_live_edges(from, to, |live| {
+                    live_snapshot(table, &live, |rows| edge_rollups_batch(rows))
+                })
+            },
+        }
     }
-}
 
-/// As [`LiveEdges`], for operations.
-pub(crate) struct LiveOperations(pub CorrelationView);
+    fn functions(view: CorrelationView) -> Self {
+        Self {
+            view,
+            read: |view, table, from, to| {
+                view.with_live_functions(from, to, |live| {
+                    live_snapshot(table, &live, |rows| function_rollups_batch(rows))
+                })
+            },
+        }
+    }
 
-impl Live for LiveOperations {
-    fn snapshot(
-        &self,
-        table: &Table,
-        time: TimeBounds,
-        _keys: Option<&HashSet<String>>,
-    ) -> (Snapshot, Vec<RecordBatch>) {
-        let (from, to) = minutes(time);
-        (self.0).with_live_operations(from, to, |live| {
-            live_snapshot(table, &live, |rows| operation_rollups_batch(rows))
-        })
+    fn operations(view: CorrelationView) -> Self {
+        Self {
+            view,
+            read: |view, table, from, to| {
+                view.with_live_operations(from, to, |live| {
+                    live_snapshot(table, &live, |rows| operation_rollups_batch(rows))
+                })
+            },
+        }
     }
 }
 
@@ -234,21 +239,21 @@ impl Catalog {
                 EDGE_ROLLUPS,
                 Arc::new(
                     provider(&correlation.edge_rollups, tables::edge_rollups())
-                        .with_live(Arc::new(LiveEdges(correlation.view.clone()))),
+                        .with_live(Arc::new(LiveRollups::edges(correlation.view.clone()))),
                 ),
             ),
             (
                 FUNCTION_ROLLUPS,
                 Arc::new(
                     provider(&correlation.function_rollups, tables::function_rollups())
-                        .with_live(Arc::new(LiveFunctions(correlation.view.clone()))),
+                        .with_live(Arc::new(LiveRollups::functions(correlation.view.clone()))),
                 ),
             ),
             (
                 OPERATION_ROLLUPS,
                 Arc::new(
                     provider(&correlation.operation_rollups, tables::operation_rollups())
-                        .with_live(Arc::new(LiveOperations(correlation.view.clone()))),
+                        .with_live(Arc::new(LiveRollups::operations(correlation.view.clone()))),
                 ),
             ),
         ];

@@ -530,6 +530,29 @@ fn compare_flows(seam: &Seam, phase: &str, now: i64) {
 /// The reports over whole minutes: what `/api/v1/boundaries` and
 /// `/api/v1/cold-starts` answer from their rollups, against the same
 /// figures grouped from every row by SQL.
+/// `path`'s list under `field` holds the rows of `want`, in order, each
+/// with the values `want` gives (the answer may carry more fields).
+fn assert_listed(
+    seam: &Seam,
+    phase: &str,
+    (path, field): (&str, &str),
+    want: &[serde_json::Map<String, Json>],
+) {
+    let (status, got) = seam.get(path);
+    assert_eq!(status, 200, "{phase}: {path}: {got}");
+    let got = got[field].as_array().unwrap();
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{phase}: {path}: {got:?} vs {want:?}"
+    );
+    for (g, w) in got.iter().zip(want) {
+        for (k, v) in w {
+            assert_eq!(&g[k], v, "{phase}: {path}: {k} of {g} vs {w:?}");
+        }
+    }
+}
+
 fn compare_reports(seam: &Seam, phase: &str, now: i64) {
     let minute = |t: i64| t.div_euclid(MIN) * MIN;
     let windows = [
@@ -573,20 +596,8 @@ fn compare_reports(seam: &Seam, phase: &str, now: i64) {
             pct(0.99, "latency_ns"),
             bound("consumer_time")
         ));
-        let want = rows(&edges);
-        let (status, got) = seam.get(&format!("/api/v1/boundaries?{query}"));
-        assert_eq!(status, 200, "{got}");
-        let got = got["edges"].as_array().unwrap();
-        assert_eq!(
-            got.len(),
-            want.len(),
-            "{phase}: edges?{query}: {got:?} vs {want:?}"
-        );
-        for (g, w) in got.iter().zip(&want) {
-            for (k, v) in w {
-                assert_eq!(&g[k], v, "{phase}: edges?{query}: {k} of {g} vs {w:?}");
-            }
-        }
+        let path = format!("/api/v1/boundaries?{query}");
+        assert_listed(seam, phase, (&path, "edges"), &rows(&edges));
 
         // The explorer's lists, from the operation rollups.
         // A service on two platforms is listed once, on the one with more
@@ -616,19 +627,10 @@ fn compare_reports(seam: &Seam, phase: &str, now: i64) {
             services.iter().any(|s| s["cloud_platform"] == "aws_lambda"),
             "{phase}: functions were sent: {services:?}"
         );
-        let (status, got) = seam.get(&format!("/api/v1/services?{query}"));
-        assert_eq!(status, 200, "{got}");
-        let got = got["services"].as_array().unwrap();
-        assert_eq!(
-            got.len(),
-            services.len(),
-            "{phase}: services?{query}: {got:?} vs {services:?}"
-        );
-        for (g, w) in got.iter().zip(&services) {
-            for (k, v) in w {
-                assert_eq!(&g[k], v, "{phase}: services?{query}: {k} of {g} vs {w:?}");
-            }
-            let service = w["name"].as_str().unwrap();
+        let path = format!("/api/v1/services?{query}");
+        assert_listed(seam, phase, (&path, "services"), &services);
+        for service in &services {
+            let service = service["name"].as_str().unwrap();
             let want = rows(&seam.sql(&format!(
                 "SELECT name, lower(CAST(kind AS VARCHAR)) AS kind, count(*) AS spans \
                  FROM spans WHERE service_name = '{service}'{} \
@@ -636,19 +638,7 @@ fn compare_reports(seam: &Seam, phase: &str, now: i64) {
                 bound("start_time")
             )));
             let path = format!("/api/v1/services/{service}/operations?{query}");
-            let (status, got) = seam.get(&path);
-            assert_eq!(status, 200, "{got}");
-            let got = got["operations"].as_array().unwrap();
-            assert_eq!(
-                got.len(),
-                want.len(),
-                "{phase}: {path}: {got:?} vs {want:?}"
-            );
-            for (g, w) in got.iter().zip(&want) {
-                for (k, v) in w {
-                    assert_eq!(&g[k], v, "{phase}: {path}: {k} of {g} vs {w:?}");
-                }
-            }
+            assert_listed(seam, phase, (&path, "operations"), &want);
         }
 
         let on_demand = "(cold_start AND CAST(cold_start_type AS VARCHAR) = 'on_demand')";
@@ -681,22 +671,8 @@ fn compare_reports(seam: &Seam, phase: &str, now: i64) {
             start.is_some() || !want.is_empty(),
             "{phase}: invocations were sent"
         );
-        let (status, got) = seam.get(&format!("/api/v1/cold-starts?{query}"));
-        assert_eq!(status, 200, "{got}");
-        let got = got["functions"].as_array().unwrap();
-        assert_eq!(
-            got.len(),
-            want.len(),
-            "{phase}: cold-starts?{query}: {got:?} vs {want:?}"
-        );
-        for (g, w) in got.iter().zip(&want) {
-            for (k, v) in w {
-                assert_eq!(
-                    &g[k], v,
-                    "{phase}: cold-starts?{query}: {k} of {g} vs {w:?}"
-                );
-            }
-        }
+        let path = format!("/api/v1/cold-starts?{query}");
+        assert_listed(seam, phase, (&path, "functions"), &want);
     }
 }
 
