@@ -128,10 +128,11 @@ pub struct OpenOperations {
 impl OpenOperations {
     /// Counts a request's rows, arrived at `now`.
     pub fn add(&mut self, rows: Vec<OperationRow>, now: i64) {
-        for ((minute, mut op), spans) in rows {
-            if !self.buckets.contains_key(&(minute, op.clone())) {
+        for (mut key, spans) in rows {
+            if !self.buckets.contains_key(&key) {
+                let (minute, op) = &mut key;
                 let named = (self.names)
-                    .entry((minute, Arc::from(op.service.as_str())))
+                    .entry((*minute, Arc::from(op.service.as_str())))
                     .or_default();
                 if *named >= MAX_NAMES {
                     op.name = None;
@@ -139,7 +140,7 @@ impl OpenOperations {
                     *named += 1;
                 }
             }
-            let bucket = self.buckets.entry((minute, op)).or_default();
+            let bucket = self.buckets.entry(key).or_default();
             bucket.totals += spans;
             bucket.touched = now;
         }
@@ -168,8 +169,8 @@ impl OpenOperations {
 
     /// Puts back buckets that could not be written.
     pub fn put_back(&mut self, rows: Vec<OperationRow>, now: i64) {
-        for ((minute, op), _) in &rows {
-            if op.name.is_some() && !self.buckets.contains_key(&(*minute, op.clone())) {
+        for key @ ((minute, op), _) in &rows {
+            if op.name.is_some() && !self.buckets.contains_key(&key.0) {
                 *(self.names)
                     .entry((*minute, Arc::from(op.service.as_str())))
                     .or_default() += 1;

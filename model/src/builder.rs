@@ -311,10 +311,14 @@ impl SpanBatchBuilder {
 
     /// Appends one span.
     pub fn append(&mut self, row: &SpanRow<'_>) {
-        self.trace_id.append_value(row.trace_id.to_hex());
-        self.span_id.append_value(row.span_id.to_hex());
-        self.parent_span_id
-            .append_option(row.parent_span_id.map(|p| p.to_hex()));
+        let (mut trace_hex, mut span_hex) = (const_hex::Buffer::new(), const_hex::Buffer::new());
+        self.trace_id
+            .append_value(row.trace_id.hex_in(&mut trace_hex));
+        self.span_id.append_value(row.span_id.hex_in(&mut span_hex));
+        match row.parent_span_id {
+            Some(p) => self.parent_span_id.append_value(p.hex_in(&mut span_hex)),
+            None => self.parent_span_id.append_null(),
+        }
         // Flows are resolved at query time by the correlation engine.
         self.flow_id.append_null();
         self.name.append_value(&row.name);
@@ -347,8 +351,12 @@ impl SpanBatchBuilder {
 
         let links = &mut self.links;
         for link in &row.links {
-            links.trace_id.append_value(link.trace_id.to_hex());
-            links.span_id.append_value(link.span_id.to_hex());
+            links
+                .trace_id
+                .append_value(link.trace_id.hex_in(&mut trace_hex));
+            links
+                .span_id
+                .append_value(link.span_id.hex_in(&mut span_hex));
             links.trace_state.append_value(&link.trace_state);
             append_attrs(&mut links.attributes, &link.attributes);
         }

@@ -72,6 +72,13 @@ macro_rules! hex_id {
             pub fn to_hex(&self) -> String {
                 const_hex::encode(self.0)
             }
+
+            /// [`Self::to_hex`] written into `buf`, for a caller that
+            /// copies it on at once (into a column) and need not
+            /// allocate a string per id.
+            pub fn hex_in<'b>(&self, buf: &'b mut const_hex::Buffer<$len>) -> &'b str {
+                buf.format(&self.0)
+            }
         }
 
         impl fmt::Display for $name {

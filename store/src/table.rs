@@ -84,7 +84,7 @@ pub const MAX_PENDING_BYTES: usize = 256 * 1024 * 1024;
 const MERGE_BYTES: usize = 256 * 1024 * 1024;
 
 /// The hashed values of one key column (by index) of a segment.
-type KeySet = (usize, HashSet<u64>);
+type KeySet = (usize, HashSet<u64, foldhash::fast::FixedState>);
 
 impl Segment {
     fn new(batch: RecordBatch, time_column: usize) -> Self {
@@ -100,7 +100,9 @@ impl Segment {
     fn keyed(batch: RecordBatch, time_column: usize, keys: &[usize]) -> Self {
         let sets = keys.iter().filter_map(|&k| {
             let values = batch.column(k).as_string_opt::<i32>()?;
-            Some((k, values.iter().flatten().map(key_hash).collect()))
+            let mut set = HashSet::with_capacity_and_hasher(values.len(), Default::default());
+            set.extend(values.iter().flatten().map(key_hash));
+            Some((k, set))
         });
         let sets: Arc<[KeySet]> = sets.collect();
         Self {
@@ -125,10 +127,17 @@ impl Segment {
     }
 }
 
-/// A fixed hash, so a segment's keys and a query's literal agree.
+/// A fixed key of a value, so a segment's keys and a query's literal
+/// agree: for an id (16 hex digits or more) its first 8 bytes, which for
+/// random ids are as good as a hash of the whole and cost no hashing;
+/// for anything else a hash.
 fn key_hash(value: &str) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    BuildHasherDefault::<DefaultHasher>::default().hash_one(value)
+    use std::hash::BuildHasher;
+    let mut prefix = [0u8; 8];
+    match (value.as_bytes().get(..16)).map(|hex| const_hex::decode_to_slice(hex, &mut prefix)) {
+        Some(Ok(())) => u64::from_be_bytes(prefix),
+        _ => foldhash::fast::FixedState::with_seed(0).hash_one(value),
+    }
 }
 
 fn overlaps(range: Option<(i64, i64)>, start: i64, end: i64) -> bool {
@@ -611,6 +620,37 @@ mod tests {
     /// Column `v` of every segment, in order.
     fn values(snapshot: &Snapshot) -> Vec<i64> {
         crate::testing::values(snapshot.segments.iter().map(|s| &s.batch))
+    }
+
+    /// A segment's key set finds each of its ids, by the ids' prefix,
+    /// and values that are not ids by a hash; ids it does not hold are
+    /// ruled out.
+    #[test]
+    fn a_segments_keys_find_its_ids_and_rule_out_others() {
+        let ids: Vec<String> = (1..=500u64)
+            .map(|i| format!("{:016x}{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15), i))
+            .collect();
+        let mut values: Vec<Option<&str>> = ids.iter().map(|s| Some(s.as_str())).collect();
+        values.extend([Some("not an id"), Some("abc"), None]);
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, true)]));
+        let column = arrow::array::StringArray::from(values);
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(column)]).unwrap();
+        let segment = Segment::keyed(batch, 0, &[0]);
+        for id in &ids {
+            assert!(segment.may_contain(0, &[id]), "{id}");
+        }
+        assert!(segment.may_contain(0, &["not an id"]));
+        assert!(segment.may_contain(0, &["abc"]));
+        let absent = (501..=1000u64)
+            .map(|i| format!("{:016x}{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15), i))
+            .filter(|id| segment.may_contain(0, &[id]))
+            .count();
+        assert_eq!(absent, 0, "ids of other prefixes are ruled out");
+        assert!(!segment.may_contain(0, &["something else"]));
+        assert!(
+            segment.may_contain(1, &["any"]),
+            "a column without keys rules out nothing"
+        );
     }
 
     #[test]

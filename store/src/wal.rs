@@ -30,7 +30,7 @@
 //!   races the writer.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, IoSlice, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -133,14 +133,25 @@ fn segments(dir: &Path) -> Result<Vec<u64>, WalError> {
 /// The file operations the log makes on a segment. Tests put faults
 /// between the log and the disk through it.
 pub(crate) trait SegmentFile: Send + Sync {
-    fn write_all(&self, bytes: &[u8]) -> io::Result<()>;
+    /// Writes every byte of `parts`, in order, as one record.
+    fn write_all(&self, parts: &mut [IoSlice<'_>]) -> io::Result<()>;
     fn sync_data(&self) -> io::Result<()>;
     fn set_len(&self, len: u64) -> io::Result<()>;
 }
 
 impl SegmentFile for File {
-    fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
-        Write::write_all(&mut &*self, bytes)
+    /// One `writev` for a record's header and payload, so the payload is
+    /// written from where the request arrived, not copied behind a header.
+    fn write_all(&self, mut parts: &mut [IoSlice<'_>]) -> io::Result<()> {
+        while !parts.is_empty() {
+            match (&mut &*self).write_vectored(parts) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut parts, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     fn sync_data(&self) -> io::Result<()> {
@@ -446,28 +457,28 @@ impl Wal {
     /// be cut off) is there but was never acknowledged.
     pub fn append(&self, payload: &[u8]) -> Result<(), WalError> {
         let len = u32::try_from(payload.len()).map_err(|_| WalError::TooLarge(payload.len()))?;
-        let mut record = Vec::with_capacity(HEADER + payload.len());
-        record.extend_from_slice(&len.to_le_bytes());
-        record.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-        record.extend_from_slice(payload);
+        let mut header = [0u8; HEADER];
+        header[..4].copy_from_slice(&len.to_le_bytes());
+        header[4..].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        let record_len = (HEADER + payload.len()) as u64;
         let end = {
             let mut w = self.writer.lock();
             if w.broken.is_some() {
                 self.rotate(&mut w)?;
             }
-            if w.size > 0 && w.size + record.len() as u64 > self.config.segment_size.as_u64() {
+            if w.size > 0 && w.size + record_len > self.config.segment_size.as_u64() {
                 self.rotate(&mut w)?;
             }
-            if let Err(source) = w.file.write_all(&record) {
+            let mut parts = [IoSlice::new(&header), IoSlice::new(payload)];
+            if let Err(source) = w.file.write_all(&mut parts) {
                 self.cut_back(&mut w);
                 return Err(WalError::Io {
                     path: w.path.display().to_string(),
                     source,
                 });
             }
-            w.size += record.len() as u64;
-            self.disk_bytes
-                .fetch_add(record.len() as u64, Ordering::Relaxed);
+            w.size += record_len;
+            self.disk_bytes.fetch_add(record_len, Ordering::Relaxed);
             w.end()
         };
         if self.config.sync == SyncPolicy::EveryBatch {

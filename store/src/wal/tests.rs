@@ -195,12 +195,14 @@ struct FaultyFile {
 }
 
 impl SegmentFile for FaultyFile {
-    fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+    fn write_all(&self, parts: &mut [IoSlice<'_>]) -> io::Result<()> {
         if let Some(n) = self.faults.short_write.lock().take() {
-            SegmentFile::write_all(&self.file, &bytes[..n.min(bytes.len())])?;
+            let bytes: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+            let mut written = [IoSlice::new(&bytes[..n.min(bytes.len())])];
+            SegmentFile::write_all(&self.file, &mut written)?;
             return Err(io::Error::from_raw_os_error(28)); // ENOSPC
         }
-        SegmentFile::write_all(&self.file, bytes)
+        SegmentFile::write_all(&self.file, parts)
     }
 
     fn sync_data(&self) -> io::Result<()> {
