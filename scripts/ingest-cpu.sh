@@ -2,16 +2,19 @@
 # Server CPU per span ingested, the steady figure beside spans/s on a
 # noisy machine: a fresh release server (defaults: write-ahead log,
 # stitching, seals) receives `seam loadgen` at RATE spans/s for DURATION,
-# TOPOLOGY flat or hybrid, under `perf stat` of the server; prints spans
-# accepted and CPU ns per span (instructions and cycles too where the
-# machine counts them). With CALLGRIND=1 the server runs under callgrind
-# instead and the figure is instructions per span, start and shutdown
-# included: repeatable, so two builds compare at small loads. Run it for
-# two builds to see what a change costs on the ingest path.
+# TOPOLOGY flat or hybrid, under `perf stat` of the server until it has
+# stopped (its last seal included); prints spans accepted and CPU ns per
+# span (instructions and cycles too where the machine counts them).
+# With CALLGRIND=1 the server runs under callgrind instead and the figure
+# is instructions per span, start and shutdown included: repeatable, so
+# two builds compare at small loads. The server seals what it holds when
+# it stops, so the spans' sealed bytes a span are printed too (one file
+# of every span sent).
 #
 #   scripts/ingest-cpu.sh
 #   SEAM=/tmp/seam-other TOPOLOGY=hybrid scripts/ingest-cpu.sh
 #   CALLGRIND=1 RATE=5000 DURATION=20s scripts/ingest-cpu.sh
+#   CONFIG=seam.yaml scripts/ingest-cpu.sh      # a server configured otherwise
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,12 +28,18 @@ if [ -z "${SEAM:-}" ]; then
   SEAM=target/release/seam
 fi
 
+# The spans' Parquet bytes a span, once the server has sealed at exit.
+sealed() {
+  bytes=$(cat "$work"/data/segments/spans/*.parquet 2>/dev/null | wc -c)
+  echo "sealed           $(python3 -c "print(f'{$bytes / $spans:.1f}')") bytes a span (spans table)"
+}
+
 rm -rf "$work/data"
 wrap=()
 if [ -n "${CALLGRIND:-}" ]; then
   wrap=(valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out")
 fi
-"${wrap[@]}" "$SEAM" serve --data-dir "$work/data" \
+"${wrap[@]}" "$SEAM" serve ${CONFIG:+--config "$CONFIG"} --data-dir "$work/data" \
   --grpc-listen 127.0.0.1:54417 --http-listen 127.0.0.1:54418 --api-listen 127.0.0.1:58180 \
   >"$work/seam.log" 2>&1 &
 pid=$!
@@ -51,6 +60,7 @@ if [ -n "${CALLGRIND:-}" ]; then
   ir=$(awk '/^summary:/ { print $2 }' "$work/callgrind.out")
   echo "spans accepted   $spans"
   echo "instructions     $((ir / spans)) a span (callgrind, start and shutdown included)"
+  sealed
   exit 0
 fi
 
@@ -59,12 +69,14 @@ perf=$!
 sleep 0.5
 "$SEAM" loadgen --endpoint http://127.0.0.1:54417 --topology "$TOPOLOGY" --rate "$RATE" \
   --duration "$DURATION" --quiet >/dev/null
-# Correlation and the seal of what arrived are part of ingest.
+# Correlation and the seal of what arrived (at exit) are part of ingest:
+# perf counts until the server has stopped.
 sleep 5
-kill -INT $perf
-wait $perf 2>/dev/null || true
 spans=$(curl -s http://127.0.0.1:58180/metrics |
   awk '/^seam_receiver_spans_accepted_total/ { print int($2) }')
+kill -INT $pid
+wait $pid || true
+wait $perf 2>/dev/null || true
 python3 - "$work/perf.csv" "$spans" <<'EOF'
 import sys
 values = {}
@@ -80,3 +92,4 @@ for event in ("instructions", "cycles"):
         print(f"{event:<16} {values[event] / spans:,.0f} a span")
 print(f"cpu              {clock * 1e6 / spans:,.0f} ns a span")
 EOF
+sealed

@@ -158,6 +158,35 @@ mod tests {
         );
     }
 
+    /// Sealed files' codec by name; a name it does not know is refused
+    /// with the choices.
+    #[test]
+    fn compression_is_named() {
+        use seam_store::Codec;
+        assert_eq!(Config::default().storage.compression, Codec::Zstd(1));
+        for (text, codec) in [
+            ("zstd(1)", Codec::Zstd(1)),
+            ("zstd", Codec::Zstd(1)),
+            ("zstd(3)", Codec::Zstd(3)),
+            ("lz4_raw", Codec::Lz4Raw),
+            ("snappy", Codec::Snappy),
+            ("uncompressed", Codec::Uncompressed),
+        ] {
+            let c = Config::from_yaml(&format!("storage:\n  compression: {text}\n")).unwrap();
+            assert_eq!(c.storage.compression, codec, "{text}");
+            let again = Config::from_yaml(&c.to_yaml().unwrap()).unwrap();
+            assert_eq!(
+                again.storage.compression, codec,
+                "{text} printed and read back"
+            );
+        }
+        for bad in ["gzip", "zstd(0)", "zstd(23)", "zstd(x)"] {
+            let err = Config::from_yaml(&format!("storage:\n  compression: {bad}\n")).unwrap_err();
+            let err = format!("{err:#}");
+            assert!(err.contains("lz4_raw") && err.contains(bad), "{err}");
+        }
+    }
+
     #[test]
     fn unknown_keys_are_refused() {
         let err = Config::from_yaml("grpc_listn: 1.2.3.4:1\n").unwrap_err();

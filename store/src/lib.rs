@@ -28,7 +28,7 @@ pub mod write;
 
 pub use manifest::{AtomicWriteError, ManifestError, write_atomic};
 pub use metrics::StoreMetrics;
-pub use parquet_file::{FileError, FileShape, KeyFilters};
+pub use parquet_file::{Codec, FileError, FileShape, KeyFilters};
 pub use store::{
     Opened, RetentionConfig, RetentionReport, SealError, SealReport, StorageConfig, Store,
     TableStats,

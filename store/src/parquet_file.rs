@@ -54,6 +54,87 @@ pub enum FileError {
     },
 }
 
+/// How a sealed file's columns are compressed (`storage.compression`):
+/// `zstd(LEVEL)` (1 to 22), `lz4_raw`, `snappy` or `uncompressed`.
+/// Columns of few distinct values and mostly empty ones stay
+/// uncompressed whatever is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Zstd(i32),
+    Lz4Raw,
+    Snappy,
+    Uncompressed,
+}
+
+/// zstd at level 1: the seal's cheapest codec within 2% of the smallest
+/// files (the figures are in BENCHMARKS.md).
+impl Default for Codec {
+    fn default() -> Self {
+        Self::Zstd(1)
+    }
+}
+
+impl Codec {
+    fn compression(self) -> Compression {
+        match self {
+            Self::Zstd(level) => Compression::ZSTD(ZstdLevel::try_new(level).unwrap_or_default()),
+            Self::Lz4Raw => Compression::LZ4_RAW,
+            Self::Snappy => Compression::SNAPPY,
+            Self::Uncompressed => Compression::UNCOMPRESSED,
+        }
+    }
+}
+
+impl std::fmt::Display for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Zstd(level) => write!(f, "zstd({level})"),
+            Self::Lz4Raw => f.write_str("lz4_raw"),
+            Self::Snappy => f.write_str("snappy"),
+            Self::Uncompressed => f.write_str("uncompressed"),
+        }
+    }
+}
+
+impl std::str::FromStr for Codec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let expected = || {
+            format!(
+                "unknown compression '{s}': expected zstd(1..22), lz4_raw, snappy or uncompressed"
+            )
+        };
+        match s.trim() {
+            "zstd" => Ok(Self::default()),
+            "lz4_raw" => Ok(Self::Lz4Raw),
+            "snappy" => Ok(Self::Snappy),
+            "uncompressed" => Ok(Self::Uncompressed),
+            other => {
+                let level = (other.strip_prefix("zstd("))
+                    .and_then(|l| l.strip_suffix(')'))
+                    .and_then(|l| l.trim().parse::<i32>().ok())
+                    .filter(|l| (1..=22).contains(l))
+                    .ok_or_else(expected)?;
+                Ok(Self::Zstd(level))
+            }
+        }
+    }
+}
+
+impl serde::Serialize for Codec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Codec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// How files are cut into row groups and pages.
 #[derive(Debug, Clone, Copy)]
 pub struct FileShape {
@@ -68,6 +149,7 @@ pub struct FileShape {
     /// pages make lookups cheap, for a few percent more disk (the
     /// trade-off measured is in BENCHMARKS.md).
     pub page_rows: usize,
+    pub codec: Codec,
 }
 
 impl Default for FileShape {
@@ -76,6 +158,7 @@ impl Default for FileShape {
             row_group_rows: 1024 * 1024,
             row_group_bytes: 64 * 1024 * 1024,
             page_rows: 512,
+            codec: Codec::default(),
         }
     }
 }
@@ -144,9 +227,7 @@ pub fn write(
     let order = sorted_positions(&batches, layout).map_err(arrow_err)?;
     let rows = order.len();
     let mut props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("valid level"),
-        ))
+        .set_compression(shape.codec.compression())
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(shape.row_group_rows.max(1)))
         .set_max_row_group_bytes(Some(shape.row_group_bytes.max(1)))
@@ -649,6 +730,56 @@ mod tests {
         // No filter on `name`, no column `nope`: nothing is ruled out.
         assert!(may_contain("name", &["zz"]));
         assert!(may_contain("nope", &["zz"]));
+    }
+
+    /// The codec configured is the one the file's columns carry, and
+    /// every choice reads back the rows written.
+    #[test]
+    fn each_codec_writes_what_reads_back() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("trace_id", DataType::Utf8, false),
+            Field::new("name", DataType::Utf8, false),
+        ]));
+        let ids: Vec<String> = (0..2_000).map(|i| format!("{i:032x}")).collect();
+        let names: Vec<String> = (0..2_000).map(|i| format!("GET /items/{i}")).collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(ids.clone())),
+                Arc::new(StringArray::from(names)),
+            ],
+        )
+        .unwrap();
+        let layout = Layout {
+            sort_by: vec!["trace_id".into()],
+            ..Layout::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for (codec, want) in [
+            (Codec::Zstd(1), Compression::ZSTD(ZstdLevel::default())),
+            (Codec::Lz4Raw, Compression::LZ4_RAW),
+            (Codec::Snappy, Compression::SNAPPY),
+            (Codec::Uncompressed, Compression::UNCOMPRESSED),
+        ] {
+            let path = dir.path().join(format!("{codec}.parquet"));
+            let shape = FileShape {
+                codec,
+                ..FileShape::default()
+            };
+            write(&path, &schema, std::slice::from_ref(&batch), &layout, shape).unwrap();
+            let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+            let got = reader.metadata().row_group(0).column(1).compression();
+            assert_eq!(
+                std::mem::discriminant(&got),
+                std::mem::discriminant(&want),
+                "{codec}"
+            );
+            let back = read(&path, Some(&["trace_id"])).unwrap();
+            let read_ids: Vec<&str> = (back.iter())
+                .flat_map(|b| b.column(0).as_string::<i32>().iter().flatten())
+                .collect();
+            assert_eq!(read_ids, ids, "{codec}");
+        }
     }
 
     #[test]

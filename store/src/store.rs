@@ -50,7 +50,7 @@ use seam_model::tables::{Source, TableDef};
 
 use crate::manifest::{self, Manifest, ManifestError};
 use crate::metrics::StoreMetrics;
-use crate::parquet_file::{self, FileError, FileShape};
+use crate::parquet_file::{self, Codec, FileError, FileShape};
 use crate::table::{Layout, SealedFile, StoreError, Table, time_range};
 use crate::wal::{Replay, Wal, WalConfig, WalError};
 use crate::write::{CutQueue, Follower, Settle, Writer};
@@ -79,6 +79,9 @@ pub struct StorageConfig {
     /// How often compaction and retention run.
     #[serde(with = "humantime_serde")]
     pub housekeeping_interval: Duration,
+    /// How sealed files are compressed (CPU and bytes a span of each
+    /// choice are in BENCHMARKS.md).
+    pub compression: Codec,
 }
 
 impl Default for StorageConfig {
@@ -89,6 +92,7 @@ impl Default for StorageConfig {
             row_group_rows: 1024 * 1024,
             compact_min_files: 4,
             housekeeping_interval: Duration::from_secs(10),
+            compression: Codec::default(),
         }
     }
 }
@@ -579,6 +583,7 @@ impl Store {
             } else {
                 self.config.row_group_rows.min(UNSORTED_KEYS_ROW_GROUP_ROWS)
             },
+            codec: self.config.compression,
             ..FileShape::default()
         };
         let written = parquet_file::write(&path, &table.schema(), batches, table.layout(), shape)?;
