@@ -337,12 +337,9 @@ impl QueryEngine {
     /// Services with spans starting in `window` (by whole minutes when a
     /// correlator keeps rollups).
     pub async fn services(&self, window: TimeWindow) -> Result<Vec<ServiceJson>, QueryError> {
-        let narrow = |e: QueryError| e.narrowed(crate::error::RANGE_HINT);
         if self.view.followed() {
-            let rolled = self
-                .sql(&services_rolled_sql(window))
-                .await
-                .map_err(narrow)?;
+            let rolled = self.sql(&services_rolled_sql(window)).await;
+            let rolled = rolled.map_err(|e| e.narrowed(crate::error::RANGE_HINT))?;
             return services_from(&rolled, &rolled);
         }
         self.services_scanned(window).await

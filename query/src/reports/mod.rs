@@ -171,15 +171,11 @@ impl TimeWindow {
     /// minute overlaps the window, as the reports merged from rollups
     /// count them.
     pub(crate) fn minute_predicate(&self) -> String {
-        let mut range = String::new();
-        if let Some(start) = self.start {
-            let first = seam_correlate::rollup::minute_of(start);
-            range.push_str(&format!(" AND arrow_cast(minute, 'Int64') >= {first}"));
-        }
-        if let Some(end) = self.end {
-            range.push_str(&format!(" AND arrow_cast(minute, 'Int64') <= {end}"));
-        }
-        range
+        let minutes = Self {
+            start: self.start.map(seam_correlate::rollup::minute_of),
+            end: self.end,
+        };
+        minutes.predicate(seam_model::schema::rollup_col::MINUTE)
     }
 
     /// `AND column BETWEEN …` for the bounds that are set.
