@@ -6,6 +6,7 @@
 //! seam loadgen   an OTLP load generator that reports spans/s, latency, errors
 //! ```
 
+mod allocator;
 mod cli;
 mod config;
 mod loadgen_cmd;
@@ -18,9 +19,6 @@ mod tls;
 mod ui;
 
 use clap::Parser;
-
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use crate::cli::{Cli, Command};
 
