@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# Seam and Rotel side by side: the same gRPC requests (512 spans of 10
-# attributes, no compression) replayed by h2load from one core against each
-# server pinned to the other; reports spans per server CPU-second, peak RSS
-# and the ratio Seam/Rotel measured in this run.
+# Seam and Rotel side by side: the same load of gRPC requests (512 spans of
+# 10 attributes, no compression) from one core against each server pinned
+# to the other; reports spans per server CPU-second, peak RSS and the ratio
+# Seam/Rotel measured in this run.
+#
+# LOAD=loadgen (the default): `seam loadgen` as fast as the server answers,
+# every request a new one (fresh trace and span ids, values drawn per
+# worker seed), so sorts, dictionaries and trace state see real variety.
+# LOAD=h2load: one request replayed by h2load (cheaper for the client, but
+# every request repeats the same 64 traces).
 #
 # Seam runs as a user would run it (write-ahead log synced per batch, Arrow
 # store, stitching, seals); Rotel runs with its blackhole exporter, which
 # stores nothing.
 #
 #   scripts/compare-rotel.sh            # 30 s per server
-#   DURATION=60 scripts/compare-rotel.sh
+#   DURATION=90 scripts/compare-rotel.sh
+#   LOAD=h2load scripts/compare-rotel.sh
 #
 # Needs: a Rust toolchain, python3 with pip (to fetch Rotel's wheel from
 # PyPI), and h2load (Debian's nghttp2-client; installed with apt-get when
@@ -18,6 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-30}
+LOAD=${LOAD:-loadgen}
 CLIENTS=${CLIENTS:-4}
 STREAMS=${STREAMS:-8}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -46,7 +54,7 @@ if [ ! -x "$rotel" ]; then
 fi
 
 step "h2load"
-if ! command -v h2load >/dev/null 2>&1; then
+if [ "$LOAD" = h2load ] && ! command -v h2load >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
     apt-get install -y -q nghttp2-client >/dev/null
   else
@@ -78,13 +86,22 @@ wait_for_port() {
   return 1
 }
 
-# Runs h2load against port $1 for DURATION seconds; prints succeeded requests.
+# Loads port $1 for DURATION seconds; prints the spans the client saw
+# acknowledged.
 load() {
   local out
+  if [ "$LOAD" = loadgen ]; then
+    out=$(taskset -c "$LOAD_CPU" "$seam" loadgen --endpoint "http://127.0.0.1:$1" \
+      --duration "${DURATION}s" --concurrency "$((CLIENTS * 2))" --batch 512 --attributes 10 \
+      --attribute-size 16 --timeout 60s --quiet --json)
+    echo "$out" | python3 -c 'import json, sys; print(json.load(sys.stdin)["spans_acked"])'
+    echo "$out" | python3 -c 'import json, sys; r = json.load(sys.stdin); print("loadgen:", r["requests"], "requests,", r["spans_acked"], "spans acked, errors", r["errors"], "ack p99", r["ack_latency"]["p99_ms"], "ms")' >&2
+    return
+  fi
   out=$(taskset -c "$LOAD_CPU" h2load -D "$DURATION" -c "$CLIENTS" -m "$STREAMS" \
     -d "$body" -H 'content-type: application/grpc' -H 'te: trailers' \
     "http://127.0.0.1:$1/opentelemetry.proto.collector.trace.v1.TraceService/Export" 2>&1)
-  echo "$out" | sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p'
+  echo "$out" | sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' | awk '{ print $1 * 512 }'
   echo "$out" | grep -E '^(requests|status codes|finished in):' >&2
 }
 
@@ -100,10 +117,10 @@ measure() {
   cpu0=$(cpu_seconds "$pid")
   ok=$(load "$port")
   cpu1=$(cpu_seconds "$pid")
-  spans=$((ok * 512))
+  spans=$ok
   if [ -n "$metrics" ]; then
     spans=$(curl -s "$metrics" | awk '/^seam_receiver_spans_accepted_total/ { print $2 }')
-    echo "$name: h2load saw $ok requests succeed; the server accepted $spans spans" >&2
+    echo "$name: the client saw $ok spans acknowledged; the server accepted $spans" >&2
   fi
   awk -v n="$name" -v s="$spans" -v c0="$cpu0" -v c1="$cpu1" -v d="$DURATION" -v rss="$(peak_rss_mib "$pid")" \
     'BEGIN { cpu = c1 - c0; printf "%s %d %.0f %.2f %.0f %s\n", n, s, s / d, cpu, (cpu > 0 ? s / cpu : 0), rss }'
@@ -130,7 +147,7 @@ trap 'kill $seam_pid 2>/dev/null || true' EXIT
 measure seam "$seam_pid" 34317 http://127.0.0.1:38080/metrics >>"$results"
 kill "$seam_pid"; wait "$seam_pid" 2>/dev/null || true
 
-step "Results ($(date -u +%Y-%m-%d), $(nproc) cores, $DURATION s each, h2load -c $CLIENTS -m $STREAMS)"
+step "Results ($(date -u +%Y-%m-%d), $(nproc) cores, $DURATION s each, $LOAD)"
 {
   printf '%-6s %12s %12s %10s %18s %14s\n' server spans spans/s cpu_s spans/cpu_s peak_rss_MiB
   awk '{ printf "%-6s %12d %12d %10.2f %18d %14d\n", $1, $2, $3, $4, $5, $6 }' "$results"

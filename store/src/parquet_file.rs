@@ -25,7 +25,7 @@ use std::path::Path;
 use arrow::array::RecordBatch;
 use arrow::array::{Array, AsArray};
 use arrow::compute::{LexicographicalComparator, SortColumn, concat, interleave_record_batch};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
@@ -496,43 +496,91 @@ fn sorted_positions(
         return Ok(positions);
     }
     let compare = LexicographicalComparator::try_new(&keys)?;
-    let mut order: Vec<usize> = (0..positions.len()).collect();
-    match prefixes(&keys[0].values) {
-        // Sorting by the first eight bytes of the first key first is the
-        // same order (ties and shorter values fall to the full comparison)
-        // and compares integers instead of calling memcmp: `lexsort` by
-        // 32-character trace ids was a fifth of a seal in the server's
-        // profile (BENCHMARKS.md).
-        Some(prefix) => order.sort_unstable_by(|&a, &b| {
-            prefix[a]
-                .cmp(&prefix[b])
-                .then_with(|| compare.compare(a, b))
-        }),
-        None => order.sort_unstable_by(|&a, &b| compare.compare(a, b)),
-    }
-    Ok(order.into_iter().map(|i| positions[i]).collect())
+    let (width, words) = sort_words(&keys);
+    // Rows are sorted by their leading keys as big-endian words (a
+    // trace id's 32 characters and a start time: five integers), so the
+    // sort compares integers instead of calling memcmp per comparison;
+    // what the words cannot tell apart falls to the full comparison. The
+    // comparator behind every comparison, as with an 8-byte prefix alone,
+    // was most of a seal's sort (BENCHMARKS.md).
+    let mut order: Vec<u32> = (0..positions.len() as u32).collect();
+    let key = |i: u32| &words[i as usize * width..(i as usize + 1) * width];
+    order.sort_unstable_by(|&a, &b| {
+        key(a)
+            .cmp(key(b))
+            .then_with(|| compare.compare(a as usize, b as usize))
+    });
+    Ok(order.into_iter().map(|i| positions[i as usize]).collect())
 }
 
-/// The first eight bytes of each value of a string column without nulls,
-/// as big-endian integers (shorter values padded with zeroes), which order
-/// as the values' first eight bytes do.
-fn prefixes(column: &arrow::array::ArrayRef) -> Option<Vec<u64>> {
-    let strings = column.as_string_opt::<i32>()?;
-    if strings.null_count() > 0 {
-        return None;
+/// Longest text value of a leading sort column that is turned into words.
+const WORD_TEXT_BYTES: usize = 32;
+
+/// The leading sort columns as `width` words a row, which order as the
+/// columns do: text without nulls of at most [`WORD_TEXT_BYTES`] bytes
+/// (big-endian, padded with zeroes, so a value and the same value with
+/// trailing zero bytes tie), 64-bit integers and times without nulls
+/// (sign bit flipped). Columns from the first of another kind on, and
+/// those after text of uneven lengths, are left to the full comparison.
+fn sort_words(keys: &[SortColumn]) -> (usize, Vec<u64>) {
+    let rows = keys.first().map_or(0, |k| k.values.len());
+    let mut columns: Vec<(usize, &SortColumn)> = Vec::new();
+    for key in keys {
+        let values = &key.values;
+        if values.null_count() > 0 {
+            break;
+        }
+        let mut last = false;
+        let words = match values.data_type() {
+            DataType::Utf8 => {
+                let lengths = values.as_string::<i32>().offsets().windows(2);
+                let (shortest, longest) = lengths
+                    .map(|w| (w[1] - w[0]) as usize)
+                    .fold((usize::MAX, 0), |(lo, hi), n| (lo.min(n), hi.max(n)));
+                if longest > WORD_TEXT_BYTES {
+                    break;
+                }
+                // Values of different lengths may pad to the same words
+                // ("a" and "a\0"): the columns after this one must then
+                // wait for the full comparison.
+                last = shortest != longest;
+                longest.div_ceil(8).max(1)
+            }
+            DataType::Int64 | DataType::Timestamp(_, _) => 1,
+            _ => break,
+        };
+        columns.push((words, key));
+        if last {
+            break;
+        }
     }
-    Some(
-        strings
-            .iter()
-            .flatten()
-            .map(|v| {
-                let mut head = [0u8; 8];
-                let n = v.len().min(8);
-                head[..n].copy_from_slice(&v.as_bytes()[..n]);
-                u64::from_be_bytes(head)
-            })
-            .collect(),
-    )
+    let width: usize = columns.iter().map(|(w, _)| w).sum::<usize>().max(1);
+    let mut out = vec![0u64; rows * width];
+    let mut at = 0;
+    for (words, key) in columns {
+        let values = &key.values;
+        match values.data_type() {
+            DataType::Utf8 => {
+                for (row, value) in values.as_string::<i32>().iter().enumerate() {
+                    let bytes = value.unwrap_or_default().as_bytes();
+                    let slot = &mut out[row * width + at..row * width + at + words];
+                    for (word, chunk) in slot.iter_mut().zip(bytes.chunks(8)) {
+                        let mut head = [0u8; 8];
+                        head[..chunk.len()].copy_from_slice(chunk);
+                        *word = u64::from_be_bytes(head);
+                    }
+                }
+            }
+            _ => {
+                let data = values.to_data();
+                for (row, v) in data.buffer::<i64>(0).iter().enumerate() {
+                    out[row * width + at] = (*v as u64) ^ (1 << 63);
+                }
+            }
+        }
+        at += words;
+    }
+    (width, out)
 }
 
 fn open(path: &Path) -> Result<File, FileError> {
@@ -835,11 +883,10 @@ mod tests {
         assert_eq!(list.as_string::<i32>().value(0), "y");
     }
     #[test]
-    fn the_prefix_sort_is_the_full_lexicographic_order() {
-        use arrow::array::Int64Array;
-        use arrow::compute::lexsort_to_indices;
+    fn the_word_sort_is_the_full_lexicographic_order() {
         // Values sharing their first eight bytes, shorter than eight,
-        // empty, and equal (for the second key to order).
+        // empty, equal (for the second key to order), and equal but for
+        // trailing zero bytes, which pad the words alike.
         let words = [
             "abcdefgh2",
             "abcdefgh1",
@@ -850,7 +897,23 @@ mod tests {
             "abcdefgh1",
             "zz",
             "abcdefgi",
+            "abc\0",
+            "abc\0\0",
         ];
+        sorts_as_lexsort(&words);
+        // Values of one length (trace ids): the second key is a word too.
+        sorts_as_lexsort(&["ab", "aa", "ba", "ab", "zz", "aa", "ab", "cd", "ba"]);
+        // A value too long for words: the column is left to the
+        // comparison alone.
+        let long = "abcdefgh".repeat(5);
+        let mut with_long = words.to_vec();
+        with_long.push(&long);
+        sorts_as_lexsort(&with_long);
+    }
+
+    fn sorts_as_lexsort(words: &[&str]) {
+        use arrow::array::Int64Array;
+        use arrow::compute::lexsort_to_indices;
         let schema = Arc::new(Schema::new(vec![
             Field::new("k", DataType::Utf8, false),
             Field::new("t", DataType::Int64, false),
@@ -861,10 +924,12 @@ mod tests {
                 .iter()
                 .cycle()
                 .skip(round as usize)
-                .take(7)
+                .take(words.len() - 2)
                 .copied()
                 .collect();
-            let times: Vec<i64> = (0..7).map(|i| (i * 7 + round * 3) % 5).collect();
+            let times: Vec<i64> = (0..keys.len() as i64)
+                .map(|i| (i * 7 + round * 3) % 5 - 2)
+                .collect();
             batches.push(
                 RecordBatch::try_new(
                     schema.clone(),
@@ -922,7 +987,6 @@ mod tests {
             })
             .collect();
         assert_eq!(got, want);
-        assert_eq!(got.first().unwrap().0, "");
     }
 
     /// `batch` written sorted by `trace_id` in the default shape: the
