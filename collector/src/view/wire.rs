@@ -287,15 +287,21 @@ fn key_value(bytes: &[u8]) -> Read<KeyValue<'_>> {
     // Most attributes are a short key and a short string, encoded as
     // `0a kl key 12 vl (0a sl string)`; anything else takes the loop below.
     if let [0x0a, kl @ 0..0x80, rest @ ..] = bytes
-        && let Some((key, rest)) = rest.split_at_checked(usize::from(*kl))
-        && let [0x12, vl @ 0..0x80, value @ ..] = rest
+        && let Some((_, after_key)) = rest.split_at_checked(usize::from(*kl))
+        && let [0x12, vl @ 0..0x80, value @ ..] = after_key
         && value.len() == usize::from(*vl)
         && let [0x0a, sl @ 0..0x80, string @ ..] = value
         && string.len() == usize::from(*sl)
     {
+        // The four bytes between key and string are ASCII, so the key,
+        // those bytes and the string are valid UTF-8 together exactly when
+        // key and string are each: one check instead of two, and both
+        // ends of the slice fall on character boundaries.
+        let both = text(rest)?;
+        let key_len = usize::from(*kl);
         return Ok(KeyValue {
-            key: text(key)?,
-            value: Value::String(text(string)?),
+            key: &both[..key_len],
+            value: Value::String(&both[key_len + 4..]),
         });
     }
     let mut key = "";

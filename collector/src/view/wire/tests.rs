@@ -408,3 +408,53 @@ fn nested_values_deeper_than_prost_allows_are_left_to_it() {
     // 60 arrays are 121 messages: prost refuses the request.
     assert!(Export::decode_then(&bytes, |_| ()).is_err());
 }
+
+#[test]
+fn attributes_of_the_short_form_are_checked_as_utf8_key_and_value_alike() {
+    let with = |key: &str, value: &str| {
+        one_span(PbSpan {
+            name: "op".into(),
+            attributes: vec![kv(key, Pb::StringValue(value.into()))],
+            ..Default::default()
+        })
+        .encode_to_vec()
+    };
+    // Characters of several bytes on both sides read as prost reads them.
+    let request = with("clé", "naïve ☃");
+    let view = read(&request).unwrap();
+    let attribute = &view.resource_spans[0].scope_spans[0].spans[0].attributes[0];
+    assert_eq!(attribute.key, "clé");
+    assert!(matches!(attribute.value, Value::String("naïve ☃")));
+    assert_eq!(Ok(format!("{view:?}")), prost_answer(&request));
+    // A key cut inside a character, a value cut inside one, and a value
+    // that starts with a lone continuation byte: each refused, whichever
+    // side of the four bytes between them the damage is on.
+    for (key, value) in [("ké", "ab"), ("ab", "ké"), ("ab", "é")] {
+        let mut request = with(key, value);
+        let at = match (key, value) {
+            ("ké", _) => {
+                request
+                    .windows(2)
+                    .position(|w| w == "é".as_bytes())
+                    .unwrap()
+                    + 1
+            }
+            (_, "ké") => {
+                request
+                    .windows(2)
+                    .rposition(|w| w == "é".as_bytes())
+                    .unwrap()
+                    + 1
+            }
+            _ => request
+                .windows(2)
+                .rposition(|w| w == "é".as_bytes())
+                .unwrap(),
+        };
+        // Replace one byte of the character with an ASCII letter: the
+        // lengths stay, the text is no longer UTF-8.
+        request[at] = b'x';
+        assert_eq!(read(&request), Err(Unread), "{key:?} {value:?}");
+        assert!(prost_answer(&request).is_err(), "{key:?} {value:?}");
+    }
+}
