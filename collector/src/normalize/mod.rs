@@ -189,18 +189,29 @@ pub fn normalize<'a>(
     }
 
     let attrs = span.attributes.as_slice();
+    // One pass over the keys instead of a dozen lookups that find nothing.
+    let conventional = attrs.iter().any(|kv| semconv::may_be_conventional(kv.key));
+    let lookup = |keys: &[&str]| {
+        if conventional {
+            first(attrs, keys)
+        } else {
+            None
+        }
+    };
     let (status_code, status_message) = span
         .status
         .as_ref()
         .map_or((StatusCode::Unset, Cow::Borrowed("")), |s| {
             (StatusCode::from_otlp(s.code), Cow::Borrowed(s.message))
         });
-    let cold_start = attributes::get_bool(attrs, semconv::FAAS_COLDSTART);
+    let cold_start = conventional
+        .then(|| attributes::get_bool(attrs, semconv::FAAS_COLDSTART))
+        .flatten();
     // Only functions have an initialization type; other spans are not
     // searched for one unless they say they were cold.
     let initialization_type = (resource.platform == Platform::Faas || cold_start == Some(true))
         .then(|| {
-            first(attrs, semconv::INITIALIZATION_TYPE)
+            lookup(semconv::INITIALIZATION_TYPE)
                 .or_else(|| resource.initialization_type.clone())
                 .and_then(|t| semconv::initialization_type(&t))
         })
@@ -259,15 +270,15 @@ pub fn normalize<'a>(
         cold_start_source: (cold_start == Some(true)).then_some(ColdStartSource::Attribute),
         initialization_type,
         transport: false,
-        messaging_system: first(attrs, semconv::MESSAGING_SYSTEM)
+        messaging_system: lookup(semconv::MESSAGING_SYSTEM)
             .map(|s| Cow::Owned(semconv::canonical_messaging_system(&s))),
-        messaging_operation: first(attrs, semconv::MESSAGING_OPERATION)
+        messaging_operation: lookup(semconv::MESSAGING_OPERATION)
             .map(|s| Cow::Owned(semconv::canonical_messaging_operation(&s))),
-        messaging_destination: first(attrs, semconv::MESSAGING_DESTINATION)
+        messaging_destination: lookup(semconv::MESSAGING_DESTINATION)
             .filter(|d| !semconv::is_event_source(d)),
-        messaging_message_id: first(attrs, semconv::MESSAGING_MESSAGE_ID),
-        faas_trigger: first(attrs, semconv::FAAS_TRIGGER),
-        faas_invocation_id: first(attrs, semconv::FAAS_INVOCATION_ID),
+        messaging_message_id: lookup(semconv::MESSAGING_MESSAGE_ID),
+        faas_trigger: lookup(semconv::FAAS_TRIGGER),
+        faas_invocation_id: lookup(semconv::FAAS_INVOCATION_ID),
         scope_name: Cow::Borrowed(scope.name),
         scope_version: Cow::Borrowed(scope.version),
         attributes: attributes::flatten(attrs),

@@ -39,6 +39,18 @@ pub const FAAS_COLDSTART: &str = "faas.coldstart";
 pub const INITIALIZATION_TYPE: &[&str] =
     &["aws.lambda.initialization_type", "faas.initialization_type"];
 
+/// Whether `key` may be one of the attributes named above: every one of
+/// them starts with one of these prefixes, so a span none of whose keys
+/// does (most HTTP, RPC and database spans) needs none of the lookups.
+pub fn may_be_conventional(key: &str) -> bool {
+    match key.as_bytes().first() {
+        Some(b'm') => key.starts_with("messaging."),
+        Some(b'f') => key.starts_with("faas."),
+        Some(b'a') => key.starts_with("aws.lambda."),
+        _ => false,
+    }
+}
+
 /// A cold start type from an initialization-type value; `None` for
 /// on-demand and unknown values, which leave the type to the other rules.
 pub fn initialization_type(raw: &str) -> Option<seam_model::ColdStartType> {
@@ -134,6 +146,34 @@ pub fn canonical_messaging_operation(raw: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_span_attribute_looked_up_passes_the_prefilter() {
+        let keys = [
+            MESSAGING_SYSTEM,
+            MESSAGING_OPERATION,
+            MESSAGING_DESTINATION,
+            MESSAGING_MESSAGE_ID,
+            FAAS_TRIGGER,
+            FAAS_INVOCATION_ID,
+            INITIALIZATION_TYPE,
+            &[FAAS_COLDSTART],
+        ];
+        for key in keys.concat() {
+            assert!(super::may_be_conventional(key), "{key}");
+        }
+        for key in [
+            "http.route",
+            "",
+            "m",
+            "messaging",
+            "faas",
+            "aws.region",
+            "db.system",
+        ] {
+            assert!(!super::may_be_conventional(key), "{key}");
+        }
+    }
+
     use super::*;
 
     #[test]
