@@ -53,19 +53,24 @@ if [ ! -x "$rotel" ]; then
   chmod +x "$rotel"
 fi
 
-step "h2load"
-if [ "$LOAD" = h2load ] && ! command -v h2load >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get install -y -q nghttp2-client >/dev/null
-  else
-    echo "h2load is missing: apt-get install nghttp2-client" >&2
-    exit 1
-  fi
-fi
-
-step "The request: one gRPC message of 512 spans with 10 attributes"
-body="$work/request.grpc"
-"$seam" loadgen --batch 512 --attributes 10 --attribute-size 16 --seed 1 --write-grpc-body "$body"
+case "$LOAD" in
+  loadgen) ;;
+  h2load)
+    step "h2load"
+    if ! command -v h2load >/dev/null 2>&1; then
+      if [ "$(id -u)" = 0 ]; then
+        apt-get install -y -q nghttp2-client >/dev/null
+      else
+        echo "h2load is missing: apt-get install nghttp2-client" >&2
+        exit 1
+      fi
+    fi
+    step "The request: one gRPC message of 512 spans with 10 attributes"
+    body="$work/request.grpc"
+    "$seam" loadgen --batch 512 --attributes 10 --attribute-size 16 --seed 1 --write-grpc-body "$body"
+    ;;
+  *) echo "LOAD must be loadgen or h2load, not $LOAD" >&2; exit 1 ;;
+esac
 
 # CPU seconds (user + system) a process has used so far.
 cpu_seconds() {
@@ -94,8 +99,11 @@ load() {
     out=$(taskset -c "$LOAD_CPU" "$seam" loadgen --endpoint "http://127.0.0.1:$1" \
       --duration "${DURATION}s" --concurrency "$((CLIENTS * 2))" --batch 512 --attributes 10 \
       --attribute-size 16 --timeout 60s --quiet --json)
-    echo "$out" | python3 -c 'import json, sys; print(json.load(sys.stdin)["spans_acked"])'
-    echo "$out" | python3 -c 'import json, sys; r = json.load(sys.stdin); print("loadgen:", r["requests"], "requests,", r["spans_acked"], "spans acked, errors", r["errors"], "ack p99", r["ack_latency"]["p99_ms"], "ms")' >&2
+    echo "$out" | python3 -c 'import json, sys
+r = json.load(sys.stdin)
+print("loadgen:", r["requests"], "requests,", r["spans_acked"], "spans acked, errors",
+      r["errors"], "ack p99", r["ack_latency"]["p99_ms"], "ms", file=sys.stderr)
+print(r["spans_acked"])'
     return
   fi
   out=$(taskset -c "$LOAD_CPU" h2load -D "$DURATION" -c "$CLIENTS" -m "$STREAMS" \

@@ -15,6 +15,11 @@
 #   SEAM=/tmp/seam-other TOPOLOGY=hybrid scripts/ingest-cpu.sh
 #   CALLGRIND=1 RATE=5000 DURATION=20s scripts/ingest-cpu.sh
 #   CONFIG=seam.yaml scripts/ingest-cpu.sh      # a server configured otherwise
+#   PROFILE=1 scripts/ingest-cpu.sh             # and where the CPU goes
+#
+# With PROFILE=1 the server also runs under `perf record --call-graph
+# dwarf` (cpu-clock, user and kernel) and the stages' inclusive shares
+# are printed: the profile BENCHMARKS.md's floor is read from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,6 +71,10 @@ fi
 
 perf stat -e instructions,cycles,task-clock -x, -o "$work/perf.csv" -p "$pid" &
 perf=$!
+if [ -n "${PROFILE:-}" ]; then
+  perf record -q -e cpu-clock -F 499 --call-graph dwarf,8192 -o "$work/perf.data" -p "$pid" 2>/dev/null &
+  record=$!
+fi
 sleep 0.5
 "$SEAM" loadgen --endpoint http://127.0.0.1:54417 --topology "$TOPOLOGY" --rate "$RATE" \
   --duration "$DURATION" --quiet >/dev/null
@@ -77,6 +86,9 @@ spans=$(curl -s http://127.0.0.1:58180/metrics |
 kill -INT $pid
 wait $pid || true
 wait $perf 2>/dev/null || true
+if [ -n "${PROFILE:-}" ]; then
+  wait $record 2>/dev/null || true
+fi
 python3 - "$work/perf.csv" "$spans" <<'EOF'
 import sys
 values = {}
@@ -93,3 +105,10 @@ for event in ("instructions", "cycles"):
 print(f"cpu              {clock * 1e6 / spans:,.0f} ns a span")
 EOF
 sealed
+if [ -n "${PROFILE:-}" ]; then
+  # Inclusive shares of the server's CPU, nested rows overlapping.
+  perf report -i "$work/perf.data" --children --sort symbol --stdio -g none 2>/dev/null |
+    sed -E 's/[[:space:]-]*$//' |
+    grep -E 'Store::seal$|Pipeline::process$|Export::decode_then|SpanBatchBuilder::append$|ArrowWriter<W>::write$|Interner<S>::intern$|ZSTD_compress2|interleave_record_batch|Wal::append$|Wal::sync_through|asm_exc_page_fault|normalize::normalize$|poll_accept|Extractor::observe$|TraceParts::add$|Follower>::(follow|flush|capture)$|quicksort::quicksort$' |
+    awk '{ share = $1; $1 = $2 = $3 = ""; sub(/^ +/, ""); print share, $0 }'
+fi
