@@ -16,6 +16,7 @@ use crate::row::{Attributes, SpanRow};
 use crate::schema::{event_fields, link_fields, spans_schema};
 
 type Dict = StringDictionaryBuilder<Int32Type>;
+type AttrBuilder = MapBuilder<StringBuilder, StringBuilder>;
 
 /// A dictionary column that looks a value up once a run of equal values
 /// rather than once a row. The columns a resource or scope fixes
@@ -73,7 +74,6 @@ impl RunDict {
         self.dict.finish()
     }
 }
-type AttrBuilder = MapBuilder<StringBuilder, StringBuilder>;
 
 /// A map builder for `maps` maps of `entries` entries in all, of
 /// `bytes` (keys, values) of text.
