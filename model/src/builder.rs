@@ -4,19 +4,18 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayBuilder, ArrayRef, AsArray, BooleanBuilder, Int64Builder, ListArray, MapBuilder,
-    MapFieldNames, RecordBatch, StringBuilder, StringDictionaryBuilder, StructArray,
-    TimestampNanosecondBuilder,
+    Array, ArrayBuilder, ArrayRef, AsArray, BooleanBuilder, Int64Builder, ListArray, RecordBatch,
+    StringBuilder, StringDictionaryBuilder, StructArray, TimestampNanosecondBuilder,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, Int32Type};
 use arrow::error::ArrowError;
 
-use crate::row::{Attributes, SpanRow};
+use crate::attrs::AttrsBuilder;
+use crate::row::SpanRow;
 use crate::schema::{event_fields, link_fields, spans_schema};
 
 type Dict = StringDictionaryBuilder<Int32Type>;
-type AttrBuilder = MapBuilder<StringBuilder, StringBuilder>;
 
 /// A dictionary column that looks a value up once a run of equal values
 /// rather than once a row. The columns a resource or scope fixes
@@ -75,36 +74,11 @@ impl RunDict {
     }
 }
 
-/// A map builder for `maps` maps of `entries` entries in all, of
-/// `bytes` (keys, values) of text.
-fn attr_builder(entries: usize, maps: usize, bytes: (usize, usize)) -> AttrBuilder {
-    let names = MapFieldNames {
-        entry: "entries".into(),
-        key: "keys".into(),
-        value: "values".into(),
-    };
-    MapBuilder::with_capacity(
-        Some(names),
-        StringBuilder::with_capacity(entries, bytes.0),
-        StringBuilder::with_capacity(entries, bytes.1),
-        maps,
-    )
-}
-
 /// List offsets with the leading zero.
 fn offsets(rows: usize) -> Vec<i32> {
     let mut v = Vec::with_capacity(rows + 1);
     v.push(0);
     v
-}
-
-fn append_attrs(b: &mut AttrBuilder, attrs: &Attributes<'_>) {
-    for (k, v) in attrs {
-        b.keys().append_value(k);
-        b.values().append_value(v);
-    }
-    b.append(true)
-        .expect("keys and values are appended in pairs");
 }
 
 fn utc(b: TimestampNanosecondBuilder) -> TimestampNanosecondBuilder {
@@ -118,7 +92,7 @@ struct LinksBuilder {
     trace_id: StringBuilder,
     span_id: StringBuilder,
     trace_state: StringBuilder,
-    attributes: AttrBuilder,
+    attributes: AttrsBuilder,
 }
 
 /// Column builders for `events`, built the same way as links.
@@ -126,7 +100,7 @@ struct EventsBuilder {
     offsets: Vec<i32>,
     time: TimestampNanosecondBuilder,
     name: StringBuilder,
-    attributes: AttrBuilder,
+    attributes: AttrsBuilder,
 }
 
 /// How many rows, attributes, links and events a builder should expect.
@@ -143,14 +117,13 @@ pub struct Capacity {
     pub text: Option<Text>,
 }
 
-/// Text bytes (and resource attribute entries) over all rows.
+/// Text bytes (and resource attribute entries) over all rows; attribute
+/// keys are kept once per batch, so only values count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Text {
     pub name: usize,
-    pub attribute_keys: usize,
     pub attribute_values: usize,
     pub resource_attributes: usize,
-    pub resource_keys: usize,
     pub resource_values: usize,
 }
 
@@ -181,15 +154,17 @@ impl Capacity {
                 .and_then(|c| c.as_string_opt::<i32>())
                 .map_or(0, |s| s.values().len())
         };
-        // (entries, key bytes, value bytes) of a map column.
+        // (entries, value bytes) of a map column.
         let map = |name: &str| {
             batch
                 .column_by_name(name)
                 .and_then(|c| c.as_map_opt())
-                .map_or((0, 0, 0), |m| {
-                    let bytes =
-                        |a: &ArrayRef| a.as_string_opt::<i32>().map_or(0, |s| s.values().len());
-                    (m.entries().len(), bytes(m.keys()), bytes(m.values()))
+                .map_or((0, 0), |m| {
+                    let bytes = m
+                        .values()
+                        .as_string_opt::<i32>()
+                        .map_or(0, |s| s.values().len());
+                    (m.entries().len(), bytes)
                 })
         };
         let list = |name: &str| {
@@ -198,8 +173,8 @@ impl Capacity {
                 .and_then(|c| c.as_list_opt::<i32>())
                 .map_or(0, |l| l.values().len())
         };
-        let (attributes, attribute_keys, attribute_values) = map(col::ATTRIBUTES);
-        let (resource_attributes, resource_keys, resource_values) = map(col::RESOURCE_ATTRIBUTES);
+        let (attributes, attribute_values) = map(col::ATTRIBUTES);
+        let (resource_attributes, resource_values) = map(col::RESOURCE_ATTRIBUTES);
         Self {
             rows: more(batch.num_rows()),
             attributes: more(attributes),
@@ -207,10 +182,8 @@ impl Capacity {
             events: more(list(col::EVENTS)),
             text: Some(Text {
                 name: more(string_bytes(col::NAME)),
-                attribute_keys: more(attribute_keys),
                 attribute_values: more(attribute_values),
                 resource_attributes: more(resource_attributes),
-                resource_keys: more(resource_keys),
                 resource_values: more(resource_values),
             }),
         }
@@ -241,8 +214,8 @@ pub struct SpanBatchBuilder {
     messaging_destination: RunDict,
     messaging_message_id: StringBuilder,
     faas_trigger: RunDict,
-    attributes: AttrBuilder,
-    resource_attributes: AttrBuilder,
+    attributes: AttrsBuilder,
+    resource_attributes: AttrsBuilder,
     links: LinksBuilder,
     events: EventsBuilder,
     faas_invocation_id: StringBuilder,
@@ -282,10 +255,8 @@ impl SpanBatchBuilder {
         // typical key or value.
         let text = text.unwrap_or(Text {
             name: rows * 24,
-            attribute_keys: attributes * 16,
             attribute_values: attributes * 16,
             resource_attributes: rows * 4,
-            resource_keys: rows * 4 * 16,
             resource_values: rows * 4 * 16,
         });
         let string =
@@ -316,29 +287,25 @@ impl SpanBatchBuilder {
             messaging_destination: dict(),
             messaging_message_id: string(0),
             faas_trigger: dict(),
-            attributes: attr_builder(
-                attributes,
-                rows,
-                (text.attribute_keys, text.attribute_values),
-            ),
+            attributes: AttrsBuilder::with_capacity(attributes, rows, text.attribute_values),
             // Each span carries its resource's attributes.
-            resource_attributes: attr_builder(
+            resource_attributes: AttrsBuilder::with_capacity(
                 text.resource_attributes,
                 rows,
-                (text.resource_keys, text.resource_values),
+                text.resource_values,
             ),
             links: LinksBuilder {
                 offsets: offsets(rows),
                 trace_id: StringBuilder::with_capacity(links, links * 32),
                 span_id: StringBuilder::with_capacity(links, links * 16),
                 trace_state: StringBuilder::with_capacity(links, 0),
-                attributes: attr_builder(links, links, (links * 16, links * 16)),
+                attributes: AttrsBuilder::with_capacity(links, links, links * 16),
             },
             events: EventsBuilder {
                 offsets: offsets(rows),
                 time: utc(TimestampNanosecondBuilder::with_capacity(events)),
                 name: StringBuilder::with_capacity(events, events * 16),
-                attributes: attr_builder(events, events, (events * 16, events * 16)),
+                attributes: AttrsBuilder::with_capacity(events, events, events * 16),
             },
             faas_invocation_id: string(0),
             trace_state: string(0),
@@ -403,8 +370,8 @@ impl SpanBatchBuilder {
         self.messaging_message_id
             .append_option(row.messaging_message_id.as_deref());
         self.faas_trigger.append_option(row.faas_trigger.as_deref());
-        append_attrs(&mut self.attributes, &row.attributes);
-        append_attrs(&mut self.resource_attributes, row.resource_attributes);
+        self.attributes.append(&row.attributes);
+        self.resource_attributes.append(row.resource_attributes);
 
         let links = &mut self.links;
         for link in &row.links {
@@ -415,7 +382,7 @@ impl SpanBatchBuilder {
                 .span_id
                 .append_value(link.span_id.hex_in(&mut span_hex));
             links.trace_state.append_value(&link.trace_state);
-            append_attrs(&mut links.attributes, &link.attributes);
+            links.attributes.append(&link.attributes);
         }
         links.offsets.push(links.trace_id.len() as i32);
 
@@ -423,7 +390,7 @@ impl SpanBatchBuilder {
         for event in &row.events {
             events.time.append_value(event.time_unix_nano);
             events.name.append_value(&event.name);
-            append_attrs(&mut events.attributes, &event.attributes);
+            events.attributes.append(&event.attributes);
         }
         events.offsets.push(events.name.len() as i32);
 
@@ -444,7 +411,7 @@ impl SpanBatchBuilder {
                 Arc::new(l.trace_id.finish()),
                 Arc::new(l.span_id.finish()),
                 Arc::new(l.trace_state.finish()),
-                Arc::new(l.attributes.finish()),
+                Arc::new(l.attributes.finish()?),
             ];
             list_array(
                 link_fields(),
@@ -457,7 +424,7 @@ impl SpanBatchBuilder {
             let children: Vec<ArrayRef> = vec![
                 Arc::new(e.time.finish()),
                 Arc::new(e.name.finish()),
-                Arc::new(e.attributes.finish()),
+                Arc::new(e.attributes.finish()?),
             ];
             list_array(
                 event_fields(),
@@ -488,8 +455,8 @@ impl SpanBatchBuilder {
             Arc::new(self.messaging_destination.finish()),
             Arc::new(self.messaging_message_id.finish()),
             Arc::new(self.faas_trigger.finish()),
-            Arc::new(self.attributes.finish()),
-            Arc::new(self.resource_attributes.finish()),
+            Arc::new(self.attributes.finish()?),
+            Arc::new(self.resource_attributes.finish()?),
             links,
             events,
             Arc::new(self.faas_invocation_id.finish()),
@@ -598,16 +565,9 @@ mod tests {
         let text = c.text.unwrap();
         // 20 of "GET /checkout" (13 bytes), "http.route" (10), "/checkout" (9).
         assert_eq!(text.name, 286);
-        assert_eq!((text.attribute_keys, text.attribute_values), (220, 198));
-        // "service.name" (12) and "checkout" (8) on every row.
-        assert_eq!(
-            (
-                text.resource_attributes,
-                text.resource_keys,
-                text.resource_values
-            ),
-            (22, 264, 176)
-        );
+        assert_eq!(text.attribute_values, 198);
+        // "checkout" (8) on every row.
+        assert_eq!((text.resource_attributes, text.resource_values), (22, 176));
         // A builder sized so is the same builder: same rows out.
         let mut sized = SpanBatchBuilder::with_capacity(c);
         sized.append(&row(&resource, 1));

@@ -6,6 +6,7 @@
 //! the store keeps the resulting record batches; the query side reads them
 //! back under [`schema::spans_schema`].
 
+mod attrs;
 pub mod auth;
 pub mod builder;
 pub mod id;

@@ -55,10 +55,13 @@ pub fn dict_type() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
 }
 
-/// `Map<Utf8, Utf8>` with the field names Arrow's `MapBuilder` produces.
+/// `Map<Dictionary<Int32, Utf8>, Utf8>` with the field names Arrow's
+/// `MapBuilder` produces: a batch holds each distinct key once, and
+/// `attributes['k']` compares `'k'` with those keys, not with every
+/// entry's.
 pub fn attributes_type() -> DataType {
     let entries = Fields::from(vec![
-        Field::new("keys", DataType::Utf8, false),
+        Field::new("keys", dict_type(), false),
         Field::new("values", DataType::Utf8, true),
     ]);
     DataType::Map(

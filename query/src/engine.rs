@@ -568,6 +568,123 @@ mod tests {
         assert_eq!(count(&result), 2);
     }
 
+    /// Every span column, every attribute filter, as JSON: what a user
+    /// sees of the spans.
+    async fn answers(engine: &QueryEngine) -> Vec<String> {
+        let queries = [
+            "SELECT * FROM spans ORDER BY span_id, trace_id",
+            "SELECT span_id, attributes['http.route'] FROM spans WHERE attributes['tenant'] = 'acme' ORDER BY span_id",
+            "SELECT span_id FROM spans WHERE resource_attributes['cloud.provider'] = 'aws' ORDER BY span_id",
+            "SELECT span_id, map_keys(attributes) FROM spans ORDER BY span_id, trace_id",
+        ];
+        let mut out = Vec::new();
+        for q in queries {
+            let result = engine.sql(q).await.unwrap();
+            assert!(result.num_rows() > 0, "{q}");
+            out.push(String::from_utf8(crate::json::to_json(&result).unwrap()).unwrap());
+        }
+        out
+    }
+
+    /// A sealed file's columns as files sealed before attribute keys were
+    /// kept once per batch hold them: every map's keys as text.
+    fn with_text_keys(path: &std::path::Path) {
+        fn text_keys(t: &arrow::datatypes::DataType, nested: bool) -> arrow::datatypes::DataType {
+            use arrow::datatypes::{DataType, Field};
+            let field = |f: &Arc<Field>| {
+                Arc::new(
+                    f.as_ref()
+                        .clone()
+                        .with_data_type(text_keys(f.data_type(), true)),
+                )
+            };
+            match t {
+                DataType::Dictionary(_, v) if nested => v.as_ref().clone(),
+                DataType::Map(e, sorted) => DataType::Map(field(e), *sorted),
+                DataType::List(i) => DataType::List(field(i)),
+                DataType::Struct(fs) => DataType::Struct(fs.iter().map(field).collect()),
+                other => other.clone(),
+            }
+        }
+        let batches = seam_store::parquet_file::read(path, None).unwrap();
+        let old = batches[0].schema();
+        let fields: Vec<_> = (old.fields().iter())
+            .map(|f| {
+                f.as_ref()
+                    .clone()
+                    .with_data_type(text_keys(f.data_type(), false))
+            })
+            .collect();
+        let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+        assert_ne!(schema, old, "the file held dictionary keys");
+        let mut out = Vec::new();
+        let mut writer =
+            datafusion::parquet::arrow::ArrowWriter::try_new(&mut out, schema.clone(), None)
+                .unwrap();
+        for batch in &batches {
+            let columns = (schema.fields().iter().zip(batch.columns()))
+                .map(|(f, c)| arrow::compute::cast(c, f.data_type()).unwrap())
+                .collect();
+            writer
+                .write(&arrow::array::RecordBatch::try_new(schema.clone(), columns).unwrap())
+                .unwrap();
+        }
+        writer.close().unwrap();
+        std::fs::write(path, out).unwrap();
+    }
+
+    #[tokio::test]
+    async fn files_sealed_with_text_attribute_keys_answer_and_compact_as_new_ones() {
+        use seam_store::{Opened, RetentionConfig, StorageConfig, Store, WalConfig};
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            let config = StorageConfig {
+                compact_min_files: 2,
+                ..StorageConfig::default()
+            };
+            let Opened { store, .. } = Store::open(
+                dir.path(),
+                config,
+                RetentionConfig::default(),
+                WalConfig::default(),
+                vec![seam_model::tables::spans()],
+            )
+            .unwrap();
+            store
+        };
+        let (hot, in_memory) = engine();
+        let want = answers(&in_memory).await;
+
+        let store = open();
+        store.table("spans").append(testdata::batch()).unwrap();
+        store.seal().unwrap().unwrap();
+        let file = store.table("spans").sealed()[0].clone();
+        drop(store);
+        with_text_keys(&file.path);
+        // The manifest records each file's size, which the reader trusts.
+        let manifest = dir.path().join("segments").join("MANIFEST.json");
+        let mut m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+        m["tables"]["spans"][0]["bytes"] = std::fs::metadata(&file.path).unwrap().len().into();
+        std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+
+        let store = open();
+        let sealed = engine_with(store.table("spans"), QueryConfig::default());
+        assert_eq!(
+            answers(&sealed).await,
+            want,
+            "an old file answers as rows in memory"
+        );
+
+        // Merged with a file of today's layout, it answers the same again.
+        store.table("spans").append(testdata::batch()).unwrap();
+        store.seal().unwrap().unwrap();
+        assert_eq!(store.compact().unwrap(), 2);
+        hot.append(testdata::batch()).unwrap();
+        let merged = engine_with(store.table("spans"), QueryConfig::default());
+        assert_eq!(answers(&merged).await, answers(&in_memory).await);
+    }
+
     #[tokio::test]
     async fn groups_by_dictionary_columns() {
         let (_, engine) = engine();

@@ -65,7 +65,8 @@ pub fn to_json(result: &QueryResult) -> Result<Vec<u8>, ArrowError> {
 }
 
 /// The batch's columns, with those the JSON encoders cannot write cast to
-/// strings.
+/// a type they can (maps whose keys are dictionary-encoded, as attribute
+/// maps are, to maps of plain text keys) or else to strings.
 fn encodable_columns(
     batch: &RecordBatch,
     options: &EncoderOptions,
@@ -79,6 +80,13 @@ fn encodable_columns(
             if make_encoder(field, array.as_ref(), options).is_ok() {
                 return Ok((field.clone(), array.clone()));
             }
+            let plain = without_dictionaries(field.data_type());
+            if let Ok(cast) = cast(array, &plain) {
+                let field: FieldRef = Arc::new(field.as_ref().clone().with_data_type(plain));
+                if make_encoder(&field, cast.as_ref(), options).is_ok() {
+                    return Ok((field, cast));
+                }
+            }
             let text = cast(array, &DataType::Utf8)?;
             Ok((
                 Arc::new(Field::new(field.name(), DataType::Utf8, true)),
@@ -86,6 +94,26 @@ fn encodable_columns(
             ))
         })
         .collect()
+}
+
+/// `data_type` with every dictionary inside it replaced by its values'
+/// type.
+fn without_dictionaries(data_type: &DataType) -> DataType {
+    let field = |f: &FieldRef| -> FieldRef {
+        Arc::new(
+            f.as_ref()
+                .clone()
+                .with_data_type(without_dictionaries(f.data_type())),
+        )
+    };
+    match data_type {
+        DataType::Dictionary(_, values) => without_dictionaries(values),
+        DataType::Map(entries, sorted) => DataType::Map(field(entries), *sorted),
+        DataType::List(item) => DataType::List(field(item)),
+        DataType::LargeList(item) => DataType::LargeList(field(item)),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(field).collect()),
+        other => other.clone(),
+    }
 }
 
 /// Encodes `result` as an Arrow IPC stream (schema first, so an empty

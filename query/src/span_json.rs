@@ -9,7 +9,7 @@
 //! Attribute maps keep the order the spans arrived with.
 
 use arrow::array::{Array, AsArray, MapArray, RecordBatch, StructArray};
-use arrow::datatypes::TimestampNanosecondType;
+use arrow::datatypes::{Int32Type, TimestampNanosecondType};
 use seam_model::schema::col;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -165,19 +165,26 @@ fn map_at(map: &MapArray, row: usize) -> AttributesJson {
         return AttributesJson::default();
     }
     let entries = map.value(row);
-    let (Some(keys), Some(values)) = (
-        entries.column(0).as_string_opt::<i32>(),
-        entries.column(1).as_string_opt::<i32>(),
-    ) else {
+    let Some(values) = entries.column(1).as_string_opt::<i32>() else {
         return AttributesJson::default();
+    };
+    // Keys are kept once per batch (a dictionary); files written before
+    // that hold them as text.
+    let keys = entries.column(0);
+    let key = |i: usize| -> Option<&str> {
+        match keys.as_dictionary_opt::<Int32Type>() {
+            Some(d) => (d.values().as_string_opt::<i32>())
+                .map(|names| names.value(d.keys().value(i) as usize)),
+            None => keys.as_string_opt::<i32>().map(|s| s.value(i)),
+        }
     };
     AttributesJson(
         (0..entries.len())
-            .map(|i| {
-                (
-                    keys.value(i).to_owned(),
+            .filter_map(|i| {
+                Some((
+                    key(i)?.to_owned(),
                     values.is_valid(i).then(|| values.value(i).to_owned()),
-                )
+                ))
             })
             .collect(),
     )

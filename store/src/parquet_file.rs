@@ -26,6 +26,7 @@ use arrow::array::RecordBatch;
 use arrow::array::{Array, AsArray};
 use arrow::compute::{LexicographicalComparator, SortColumn, concat, interleave_record_batch};
 use arrow::datatypes::{DataType, SchemaRef};
+use arrow::error::ArrowError;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
@@ -613,6 +614,35 @@ pub fn read(path: &Path, columns: Option<&[&str]>) -> Result<Vec<RecordBatch>, F
     reader
         .collect::<Result<Vec<_>, _>>()
         .map_err(|source| FileError::Arrow { path: name, source })
+}
+
+/// Reads `path` whole as rows of `schema`: a file written when a column
+/// had another physical type (attribute keys as plain text, before they
+/// were kept once per batch) comes back cast to the table's type, so
+/// files of either age merge into one.
+pub fn read_as(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>, FileError> {
+    let arrow_err = |source| FileError::Arrow {
+        path: path.display().to_string(),
+        source,
+    };
+    read(path, None)?
+        .into_iter()
+        .map(|batch| {
+            if batch.schema() == *schema {
+                return Ok(batch);
+            }
+            let columns = (schema.fields().iter())
+                .map(|field| {
+                    let column = batch.column_by_name(field.name()).ok_or_else(|| {
+                        ArrowError::SchemaError(format!("no column {}", field.name()))
+                    })?;
+                    arrow::compute::cast(column, field.data_type())
+                })
+                .collect::<Result<Vec<_>, ArrowError>>()
+                .map_err(arrow_err)?;
+            RecordBatch::try_new(schema.clone(), columns).map_err(arrow_err)
+        })
+        .collect()
 }
 
 /// The bloom filters of a file's key columns, every row group's, held in

@@ -624,7 +624,7 @@ impl Store {
             let started = Instant::now();
             let mut batches = Vec::new();
             for file in &group {
-                batches.extend(parquet_file::read(&file.path, None)?);
+                batches.extend(parquet_file::read_as(&file.path, &table.schema())?);
             }
             let mut next = self.manifest.lock().clone();
             let removed: Vec<u64> = group.iter().map(|f| f.id).collect();
