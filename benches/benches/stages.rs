@@ -161,7 +161,10 @@ fn store_and_seal(c: &mut Criterion) {
         group.throughput(Throughput::Elements(rows as u64));
         group.bench_function(BenchmarkId::new("append", rows), |b| {
             b.iter_batched(
-                || seam_store::Table::new(table.schema(), seam_model::schema::col::START_TIME),
+                || {
+                    seam_store::Table::new(table.schema(), seam_model::schema::col::START_TIME)
+                        .with_hot_schema(table.hot_schema())
+                },
                 |t| {
                     for batch in &batches {
                         t.append(batch.clone()).expect("append");

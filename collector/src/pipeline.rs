@@ -926,7 +926,7 @@ pub(crate) mod tests {
     fn table_rows(table: &Table) -> RecordBatch {
         let snapshot = table.snapshot();
         let batches: Vec<RecordBatch> = snapshot.segments.iter().map(|s| s.batch.clone()).collect();
-        arrow::compute::concat_batches(&snapshot.schema, &batches).unwrap()
+        arrow::compute::concat_batches(&snapshot.hot_schema, &batches).unwrap()
     }
 
     #[test]

@@ -124,6 +124,54 @@ impl AttrsBuilder {
     }
 }
 
+/// Builds `resource_attributes` as rows in memory hold it: one map per
+/// run of spans of the same resource, each span its map's index.
+///
+/// A request lists its spans resource by resource, so comparing a span's
+/// resource with the previous span's finds every run; a resource seen
+/// again after another is stored again, which costs a map, not a span's
+/// worth of maps.
+pub(crate) struct ResourceBuilder {
+    keys: Vec<i32>,
+    maps: AttrsBuilder,
+    /// The attributes of the last map appended to `maps`.
+    last: Option<Vec<(Box<str>, Box<str>)>>,
+}
+
+impl ResourceBuilder {
+    pub(crate) fn with_capacity(rows: usize, entries: usize, value_bytes: usize) -> Self {
+        Self {
+            keys: Vec::with_capacity(rows),
+            maps: AttrsBuilder::with_capacity(entries, 4, value_bytes),
+            last: None,
+        }
+    }
+
+    pub(crate) fn append<K: AsRef<str>, V: AsRef<str>>(&mut self, attrs: &[(K, V)]) {
+        let same = self.last.as_ref().is_some_and(|last| {
+            last.len() == attrs.len()
+                && (last.iter().zip(attrs))
+                    .all(|((lk, lv), (k, v))| **lk == *k.as_ref() && **lv == *v.as_ref())
+        });
+        if !same {
+            self.maps.append(attrs);
+            let owned = attrs
+                .iter()
+                .map(|(k, v)| (k.as_ref().into(), v.as_ref().into()));
+            self.last = Some(owned.collect());
+        }
+        let index = self.maps.offsets.len() - 2;
+        self.keys.push(i32::try_from(index).unwrap_or(i32::MAX));
+    }
+
+    pub(crate) fn finish(&mut self) -> Result<DictionaryArray<Int32Type>, ArrowError> {
+        let rows = self.keys.len();
+        let keys = Int32Array::from(std::mem::replace(&mut self.keys, Vec::with_capacity(rows)));
+        self.last = None;
+        DictionaryArray::try_new(keys, Arc::new(self.maps.finish()?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use arrow::array::{Array, AsArray};
@@ -175,6 +223,30 @@ mod tests {
                     want.iter().flatten().map(|(k, _)| k).collect();
                 let keys = column.entries().column(0).as_dictionary::<Int32Type>();
                 prop_assert_eq!(keys.values().len(), distinct.len());
+            }
+        }
+
+        /// Runs of resources over two batches: each row reads back its
+        /// resource, and each run is one map.
+        #[test]
+        fn a_resource_column_holds_each_run_once(
+            batches in proptest::collection::vec(proptest::collection::vec(0u8..3, 0..30), 2),
+        ) {
+            let mut builder = ResourceBuilder::with_capacity(0, 0, 0);
+            for batch in batches {
+                let want: Vec<Vec<(String, String)>> = batch
+                    .iter()
+                    .map(|r| (0..*r).map(|i| (format!("k{i}"), format!("resource {r}"))).collect())
+                    .collect();
+                for r in &want {
+                    builder.append(r);
+                }
+                let column = builder.finish().unwrap();
+                prop_assert_eq!(column.data_type(), &crate::schema::resource_type());
+                let plain = arrow::compute::cast(&column, &attributes_type()).unwrap();
+                prop_assert_eq!(maps(plain.as_map()), want);
+                let runs = batch.windows(2).filter(|w| w[0] != w[1]).count() + usize::from(!batch.is_empty());
+                prop_assert_eq!(column.values().len(), runs);
             }
         }
     }

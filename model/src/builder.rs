@@ -11,9 +11,9 @@ use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, Int32Type};
 use arrow::error::ArrowError;
 
-use crate::attrs::AttrsBuilder;
+use crate::attrs::{AttrsBuilder, ResourceBuilder};
 use crate::row::SpanRow;
-use crate::schema::{event_fields, link_fields, spans_schema};
+use crate::schema::{event_fields, link_fields, spans_hot_schema};
 
 type Dict = StringDictionaryBuilder<Int32Type>;
 
@@ -154,10 +154,12 @@ impl Capacity {
                 .and_then(|c| c.as_string_opt::<i32>())
                 .map_or(0, |s| s.values().len())
         };
-        // (entries, value bytes) of a map column.
+        // (entries, value bytes) of a map column, or of the maps of a
+        // dictionary of maps.
         let map = |name: &str| {
             batch
                 .column_by_name(name)
+                .map(|c| c.as_any_dictionary_opt().map_or(c, |d| d.values()))
                 .and_then(|c| c.as_map_opt())
                 .map_or((0, 0), |m| {
                     let bytes = m
@@ -215,7 +217,7 @@ pub struct SpanBatchBuilder {
     messaging_message_id: StringBuilder,
     faas_trigger: RunDict,
     attributes: AttrsBuilder,
-    resource_attributes: AttrsBuilder,
+    resource_attributes: ResourceBuilder,
     links: LinksBuilder,
     events: EventsBuilder,
     faas_invocation_id: StringBuilder,
@@ -256,8 +258,10 @@ impl SpanBatchBuilder {
         let text = text.unwrap_or(Text {
             name: rows * 24,
             attribute_values: attributes * 16,
-            resource_attributes: rows * 4,
-            resource_values: rows * 4 * 16,
+            // A request's spans come from a resource or a few, each kept
+            // once.
+            resource_attributes: 16,
+            resource_values: 16 * 16,
         });
         let string =
             |bytes_per_row: usize| StringBuilder::with_capacity(rows, rows * bytes_per_row);
@@ -288,10 +292,9 @@ impl SpanBatchBuilder {
             messaging_message_id: string(0),
             faas_trigger: dict(),
             attributes: AttrsBuilder::with_capacity(attributes, rows, text.attribute_values),
-            // Each span carries its resource's attributes.
-            resource_attributes: AttrsBuilder::with_capacity(
-                text.resource_attributes,
+            resource_attributes: ResourceBuilder::with_capacity(
                 rows,
+                text.resource_attributes,
                 text.resource_values,
             ),
             links: LinksBuilder {
@@ -473,7 +476,7 @@ impl SpanBatchBuilder {
         for column in &mut columns {
             <ArrayRef as arrow::array::Array>::shrink_to_fit(column);
         }
-        RecordBatch::try_new(spans_schema(), columns)
+        RecordBatch::try_new(spans_hot_schema(), columns)
     }
 }
 
@@ -533,7 +536,7 @@ mod tests {
         b.append(&row(&resource, 2));
         let batch = b.finish().unwrap();
         assert_eq!(batch.num_rows(), 2);
-        assert_eq!(batch.schema(), spans_schema());
+        assert_eq!(batch.schema(), spans_hot_schema());
         let ids = batch.column_by_name("trace_id").unwrap().as_string::<i32>();
         assert_eq!(ids.value(1), "02020202020202020202020202020202");
         let dur = batch
@@ -566,8 +569,8 @@ mod tests {
         // 20 of "GET /checkout" (13 bytes), "http.route" (10), "/checkout" (9).
         assert_eq!(text.name, 286);
         assert_eq!(text.attribute_values, 198);
-        // "checkout" (8) on every row.
-        assert_eq!((text.resource_attributes, text.resource_values), (22, 176));
+        // One resource for every row, "checkout" (8) kept once.
+        assert_eq!((text.resource_attributes, text.resource_values), (1, 8));
         // A builder sized so is the same builder: same rows out.
         let mut sized = SpanBatchBuilder::with_capacity(c);
         sized.append(&row(&resource, 1));

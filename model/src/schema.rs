@@ -139,6 +139,32 @@ pub fn spans_schema() -> SchemaRef {
     SPANS_SCHEMA.clone()
 }
 
+/// A dictionary of attribute maps: a resource's attributes stored once
+/// for every run of its spans.
+pub fn resource_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(attributes_type()))
+}
+
+static SPANS_HOT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let fields = (SPANS_SCHEMA.fields().iter())
+        .map(|f| match f.name().as_str() {
+            col::RESOURCE_ATTRIBUTES => {
+                Arc::new(f.as_ref().clone().with_data_type(resource_type()))
+            }
+            _ => f.clone(),
+        })
+        .collect::<Vec<_>>();
+    Arc::new(Schema::new(fields))
+});
+
+/// `spans` as rows in memory hold it: `resource_attributes` a dictionary
+/// of the resources of a batch, so a span costs 4 bytes of its resource
+/// rather than a copy of every attribute. SQL cannot index a dictionary
+/// of maps, so reads and seals cast it to [`spans_schema`]'s map.
+pub fn spans_hot_schema() -> SchemaRef {
+    SPANS_HOT_SCHEMA.clone()
+}
+
 /// Column names of `boundaries`.
 pub mod boundary_col {
     pub const FLOW_ID: &str = "flow_id";

@@ -6,8 +6,8 @@ use arrow::datatypes::SchemaRef;
 
 use crate::schema::{
     boundaries_schema, boundary_col, col, edge_rollups_schema, function_rollups_schema,
-    operation_rollups_schema, orphan_col, orphans_schema, rollup_col, spans_schema, trace_col,
-    traces_schema,
+    operation_rollups_schema, orphan_col, orphans_schema, rollup_col, spans_hot_schema,
+    spans_schema, trace_col, traces_schema,
 };
 
 pub const SPANS: &str = "spans";
@@ -33,7 +33,12 @@ pub enum Source {
 #[derive(Debug, Clone)]
 pub struct TableDef {
     pub name: &'static str,
+    /// What SQL reads and sealed files hold.
     pub schema: SchemaRef,
+    /// What rows in memory hold, when it differs from `schema`: the same
+    /// columns, some kept more compactly and cast to `schema`'s types
+    /// when read or sealed.
+    pub hot_schema: Option<SchemaRef>,
     pub source: Source,
     /// Nanosecond timestamp column that time pruning and retention use.
     pub time_column: &'static str,
@@ -49,12 +54,23 @@ pub struct TableDef {
     pub distinct: &'static [&'static str],
 }
 
+impl TableDef {
+    /// What rows in memory hold.
+    pub fn hot(&self) -> SchemaRef {
+        self.hot_schema
+            .clone()
+            .unwrap_or_else(|| self.schema.clone())
+    }
+}
+
 /// `spans`: sorted by trace, so a trace is one run of rows in one row
 /// group.
 pub fn spans() -> TableDef {
     TableDef {
         name: SPANS,
         schema: spans_schema(),
+        // A resource's attributes once per run of its spans.
+        hot_schema: Some(spans_hot_schema()),
         source: Source::Ingest,
         time_column: col::START_TIME,
         sort_by: &[col::TRACE_ID, col::START_TIME],
@@ -74,6 +90,7 @@ pub fn boundaries() -> TableDef {
     TableDef {
         name: BOUNDARIES,
         schema: boundaries_schema(),
+        hot_schema: None,
         source: Source::Derived,
         time_column: boundary_col::CONSUMER_TIME,
         sort_by: &[boundary_col::CONSUMER_TRACE_ID, boundary_col::CONSUMER_TIME],
@@ -90,6 +107,7 @@ pub fn orphans() -> TableDef {
     TableDef {
         name: ORPHANS,
         schema: orphans_schema(),
+        hot_schema: None,
         source: Source::Derived,
         time_column: orphan_col::TIME,
         sort_by: &[orphan_col::TRACE_ID],
@@ -106,6 +124,7 @@ pub fn traces() -> TableDef {
     TableDef {
         name: TRACES,
         schema: traces_schema(),
+        hot_schema: None,
         source: Source::Derived,
         time_column: trace_col::START_TIME,
         sort_by: &[trace_col::START_TIME],
@@ -120,6 +139,7 @@ pub fn edge_rollups() -> TableDef {
     TableDef {
         name: EDGE_ROLLUPS,
         schema: edge_rollups_schema(),
+        hot_schema: None,
         source: Source::Derived,
         time_column: rollup_col::MINUTE,
         sort_by: &[rollup_col::MINUTE],
@@ -133,6 +153,7 @@ pub fn function_rollups() -> TableDef {
     TableDef {
         name: FUNCTION_ROLLUPS,
         schema: function_rollups_schema(),
+        hot_schema: None,
         source: Source::Derived,
         time_column: rollup_col::MINUTE,
         sort_by: &[rollup_col::MINUTE],
@@ -147,6 +168,7 @@ pub fn operation_rollups() -> TableDef {
     TableDef {
         name: OPERATION_ROLLUPS,
         schema: operation_rollups_schema(),
+        hot_schema: None,
         source: Source::Derived,
         time_column: rollup_col::MINUTE,
         sort_by: &[rollup_col::MINUTE],

@@ -685,6 +685,36 @@ mod tests {
         assert_eq!(answers(&merged).await, answers(&in_memory).await);
     }
 
+    /// Rows in memory keep a resource once per run of its spans; SQL reads
+    /// them as maps, built only for the rows the other filters keep.
+    #[tokio::test]
+    async fn resources_in_memory_are_read_as_maps_after_the_filters() {
+        let (_, engine) = engine();
+        let sql = format!(
+            "SELECT span_id, resource_attributes['service.name'] AS service FROM spans \
+             WHERE trace_id = '{}' ORDER BY span_id",
+            testdata::CHECKOUT_TRACE
+        );
+        let result = engine.sql(&sql).await.unwrap();
+        assert_eq!(result.num_rows(), 4);
+        let plan = engine.sql(&format!("EXPLAIN {sql}")).await.unwrap();
+        let plan = strings_of(&plan, 1).join("\n");
+        let at = |what: &str| {
+            plan.find(what)
+                .unwrap_or_else(|| panic!("no {what} in\n{plan}"))
+        };
+        // Parents print above their inputs: the cast reads what the filter
+        // on the trace id kept from memory.
+        assert!(
+            at("CAST(resource_attributes") < at("FilterExec: trace_id@"),
+            "{plan}"
+        );
+        assert!(
+            at("FilterExec: trace_id@") < at("DataSourceExec: partitions"),
+            "{plan}"
+        );
+    }
+
     #[tokio::test]
     async fn groups_by_dictionary_columns() {
         let (_, engine) = engine();

@@ -44,7 +44,8 @@ use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::{CastExpr, Column};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
@@ -477,32 +478,43 @@ impl TableProvider for SegmentTable {
             }
             None => None,
         };
-        // Resolving reads the columns it resolves and those it reads them
-        // from, and the filter before it reads its own: with the
-        // projection, what the sources read; the projection is applied
-        // after resolving.
-        let (scan_projection, filter) = match &self.resolver {
-            Some(r) if resolver.is_some() => {
-                let mut read: Vec<usize> = match projection {
-                    Some(p) => p.clone(),
-                    None => (0..schema.fields().len()).collect(),
-                };
-                let named = (r.columns().iter().chain(r.reads()))
-                    .map(|c| (*c).to_owned())
-                    .chain(self.usable(filters).flat_map(|f| {
-                        f.column_refs()
-                            .into_iter()
-                            .map(|c| c.name.clone())
-                            .collect::<Vec<_>>()
-                    }));
-                read.extend(named.filter_map(|c| schema.index_of(&c).ok()));
-                read.sort_unstable();
-                read.dedup();
-                let read_schema = Arc::new(schema.project(&read)?);
-                let filter = self.predicate(state, &read_schema, filters)?;
-                (Some(read), filter)
-            }
-            _ => (projection.cloned(), None),
+        // Columns the rows in memory hold in another type than SQL reads
+        // (a dictionary of resources) are cast to it, after the filters
+        // on the other columns have kept the rows a query wants.
+        let hot_schema = snapshot.hot_schema.clone();
+        let differs = |i: usize| schema.field(i).data_type() != hot_schema.field(i).data_type();
+        let converts = match projection {
+            Some(p) => p.iter().any(|&i| differs(i)),
+            None => (0..schema.fields().len()).any(differs),
+        };
+        // Resolving and casting read the columns they resolve and those
+        // they read them from, and the filter before them reads its own:
+        // with the projection, what the sources read; the projection is
+        // applied after.
+        let (scan_projection, filter) = if resolver.is_some() || converts {
+            let mut read: Vec<usize> = match projection {
+                Some(p) => p.clone(),
+                None => (0..schema.fields().len()).collect(),
+            };
+            let resolving = (self.resolver.as_ref().filter(|_| resolver.is_some()))
+                .map(|r| r.columns().iter().chain(r.reads()).map(|c| (*c).to_owned()));
+            let named = resolving
+                .into_iter()
+                .flatten()
+                .chain(self.usable(filters).flat_map(|f| {
+                    f.column_refs()
+                        .into_iter()
+                        .map(|c| c.name.clone())
+                        .collect::<Vec<_>>()
+                }));
+            read.extend(named.filter_map(|c| schema.index_of(&c).ok()));
+            read.sort_unstable();
+            read.dedup();
+            let read_schema = Arc::new(schema.project(&read)?);
+            let filter = self.predicate(state, &read_schema, filters)?;
+            (Some(read), filter)
+        } else {
+            (projection.cloned(), None)
         };
         let read_schema = match &scan_projection {
             Some(p) => Arc::new(schema.project(p)?),
@@ -511,15 +523,54 @@ impl TableProvider for SegmentTable {
         let partitions = state.config().target_partitions().max(1);
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
 
-        let resolved = |plan: Arc<dyn ExecutionPlan>| -> Result<Arc<dyn ExecutionPlan>> {
+        let resolved = |plan: Arc<dyn ExecutionPlan>, filter: Option<&Arc<dyn PhysicalExpr>>| {
             let Some(resolve) = &resolver else {
-                return Ok(plan);
+                return Ok::<_, DataFusionError>(plan);
             };
-            let plan = match &filter {
+            let plan = match filter {
                 Some(p) => Arc::new(FilterExec::try_new(p.clone(), plan)?),
                 None => plan,
             };
-            Ok(Arc::new(ResolveExec::new(plan, resolve.clone())))
+            Ok(Arc::new(ResolveExec::new(plan, resolve.clone())) as Arc<dyn ExecutionPlan>)
+        };
+        // Rows in memory: filtered on the columns whose types agree, cast,
+        // then resolved.
+        let in_memory = |plan: Arc<dyn ExecutionPlan>| -> Result<Arc<dyn ExecutionPlan>> {
+            if !converts {
+                return resolved(plan, filter.as_ref());
+            }
+            let read: Vec<usize> = scan_projection.clone().unwrap_or_default();
+            let hot_read = Arc::new(hot_schema.project(&read)?);
+            let agreeing = self.usable(filters).filter(|f| {
+                f.column_refs()
+                    .iter()
+                    .all(|c| schema.index_of(&c.name).is_ok_and(|i| !differs(i)))
+            });
+            let plan = match conjunction(agreeing.cloned()) {
+                Some(expr) => {
+                    let df_schema = DFSchema::try_from(hot_read.as_ref().clone())?;
+                    let predicate = state.create_physical_expr(expr, &df_schema)?;
+                    Arc::new(FilterExec::try_new(predicate, plan)?) as Arc<dyn ExecutionPlan>
+                }
+                None => plan,
+            };
+            let exprs = (read.iter().enumerate())
+                .map(|(at, &i)| {
+                    let field = schema.field(i);
+                    let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(field.name(), at));
+                    let expr = if differs(i) {
+                        Arc::new(CastExpr::new(column, field.data_type().clone(), None))
+                    } else {
+                        column
+                    };
+                    ProjectionExpr {
+                        expr,
+                        alias: field.name().clone(),
+                    }
+                })
+                .collect::<Vec<_>>();
+            let plan = Arc::new(ProjectionExec::try_new(exprs, plan)?);
+            resolved(plan, None)
         };
 
         if !selected.is_empty() || !live.is_empty() || files.is_empty() {
@@ -539,9 +590,9 @@ impl TableProvider for SegmentTable {
                 parts[i % n].extend(slices);
             }
             let source =
-                MemorySourceConfig::try_new(&parts, schema.clone(), scan_projection.clone())?
+                MemorySourceConfig::try_new(&parts, hot_schema.clone(), scan_projection.clone())?
                     .with_limit(limit);
-            inputs.push(resolved(DataSourceExec::from_data_source(source))?);
+            inputs.push(in_memory(DataSourceExec::from_data_source(source))?);
         }
 
         if !files.is_empty() {
@@ -599,11 +650,14 @@ impl TableProvider for SegmentTable {
                     .with_projection_indices(scan_projection.clone())?
                     .with_limit(limit)
                     .build();
-            inputs.push(resolved(DataSourceExec::from_data_source(config))?);
+            inputs.push(resolved(
+                DataSourceExec::from_data_source(config),
+                filter.as_ref(),
+            )?);
         }
 
         let plan = UnionExec::try_new(inputs)?;
-        if resolver.is_none() || scan_projection.as_deref() == projection.map(Vec::as_slice) {
+        if scan_projection.as_deref() == projection.map(Vec::as_slice) {
             return Ok(plan);
         }
         let wanted: Vec<usize> = match projection {
@@ -875,6 +929,7 @@ mod tests {
             let spec = TableDef {
                 name: "t",
                 schema: schema(),
+                hot_schema: None,
                 source: Source::Ingest,
                 time_column: "start_time",
                 sort_by: &["trace_id"],

@@ -9,7 +9,7 @@
 //! Attribute maps keep the order the spans arrived with.
 
 use arrow::array::{Array, AsArray, MapArray, RecordBatch, StructArray};
-use arrow::datatypes::{Int32Type, TimestampNanosecondType};
+use arrow::datatypes::{DataType, Int32Type, TimestampNanosecondType};
 use seam_model::schema::col;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -131,8 +131,8 @@ fn read_batch(batch: &RecordBatch, out: &mut Vec<SpanJson>) -> Result<(), QueryE
                 code: status_code.value(row).to_owned(),
                 message: status_message.value(row).to_owned(),
             },
-            attributes: map_at(attributes, row),
-            resource: map_at(resource, row),
+            attributes: map_at(&attributes, row),
+            resource: map_at(&resource, row),
             events: if events.is_valid(row) {
                 read_events(events.value(row).as_struct())?
             } else {
@@ -154,9 +154,16 @@ fn read_batch(batch: &RecordBatch, out: &mut Vec<SpanJson>) -> Result<(), QueryE
     Ok(())
 }
 
-fn map_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a MapArray, QueryError> {
-    raw(batch, name)?
-        .as_map_opt()
+/// A map column; rows as memory holds them keep resources as a
+/// dictionary of maps, read here as the maps they stand for.
+fn map_column(batch: &RecordBatch, name: &str) -> Result<MapArray, QueryError> {
+    let column = raw(batch, name)?;
+    let column = match column.data_type() {
+        DataType::Dictionary(_, values) => arrow::compute::cast(column, values)
+            .map_err(|e| QueryError::Internal(format!("column '{name}': {e}")))?,
+        _ => column.clone(),
+    };
+    (column.as_map_opt().cloned())
         .ok_or_else(|| QueryError::Internal(format!("column '{name}' is not a map")))
 }
 

@@ -761,7 +761,10 @@ async fn health_and_readiness() {
     let readiness = Readiness::default();
     let s = Server {
         router: api_router(ApiState::new(engine, readiness.clone())),
-        table: Arc::new(Table::new(seam_model::schema::spans_schema(), "start_time")),
+        table: Arc::new(
+            Table::new(seam_model::schema::spans_schema(), "start_time")
+                .with_hot_schema(seam_model::schema::spans_hot_schema()),
+        ),
         readiness,
     };
     let health = get(&s, "/healthz").await;

@@ -24,7 +24,7 @@ use std::path::Path;
 
 use arrow::array::RecordBatch;
 use arrow::array::{Array, AsArray};
-use arrow::compute::{LexicographicalComparator, SortColumn, concat, interleave_record_batch};
+use arrow::compute::{LexicographicalComparator, SortColumn, concat};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::error::ArrowError;
 use parquet::arrow::ProjectionMask;
@@ -264,8 +264,9 @@ pub fn write(
         let file = File::create(&tmp).map_err(io_err)?;
         let mut writer =
             ArrowWriter::try_new(file, schema.clone(), Some(props.build())).map_err(parquet_err)?;
+        let gather = Gather::new(schema, &batches).map_err(arrow_err)?;
         for chunk in order.chunks(chunk_rows(&batches, rows)) {
-            write_gathered(&mut writer, &batches, chunk, &name)?;
+            write_gathered(&mut writer, &gather, chunk, &name)?;
         }
         let file = writer.into_inner().map_err(parquet_err)?;
         file.sync_all().map_err(io_err)?;
@@ -298,24 +299,102 @@ fn chunk_rows(batches: &[&RecordBatch], rows: usize) -> usize {
     (WRITE_CHUNK_BYTES / per_row).clamp(1, WRITE_CHUNK_ROWS)
 }
 
+/// Gathers rows of the batches being sealed into batches of the file's
+/// schema. Columns kept in memory as a dictionary of what the file holds
+/// plainly (the spans' resources) are gathered as their dictionaries'
+/// values: all the batches' dictionaries joined once, then each chunk's
+/// rows taken from them, rather than joined again for every chunk.
+struct Gather<'a> {
+    schema: SchemaRef,
+    batches: &'a [&'a RecordBatch],
+    /// By column, for columns the file holds plainly: the joined
+    /// dictionary values, and each batch's keys into them.
+    expanded: Vec<Option<(arrow::array::ArrayRef, Vec<Vec<usize>>)>>,
+}
+
+impl<'a> Gather<'a> {
+    fn new(schema: &SchemaRef, batches: &'a [&'a RecordBatch]) -> Result<Self, ArrowError> {
+        let expanded = (schema.fields().iter().enumerate())
+            .map(|(i, field)| {
+                let Some(first) = batches.first() else {
+                    return Ok(None);
+                };
+                let hot = first.column(i).data_type();
+                if hot == field.data_type() || !matches!(hot, DataType::Dictionary(..)) {
+                    return Ok(None);
+                }
+                let dictionaries: Vec<_> = batches
+                    .iter()
+                    .map(|b| b.column(i).as_any_dictionary())
+                    .collect();
+                let values: Vec<&dyn Array> =
+                    dictionaries.iter().map(|d| d.values().as_ref()).collect();
+                let mut start = 0;
+                let keys = (dictionaries.iter())
+                    .map(|d| {
+                        let keys = d.normalized_keys().into_iter().map(|k| k + start).collect();
+                        start += d.values().len();
+                        keys
+                    })
+                    .collect();
+                Ok(Some((concat(&values)?, keys)))
+            })
+            .collect::<Result<_, ArrowError>>()?;
+        Ok(Self {
+            schema: schema.clone(),
+            batches,
+            expanded,
+        })
+    }
+
+    fn rows(&self, positions: &[(usize, usize)]) -> Result<RecordBatch, ArrowError> {
+        let columns = (self.schema.fields().iter().zip(&self.expanded).enumerate())
+            .map(|(i, (field, expanded))| {
+                let column = match expanded {
+                    None => {
+                        let arrays: Vec<&dyn Array> =
+                            self.batches.iter().map(|b| b.column(i).as_ref()).collect();
+                        arrow::compute::interleave(&arrays, positions)?
+                    }
+                    Some((values, keys)) => {
+                        let indices: arrow::array::UInt32Array = (positions.iter())
+                            .map(|&(b, row)| {
+                                let valid = self.batches[b].column(i).is_valid(row);
+                                valid.then(|| keys[b][row] as u32)
+                            })
+                            .collect();
+                        arrow::compute::take(values, &indices, None)?
+                    }
+                };
+                if column.data_type() == field.data_type() {
+                    Ok(column)
+                } else {
+                    arrow::compute::cast(&column, field.data_type())
+                }
+            })
+            .collect::<Result<Vec<_>, ArrowError>>()?;
+        RecordBatch::try_new(self.schema.clone(), columns)
+    }
+}
+
 /// Gathers the rows at `positions` into one batch and writes it; when
 /// they hold more text than one column can address (a run of very large
 /// rows), in halves.
 fn write_gathered(
     writer: &mut ArrowWriter<File>,
-    batches: &[&RecordBatch],
+    gather: &Gather<'_>,
     positions: &[(usize, usize)],
     name: &str,
 ) -> Result<(), FileError> {
-    match interleave_record_batch(batches, positions) {
+    match gather.rows(positions) {
         Ok(part) => writer.write(&part).map_err(|source| FileError::Parquet {
             path: name.to_owned(),
             source,
         }),
         Err(_) if positions.len() > 1 => {
             let (a, b) = positions.split_at(positions.len() / 2);
-            write_gathered(writer, batches, a, name)?;
-            write_gathered(writer, batches, b, name)
+            write_gathered(writer, gather, a, name)?;
+            write_gathered(writer, gather, b, name)
         }
         Err(source) => Err(FileError::Arrow {
             path: name.to_owned(),
@@ -455,6 +534,14 @@ fn held(array: &dyn Array) -> usize {
         DataType::Map(..) => {
             let offsets = array.as_map().value_offsets();
             (offsets[offsets.len() - 1] - offsets[0]) as usize
+        }
+        // A dictionary of maps: the entries its rows' maps hold.
+        DataType::Dictionary(_, values) if matches!(**values, DataType::Map(..)) => {
+            let dictionary = array.as_any_dictionary();
+            let offsets = dictionary.values().as_map().value_offsets();
+            (dictionary.normalized_keys().iter())
+                .map(|&k| (offsets[k + 1] - offsets[k]) as usize)
+                .sum()
         }
         DataType::Utf8 => {
             let strings = array.as_string::<i32>();

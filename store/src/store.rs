@@ -270,7 +270,8 @@ impl Store {
                     def.schema.clone(),
                     def.time_column,
                     Layout::from(def),
-                );
+                )
+                .with_hot_schema(def.hot());
                 let files = manifest
                     .tables
                     .get(def.name)

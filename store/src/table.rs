@@ -181,7 +181,10 @@ impl SealedFile {
 /// What a query reads: the table's rows at one instant, in memory and on disk.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
+    /// What SQL reads and sealed files hold.
     pub schema: SchemaRef,
+    /// What the segments' batches hold ([`Table::hot_schema`]).
+    pub hot_schema: SchemaRef,
     /// In-memory segments, oldest first.
     pub segments: Arc<[Segment]>,
     /// Sealed files, oldest first.
@@ -249,6 +252,8 @@ struct Inner {
 pub struct Table {
     name: String,
     schema: SchemaRef,
+    /// See [`Table::hot_schema`].
+    hot_schema: SchemaRef,
     time_column: usize,
     layout: Layout,
     /// See [`Table::key_columns`].
@@ -287,6 +292,7 @@ impl Table {
             .collect();
         Self {
             name: name.to_owned(),
+            hot_schema: schema.clone(),
             schema,
             time_column,
             layout,
@@ -318,8 +324,30 @@ impl Table {
         &self.name
     }
 
+    /// What SQL reads and sealed files hold.
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()
+    }
+
+    /// What the rows in memory hold: [`Table::schema`]'s columns, some of
+    /// them in a more compact type that casts to the schema's.
+    pub fn hot_schema(&self) -> SchemaRef {
+        self.hot_schema.clone()
+    }
+
+    /// Keeps rows in memory as `hot` (the same column names as the
+    /// table's schema, in order).
+    pub fn with_hot_schema(mut self, hot: SchemaRef) -> Self {
+        debug_assert!(
+            (hot.fields().iter().map(|f| f.name())).eq(self
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.name())),
+            "a hot schema has the table's columns"
+        );
+        self.hot_schema = hot;
+        self
     }
 
     pub fn layout(&self) -> &Layout {
@@ -411,7 +439,7 @@ impl Table {
     }
 
     fn append_batch(&self, batch: RecordBatch) -> Result<(), StoreError> {
-        if batch.schema() != self.schema {
+        if batch.schema() != self.hot_schema {
             return Err(StoreError::SchemaMismatch);
         }
         if batch.num_rows() == 0 {
@@ -462,7 +490,7 @@ impl Table {
         batches.extend(inner.tail.iter().map(|s| s.batch.clone()));
         let merged = match batches.as_slice() {
             [one] => one.clone(),
-            _ => concat_batches(&self.schema, &batches)?,
+            _ => concat_batches(&self.hot_schema, &batches)?,
         };
         let before: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
         let after = merged.get_array_memory_size();
@@ -501,6 +529,7 @@ impl Table {
             .collect();
         let snapshot = Snapshot {
             schema: self.schema.clone(),
+            hot_schema: self.hot_schema.clone(),
             segments,
             sealed: inner.sealed.iter().cloned().collect(),
         };

@@ -282,7 +282,10 @@ pub fn traces_table() -> Arc<Table> {
 
 /// A spans table holding [`batch`].
 pub fn table() -> Arc<Table> {
-    let table = Arc::new(Table::new(spans_schema(), col::START_TIME));
+    let table = Arc::new(
+        Table::new(spans_schema(), col::START_TIME)
+            .with_hot_schema(seam_model::schema::spans_hot_schema()),
+    );
     table.append(batch()).unwrap();
     table
 }

@@ -17,6 +17,7 @@ fn specs() -> Vec<TableDef> {
         .map(|(name, source)| TableDef {
             name,
             schema: schema(),
+            hot_schema: None,
             source,
             time_column: "t",
             sort_by: &["trace_id", "t"],
