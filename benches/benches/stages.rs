@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo bench -p seam-benches --features bench
 //! cargo bench -p seam-benches --features bench -- query   # one group
+//! cargo bench -p seam-benches --features bench -- stage   # each stage against its budget
 //! ```
 //!
 //! Throughput is in spans (elements) per second; the query groups report
@@ -229,5 +230,167 @@ fn queries(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode_protobuf, ingest, store_and_seal, queries);
+/// `bodies` as the pipeline builds them: read in place, normalized,
+/// appended to one builder.
+fn columns(bodies: &[Vec<u8>]) -> seam_model::SpanBatchBuilder {
+    use seam_collector::normalize::{self, ResourceContext, Rules, ScopeContext};
+    let mut builder = seam_model::SpanBatchBuilder::new();
+    let mut dropped = 0;
+    for body in bodies {
+        let export = wire::read(body).expect("reads in place");
+        for r in &export.resource_spans {
+            let resource = ResourceContext::new(r.resource.as_deref().unwrap_or_default());
+            for scope_spans in &r.scope_spans {
+                let scope = ScopeContext::new(scope_spans.scope.as_ref());
+                for span in &scope_spans.spans {
+                    let row = normalize::normalize(
+                        span,
+                        &resource,
+                        &scope,
+                        Rules::default(),
+                        &mut dropped,
+                    )
+                    .expect("normalizes");
+                    builder.append(&row);
+                }
+            }
+        }
+    }
+    builder
+}
+
+/// The stages a span passes, one by one, each per span against its
+/// budget in BENCHMARKS.md: protobuf bytes to Arrow columns, the log, the
+/// seal's sort, the encoding of row groups, correlation.
+fn stage(c: &mut Criterion) {
+    let mut group = c.benchmark_group("stage");
+    group.sample_size(20);
+    // A merged segment's worth: 32 requests of 512 flat spans.
+    let requests = flat(32, 512, 8);
+    let bodies: Vec<Vec<u8>> = requests.iter().map(Message::encode_to_vec).collect();
+    let n = spans(&requests);
+    group.throughput(Throughput::Elements(n));
+
+    group.bench_function("bytes_to_columns", |b| {
+        b.iter(|| columns(&bodies).finish().expect("finish"))
+    });
+
+    for (name, sync) in [
+        ("wal_every_batch", seam_store::SyncPolicy::EveryBatch),
+        ("wal_interval", seam_store::SyncPolicy::Interval),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let dir = tempfile::tempdir_in(".").expect("tempdir on the disk");
+                    let config = seam_store::WalConfig {
+                        sync,
+                        ..seam_store::WalConfig::default()
+                    };
+                    let (wal, _) = seam_store::Wal::open(dir.path(), config).expect("open the log");
+                    (dir, wal)
+                },
+                |(_dir, wal)| {
+                    for body in &bodies {
+                        wal.append(body).expect("append");
+                    }
+                },
+                criterion::BatchSize::PerIteration,
+            )
+        });
+    }
+
+    // The segment as the seal finds it, and its rows in trace order.
+    let segment = columns(&bodies).finish().expect("finish");
+    let layout = seam_store::Layout::from(&seam_model::tables::spans());
+    group.bench_function("seal_sort", |b| {
+        b.iter(|| parquet_file::sorted_positions(&[&segment], &layout).expect("sort"))
+    });
+    let order = parquet_file::sorted_positions(&[&segment], &layout).expect("sort");
+    let indices: arrow::array::UInt32Array = order.iter().map(|&(_, r)| r as u32).collect();
+    let sorted = arrow::compute::take_record_batch(&segment, &indices).expect("take");
+    let out = tempfile::tempdir_in(".").expect("tempdir on the disk");
+    let path = out.path().join("row_groups.parquet");
+    let schema = seam_model::schema::spans_schema();
+    // Sorted rows written: gathering, encoding, compressing, the file's
+    // sync (the sort of rows already in order is in it, small).
+    group.bench_function("row_group_encode", |b| {
+        b.iter(|| {
+            parquet_file::write(
+                &path,
+                &schema,
+                std::slice::from_ref(&sorted),
+                &layout,
+                FileShape::default(),
+            )
+            .expect("write")
+        })
+    });
+
+    // Correlation of the demo's hybrid journeys: extracting each span's
+    // halves and trace summary, then stitching them.
+    let journeys = hybrid(16_384, 9);
+    let bodies: Vec<Vec<u8>> = journeys.iter().map(Message::encode_to_vec).collect();
+    group.throughput(Throughput::Elements(spans(&journeys)));
+    // Every row normalized ahead, so only correlation is timed.
+    use seam_collector::normalize::{self, ResourceContext, Rules, ScopeContext};
+    let exports: Vec<_> = (bodies.iter())
+        .map(|b| wire::read(b).expect("reads"))
+        .collect();
+    let resources: Vec<Vec<ResourceContext<'_>>> = (exports.iter())
+        .map(|e| {
+            (e.resource_spans.iter())
+                .map(|r| ResourceContext::new(r.resource.as_deref().unwrap_or_default()))
+                .collect()
+        })
+        .collect();
+    let mut rows = Vec::new();
+    let mut dropped = 0;
+    for (export, resources) in exports.iter().zip(&resources) {
+        for (r, resource) in export.resource_spans.iter().zip(resources) {
+            for scope_spans in &r.scope_spans {
+                let scope = ScopeContext::new(scope_spans.scope.as_ref());
+                for span in &scope_spans.spans {
+                    let row = normalize::normalize(
+                        span,
+                        resource,
+                        &scope,
+                        Rules::default(),
+                        &mut dropped,
+                    )
+                    .expect("normalizes");
+                    rows.push(row);
+                }
+            }
+        }
+    }
+    group.bench_function("correlation", |b| {
+        b.iter_batched(
+            || seam_correlate::Correlator::new(Default::default()),
+            |correlator| {
+                let extractor = correlator.extractor();
+                let observed: Vec<_> = (rows.iter())
+                    .map(|row| extractor.observe(row))
+                    .filter(|o| !o.is_empty())
+                    .collect();
+                let mut out = seam_store::Derived::default();
+                correlator
+                    .observe(observed, seam_collector::now_unix_nano(), &mut out)
+                    .expect("observe");
+                (correlator, out)
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    decode_protobuf,
+    ingest,
+    store_and_seal,
+    queries,
+    stage
+);
 criterion_main!(benches);

@@ -556,8 +556,8 @@ fn held(array: &dyn Array) -> usize {
     }
 }
 
-/// Every row as (batch, row), in `layout`'s order.
-fn sorted_positions(
+/// Every row as (batch, row), in `layout`'s order: the seal's sort.
+pub fn sorted_positions(
     batches: &[&RecordBatch],
     layout: &Layout,
 ) -> Result<Vec<(usize, usize)>, arrow::error::ArrowError> {
