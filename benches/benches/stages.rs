@@ -12,6 +12,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use prost::Message;
 use seam_benches::{first_trace, flat, hybrid, server};
@@ -259,6 +262,43 @@ fn columns(bodies: &[Vec<u8>]) -> seam_model::SpanBatchBuilder {
     builder
 }
 
+/// Calls `f` with every row of `bodies`, normalized ahead, so that what
+/// `f` times is only what follows normalization.
+fn with_rows(bodies: &[Vec<u8>], f: impl FnOnce(&[seam_model::SpanRow<'_>])) {
+    use seam_collector::normalize::{self, ResourceContext, Rules, ScopeContext};
+    let exports: Vec<_> = (bodies.iter())
+        .map(|b| wire::read(b).expect("reads"))
+        .collect();
+    let resources: Vec<Vec<ResourceContext<'_>>> = (exports.iter())
+        .map(|e| {
+            (e.resource_spans.iter())
+                .map(|r| ResourceContext::new(r.resource.as_deref().unwrap_or_default()))
+                .collect()
+        })
+        .collect();
+    let mut rows = Vec::new();
+    let mut dropped = 0;
+    for (export, resources) in exports.iter().zip(&resources) {
+        for (r, resource) in export.resource_spans.iter().zip(resources) {
+            for scope_spans in &r.scope_spans {
+                let scope = ScopeContext::new(scope_spans.scope.as_ref());
+                for span in &scope_spans.spans {
+                    let row = normalize::normalize(
+                        span,
+                        resource,
+                        &scope,
+                        Rules::default(),
+                        &mut dropped,
+                    )
+                    .expect("normalizes");
+                    rows.push(row);
+                }
+            }
+        }
+    }
+    f(&rows)
+}
+
 /// The stages a span passes, one by one, each per span against its
 /// budget in BENCHMARKS.md: protobuf bytes to Arrow columns, the log, the
 /// seal's sort, the encoding of row groups, correlation.
@@ -327,61 +367,36 @@ fn stage(c: &mut Criterion) {
         })
     });
 
-    // Correlation of the demo's hybrid journeys: extracting each span's
-    // halves and trace summary, then stitching them.
+    // Correlation: extracting each span's halves, then stitching them;
+    // the demo's hybrid journeys, where it has work, and flat spans.
     let journeys = hybrid(16_384, 9);
-    let bodies: Vec<Vec<u8>> = journeys.iter().map(Message::encode_to_vec).collect();
-    group.throughput(Throughput::Elements(spans(&journeys)));
-    // Every row normalized ahead, so only correlation is timed.
-    use seam_collector::normalize::{self, ResourceContext, Rules, ScopeContext};
-    let exports: Vec<_> = (bodies.iter())
-        .map(|b| wire::read(b).expect("reads"))
-        .collect();
-    let resources: Vec<Vec<ResourceContext<'_>>> = (exports.iter())
-        .map(|e| {
-            (e.resource_spans.iter())
-                .map(|r| ResourceContext::new(r.resource.as_deref().unwrap_or_default()))
-                .collect()
-        })
-        .collect();
-    let mut rows = Vec::new();
-    let mut dropped = 0;
-    for (export, resources) in exports.iter().zip(&resources) {
-        for (r, resource) in export.resource_spans.iter().zip(resources) {
-            for scope_spans in &r.scope_spans {
-                let scope = ScopeContext::new(scope_spans.scope.as_ref());
-                for span in &scope_spans.spans {
-                    let row = normalize::normalize(
-                        span,
-                        resource,
-                        &scope,
-                        Rules::default(),
-                        &mut dropped,
-                    )
-                    .expect("normalizes");
-                    rows.push(row);
-                }
-            }
-        }
+    for (name, requests) in [
+        ("correlation_hybrid", &journeys),
+        ("correlation_flat", &requests),
+    ] {
+        let bodies: Vec<Vec<u8>> = requests.iter().map(Message::encode_to_vec).collect();
+        group.throughput(Throughput::Elements(spans(requests)));
+        with_rows(&bodies, |rows| {
+            group.bench_function(name, |b| {
+                b.iter_batched(
+                    || seam_correlate::Correlator::new(Default::default()),
+                    |correlator| {
+                        let extractor = correlator.extractor();
+                        let observed: Vec<_> = (rows.iter())
+                            .map(|row| extractor.observe(row))
+                            .filter(|o| !o.is_empty())
+                            .collect();
+                        let mut out = seam_store::Derived::default();
+                        correlator
+                            .observe(observed, seam_collector::now_unix_nano(), &mut out)
+                            .expect("observe");
+                        (correlator, out)
+                    },
+                    criterion::BatchSize::PerIteration,
+                )
+            });
+        });
     }
-    group.bench_function("correlation", |b| {
-        b.iter_batched(
-            || seam_correlate::Correlator::new(Default::default()),
-            |correlator| {
-                let extractor = correlator.extractor();
-                let observed: Vec<_> = (rows.iter())
-                    .map(|row| extractor.observe(row))
-                    .filter(|o| !o.is_empty())
-                    .collect();
-                let mut out = seam_store::Derived::default();
-                correlator
-                    .observe(observed, seam_collector::now_unix_nano(), &mut out)
-                    .expect("observe");
-                (correlator, out)
-            },
-            criterion::BatchSize::PerIteration,
-        )
-    });
     group.finish();
 }
 
