@@ -298,8 +298,8 @@ struct Call {
 impl Call {
     /// Every successful call of a trace, in the order the calls returned.
     /// A call another thread interrupted is printed as `123 fsync(7</a/b>
-    /// <unfinished ...>` and later `123 <... fsync resumed>) = 0`; it is
-    /// put where it returned.
+    /// <unfinished ...>` and later `123 <... fsync resumed>) = 0` (the pid
+    /// padded with spaces or not); it is put where it returned.
     fn parse_all(trace: &str) -> Vec<Self> {
         let mut unfinished: HashMap<&str, String> = HashMap::new();
         let mut calls = Vec::new();
@@ -307,6 +307,8 @@ impl Call {
             let Some((pid, rest)) = line.split_once(' ') else {
                 continue;
             };
+            // strace pads the pid column: `5904  <... fsync resumed>`.
+            let rest = rest.trim_start();
             if let Some(start) = rest.strip_suffix("<unfinished ...>") {
                 unfinished.insert(pid, format!("{pid} {start}"));
                 continue;
