@@ -700,10 +700,15 @@ pub(crate) mod tests {
         let snapshot = table.snapshot();
         assert_eq!(snapshot.num_rows(), 240);
         assert_eq!(snapshot.segments.len(), 1, "twenty-one requests, one batch");
-        let names = snapshot.segments[0]
-            .batch
-            .column_by_name(col::NAME)
-            .unwrap()
+        let names = arrow::compute::cast(
+            snapshot.segments[0]
+                .batch
+                .column_by_name(col::NAME)
+                .unwrap(),
+            &arrow::datatypes::DataType::Utf8,
+        )
+        .unwrap();
+        let names = names
             .as_string::<i32>()
             .iter()
             .flatten()
@@ -904,7 +909,12 @@ pub(crate) mod tests {
         assert_eq!(out.accepted, 1);
         let snapshot = table_rows(&f.table);
         for column in [col::NAME, col::TRACE_STATE, col::STATUS_MESSAGE] {
-            let values = snapshot.column_by_name(column).unwrap().as_string::<i32>();
+            let values = arrow::compute::cast(
+                snapshot.column_by_name(column).unwrap(),
+                &arrow::datatypes::DataType::Utf8,
+            )
+            .unwrap();
+            let values = values.as_string::<i32>();
             assert_eq!(values.value(0).len(), 1000, "{column}");
             assert!(values.value(0).starts_with("éé"), "cut on a char boundary");
         }

@@ -148,9 +148,11 @@ impl Capacity {
     pub fn measured(batch: &RecordBatch) -> Self {
         use crate::schema::col;
         let more = |n: usize| n + n / 10;
+        // Text of a string column, or of a dictionary column's values.
         let string_bytes = |name: &str| {
             batch
                 .column_by_name(name)
+                .map(|c| c.as_any_dictionary_opt().map_or(c, |d| d.values()))
                 .and_then(|c| c.as_string_opt::<i32>())
                 .map_or(0, |s| s.values().len())
         };
@@ -198,7 +200,7 @@ pub struct SpanBatchBuilder {
     span_id: StringBuilder,
     parent_span_id: StringBuilder,
     flow_id: StringBuilder,
-    name: StringBuilder,
+    name: RunDict,
     kind: RunDict,
     service_name: RunDict,
     platform: RunDict,
@@ -256,7 +258,8 @@ impl SpanBatchBuilder {
         // A typical resource has a handful of attributes; 16 bytes is a
         // typical key or value.
         let text = text.unwrap_or(Text {
-            name: rows * 24,
+            // Distinct span names, each kept once.
+            name: 1024,
             attribute_values: attributes * 16,
             // A request's spans come from a resource or a few, each kept
             // once.
@@ -273,7 +276,9 @@ impl SpanBatchBuilder {
             span_id: string(16),
             parent_span_id: string(16),
             flow_id: StringBuilder::with_capacity(rows, 0),
-            name: StringBuilder::with_capacity(rows, text.name),
+            // Span names are the operation, low in cardinality by the
+            // conventions; a run is a span's children named alike.
+            name: RunDict::new(Dict::with_capacity(rows, 64, text.name)),
             kind: dict(),
             service_name: dict(),
             platform: dict(),
@@ -567,7 +572,8 @@ mod tests {
         assert_eq!((c.rows, c.attributes, c.links, c.events), (22, 22, 22, 0));
         let text = c.text.unwrap();
         // 20 of "GET /checkout" (13 bytes), "http.route" (10), "/checkout" (9).
-        assert_eq!(text.name, 286);
+        // The name kept once: 13 bytes and a tenth.
+        assert_eq!(text.name, 14);
         assert_eq!(text.attribute_values, 198);
         // One resource for every row, "checkout" (8) kept once.
         assert_eq!((text.resource_attributes, text.resource_values), (1, 8));

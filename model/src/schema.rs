@@ -104,7 +104,7 @@ static SPANS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new(SPAN_ID, DataType::Utf8, false),
         Field::new(PARENT_SPAN_ID, DataType::Utf8, true),
         Field::new(FLOW_ID, DataType::Utf8, true),
-        Field::new(NAME, DataType::Utf8, false),
+        Field::new(NAME, dict_type(), false),
         Field::new(KIND, dict_type(), false),
         Field::new(SERVICE_NAME, dict_type(), false),
         Field::new(PLATFORM, dict_type(), false),

@@ -586,8 +586,8 @@ mod tests {
         out
     }
 
-    /// A sealed file's columns as files sealed before attribute keys were
-    /// kept once per batch hold them: every map's keys as text.
+    /// A sealed file's columns as files sealed before attribute keys and
+    /// span names were kept once per batch hold them: as text.
     fn with_text_keys(path: &std::path::Path) {
         fn text_keys(t: &arrow::datatypes::DataType, nested: bool) -> arrow::datatypes::DataType {
             use arrow::datatypes::{DataType, Field};
@@ -608,11 +608,13 @@ mod tests {
         }
         let batches = seam_store::parquet_file::read(path, None).unwrap();
         let old = batches[0].schema();
+        // Span names were plain text too.
         let fields: Vec<_> = (old.fields().iter())
             .map(|f| {
+                let top = f.name() == "name";
                 f.as_ref()
                     .clone()
-                    .with_data_type(text_keys(f.data_type(), false))
+                    .with_data_type(text_keys(f.data_type(), top))
             })
             .collect();
         let schema = Arc::new(arrow::datatypes::Schema::new(fields));
@@ -634,7 +636,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn files_sealed_with_text_attribute_keys_answer_and_compact_as_new_ones() {
+    async fn files_sealed_with_text_keys_and_names_answer_and_compact_as_new_ones() {
         use seam_store::{Opened, RetentionConfig, StorageConfig, Store, WalConfig};
         let dir = tempfile::tempdir().unwrap();
         let open = || {
