@@ -93,6 +93,22 @@ impl AttrsBuilder {
         self.offsets.push(self.keys.len() as i32);
     }
 
+    /// Whether the last map appended since the last finish holds exactly
+    /// `attrs`, in order: read back from the builder, not kept twice.
+    fn last_is<K: AsRef<str>, V: AsRef<str>>(&self, attrs: &[(K, V)]) -> bool {
+        let [.., start, end] = self.offsets[..] else {
+            return false;
+        };
+        let (start, end) = (start as usize, end as usize);
+        let (offsets, text) = (self.values.offsets_slice(), self.values.values_slice());
+        end - start == attrs.len()
+            && attrs.iter().zip(start..end).all(|((k, v), e)| {
+                let value = &text[offsets[e] as usize..offsets[e + 1] as usize];
+                *self.dict.names[self.keys[e] as usize] == *k.as_ref()
+                    && value == v.as_ref().as_bytes()
+            })
+    }
+
     /// The maps appended since the last finish; the builder starts over
     /// with a new dictionary, keeping its room.
     pub(crate) fn finish(&mut self) -> Result<MapArray, ArrowError> {
@@ -134,8 +150,6 @@ impl AttrsBuilder {
 pub(crate) struct ResourceBuilder {
     keys: Vec<i32>,
     maps: AttrsBuilder,
-    /// The attributes of the last map appended to `maps`.
-    last: Option<Vec<(Box<str>, Box<str>)>>,
 }
 
 impl ResourceBuilder {
@@ -143,22 +157,12 @@ impl ResourceBuilder {
         Self {
             keys: Vec::with_capacity(rows),
             maps: AttrsBuilder::with_capacity(entries, 4, value_bytes),
-            last: None,
         }
     }
 
     pub(crate) fn append<K: AsRef<str>, V: AsRef<str>>(&mut self, attrs: &[(K, V)]) {
-        let same = self.last.as_ref().is_some_and(|last| {
-            last.len() == attrs.len()
-                && (last.iter().zip(attrs))
-                    .all(|((lk, lv), (k, v))| **lk == *k.as_ref() && **lv == *v.as_ref())
-        });
-        if !same {
+        if !self.maps.last_is(attrs) {
             self.maps.append(attrs);
-            let owned = attrs
-                .iter()
-                .map(|(k, v)| (k.as_ref().into(), v.as_ref().into()));
-            self.last = Some(owned.collect());
         }
         let index = self.maps.offsets.len() - 2;
         self.keys.push(i32::try_from(index).unwrap_or(i32::MAX));
@@ -167,7 +171,6 @@ impl ResourceBuilder {
     pub(crate) fn finish(&mut self) -> Result<DictionaryArray<Int32Type>, ArrowError> {
         let rows = self.keys.len();
         let keys = Int32Array::from(std::mem::replace(&mut self.keys, Vec::with_capacity(rows)));
-        self.last = None;
         DictionaryArray::try_new(keys, Arc::new(self.maps.finish()?))
     }
 }
