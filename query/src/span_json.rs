@@ -9,7 +9,7 @@
 //! Attribute maps keep the order the spans arrived with.
 
 use arrow::array::{Array, AsArray, MapArray, RecordBatch, StructArray};
-use arrow::datatypes::{DataType, Int32Type, TimestampNanosecondType};
+use arrow::datatypes::{Int32Type, TimestampNanosecondType};
 use seam_model::schema::col;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -131,8 +131,8 @@ fn read_batch(batch: &RecordBatch, out: &mut Vec<SpanJson>) -> Result<(), QueryE
                 code: status_code.value(row).to_owned(),
                 message: status_message.value(row).to_owned(),
             },
-            attributes: map_at(&attributes, row),
-            resource: map_at(&resource, row),
+            attributes: map_at(attributes, row),
+            resource: map_at(resource, row),
             events: if events.is_valid(row) {
                 read_events(events.value(row).as_struct())?
             } else {
@@ -154,16 +154,9 @@ fn read_batch(batch: &RecordBatch, out: &mut Vec<SpanJson>) -> Result<(), QueryE
     Ok(())
 }
 
-/// A map column; rows as memory holds them keep resources as a
-/// dictionary of maps, read here as the maps they stand for.
-fn map_column(batch: &RecordBatch, name: &str) -> Result<MapArray, QueryError> {
-    let column = raw(batch, name)?;
-    let column = match column.data_type() {
-        DataType::Dictionary(_, values) => arrow::compute::cast(column, values)
-            .map_err(|e| QueryError::Internal(format!("column '{name}': {e}")))?,
-        _ => column.clone(),
-    };
-    (column.as_map_opt().cloned())
+fn map_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a MapArray, QueryError> {
+    raw(batch, name)?
+        .as_map_opt()
         .ok_or_else(|| QueryError::Internal(format!("column '{name}' is not a map")))
 }
 
@@ -172,26 +165,21 @@ fn map_at(map: &MapArray, row: usize) -> AttributesJson {
         return AttributesJson::default();
     }
     let entries = map.value(row);
-    let Some(values) = entries.column(1).as_string_opt::<i32>() else {
+    // Keys are kept once per batch: a dictionary.
+    let (Some(keys), Some(values)) = (
+        entries.column(0).as_dictionary_opt::<Int32Type>(),
+        entries.column(1).as_string_opt::<i32>(),
+    ) else {
         return AttributesJson::default();
     };
-    // Keys are kept once per batch (a dictionary); files written before
-    // that hold them as text.
-    let keys = entries.column(0);
-    let key = |i: usize| -> Option<&str> {
-        match keys.as_dictionary_opt::<Int32Type>() {
-            Some(d) => (d.values().as_string_opt::<i32>())
-                .map(|names| names.value(d.keys().value(i) as usize)),
-            None => keys.as_string_opt::<i32>().map(|s| s.value(i)),
-        }
+    let Some(names) = keys.values().as_string_opt::<i32>() else {
+        return AttributesJson::default();
     };
     AttributesJson(
-        (0..entries.len())
-            .filter_map(|i| {
-                Some((
-                    key(i)?.to_owned(),
-                    values.is_valid(i).then(|| values.value(i).to_owned()),
-                ))
+        (keys.keys().iter().zip(values.iter()))
+            .map(|(k, v)| {
+                let name = names.value(k.unwrap_or_default() as usize);
+                (name.to_owned(), v.map(str::to_owned))
             })
             .collect(),
     )
@@ -236,8 +224,7 @@ mod tests {
 
     #[test]
     fn reads_every_field_of_a_stored_span() {
-        let batch = testdata::batch();
-        let spans = spans_from_batches(&[batch]).unwrap();
+        let spans = spans_from_batches(&[testdata::sql_batch()]).unwrap();
         assert_eq!(spans.len(), testdata::SPAN_COUNT);
         let root = spans
             .iter()
@@ -273,7 +260,7 @@ mod tests {
 
     #[test]
     fn serializes_times_as_strings_and_maps_as_objects() {
-        let spans = spans_from_batches(&[testdata::batch()]).unwrap();
+        let spans = spans_from_batches(&[testdata::sql_batch()]).unwrap();
         let json = serde_json::to_value(&spans[0]).unwrap();
         assert!(json["start_unix_nano"].is_string());
         assert!(json["duration_ns"].is_i64());

@@ -714,22 +714,24 @@ pub fn read_as(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>, File
     };
     read(path, None)?
         .into_iter()
-        .map(|batch| {
-            if batch.schema() == *schema {
-                return Ok(batch);
-            }
-            let columns = (schema.fields().iter())
-                .map(|field| {
-                    let column = batch.column_by_name(field.name()).ok_or_else(|| {
-                        ArrowError::SchemaError(format!("no column {}", field.name()))
-                    })?;
-                    arrow::compute::cast(column, field.data_type())
-                })
-                .collect::<Result<Vec<_>, ArrowError>>()
-                .map_err(arrow_err)?;
-            RecordBatch::try_new(schema.clone(), columns).map_err(arrow_err)
-        })
+        .map(|batch| cast_to(&batch, schema).map_err(arrow_err))
         .collect()
+}
+
+/// `batch`'s columns of `schema`, by name, each cast to its type there.
+pub fn cast_to(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+    if batch.schema() == *schema {
+        return Ok(batch.clone());
+    }
+    let columns = (schema.fields().iter())
+        .map(|field| {
+            let column = batch
+                .column_by_name(field.name())
+                .ok_or_else(|| ArrowError::SchemaError(format!("no column {}", field.name())))?;
+            arrow::compute::cast(column, field.data_type())
+        })
+        .collect::<Result<Vec<_>, ArrowError>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
 }
 
 /// The bloom filters of a file's key columns, every row group's, held in

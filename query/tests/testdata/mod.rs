@@ -280,6 +280,11 @@ pub fn traces_table() -> Arc<Table> {
     table
 }
 
+/// [`batch`] as SQL reads it (resources as maps).
+pub fn sql_batch() -> RecordBatch {
+    seam_store::parquet_file::cast_to(&batch(), &spans_schema()).unwrap()
+}
+
 /// A spans table holding [`batch`].
 pub fn table() -> Arc<Table> {
     let table = Arc::new(
