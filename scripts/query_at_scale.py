@@ -123,6 +123,10 @@ def main():
         get("/api/v1/search?service=load-12&min_duration=2ms&limit=20"),
     )
     measure(
+        "search by service + operation",
+        get("/api/v1/search?service=load-12&operation=GET%20/api/items/%7Bid%7D/3&limit=20"),
+    )
+    measure(
         "search by attribute",
         get("/api/v1/search?attr.http.response.status_code=200&limit=20"),
     )
