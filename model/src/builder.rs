@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
+use arrow::array::NullBufferBuilder;
 use arrow::array::{
-    Array, ArrayBuilder, ArrayRef, AsArray, BooleanBuilder, Int64Builder, ListArray, RecordBatch,
-    StringBuilder, StringDictionaryBuilder, StructArray, TimestampNanosecondBuilder,
+    Array, ArrayBuilder, ArrayRef, AsArray, BooleanBuilder, FixedSizeBinaryArray, Int64Builder,
+    ListArray, RecordBatch, StringBuilder, StringDictionaryBuilder, StructArray,
+    TimestampNanosecondBuilder,
 };
-use arrow::buffer::OffsetBuffer;
+use arrow::buffer::{Buffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, Int32Type};
 use arrow::error::ArrowError;
 
@@ -16,6 +18,42 @@ use crate::row::SpanRow;
 use crate::schema::{event_fields, link_fields, spans_hot_schema};
 
 type Dict = StringDictionaryBuilder<Int32Type>;
+
+/// A column of ids as their bytes, `N` to a row: appended without the
+/// length check of Arrow's fixed-size builder, which cannot fail here.
+struct Ids<const N: usize> {
+    bytes: Vec<u8>,
+    nulls: NullBufferBuilder,
+}
+
+impl<const N: usize> Ids<N> {
+    fn with_capacity(rows: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(rows * N),
+            nulls: NullBufferBuilder::new(rows),
+        }
+    }
+
+    fn append(&mut self, id: &[u8; N]) {
+        self.bytes.extend_from_slice(id);
+        self.nulls.append_non_null();
+    }
+
+    fn append_option(&mut self, id: Option<&[u8; N]>) {
+        match id {
+            Some(id) => self.append(id),
+            None => {
+                self.bytes.extend_from_slice(&[0; N]);
+                self.nulls.append_null();
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<FixedSizeBinaryArray, ArrowError> {
+        let bytes = std::mem::take(&mut self.bytes);
+        FixedSizeBinaryArray::try_new(N as i32, Buffer::from_vec(bytes), self.nulls.finish())
+    }
+}
 
 /// A dictionary column that looks a value up once a run of equal values
 /// rather than once a row. The columns a resource or scope fixes
@@ -196,9 +234,9 @@ impl Capacity {
 
 /// Accumulates rows of the `spans` table.
 pub struct SpanBatchBuilder {
-    trace_id: StringBuilder,
-    span_id: StringBuilder,
-    parent_span_id: StringBuilder,
+    trace_id: Ids<16>,
+    span_id: Ids<8>,
+    parent_span_id: Ids<8>,
     flow_id: StringBuilder,
     name: RunDict,
     kind: RunDict,
@@ -272,9 +310,9 @@ impl SpanBatchBuilder {
         let dict = || RunDict::new(Dict::with_capacity(rows, 4, 64));
         let time = || utc(TimestampNanosecondBuilder::with_capacity(rows));
         Self {
-            trace_id: string(32),
-            span_id: string(16),
-            parent_span_id: string(16),
+            trace_id: Ids::with_capacity(rows),
+            span_id: Ids::with_capacity(rows),
+            parent_span_id: Ids::with_capacity(rows),
             flow_id: StringBuilder::with_capacity(rows, 0),
             // Span names are the operation, low in cardinality by the
             // conventions; a run is a span's children named alike.
@@ -344,13 +382,9 @@ impl SpanBatchBuilder {
     /// Appends one span.
     pub fn append(&mut self, row: &SpanRow<'_>) {
         let (mut trace_hex, mut span_hex) = (const_hex::Buffer::new(), const_hex::Buffer::new());
-        self.trace_id
-            .append_value(row.trace_id.hex_in(&mut trace_hex));
-        self.span_id.append_value(row.span_id.hex_in(&mut span_hex));
-        match row.parent_span_id {
-            Some(p) => self.parent_span_id.append_value(p.hex_in(&mut span_hex)),
-            None => self.parent_span_id.append_null(),
-        }
+        self.trace_id.append(&row.trace_id.0);
+        self.span_id.append(&row.span_id.0);
+        (self.parent_span_id).append_option(row.parent_span_id.as_ref().map(|p| &p.0));
         // Flows are resolved at query time by the correlation engine.
         self.flow_id.append_null();
         self.name.append_value(&row.name);
@@ -441,9 +475,9 @@ impl SpanBatchBuilder {
             )?
         };
         let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(self.trace_id.finish()),
-            Arc::new(self.span_id.finish()),
-            Arc::new(self.parent_span_id.finish()),
+            Arc::new(self.trace_id.finish()?),
+            Arc::new(self.span_id.finish()?),
+            Arc::new(self.parent_span_id.finish()?),
             Arc::new(self.flow_id.finish()),
             Arc::new(self.name.finish()),
             Arc::new(self.kind.finish()),
@@ -542,8 +576,15 @@ mod tests {
         let batch = b.finish().unwrap();
         assert_eq!(batch.num_rows(), 2);
         assert_eq!(batch.schema(), spans_hot_schema());
-        let ids = batch.column_by_name("trace_id").unwrap().as_string::<i32>();
-        assert_eq!(ids.value(1), "02020202020202020202020202020202");
+        let ids = batch.column_by_name("trace_id").unwrap();
+        assert_eq!(ids.as_fixed_size_binary().value(1), [2; 16]);
+        let sql = crate::cast::to_sql(ids, &DataType::Utf8).unwrap();
+        assert_eq!(
+            sql.as_string::<i32>().value(1),
+            "02020202020202020202020202020202"
+        );
+        let parents = batch.column_by_name("parent_span_id").unwrap();
+        assert_eq!(parents.null_count(), 2, "roots have no parent");
         let dur = batch
             .column_by_name("duration_ns")
             .unwrap()

@@ -9,6 +9,7 @@
 mod attrs;
 pub mod auth;
 pub mod builder;
+pub mod cast;
 pub mod id;
 pub mod row;
 pub mod schema;

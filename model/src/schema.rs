@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef, TimeUnit};
 
 /// Column names of `spans`, shared by every crate that reads or writes them.
 pub mod col {
@@ -151,16 +151,25 @@ static SPANS_HOT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
             col::RESOURCE_ATTRIBUTES => {
                 Arc::new(f.as_ref().clone().with_data_type(resource_type()))
             }
+            col::TRACE_ID => with_type(f, DataType::FixedSizeBinary(16)),
+            col::SPAN_ID | col::PARENT_SPAN_ID => with_type(f, DataType::FixedSizeBinary(8)),
             _ => f.clone(),
         })
         .collect::<Vec<_>>();
     Arc::new(Schema::new(fields))
 });
 
+fn with_type(field: &FieldRef, data_type: DataType) -> FieldRef {
+    Arc::new(field.as_ref().clone().with_data_type(data_type))
+}
+
 /// `spans` as rows in memory hold it: `resource_attributes` a dictionary
 /// of the resources of a batch, so a span costs 4 bytes of its resource
-/// rather than a copy of every attribute. SQL cannot index a dictionary
-/// of maps, so reads and seals cast it to [`spans_schema`]'s map.
+/// rather than a copy of every attribute; trace, span and parent ids as
+/// their bytes (16 + 8 + 8) rather than their hex (32 + 16 + 16 and
+/// offsets). SQL cannot index a dictionary of maps and users write ids
+/// in hex, so reads and seals convert both to [`spans_schema`]'s types
+/// ([`crate::cast::to_sql`]).
 pub fn spans_hot_schema() -> SchemaRef {
     SPANS_HOT_SCHEMA.clone()
 }

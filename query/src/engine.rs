@@ -586,6 +586,106 @@ mod tests {
         out
     }
 
+    /// Ids are bytes in memory and hex in sealed files: every way SQL can
+    /// name them answers the same over either, including text that is no
+    /// id (uppercase, short) and comparisons that cannot be made on bytes.
+    #[tokio::test]
+    async fn ids_in_memory_answer_as_ids_in_sealed_files() {
+        use seam_store::{Opened, RetentionConfig, StorageConfig, Store, WalConfig};
+        use testdata::{CHECKOUT_ROOT_SPAN, CHECKOUT_TRACE, ORDERS_TRACE};
+        let dir = tempfile::tempdir().unwrap();
+        let Opened { store, .. } = Store::open(
+            dir.path(),
+            StorageConfig::default(),
+            RetentionConfig::default(),
+            WalConfig::default(),
+            vec![seam_model::tables::spans()],
+        )
+        .unwrap();
+        store.table("spans").append(testdata::batch()).unwrap();
+        store.seal().unwrap().unwrap();
+        let sealed = engine_with(store.table("spans"), QueryConfig::default());
+        let (_, in_memory) = engine();
+        let upper = CHECKOUT_TRACE.to_uppercase();
+        let select = "SELECT trace_id, span_id, parent_span_id, flow_id, name FROM spans";
+        let order = "ORDER BY trace_id, span_id";
+        let queries = [
+            (
+                format!("{select} WHERE trace_id = '{CHECKOUT_TRACE}' {order}"),
+                true,
+            ),
+            (
+                format!("{select} WHERE '{ORDERS_TRACE}' = trace_id {order}"),
+                true,
+            ),
+            (
+                format!("{select} WHERE trace_id = '{upper}' {order}"),
+                false,
+            ),
+            (
+                format!(
+                    "{select} WHERE trace_id = '{}' {order}",
+                    &CHECKOUT_TRACE[16..]
+                ),
+                false,
+            ),
+            (
+                format!(
+                    "{select} WHERE trace_id IN ('{CHECKOUT_TRACE}', 'nope', '{ORDERS_TRACE}') {order}"
+                ),
+                true,
+            ),
+            (
+                format!("{select} WHERE trace_id NOT IN ('{CHECKOUT_TRACE}') {order}"),
+                true,
+            ),
+            (
+                format!("{select} WHERE trace_id <> '{CHECKOUT_TRACE}' {order}"),
+                true,
+            ),
+            (
+                format!(
+                    "{select} WHERE trace_id LIKE '{}%' {order}",
+                    &CHECKOUT_TRACE[..6]
+                ),
+                true,
+            ),
+            (format!("{select} WHERE trace_id > '5' {order}"), true),
+            (
+                format!("{select} WHERE span_id = '{CHECKOUT_ROOT_SPAN}' {order}"),
+                true,
+            ),
+            (
+                format!("{select} WHERE parent_span_id = '{CHECKOUT_ROOT_SPAN}' {order}"),
+                true,
+            ),
+            (
+                format!("{select} WHERE parent_span_id IS NULL {order}"),
+                true,
+            ),
+            (
+                format!("{select} WHERE trace_id = '{CHECKOUT_TRACE}' OR span_id = 'x' {order}"),
+                true,
+            ),
+            (
+                format!("{select} WHERE trace_id = '{CHECKOUT_TRACE}' OR name = 'nothing' {order}"),
+                true,
+            ),
+            (
+                "SELECT upper(trace_id), length(span_id), count(*) FROM spans GROUP BY 1, 2 ORDER BY 1, 2".to_owned(),
+                true,
+            ),
+        ];
+        for (sql, rows) in queries {
+            let hot = in_memory.sql(&sql).await.unwrap();
+            let cold = sealed.sql(&sql).await.unwrap();
+            assert_eq!(hot.num_rows() > 0, rows, "{sql}");
+            let json =
+                |r: &QueryResult| String::from_utf8(crate::json::to_json(r).unwrap()).unwrap();
+            assert_eq!(json(&hot), json(&cold), "{sql}");
+        }
+    }
+
     /// A sealed file's columns as files sealed before attribute keys and
     /// span names were kept once per batch hold them: as text.
     fn with_text_keys(path: &std::path::Path) {
@@ -687,8 +787,9 @@ mod tests {
         assert_eq!(answers(&merged).await, answers(&in_memory).await);
     }
 
-    /// Rows in memory keep a resource once per run of its spans; SQL reads
-    /// them as maps, built only for the rows the other filters keep.
+    /// Rows in memory keep a resource once per run of its spans and ids as
+    /// bytes; SQL reads maps and hex, built only for the rows a filter on
+    /// the trace id, compared as bytes, keeps.
     #[tokio::test]
     async fn resources_in_memory_are_read_as_maps_after_the_filters() {
         let (_, engine) = engine();
@@ -705,16 +806,20 @@ mod tests {
             plan.find(what)
                 .unwrap_or_else(|| panic!("no {what} in\n{plan}"))
         };
-        // Parents print above their inputs: the cast reads what the filter
-        // on the trace id kept from memory.
+        // Parents print above their inputs: the conversion to SQL's types
+        // reads what the filter on the trace id, compared as bytes, kept
+        // from memory, and the query's own filter on the hex runs above.
+        let bytes = testdata::CHECKOUT_TRACE[..20].to_uppercase();
         assert!(
-            at("CAST(resource_attributes") < at("FilterExec: trace_id@"),
+            at("ToSqlExec: trace_id, span_id, resource_attributes")
+                < at(&format!("FilterExec: trace_id@0 = {bytes}")),
             "{plan}"
         );
         assert!(
-            at("FilterExec: trace_id@") < at("DataSourceExec: partitions"),
+            at(&format!("FilterExec: trace_id@0 = {bytes}")) < at("DataSourceExec: partitions"),
             "{plan}"
         );
+        assert!(at("FilterExec: trace_id@1 = ") < at("ToSqlExec"), "{plan}");
     }
 
     #[tokio::test]

@@ -35,6 +35,7 @@ pub mod error;
 pub mod explorer_api;
 pub mod filters;
 pub mod flows_table;
+mod hot_types;
 pub mod json;
 pub mod lookup;
 pub mod metrics;

@@ -45,7 +45,7 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::expressions::{CastExpr, Column};
+use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
@@ -54,6 +54,7 @@ use datafusion::physical_plan::union::UnionExec;
 use seam_store::{KeyFilters, SealedFile, Segment, Table};
 
 use crate::filters::{self, TimeBounds};
+use crate::hot_types::{self, ToSqlExec};
 use crate::parquet_reader::PageIndexed;
 use crate::pruning::Pruner;
 use crate::resolve_exec::{BatchResolver, ResolveExec};
@@ -479,35 +480,37 @@ impl TableProvider for SegmentTable {
             None => None,
         };
         // Columns the rows in memory hold in another type than SQL reads
-        // (a dictionary of resources) are cast to it, after the filters
-        // on the other columns have kept the rows a query wants.
+        // (ids as bytes, a dictionary of resources) are converted to it
+        // after the filters have kept the rows a query wants
+        // (`hot_types`).
         let hot_schema = snapshot.hot_schema.clone();
         let differs = |i: usize| schema.field(i).data_type() != hot_schema.field(i).data_type();
-        let converts = match projection {
-            Some(p) => p.iter().any(|&i| differs(i)),
-            None => (0..schema.fields().len()).any(differs),
-        };
-        // Resolving and casting read the columns they resolve and those
+        // Resolving and converting read the columns they resolve and those
         // they read them from, and the filter before them reads its own:
         // with the projection, what the sources read; the projection is
         // applied after.
+        let resolving = (self.resolver.as_ref().filter(|_| resolver.is_some()))
+            .map(|r| r.columns().iter().chain(r.reads()).map(|c| (*c).to_owned()));
+        let named: Vec<usize> = (resolving.into_iter().flatten())
+            .chain(self.usable(filters).flat_map(|f| {
+                f.column_refs()
+                    .into_iter()
+                    .map(|c| c.name.clone())
+                    .collect::<Vec<_>>()
+            }))
+            .filter_map(|c| schema.index_of(&c).ok())
+            .collect();
+        let converts = named.iter().any(|&i| differs(i))
+            || match projection {
+                Some(p) => p.iter().any(|&i| differs(i)),
+                None => (0..schema.fields().len()).any(differs),
+            };
         let (scan_projection, filter) = if resolver.is_some() || converts {
             let mut read: Vec<usize> = match projection {
                 Some(p) => p.clone(),
                 None => (0..schema.fields().len()).collect(),
             };
-            let resolving = (self.resolver.as_ref().filter(|_| resolver.is_some()))
-                .map(|r| r.columns().iter().chain(r.reads()).map(|c| (*c).to_owned()));
-            let named = resolving
-                .into_iter()
-                .flatten()
-                .chain(self.usable(filters).flat_map(|f| {
-                    f.column_refs()
-                        .into_iter()
-                        .map(|c| c.name.clone())
-                        .collect::<Vec<_>>()
-                }));
-            read.extend(named.filter_map(|c| schema.index_of(&c).ok()));
+            read.extend(named);
             read.sort_unstable();
             read.dedup();
             let read_schema = Arc::new(schema.project(&read)?);
@@ -533,20 +536,24 @@ impl TableProvider for SegmentTable {
             };
             Ok(Arc::new(ResolveExec::new(plan, resolve.clone())) as Arc<dyn ExecutionPlan>)
         };
-        // Rows in memory: filtered on the columns whose types agree, cast,
-        // then resolved.
+        // Rows in memory: filtered on the columns whose types agree and on
+        // ids as bytes, converted, then resolved.
         let in_memory = |plan: Arc<dyn ExecutionPlan>| -> Result<Arc<dyn ExecutionPlan>> {
             if !converts {
                 return resolved(plan, filter.as_ref());
             }
             let read: Vec<usize> = scan_projection.clone().unwrap_or_default();
             let hot_read = Arc::new(hot_schema.project(&read)?);
-            let agreeing = self.usable(filters).filter(|f| {
-                f.column_refs()
-                    .iter()
-                    .all(|c| schema.index_of(&c.name).is_ok_and(|i| !differs(i)))
+            let agreeing = self.usable(filters).filter_map(|f| {
+                let agrees = (f.column_refs().iter())
+                    .all(|c| schema.index_of(&c.name).is_ok_and(|i| !differs(i)));
+                if agrees {
+                    Some(f.clone())
+                } else {
+                    hot_types::ids_as_bytes(f, &hot_read)
+                }
             });
-            let plan = match conjunction(agreeing.cloned()) {
+            let plan = match conjunction(agreeing) {
                 Some(expr) => {
                     let df_schema = DFSchema::try_from(hot_read.as_ref().clone())?;
                     let predicate = state.create_physical_expr(expr, &df_schema)?;
@@ -554,22 +561,8 @@ impl TableProvider for SegmentTable {
                 }
                 None => plan,
             };
-            let exprs = (read.iter().enumerate())
-                .map(|(at, &i)| {
-                    let field = schema.field(i);
-                    let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(field.name(), at));
-                    let expr = if differs(i) {
-                        Arc::new(CastExpr::new(column, field.data_type().clone(), None))
-                    } else {
-                        column
-                    };
-                    ProjectionExpr {
-                        expr,
-                        alias: field.name().clone(),
-                    }
-                })
-                .collect::<Vec<_>>();
-            let plan = Arc::new(ProjectionExec::try_new(exprs, plan)?);
+            let read_schema = Arc::new(schema.project(&read)?);
+            let plan = Arc::new(ToSqlExec::new(plan, read_schema));
             resolved(plan, None)
         };
 

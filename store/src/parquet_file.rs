@@ -366,11 +366,7 @@ impl<'a> Gather<'a> {
                         arrow::compute::take(values, &indices, None)?
                     }
                 };
-                if column.data_type() == field.data_type() {
-                    Ok(column)
-                } else {
-                    arrow::compute::cast(&column, field.data_type())
-                }
+                seam_model::cast::to_sql(&column, field.data_type())
             })
             .collect::<Result<Vec<_>, ArrowError>>()?;
         RecordBatch::try_new(self.schema.clone(), columns)
@@ -586,7 +582,7 @@ pub fn sorted_positions(
     let compare = LexicographicalComparator::try_new(&keys)?;
     let (width, words) = sort_words(&keys);
     // Rows are sorted by their leading keys as big-endian words (a
-    // trace id's 32 characters and a start time: five integers), so the
+    // trace id's 16 bytes and a start time: three integers), so the
     // sort compares integers instead of calling memcmp per comparison;
     // what the words cannot tell apart falls to the full comparison. The
     // comparator behind every comparison, as with an 8-byte prefix alone,
@@ -607,7 +603,7 @@ const WORD_TEXT_BYTES: usize = 32;
 /// The leading sort columns as `width` words a row, which order as the
 /// columns do: text without nulls of at most [`WORD_TEXT_BYTES`] bytes
 /// (big-endian, padded with zeroes, so a value and the same value with
-/// trailing zero bytes tie), 64-bit integers and times without nulls
+/// trailing zero bytes tie), ids as bytes, 64-bit integers and times without nulls
 /// (sign bit flipped). Columns from the first of another kind on, and
 /// those after text of uneven lengths, are left to the full comparison.
 fn sort_words(keys: &[SortColumn]) -> (usize, Vec<u64>) {
@@ -634,6 +630,10 @@ fn sort_words(keys: &[SortColumn]) -> (usize, Vec<u64>) {
                 last = shortest != longest;
                 longest.div_ceil(8).max(1)
             }
+            // Ids as bytes order as their lowercase hex does.
+            DataType::FixedSizeBinary(width) if *width as usize <= WORD_TEXT_BYTES => {
+                (*width as usize).div_ceil(8).max(1)
+            }
             DataType::Int64 | DataType::Timestamp(_, _) => 1,
             _ => break,
         };
@@ -653,6 +653,17 @@ fn sort_words(keys: &[SortColumn]) -> (usize, Vec<u64>) {
                     let bytes = value.unwrap_or_default().as_bytes();
                     let slot = &mut out[row * width + at..row * width + at + words];
                     for (word, chunk) in slot.iter_mut().zip(bytes.chunks(8)) {
+                        let mut head = [0u8; 8];
+                        head[..chunk.len()].copy_from_slice(chunk);
+                        *word = u64::from_be_bytes(head);
+                    }
+                }
+            }
+            DataType::FixedSizeBinary(_) => {
+                let ids = values.as_fixed_size_binary();
+                for (row, id) in ids.iter().enumerate() {
+                    let slot = &mut out[row * width + at..row * width + at + words];
+                    for (word, chunk) in slot.iter_mut().zip(id.unwrap_or_default().chunks(8)) {
                         let mut head = [0u8; 8];
                         head[..chunk.len()].copy_from_slice(chunk);
                         *word = u64::from_be_bytes(head);
@@ -728,7 +739,7 @@ pub fn cast_to(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, A
             let column = batch
                 .column_by_name(field.name())
                 .ok_or_else(|| ArrowError::SchemaError(format!("no column {}", field.name())))?;
-            arrow::compute::cast(column, field.data_type())
+            seam_model::cast::to_sql(column, field.data_type())
         })
         .collect::<Result<Vec<_>, ArrowError>>()?;
     RecordBatch::try_new(schema.clone(), columns)

@@ -99,9 +99,17 @@ impl Segment {
     /// A segment that also knows the values of the string columns `keys`.
     fn keyed(batch: RecordBatch, time_column: usize, keys: &[usize]) -> Self {
         let sets = keys.iter().filter_map(|&k| {
-            let values = batch.column(k).as_string_opt::<i32>()?;
-            let mut set = HashSet::with_capacity_and_hasher(values.len(), Default::default());
-            set.extend(values.iter().flatten().map(key_hash));
+            let column = batch.column(k);
+            let mut set = HashSet::with_capacity_and_hasher(column.len(), Default::default());
+            if let Some(values) = column.as_string_opt::<i32>() {
+                set.extend(values.iter().flatten().map(key_hash));
+            } else if let Some(ids) = column.as_fixed_size_binary_opt() {
+                // Ids kept as bytes: their first 8, as `key_hash` takes
+                // them from the hex a query names.
+                set.extend(ids.iter().flatten().map(id_key));
+            } else {
+                return None;
+            }
             Some((k, set))
         });
         let sets: Arc<[KeySet]> = sets.collect();
@@ -138,6 +146,14 @@ fn key_hash(value: &str) -> u64 {
         Some(Ok(())) => u64::from_be_bytes(prefix),
         _ => foldhash::fast::FixedState::with_seed(0).hash_one(value),
     }
+}
+
+/// The key of an id held as bytes: what [`key_hash`] takes from its hex.
+fn id_key(id: &[u8]) -> u64 {
+    let mut prefix = [0u8; 8];
+    let n = id.len().min(8);
+    prefix[..n].copy_from_slice(&id[..n]);
+    u64::from_be_bytes(prefix)
 }
 
 fn overlaps(range: Option<(i64, i64)>, start: i64, end: i64) -> bool {

@@ -1,0 +1,99 @@
+//! Columns held in memory in another type than SQL reads them, converted
+//! to SQL's: ids from their bytes to the lowercase hex users write and
+//! every tracing UI shows; anything else by Arrow's own cast (a
+//! dictionary of resource maps to the maps).
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, FixedSizeBinaryArray, StringArray};
+use arrow::buffer::{Buffer, OffsetBuffer};
+use arrow::datatypes::DataType;
+use arrow::error::ArrowError;
+
+/// `array` as `to`: fixed-size binary to text as lowercase hex, every
+/// other pair as [`arrow::compute::cast`] converts it.
+pub fn to_sql(array: &dyn Array, to: &DataType) -> Result<ArrayRef, ArrowError> {
+    match (array.data_type(), to) {
+        (from, to) if from == to => Ok(arrow::array::make_array(array.to_data())),
+        (DataType::FixedSizeBinary(_), DataType::Utf8) => {
+            Ok(Arc::new(hex(array.as_fixed_size_binary())?))
+        }
+        _ => arrow::compute::cast(array, to),
+    }
+}
+
+/// Each value as lowercase hex, written into one buffer at a fixed
+/// stride; null slots keep their (zeroed) bytes' hex behind the null
+/// mask, as Arrow allows.
+pub fn hex(ids: &FixedSizeBinaryArray) -> Result<StringArray, ArrowError> {
+    let width = ids.value_length() as usize;
+    let mut text = vec![0u8; ids.len() * width * 2];
+    let bytes = ids.value_data();
+    for (out, id) in text
+        .chunks_exact_mut(width * 2)
+        .zip(bytes.chunks_exact(width))
+    {
+        const_hex::encode_to_slice(id, out).map_err(|e| ArrowError::CastError(e.to_string()))?;
+    }
+    let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(width * 2, ids.len()));
+    StringArray::try_new(offsets, Buffer::from_vec(text), ids.nulls().cloned())
+}
+
+/// The bytes of `text` if it is an id of `width` bytes in lowercase hex,
+/// the only text that equals a stored id; `None` for any other string,
+/// which no stored id equals.
+pub fn id_bytes(text: &str, width: usize) -> Option<Vec<u8>> {
+    let lowercase = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
+    if text.len() != width * 2 || !text.as_bytes().iter().all(lowercase) {
+        return None;
+    }
+    const_hex::decode(text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::FixedSizeBinaryBuilder;
+
+    #[test]
+    fn ids_become_lowercase_hex_and_nulls_stay_null() {
+        let mut ids = FixedSizeBinaryBuilder::new(8);
+        ids.append_value([0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7])
+            .unwrap();
+        ids.append_null();
+        ids.append_value([0xff; 8]).unwrap();
+        let text = to_sql(&ids.finish(), &DataType::Utf8).unwrap();
+        let text = text.as_string::<i32>();
+        assert_eq!(text.value(0), "00f067aa0ba902b7");
+        assert!(text.is_null(1));
+        assert_eq!(text.value(2), "ffffffffffffffff");
+    }
+
+    #[test]
+    fn an_offset_slice_is_converted_from_its_own_rows() {
+        let mut ids = FixedSizeBinaryBuilder::new(2);
+        for v in [[1, 2], [3, 4], [5, 6]] {
+            ids.append_value(v).unwrap();
+        }
+        let ids = ids.finish().slice(1, 2);
+        let text = to_sql(&ids, &DataType::Utf8).unwrap();
+        let text: Vec<_> = text.as_string::<i32>().iter().flatten().collect();
+        assert_eq!(text, ["0304", "0506"]);
+    }
+
+    #[test]
+    fn only_exact_lowercase_hex_names_an_id() {
+        assert_eq!(
+            id_bytes("00f067aa0ba902b7", 8),
+            Some(vec![0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7])
+        );
+        assert_eq!(
+            id_bytes("00F067AA0BA902B7", 8),
+            None,
+            "text never equals uppercase"
+        );
+        assert_eq!(id_bytes("f067aa0ba902b7", 8), None, "nor a shorter id");
+        assert_eq!(id_bytes("00f067aa0ba902bz", 8), None);
+        assert_eq!(id_bytes("", 8), None);
+    }
+}
