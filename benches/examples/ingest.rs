@@ -60,7 +60,7 @@ fn main() {
     let rows = snapshot.num_rows().max(1) as f64;
     let line: Vec<String> = columns
         .iter()
-        .take(12)
+        .take(40)
         .map(|(bytes, name)| format!("{name} {:.0}", *bytes as f64 / rows))
         .collect();
     println!("spans table, bytes/span by column: {}", line.join(", "));

@@ -11,6 +11,7 @@ mod demo;
 mod disk_full;
 mod durability;
 mod explorer_api;
+mod layouts;
 mod loadgen;
 mod otlp_json;
 mod pushback;
