@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use arrow::array::NullBufferBuilder;
 use arrow::array::{
-    Array, ArrayBuilder, ArrayRef, AsArray, BooleanBuilder, FixedSizeBinaryArray, Int64Builder,
-    ListArray, RecordBatch, StringBuilder, StringDictionaryBuilder, StructArray,
-    TimestampNanosecondBuilder,
+    Array, ArrayBuilder, ArrayRef, AsArray, BooleanBuilder, FixedSizeBinaryArray, Int32Array,
+    Int64Builder, ListArray, RecordBatch, RunArray, StringBuilder, StringDictionaryBuilder,
+    StructArray, TimestampNanosecondBuilder,
 };
 use arrow::buffer::{Buffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, Int32Type};
@@ -109,6 +109,111 @@ impl RunDict {
     fn finish(&mut self) -> arrow::array::DictionaryArray<Int32Type> {
         self.flush();
         self.dict.finish()
+    }
+}
+
+/// A column whose value stays the same for long runs of rows, in Arrow's
+/// run-end encoding: a run costs its end and its value, a row nothing.
+/// For what a resource or scope fixes (service, platform, instance,
+/// scope), what most spans leave null (the messaging, FaaS and cold-start
+/// columns) or empty (status message, trace state): as dictionary keys or
+/// offsets they cost 4 bytes a span each, some 70 bytes a span in all.
+struct Runs<T> {
+    /// Each run's end (exclusive), counted in rows.
+    ends: Vec<i32>,
+    values: Vec<Option<T>>,
+}
+
+impl<T> Runs<T> {
+    fn new() -> Self {
+        Self {
+            ends: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Appends a row: one more in the last run when `same` says its value
+    /// is the row's, else a run of its own holding `value()`.
+    fn append(&mut self, same: impl Fn(&Option<T>) -> bool, value: impl FnOnce() -> Option<T>) {
+        match (self.ends.last_mut(), self.values.last()) {
+            (Some(end), Some(last)) if same(last) => *end += 1,
+            (end, _) => {
+                let at = end.map_or(0, |e| *e);
+                self.ends.push(at + 1);
+                self.values.push(value());
+            }
+        }
+    }
+
+    fn finish_with(
+        &mut self,
+        values: impl FnOnce(&[Option<T>]) -> ArrayRef,
+    ) -> Result<RunArray<Int32Type>, ArrowError> {
+        let ends = Int32Array::from(std::mem::take(&mut self.ends));
+        let values = values(&self.values);
+        self.values.clear();
+        RunArray::try_new(&ends, values.as_ref())
+    }
+}
+
+/// Text in runs, each run's value a key into the batch's dictionary of
+/// the column's values: a run costs 8 bytes however long its text, and a
+/// value is looked up once a run, not once a row. The demo's journeys
+/// alternate between a few services request by request: runs of one or
+/// two spans, which plain text per run made dearer than a dictionary.
+struct TextRuns {
+    ends: Vec<i32>,
+    values: Dict,
+    /// The last run's value, once there is a run (`Some(None)` for nulls).
+    last: Option<Option<String>>,
+}
+
+impl TextRuns {
+    fn new() -> Self {
+        Self {
+            ends: Vec::new(),
+            values: Dict::new(),
+            last: None,
+        }
+    }
+
+    fn append_option(&mut self, value: Option<&str>) {
+        if let (Some(end), Some(last)) = (self.ends.last_mut(), &self.last)
+            && last.as_deref() == value
+        {
+            *end += 1;
+            return;
+        }
+        let at = self.ends.last().copied().unwrap_or(0);
+        self.ends.push(at + 1);
+        self.values.append_option(value);
+        match (&mut self.last, value) {
+            (Some(Some(run)), Some(v)) => {
+                run.clear();
+                run.push_str(v);
+            }
+            (last, v) => *last = Some(v.map(str::to_owned)),
+        }
+    }
+
+    fn append_value(&mut self, value: &str) {
+        self.append_option(Some(value));
+    }
+
+    fn finish(&mut self) -> Result<RunArray<Int32Type>, ArrowError> {
+        let ends = Int32Array::from(std::mem::take(&mut self.ends));
+        self.last = None;
+        RunArray::try_new(&ends, &self.values.finish())
+    }
+}
+
+impl Runs<i64> {
+    fn append_option(&mut self, value: Option<i64>) {
+        self.append(|last| *last == value, || value);
+    }
+
+    fn finish(&mut self) -> Result<RunArray<Int32Type>, ArrowError> {
+        self.finish_with(|values| Arc::new(arrow::array::Int64Array::from(values.to_vec())))
     }
 }
 
@@ -237,34 +342,34 @@ pub struct SpanBatchBuilder {
     trace_id: Ids<16>,
     span_id: Ids<8>,
     parent_span_id: Ids<8>,
-    flow_id: StringBuilder,
+    flow_id: TextRuns,
     name: RunDict,
     kind: RunDict,
-    service_name: RunDict,
-    platform: RunDict,
-    instance: RunDict,
+    service_name: TextRuns,
+    platform: TextRuns,
+    instance: TextRuns,
     start_time: TimestampNanosecondBuilder,
     end_time: TimestampNanosecondBuilder,
     duration_ns: Int64Builder,
-    status_code: RunDict,
-    status_message: StringBuilder,
+    status_code: TextRuns,
+    status_message: TextRuns,
     cold_start: BooleanBuilder,
-    cold_start_type: RunDict,
-    init_duration_ns: Int64Builder,
-    messaging_system: RunDict,
-    messaging_operation: RunDict,
-    messaging_destination: RunDict,
+    cold_start_type: TextRuns,
+    init_duration_ns: Runs<i64>,
+    messaging_system: TextRuns,
+    messaging_operation: TextRuns,
+    messaging_destination: TextRuns,
     messaging_message_id: StringBuilder,
-    faas_trigger: RunDict,
+    faas_trigger: TextRuns,
     attributes: AttrsBuilder,
     resource_attributes: ResourceBuilder,
     links: LinksBuilder,
     events: EventsBuilder,
     faas_invocation_id: StringBuilder,
-    trace_state: StringBuilder,
-    scope_name: RunDict,
-    scope_version: RunDict,
-    cold_start_source: RunDict,
+    trace_state: TextRuns,
+    scope_name: TextRuns,
+    scope_version: TextRuns,
+    cold_start_source: TextRuns,
     rows: usize,
     /// Text appended since the last finish ([`SpanRow::text_bytes`]).
     bytes: usize,
@@ -313,27 +418,27 @@ impl SpanBatchBuilder {
             trace_id: Ids::with_capacity(rows),
             span_id: Ids::with_capacity(rows),
             parent_span_id: Ids::with_capacity(rows),
-            flow_id: StringBuilder::with_capacity(rows, 0),
+            flow_id: TextRuns::new(),
             // Span names are the operation, low in cardinality by the
             // conventions; a run is a span's children named alike.
             name: RunDict::new(Dict::with_capacity(rows, 64, text.name)),
             kind: dict(),
-            service_name: dict(),
-            platform: dict(),
-            instance: dict(),
+            service_name: TextRuns::new(),
+            platform: TextRuns::new(),
+            instance: TextRuns::new(),
             start_time: time(),
             end_time: time(),
             duration_ns: Int64Builder::with_capacity(rows),
-            status_code: dict(),
-            status_message: string(0),
+            status_code: TextRuns::new(),
+            status_message: TextRuns::new(),
             cold_start: BooleanBuilder::with_capacity(rows),
-            cold_start_type: dict(),
-            init_duration_ns: Int64Builder::with_capacity(rows),
-            messaging_system: dict(),
-            messaging_operation: dict(),
-            messaging_destination: dict(),
+            cold_start_type: TextRuns::new(),
+            init_duration_ns: Runs::new(),
+            messaging_system: TextRuns::new(),
+            messaging_operation: TextRuns::new(),
+            messaging_destination: TextRuns::new(),
             messaging_message_id: string(0),
-            faas_trigger: dict(),
+            faas_trigger: TextRuns::new(),
             attributes: AttrsBuilder::with_capacity(attributes, rows, text.attribute_values),
             resource_attributes: ResourceBuilder::with_capacity(
                 rows,
@@ -354,10 +459,10 @@ impl SpanBatchBuilder {
                 attributes: AttrsBuilder::with_capacity(events, events, events * 16),
             },
             faas_invocation_id: string(0),
-            trace_state: string(0),
-            scope_name: dict(),
-            scope_version: dict(),
-            cold_start_source: dict(),
+            trace_state: TextRuns::new(),
+            scope_name: TextRuns::new(),
+            scope_version: TextRuns::new(),
+            cold_start_source: TextRuns::new(),
             rows: 0,
             bytes: 0,
         }
@@ -386,7 +491,7 @@ impl SpanBatchBuilder {
         self.span_id.append(&row.span_id.0);
         (self.parent_span_id).append_option(row.parent_span_id.as_ref().map(|p| &p.0));
         // Flows are resolved at query time by the correlation engine.
-        self.flow_id.append_null();
+        self.flow_id.append_option(None);
         self.name.append_value(&row.name);
         self.kind.append_value(row.kind.as_str());
         self.service_name.append_value(&row.service_name);
@@ -478,34 +583,34 @@ impl SpanBatchBuilder {
             Arc::new(self.trace_id.finish()?),
             Arc::new(self.span_id.finish()?),
             Arc::new(self.parent_span_id.finish()?),
-            Arc::new(self.flow_id.finish()),
+            Arc::new(self.flow_id.finish()?),
             Arc::new(self.name.finish()),
             Arc::new(self.kind.finish()),
-            Arc::new(self.service_name.finish()),
-            Arc::new(self.platform.finish()),
-            Arc::new(self.instance.finish()),
+            Arc::new(self.service_name.finish()?),
+            Arc::new(self.platform.finish()?),
+            Arc::new(self.instance.finish()?),
             Arc::new(self.start_time.finish()),
             Arc::new(self.end_time.finish()),
             Arc::new(self.duration_ns.finish()),
-            Arc::new(self.status_code.finish()),
-            Arc::new(self.status_message.finish()),
+            Arc::new(self.status_code.finish()?),
+            Arc::new(self.status_message.finish()?),
             Arc::new(self.cold_start.finish()),
-            Arc::new(self.cold_start_type.finish()),
-            Arc::new(self.init_duration_ns.finish()),
-            Arc::new(self.messaging_system.finish()),
-            Arc::new(self.messaging_operation.finish()),
-            Arc::new(self.messaging_destination.finish()),
+            Arc::new(self.cold_start_type.finish()?),
+            Arc::new(self.init_duration_ns.finish()?),
+            Arc::new(self.messaging_system.finish()?),
+            Arc::new(self.messaging_operation.finish()?),
+            Arc::new(self.messaging_destination.finish()?),
             Arc::new(self.messaging_message_id.finish()),
-            Arc::new(self.faas_trigger.finish()),
+            Arc::new(self.faas_trigger.finish()?),
             Arc::new(self.attributes.finish()?),
             Arc::new(self.resource_attributes.finish()?),
             links,
             events,
             Arc::new(self.faas_invocation_id.finish()),
-            Arc::new(self.trace_state.finish()),
-            Arc::new(self.scope_name.finish()),
-            Arc::new(self.scope_version.finish()),
-            Arc::new(self.cold_start_source.finish()),
+            Arc::new(self.trace_state.finish()?),
+            Arc::new(self.scope_name.finish()?),
+            Arc::new(self.scope_version.finish()?),
+            Arc::new(self.cold_start_source.finish()?),
         ];
         self.rows = 0;
         self.bytes = 0;

@@ -5,9 +5,12 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, FixedSizeBinaryArray, StringArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, DictionaryArray, FixedSizeBinaryArray, Int32Array, RunArray,
+    StringArray,
+};
 use arrow::buffer::{Buffer, OffsetBuffer};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Int32Type};
 use arrow::error::ArrowError;
 
 /// `array` as `to`: fixed-size binary to text as lowercase hex, every
@@ -18,7 +21,57 @@ pub fn to_sql(array: &dyn Array, to: &DataType) -> Result<ArrayRef, ArrowError> 
         (DataType::FixedSizeBinary(_), DataType::Utf8) => {
             Ok(Arc::new(hex(array.as_fixed_size_binary())?))
         }
+        (DataType::RunEndEncoded(ends, _), to) if ends.data_type() == &DataType::Int32 => {
+            expand(array.as_run::<Int32Type>(), to)
+        }
         _ => arrow::compute::cast(array, to),
+    }
+}
+
+/// Runs as one value a row, of type `to`: a dictionary over the runs'
+/// values (a value per run, repeated values allowed) when `to` is a
+/// dictionary of them, so no value is hashed; else each row's value.
+fn expand(runs: &RunArray<Int32Type>, to: &DataType) -> Result<ArrayRef, ArrowError> {
+    let ends = runs.run_ends();
+    let (offset, len) = (ends.offset(), ends.len());
+    let values = runs.values();
+    let mut indices: Vec<Option<i32>> = Vec::with_capacity(len);
+    let mut at = offset;
+    for (run, &end) in ends
+        .values()
+        .iter()
+        .enumerate()
+        .skip(ends.get_start_physical_index())
+    {
+        let end = (end as usize).min(offset + len);
+        let index = values.is_valid(run).then_some(run as i32);
+        indices.extend(std::iter::repeat_n(index, end.saturating_sub(at)));
+        at = at.max(end);
+        if at >= offset + len {
+            break;
+        }
+    }
+    let indices = Int32Array::from(indices);
+    match (to, values.as_dictionary_opt::<Int32Type>()) {
+        // Runs of a dictionary's keys: each row its run's key.
+        (DataType::Dictionary(key, value), Some(dictionary))
+            if **key == DataType::Int32 && **value == *dictionary.values().data_type() =>
+        {
+            let keys = arrow::compute::take(dictionary.keys(), &indices, None)?;
+            Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
+                keys.as_primitive::<Int32Type>().clone(),
+                dictionary.values().clone(),
+            )?))
+        }
+        (DataType::Dictionary(key, value), None)
+            if **key == DataType::Int32 && **value == *values.data_type() =>
+        {
+            Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
+                indices,
+                values.clone(),
+            )?))
+        }
+        _ => to_sql(&arrow::compute::take(values, &indices, None)?, to),
     }
 }
 
@@ -79,6 +132,56 @@ mod tests {
         let text = to_sql(&ids, &DataType::Utf8).unwrap();
         let text: Vec<_> = text.as_string::<i32>().iter().flatten().collect();
         assert_eq!(text, ["0304", "0506"]);
+    }
+
+    #[test]
+    fn runs_become_a_value_a_row_and_slices_keep_their_rows() {
+        use arrow::array::{Int64Array, StringArray};
+        let ends = Int32Array::from(vec![2, 3, 6]);
+        let text = StringArray::from(vec![Some("a"), None, Some("b")]);
+        let runs = RunArray::<Int32Type>::try_new(&ends, &text).unwrap();
+        let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        for (array, want) in [
+            (
+                runs.slice(0, 6),
+                vec![Some("a"), Some("a"), None, Some("b"), Some("b"), Some("b")],
+            ),
+            (runs.slice(1, 3), vec![Some("a"), None, Some("b")]),
+            (runs.slice(4, 2), vec![Some("b"), Some("b")]),
+            (runs.slice(2, 0), vec![]),
+        ] {
+            for to in [&dict, &DataType::Utf8] {
+                let out = to_sql(&array, to).unwrap();
+                assert_eq!(out.data_type(), to);
+                assert_eq!(
+                    out.null_count(),
+                    want.iter().filter(|v| v.is_none()).count()
+                );
+                let plain = arrow::compute::cast(&out, &DataType::Utf8).unwrap();
+                let got: Vec<_> = plain.as_string::<i32>().iter().collect();
+                assert_eq!(got, want, "{to}");
+            }
+        }
+        // Runs of a dictionary's keys, as the spans' text runs are held.
+        let keys = Int32Array::from(vec![Some(1), None, Some(0)]);
+        let names = StringArray::from(vec!["b", "a"]);
+        let text = DictionaryArray::<Int32Type>::try_new(keys, Arc::new(names)).unwrap();
+        let runs = RunArray::<Int32Type>::try_new(&ends, &text).unwrap();
+        for to in [&dict, &DataType::Utf8] {
+            let out = to_sql(&runs.slice(1, 4), to).unwrap();
+            assert_eq!(out.data_type(), to);
+            let plain = arrow::compute::cast(&out, &DataType::Utf8).unwrap();
+            let got: Vec<_> = plain.as_string::<i32>().iter().collect();
+            assert_eq!(got, [Some("a"), None, Some("b"), Some("b")], "{to}");
+        }
+        let numbers = Int64Array::from(vec![None, Some(7)]);
+        let runs = RunArray::<Int32Type>::try_new(&Int32Array::from(vec![3, 4]), &numbers).unwrap();
+        let out = to_sql(&runs, &DataType::Int64).unwrap();
+        let got: Vec<_> = out
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .iter()
+            .collect();
+        assert_eq!(got, [None, None, None, Some(7)]);
     }
 
     #[test]

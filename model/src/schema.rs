@@ -153,11 +153,43 @@ static SPANS_HOT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
             }
             col::TRACE_ID => with_type(f, DataType::FixedSizeBinary(16)),
             col::SPAN_ID | col::PARENT_SPAN_ID => with_type(f, DataType::FixedSizeBinary(8)),
+            col::INIT_DURATION_NS => with_type(f, runs_of(DataType::Int64)),
+            name if RUNS.contains(&name) => with_type(f, runs_of(dict_type())),
             _ => f.clone(),
         })
         .collect::<Vec<_>>();
     Arc::new(Schema::new(fields))
 });
+
+/// The columns rows in memory hold as runs: the same value for a whole
+/// resource or scope, or null or empty for most spans. Text runs hold
+/// keys of a dictionary of the batch's values.
+const RUNS: [&str; 16] = [
+    col::FLOW_ID,
+    col::SERVICE_NAME,
+    col::PLATFORM,
+    col::INSTANCE,
+    col::STATUS_CODE,
+    col::STATUS_MESSAGE,
+    col::COLD_START_TYPE,
+    col::INIT_DURATION_NS,
+    col::MESSAGING_SYSTEM,
+    col::MESSAGING_OPERATION,
+    col::MESSAGING_DESTINATION,
+    col::FAAS_TRIGGER,
+    col::TRACE_STATE,
+    col::SCOPE_NAME,
+    col::SCOPE_VERSION,
+    col::COLD_START_SOURCE,
+];
+
+/// Runs of `values`: Arrow's run-end encoding with 32-bit run ends.
+fn runs_of(values: DataType) -> DataType {
+    DataType::RunEndEncoded(
+        Arc::new(Field::new("run_ends", DataType::Int32, false)),
+        Arc::new(Field::new("values", values, true)),
+    )
+}
 
 fn with_type(field: &FieldRef, data_type: DataType) -> FieldRef {
     Arc::new(field.as_ref().clone().with_data_type(data_type))
@@ -167,9 +199,11 @@ fn with_type(field: &FieldRef, data_type: DataType) -> FieldRef {
 /// of the resources of a batch, so a span costs 4 bytes of its resource
 /// rather than a copy of every attribute; trace, span and parent ids as
 /// their bytes (16 + 8 + 8) rather than their hex (32 + 16 + 16 and
-/// offsets). SQL cannot index a dictionary of maps and users write ids
-/// in hex, so reads and seals convert both to [`spans_schema`]'s types
-/// ([`crate::cast::to_sql`]).
+/// offsets); the columns of [`RUNS`] as runs (a run per resource, scope
+/// or stretch of nulls, not 4 bytes a span). SQL cannot index a
+/// dictionary of maps, users write ids in hex and few of SQL's functions
+/// take runs, so reads and seals convert them to [`spans_schema`]'s
+/// types ([`crate::cast::to_sql`]).
 pub fn spans_hot_schema() -> SchemaRef {
     SPANS_HOT_SCHEMA.clone()
 }

@@ -586,11 +586,13 @@ mod tests {
         out
     }
 
-    /// Ids are bytes in memory and hex in sealed files: every way SQL can
-    /// name them answers the same over either, including text that is no
-    /// id (uppercase, short) and comparisons that cannot be made on bytes.
+    /// Ids are bytes in memory and hex in sealed files, and the columns
+    /// constant per resource or mostly null are runs in memory: every way
+    /// SQL can name them answers the same over either, including text
+    /// that is no id (uppercase, short) and comparisons that cannot be
+    /// made on bytes.
     #[tokio::test]
-    async fn ids_in_memory_answer_as_ids_in_sealed_files() {
+    async fn columns_held_otherwise_in_memory_answer_as_in_sealed_files() {
         use seam_store::{Opened, RetentionConfig, StorageConfig, Store, WalConfig};
         use testdata::{CHECKOUT_ROOT_SPAN, CHECKOUT_TRACE, ORDERS_TRACE};
         let dir = tempfile::tempdir().unwrap();
@@ -675,9 +677,31 @@ mod tests {
                 "SELECT upper(trace_id), length(span_id), count(*) FROM spans GROUP BY 1, 2 ORDER BY 1, 2".to_owned(),
                 true,
             ),
+            (format!("SELECT * FROM spans WHERE service_name = 'payments' {order}"), true),
+            (format!("{select} WHERE status_code = 'ERROR' AND platform = 'kubernetes' {order}"), true),
+            (
+                format!("SELECT span_id, messaging_destination FROM spans WHERE messaging_system IS NOT NULL {order}"),
+                true,
+            ),
+            (
+                "SELECT span_id, init_duration_ns, cold_start_type FROM spans WHERE init_duration_ns > 0 ORDER BY span_id".to_owned(),
+                true,
+            ),
+            (
+                format!("SELECT span_id FROM spans WHERE coalesce(messaging_destination, 'none') = 'none' AND trace_id = '{CHECKOUT_TRACE}' ORDER BY span_id"),
+                true,
+            ),
+            (
+                "SELECT service_name, scope_name, status_message, trace_state, count(*) FROM spans GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4".to_owned(),
+                true,
+            ),
+            ("SELECT span_id FROM spans WHERE service_name = 'nobody'".to_owned(), false),
         ];
         for (sql, rows) in queries {
-            let hot = in_memory.sql(&sql).await.unwrap();
+            let hot = in_memory
+                .sql(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
             let cold = sealed.sql(&sql).await.unwrap();
             assert_eq!(hot.num_rows() > 0, rows, "{sql}");
             let json =
@@ -820,6 +844,28 @@ mod tests {
             "{plan}"
         );
         assert!(at("FilterExec: trace_id@1 = ") < at("ToSqlExec"), "{plan}");
+
+        // A filter on a column held as runs runs once those are expanded,
+        // before the resources are built.
+        let sql = "SELECT span_id, resource_attributes['service.name'] AS service FROM spans \
+                   WHERE service_name = 'payments'";
+        let result = engine.sql(sql).await.unwrap();
+        assert_eq!(strings_of(&result, 1), ["payments"]);
+        let plan = engine.sql(&format!("EXPLAIN {sql}")).await.unwrap();
+        let plan = strings_of(&plan, 1).join("\n");
+        let at = |what: &str| {
+            plan.find(what)
+                .unwrap_or_else(|| panic!("no {what} in\n{plan}"))
+        };
+        let last = |what: &str| plan.rfind(what).unwrap();
+        assert!(
+            at("ToSqlExec: span_id, resource_attributes") < last("FilterExec: service_name@"),
+            "{plan}"
+        );
+        assert!(
+            last("FilterExec: service_name@") < at("ToSqlExec: service_name"),
+            "{plan}"
+        );
     }
 
     #[tokio::test]

@@ -26,7 +26,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::DFSchema;
@@ -544,24 +544,52 @@ impl TableProvider for SegmentTable {
             }
             let read: Vec<usize> = scan_projection.clone().unwrap_or_default();
             let hot_read = Arc::new(hot_schema.project(&read)?);
-            let agreeing = self.usable(filters).filter_map(|f| {
-                let agrees = (f.column_refs().iter())
-                    .all(|c| schema.index_of(&c.name).is_ok_and(|i| !differs(i)));
-                if agrees {
-                    Some(f.clone())
-                } else {
-                    hot_types::ids_as_bytes(f, &hot_read)
-                }
-            });
-            let plan = match conjunction(agreeing) {
-                Some(expr) => {
-                    let df_schema = DFSchema::try_from(hot_read.as_ref().clone())?;
-                    let predicate = state.create_physical_expr(expr, &df_schema)?;
-                    Arc::new(FilterExec::try_new(predicate, plan)?) as Arc<dyn ExecutionPlan>
-                }
-                None => plan,
-            };
             let read_schema = Arc::new(schema.project(&read)?);
+            // Filters on columns memory holds as SQL reads them, and on
+            // ids as bytes, run first; then the columns held as runs are
+            // expanded (a key a row) and the filters on them run; then
+            // the rest (ids' hex, resources' maps) is built for the rows
+            // kept.
+            let runs =
+                |i: usize| matches!(hot_schema.field(i).data_type(), DataType::RunEndEncoded(..));
+            let on = |f: &Expr, ok: &dyn Fn(usize) -> bool| {
+                (f.column_refs().iter()).all(|c| schema.index_of(&c.name).is_ok_and(ok))
+            };
+            let (mut first, mut second) = (Vec::new(), Vec::new());
+            for f in self.usable(filters) {
+                if on(f, &|i| !differs(i)) {
+                    first.push(f.clone());
+                } else if let Some(bytes) = hot_types::ids_as_bytes(f, &hot_read) {
+                    first.push(bytes);
+                } else if on(f, &|i| !differs(i) || runs(i)) {
+                    second.push(f.clone());
+                }
+            }
+            let filtered = |plan: Arc<dyn ExecutionPlan>, exprs: Vec<Expr>, over: &SchemaRef| {
+                Ok::<_, DataFusionError>(match conjunction(exprs) {
+                    Some(expr) => {
+                        let df_schema = DFSchema::try_from(over.as_ref().clone())?;
+                        let predicate = state.create_physical_expr(expr, &df_schema)?;
+                        Arc::new(FilterExec::try_new(predicate, plan)?) as Arc<dyn ExecutionPlan>
+                    }
+                    None => plan,
+                })
+            };
+            let mut plan = filtered(plan, first, &hot_read)?;
+            if !second.is_empty() {
+                let fields = (read.iter().zip(hot_read.fields()))
+                    .map(|(&i, hot)| {
+                        if runs(i) {
+                            schema.field(i).clone()
+                        } else {
+                            hot.as_ref().clone()
+                        }
+                    })
+                    .collect::<Vec<_>>();
+                let expanded = Arc::new(arrow::datatypes::Schema::new(fields));
+                plan = Arc::new(ToSqlExec::new(plan, expanded.clone()));
+                plan = filtered(plan, second, &expanded)?;
+            }
             let plan = Arc::new(ToSqlExec::new(plan, read_schema));
             resolved(plan, None)
         };

@@ -21,6 +21,7 @@
 use std::fs::File;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::array::{Array, AsArray};
@@ -224,7 +225,12 @@ pub fn write(
         path: name.clone(),
         source,
     };
-    let batches: Vec<&RecordBatch> = batches.iter().filter(|b| b.num_rows() > 0).collect();
+    let unrun = (batches.iter())
+        .filter(|b| b.num_rows() > 0)
+        .map(|b| without_runs(b, schema))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(arrow_err)?;
+    let batches: Vec<&RecordBatch> = unrun.iter().collect();
     let order = sorted_positions(&batches, layout).map_err(arrow_err)?;
     let rows = order.len();
     let mut props = WriterProperties::builder()
@@ -289,6 +295,34 @@ pub fn write(
         rows: rows as u64,
         bytes,
     })
+}
+
+/// `batch` with the columns memory holds as runs converted to `schema`'s
+/// types (a dictionary over the runs' values, no value hashed): what the
+/// seal measures (sparse columns, few values) and gathers is then what
+/// it would be without runs. The other columns are shared, not copied.
+fn without_runs(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+    let hot = batch.schema();
+    let runs = |i: usize| matches!(hot.field(i).data_type(), DataType::RunEndEncoded(..));
+    if !(0..hot.fields().len()).any(runs) {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(hot.fields().len());
+    let mut columns = Vec::with_capacity(hot.fields().len());
+    for (i, field) in hot.fields().iter().enumerate() {
+        let column = batch.column(i);
+        match schema.field_with_name(field.name()) {
+            Ok(to) if runs(i) => {
+                columns.push(seam_model::cast::to_sql(column, to.data_type())?);
+                fields.push(to.clone());
+            }
+            _ => {
+                columns.push(column.clone());
+                fields.push(field.as_ref().clone());
+            }
+        }
+    }
+    RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)
 }
 
 /// Rows gathered per chunk: up to [`WRITE_CHUNK_ROWS`], fewer when rows
