@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, DictionaryArray, FixedSizeBinaryArray, Int32Array, RunArray,
-    StringArray,
+    Array, ArrayRef, AsArray, DictionaryArray, FixedSizeBinaryArray, Int32Array, NullBufferBuilder,
+    RunArray, StringArray,
 };
 use arrow::buffer::{Buffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Int32Type};
@@ -32,47 +32,63 @@ pub fn to_sql(array: &dyn Array, to: &DataType) -> Result<ArrayRef, ArrowError> 
 /// values (a value per run, repeated values allowed) when `to` is a
 /// dictionary of them, so no value is hashed; else each row's value.
 fn expand(runs: &RunArray<Int32Type>, to: &DataType) -> Result<ArrayRef, ArrowError> {
-    let ends = runs.run_ends();
-    let (offset, len) = (ends.offset(), ends.len());
     let values = runs.values();
-    let mut indices: Vec<Option<i32>> = Vec::with_capacity(len);
-    let mut at = offset;
-    for (run, &end) in ends
-        .values()
-        .iter()
-        .enumerate()
-        .skip(ends.get_start_physical_index())
-    {
-        let end = (end as usize).min(offset + len);
-        let index = values.is_valid(run).then_some(run as i32);
-        indices.extend(std::iter::repeat_n(index, end.saturating_sub(at)));
-        at = at.max(end);
-        if at >= offset + len {
-            break;
-        }
-    }
-    let indices = Int32Array::from(indices);
     match (to, values.as_dictionary_opt::<Int32Type>()) {
         // Runs of a dictionary's keys: each row its run's key.
         (DataType::Dictionary(key, value), Some(dictionary))
             if **key == DataType::Int32 && **value == *dictionary.values().data_type() =>
         {
-            let keys = arrow::compute::take(dictionary.keys(), &indices, None)?;
+            let keys = dictionary.keys();
+            let keys = per_row(runs, |run| keys.is_valid(run).then(|| keys.value(run)));
             Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
-                keys.as_primitive::<Int32Type>().clone(),
+                keys,
                 dictionary.values().clone(),
             )?))
         }
         (DataType::Dictionary(key, value), None)
             if **key == DataType::Int32 && **value == *values.data_type() =>
         {
+            let keys = per_row(runs, |run| values.is_valid(run).then_some(run as i32));
             Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
-                indices,
+                keys,
                 values.clone(),
             )?))
         }
-        _ => to_sql(&arrow::compute::take(values, &indices, None)?, to),
+        _ => {
+            let indices = per_row(runs, |run| values.is_valid(run).then_some(run as i32));
+            to_sql(&arrow::compute::take(values, &indices, None)?, to)
+        }
     }
+}
+
+/// `of(run)` for each row of `runs`' logical rows (a slice's own), null
+/// where it is `None`: written a run at a time.
+fn per_row(runs: &RunArray<Int32Type>, of: impl Fn(usize) -> Option<i32>) -> Int32Array {
+    let ends = runs.run_ends();
+    let (offset, len) = (ends.offset(), ends.len());
+    let mut out: Vec<i32> = Vec::with_capacity(len);
+    let mut nulls = NullBufferBuilder::new(len);
+    let mut at = offset;
+    let physical = ends.values().iter().enumerate();
+    for (run, &end) in physical.skip(ends.get_start_physical_index()) {
+        let end = (end as usize).min(offset + len);
+        let n = end.saturating_sub(at);
+        match of(run) {
+            Some(v) => {
+                out.extend(std::iter::repeat_n(v, n));
+                nulls.append_n_non_nulls(n);
+            }
+            None => {
+                out.extend(std::iter::repeat_n(0, n));
+                nulls.append_n_nulls(n);
+            }
+        }
+        at = at.max(end);
+        if at >= offset + len {
+            break;
+        }
+    }
+    Int32Array::new(out.into(), nulls.finish())
 }
 
 /// Each value as lowercase hex, written into one buffer at a fixed
