@@ -480,6 +480,28 @@ fn parse_addr(line: &str, key: &str) -> SocketAddr {
         .unwrap_or_else(|e| panic!("bad address {value:?} in {line}: {e}"))
 }
 
+/// Runs `seam loadgen --json --quiet` with `args`; returns its report.
+pub fn loadgen(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(seam_bin())
+        .arg("loadgen")
+        .args(["--json", "--quiet"])
+        .args(args)
+        .env_remove("SEAM_INGEST_TOKEN")
+        .output()
+        .expect("run seam loadgen");
+    assert!(
+        out.status.success(),
+        "loadgen failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "loadgen output is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
 /// A tiny blocking HTTP client built on reqwest's async client, so that
 /// tests need no second HTTP stack.
 pub mod reqwest {

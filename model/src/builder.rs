@@ -56,11 +56,10 @@ impl<const N: usize> Ids<N> {
 }
 
 /// A dictionary column that looks a value up once a run of equal values
-/// rather than once a row. The columns a resource or scope fixes
-/// (service, platform, instance, scope) repeat one value for every span
-/// of a resource, and kind and status change rarely within a trace;
-/// hashing and probing per row was most of the Arrow append's dictionary
-/// cost (BENCHMARKS.md, ingest under callgrind).
+/// rather than once a row: span names and kinds, which repeat within a
+/// trace too often to be looked up per row and change too often to be
+/// held as runs; hashing and probing per row was most of the Arrow
+/// append's dictionary cost (BENCHMARKS.md, ingest under callgrind).
 struct RunDict {
     dict: Dict,
     /// The current run: its value (`None` for nulls) and its length.
@@ -112,47 +111,34 @@ impl RunDict {
     }
 }
 
-/// A column whose value stays the same for long runs of rows, in Arrow's
-/// run-end encoding: a run costs its end and its value, a row nothing.
-/// For what a resource or scope fixes (service, platform, instance,
-/// scope), what most spans leave null (the messaging, FaaS and cold-start
-/// columns) or empty (status message, trace state): as dictionary keys or
-/// offsets they cost 4 bytes a span each, some 70 bytes a span in all.
-struct Runs<T> {
-    /// Each run's end (exclusive), counted in rows.
-    ends: Vec<i32>,
-    values: Vec<Option<T>>,
-}
+/// Where the runs of a column held in Arrow's run-end encoding end: a run
+/// costs its end and its value, a row nothing. For what a resource or
+/// scope fixes (service, platform, instance, scope), what most spans
+/// leave null (the messaging, FaaS and cold-start columns) or empty
+/// (status message, trace state): as dictionary keys or offsets they
+/// cost 4 bytes a span each, some 70 bytes a span in all.
+#[derive(Default)]
+struct RunEnds(Vec<i32>);
 
-impl<T> Runs<T> {
-    fn new() -> Self {
-        Self {
-            ends: Vec::new(),
-            values: Vec::new(),
-        }
-    }
-
-    /// Appends a row: one more in the last run when `same` says its value
-    /// is the row's, else a run of its own holding `value()`.
-    fn append(&mut self, same: impl Fn(&Option<T>) -> bool, value: impl FnOnce() -> Option<T>) {
-        match (self.ends.last_mut(), self.values.last()) {
-            (Some(end), Some(last)) if same(last) => *end += 1,
-            (end, _) => {
-                let at = end.map_or(0, |e| *e);
-                self.ends.push(at + 1);
-                self.values.push(value());
+impl RunEnds {
+    /// Counts a row: in the last run when `same`, else in a new run, for
+    /// which it returns true.
+    fn push(&mut self, same: bool) -> bool {
+        match self.0.last_mut() {
+            Some(end) if same => {
+                *end += 1;
+                false
+            }
+            last => {
+                let at = last.map_or(0, |e| *e);
+                self.0.push(at + 1);
+                true
             }
         }
     }
 
-    fn finish_with(
-        &mut self,
-        values: impl FnOnce(&[Option<T>]) -> ArrayRef,
-    ) -> Result<RunArray<Int32Type>, ArrowError> {
-        let ends = Int32Array::from(std::mem::take(&mut self.ends));
-        let values = values(&self.values);
-        self.values.clear();
-        RunArray::try_new(&ends, values.as_ref())
+    fn finish(&mut self) -> Int32Array {
+        Int32Array::from(std::mem::take(&mut self.0))
     }
 }
 
@@ -161,31 +147,23 @@ impl<T> Runs<T> {
 /// value is looked up once a run, not once a row. The demo's journeys
 /// alternate between a few services request by request: runs of one or
 /// two spans, which plain text per run made dearer than a dictionary.
+#[derive(Default)]
 struct TextRuns {
-    ends: Vec<i32>,
+    ends: RunEnds,
     values: Dict,
     /// The last run's value, once there is a run (`Some(None)` for nulls).
     last: Option<Option<String>>,
 }
 
 impl TextRuns {
-    fn new() -> Self {
-        Self {
-            ends: Vec::new(),
-            values: Dict::new(),
-            last: None,
-        }
-    }
-
     fn append_option(&mut self, value: Option<&str>) {
-        if let (Some(end), Some(last)) = (self.ends.last_mut(), &self.last)
-            && last.as_deref() == value
-        {
-            *end += 1;
+        let same = self
+            .last
+            .as_ref()
+            .is_some_and(|last| last.as_deref() == value);
+        if !self.ends.push(same) {
             return;
         }
-        let at = self.ends.last().copied().unwrap_or(0);
-        self.ends.push(at + 1);
         self.values.append_option(value);
         match (&mut self.last, value) {
             (Some(Some(run)), Some(v)) => {
@@ -201,19 +179,30 @@ impl TextRuns {
     }
 
     fn finish(&mut self) -> Result<RunArray<Int32Type>, ArrowError> {
-        let ends = Int32Array::from(std::mem::take(&mut self.ends));
         self.last = None;
-        RunArray::try_new(&ends, &self.values.finish())
+        RunArray::try_new(&self.ends.finish(), &self.values.finish())
     }
 }
 
-impl Runs<i64> {
+/// Numbers in runs (the init duration: null but for cold starts).
+#[derive(Default)]
+struct IntRuns {
+    ends: RunEnds,
+    values: Int64Builder,
+    last: Option<Option<i64>>,
+}
+
+impl IntRuns {
     fn append_option(&mut self, value: Option<i64>) {
-        self.append(|last| *last == value, || value);
+        if self.ends.push(self.last == Some(value)) {
+            self.values.append_option(value);
+            self.last = Some(value);
+        }
     }
 
     fn finish(&mut self) -> Result<RunArray<Int32Type>, ArrowError> {
-        self.finish_with(|values| Arc::new(arrow::array::Int64Array::from(values.to_vec())))
+        self.last = None;
+        RunArray::try_new(&self.ends.finish(), &self.values.finish())
     }
 }
 
@@ -355,7 +344,7 @@ pub struct SpanBatchBuilder {
     status_message: TextRuns,
     cold_start: BooleanBuilder,
     cold_start_type: TextRuns,
-    init_duration_ns: Runs<i64>,
+    init_duration_ns: IntRuns,
     messaging_system: TextRuns,
     messaging_operation: TextRuns,
     messaging_destination: TextRuns,
@@ -418,27 +407,27 @@ impl SpanBatchBuilder {
             trace_id: Ids::with_capacity(rows),
             span_id: Ids::with_capacity(rows),
             parent_span_id: Ids::with_capacity(rows),
-            flow_id: TextRuns::new(),
+            flow_id: TextRuns::default(),
             // Span names are the operation, low in cardinality by the
             // conventions; a run is a span's children named alike.
             name: RunDict::new(Dict::with_capacity(rows, 64, text.name)),
             kind: dict(),
-            service_name: TextRuns::new(),
-            platform: TextRuns::new(),
-            instance: TextRuns::new(),
+            service_name: TextRuns::default(),
+            platform: TextRuns::default(),
+            instance: TextRuns::default(),
             start_time: time(),
             end_time: time(),
             duration_ns: Int64Builder::with_capacity(rows),
-            status_code: TextRuns::new(),
-            status_message: TextRuns::new(),
+            status_code: TextRuns::default(),
+            status_message: TextRuns::default(),
             cold_start: BooleanBuilder::with_capacity(rows),
-            cold_start_type: TextRuns::new(),
-            init_duration_ns: Runs::new(),
-            messaging_system: TextRuns::new(),
-            messaging_operation: TextRuns::new(),
-            messaging_destination: TextRuns::new(),
+            cold_start_type: TextRuns::default(),
+            init_duration_ns: IntRuns::default(),
+            messaging_system: TextRuns::default(),
+            messaging_operation: TextRuns::default(),
+            messaging_destination: TextRuns::default(),
             messaging_message_id: string(0),
-            faas_trigger: TextRuns::new(),
+            faas_trigger: TextRuns::default(),
             attributes: AttrsBuilder::with_capacity(attributes, rows, text.attribute_values),
             resource_attributes: ResourceBuilder::with_capacity(
                 rows,
@@ -459,10 +448,10 @@ impl SpanBatchBuilder {
                 attributes: AttrsBuilder::with_capacity(events, events, events * 16),
             },
             faas_invocation_id: string(0),
-            trace_state: TextRuns::new(),
-            scope_name: TextRuns::new(),
-            scope_version: TextRuns::new(),
-            cold_start_source: TextRuns::new(),
+            trace_state: TextRuns::default(),
+            scope_name: TextRuns::default(),
+            scope_version: TextRuns::default(),
+            cold_start_source: TextRuns::default(),
             rows: 0,
             bytes: 0,
         }

@@ -7,17 +7,17 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, DictionaryArray, FixedSizeBinaryArray, Int32Array, NullBufferBuilder,
-    RunArray, StringArray,
+    RecordBatch, RecordBatchOptions, RunArray, StringArray,
 };
 use arrow::buffer::{Buffer, OffsetBuffer};
-use arrow::datatypes::{DataType, Int32Type};
+use arrow::datatypes::{DataType, Int32Type, SchemaRef};
 use arrow::error::ArrowError;
 
 /// `array` as `to`: fixed-size binary to text as lowercase hex, every
 /// other pair as [`arrow::compute::cast`] converts it.
-pub fn to_sql(array: &dyn Array, to: &DataType) -> Result<ArrayRef, ArrowError> {
+pub fn to_sql(array: &ArrayRef, to: &DataType) -> Result<ArrayRef, ArrowError> {
     match (array.data_type(), to) {
-        (from, to) if from == to => Ok(arrow::array::make_array(array.to_data())),
+        (from, to) if from == to => Ok(array.clone()),
         (DataType::FixedSizeBinary(_), DataType::Utf8) => {
             Ok(Arc::new(hex(array.as_fixed_size_binary())?))
         }
@@ -26,6 +26,24 @@ pub fn to_sql(array: &dyn Array, to: &DataType) -> Result<ArrayRef, ArrowError> 
         }
         _ => arrow::compute::cast(array, to),
     }
+}
+
+/// `batch`'s columns of `schema`, by name, each as [`to_sql`] makes it;
+/// the row count kept for a batch of no columns (`count(*)`).
+pub fn batch_to_sql(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+    if batch.schema() == *schema {
+        return Ok(batch.clone());
+    }
+    let columns = (schema.fields().iter())
+        .map(|field| {
+            let column = batch
+                .column_by_name(field.name())
+                .ok_or_else(|| ArrowError::SchemaError(format!("no column {}", field.name())))?;
+            to_sql(column, field.data_type())
+        })
+        .collect::<Result<Vec<_>, ArrowError>>()?;
+    let rows = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(schema.clone(), columns, &rows)
 }
 
 /// Runs as one value a row, of type `to`: a dictionary over the runs'
@@ -131,7 +149,8 @@ mod tests {
             .unwrap();
         ids.append_null();
         ids.append_value([0xff; 8]).unwrap();
-        let text = to_sql(&ids.finish(), &DataType::Utf8).unwrap();
+        let ids: ArrayRef = Arc::new(ids.finish());
+        let text = to_sql(&ids, &DataType::Utf8).unwrap();
         let text = text.as_string::<i32>();
         assert_eq!(text.value(0), "00f067aa0ba902b7");
         assert!(text.is_null(1));
@@ -144,7 +163,7 @@ mod tests {
         for v in [[1, 2], [3, 4], [5, 6]] {
             ids.append_value(v).unwrap();
         }
-        let ids = ids.finish().slice(1, 2);
+        let ids: ArrayRef = Arc::new(ids.finish().slice(1, 2));
         let text = to_sql(&ids, &DataType::Utf8).unwrap();
         let text: Vec<_> = text.as_string::<i32>().iter().flatten().collect();
         assert_eq!(text, ["0304", "0506"]);
@@ -166,6 +185,7 @@ mod tests {
             (runs.slice(4, 2), vec![Some("b"), Some("b")]),
             (runs.slice(2, 0), vec![]),
         ] {
+            let array: ArrayRef = Arc::new(array);
             for to in [&dict, &DataType::Utf8] {
                 let out = to_sql(&array, to).unwrap();
                 assert_eq!(out.data_type(), to);
@@ -184,7 +204,7 @@ mod tests {
         let text = DictionaryArray::<Int32Type>::try_new(keys, Arc::new(names)).unwrap();
         let runs = RunArray::<Int32Type>::try_new(&ends, &text).unwrap();
         for to in [&dict, &DataType::Utf8] {
-            let out = to_sql(&runs.slice(1, 4), to).unwrap();
+            let out = to_sql(&(Arc::new(runs.slice(1, 4)) as ArrayRef), to).unwrap();
             assert_eq!(out.data_type(), to);
             let plain = arrow::compute::cast(&out, &DataType::Utf8).unwrap();
             let got: Vec<_> = plain.as_string::<i32>().iter().collect();
@@ -192,7 +212,7 @@ mod tests {
         }
         let numbers = Int64Array::from(vec![None, Some(7)]);
         let runs = RunArray::<Int32Type>::try_new(&Int32Array::from(vec![3, 4]), &numbers).unwrap();
-        let out = to_sql(&runs, &DataType::Int64).unwrap();
+        let out = to_sql(&(Arc::new(runs) as ArrayRef), &DataType::Int64).unwrap();
         let got: Vec<_> = out
             .as_primitive::<arrow::datatypes::Int64Type>()
             .iter()

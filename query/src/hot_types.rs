@@ -13,7 +13,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Result, ScalarValue};
@@ -105,17 +104,7 @@ impl ExecutionPlan for ToSqlExec {
         let input = self.input.execute(partition, context)?;
         let schema = self.schema();
         let to = schema.clone();
-        let stream = input.map(move |batch| {
-            let batch = batch?;
-            let columns = (batch.columns().iter().zip(to.fields()))
-                .map(|(column, field)| seam_model::cast::to_sql(column, field.data_type()))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(RecordBatch::try_new_with_options(
-                to.clone(),
-                columns,
-                &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
-            )?)
-        });
+        let stream = input.map(move |batch| Ok(seam_model::cast::batch_to_sql(&batch?, &to)?));
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
 }

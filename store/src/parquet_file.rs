@@ -684,24 +684,14 @@ fn sort_words(keys: &[SortColumn]) -> (usize, Vec<u64>) {
         match values.data_type() {
             DataType::Utf8 => {
                 for (row, value) in values.as_string::<i32>().iter().enumerate() {
-                    let bytes = value.unwrap_or_default().as_bytes();
                     let slot = &mut out[row * width + at..row * width + at + words];
-                    for (word, chunk) in slot.iter_mut().zip(bytes.chunks(8)) {
-                        let mut head = [0u8; 8];
-                        head[..chunk.len()].copy_from_slice(chunk);
-                        *word = u64::from_be_bytes(head);
-                    }
+                    big_endian_words(value.unwrap_or_default().as_bytes(), slot);
                 }
             }
             DataType::FixedSizeBinary(_) => {
-                let ids = values.as_fixed_size_binary();
-                for (row, id) in ids.iter().enumerate() {
+                for (row, id) in values.as_fixed_size_binary().iter().enumerate() {
                     let slot = &mut out[row * width + at..row * width + at + words];
-                    for (word, chunk) in slot.iter_mut().zip(id.unwrap_or_default().chunks(8)) {
-                        let mut head = [0u8; 8];
-                        head[..chunk.len()].copy_from_slice(chunk);
-                        *word = u64::from_be_bytes(head);
-                    }
+                    big_endian_words(id.unwrap_or_default(), slot);
                 }
             }
             _ => {
@@ -714,6 +704,15 @@ fn sort_words(keys: &[SortColumn]) -> (usize, Vec<u64>) {
         at += words;
     }
     (width, out)
+}
+
+/// `bytes` into `slot` as big-endian words, the last padded with zeroes.
+fn big_endian_words(bytes: &[u8], slot: &mut [u64]) {
+    for (word, chunk) in slot.iter_mut().zip(bytes.chunks(8)) {
+        let mut head = [0u8; 8];
+        head[..chunk.len()].copy_from_slice(chunk);
+        *word = u64::from_be_bytes(head);
+    }
 }
 
 fn open(path: &Path) -> Result<File, FileError> {
@@ -759,24 +758,8 @@ pub fn read_as(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>, File
     };
     read(path, None)?
         .into_iter()
-        .map(|batch| cast_to(&batch, schema).map_err(arrow_err))
+        .map(|batch| seam_model::cast::batch_to_sql(&batch, schema).map_err(arrow_err))
         .collect()
-}
-
-/// `batch`'s columns of `schema`, by name, each cast to its type there.
-pub fn cast_to(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
-    if batch.schema() == *schema {
-        return Ok(batch.clone());
-    }
-    let columns = (schema.fields().iter())
-        .map(|field| {
-            let column = batch
-                .column_by_name(field.name())
-                .ok_or_else(|| ArrowError::SchemaError(format!("no column {}", field.name())))?;
-            seam_model::cast::to_sql(column, field.data_type())
-        })
-        .collect::<Result<Vec<_>, ArrowError>>()?;
-    RecordBatch::try_new(schema.clone(), columns)
 }
 
 /// The bloom filters of a file's key columns, every row group's, held in

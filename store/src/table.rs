@@ -96,7 +96,8 @@ impl Segment {
         }
     }
 
-    /// A segment that also knows the values of the string columns `keys`.
+    /// A segment that also knows the values of the key columns `keys`
+    /// (text, or ids held as bytes).
     fn keyed(batch: RecordBatch, time_column: usize, keys: &[usize]) -> Self {
         let sets = keys.iter().filter_map(|&k| {
             let column = batch.column(k);

@@ -5,10 +5,9 @@
 //! read while everything is in memory, then the server stops (sealing
 //! what it holds), starts again from its files, and answers again.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use seam_integration_tests::{Seam, rows, seam_bin};
+use seam_integration_tests::{Seam, loadgen, rows};
 
 /// What each table answers. A rollup's minute may be several rows (one
 /// written when the minute was quiet, more for what arrived later; one
@@ -58,18 +57,21 @@ fn everything(seam: &Seam) -> Vec<(&'static str, Vec<String>)> {
 }
 
 fn load(seam: &Seam, topology: &str, seed: &str) {
-    let out = Command::new(seam_bin())
-        .args(["loadgen", "--quiet", "--endpoint", &seam.grpc_url()])
-        .args(["--topology", topology, "--rate", "1500", "--duration", "2s"])
-        .args(["--seed", seed, "--timeout", "30s"])
-        .env_remove("SEAM_INGEST_TOKEN")
-        .output()
-        .expect("run seam loadgen");
-    assert!(
-        out.status.success(),
-        "loadgen failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let grpc = seam.grpc_url();
+    loadgen(&[
+        "--endpoint",
+        &grpc,
+        "--topology",
+        topology,
+        "--rate",
+        "1500",
+        "--duration",
+        "2s",
+        "--seed",
+        seed,
+        "--timeout",
+        "30s",
+    ]);
 }
 
 #[test]

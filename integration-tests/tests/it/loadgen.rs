@@ -2,31 +2,7 @@
 //! what the server stored, over every transport and encoding it offers;
 //! its hybrid journeys stitch; refusals are reported by code.
 
-use std::process::Command;
-
-use seam_integration_tests::{Seam, rows, seam_bin};
-
-/// Runs `seam loadgen --json --quiet` with `args`; returns its report.
-fn loadgen(args: &[&str]) -> serde_json::Value {
-    let out = Command::new(seam_bin())
-        .arg("loadgen")
-        .args(["--json", "--quiet"])
-        .args(args)
-        .env_remove("SEAM_INGEST_TOKEN")
-        .output()
-        .expect("run seam loadgen");
-    assert!(
-        out.status.success(),
-        "loadgen failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "loadgen output is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
+use seam_integration_tests::{Seam, loadgen, rows};
 
 /// Spans of the load's services, and how many distinct ids they have.
 fn stored(seam: &Seam) -> (i64, i64) {

@@ -282,7 +282,7 @@ pub fn traces_table() -> Arc<Table> {
 
 /// [`batch`] as SQL reads it (resources as maps).
 pub fn sql_batch() -> RecordBatch {
-    seam_store::parquet_file::cast_to(&batch(), &spans_schema()).unwrap()
+    seam_model::cast::batch_to_sql(&batch(), &spans_schema()).unwrap()
 }
 
 /// A spans table holding [`batch`].
